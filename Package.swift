@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+// Spool: a compressed, networked, partitioned commit log (see README.md and docs/).
+
+import PackageDescription
+
+let nioCore: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+
+let package = Package(
+    name: "spool",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "SpoolRecords", targets: ["SpoolRecords"]),
+        .executable(name: "spool", targets: ["spool"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
+        .target(name: "CSpoolNative"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+
+        // Kafka v2 record batches: build, validate, read; codecs.
+        .target(name: "SpoolRecords", dependencies: ["CSpoolNative", "CZlib", "CLZ4", nioCore]),
+
+        // The command line.
+        .executableTarget(
+            name: "spool",
+            dependencies: [
+                "SpoolRecords",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(
+            name: "SpoolRecordsTests",
+            dependencies: ["SpoolRecords", "CSpoolNative", nioCore],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

@@ -1,0 +1,50 @@
+/// The compression codec of a record batch: bits 0–2 of the batch attributes.
+///
+/// Ids follow Kafka. `snappy` and `zstd` are recognised so that a batch using
+/// them gets a clear "unsupported" error instead of "corrupt".
+public enum CompressionCodec: Int16, CaseIterable, Sendable, CustomStringConvertible {
+    case none = 0
+    case gzip = 1
+    case snappy = 2
+    case lz4 = 3
+    case zstd = 4
+
+    /// Codecs this build can compress and decompress.
+    public static let supported: [CompressionCodec] = [.none, .gzip, .lz4]
+
+    public var isSupported: Bool { Self.supported.contains(self) }
+
+    /// The codec for attribute bits 0–2, throwing for ids that are unknown or unsupported.
+    public init(attributeBits: Int16) throws {
+        let id = attributeBits & 0x07
+        guard let codec = CompressionCodec(rawValue: id) else {
+            throw RecordsError(.unsupportedCodec, "unknown compression codec id \(id)")
+        }
+        guard codec.isSupported else {
+            throw RecordsError(.unsupportedCodec, "compression codec \(codec) (id \(id)) is not supported by Spool yet; use none, gzip or lz4")
+        }
+        self = codec
+    }
+
+    /// Parses a codec name as used in configs and on the command line.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "none", "uncompressed": self = .none
+        case "gzip", "zlib": self = .gzip
+        case "snappy": self = .snappy
+        case "lz4": self = .lz4
+        case "zstd": self = .zstd
+        default: return nil
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .gzip: "gzip"
+        case .snappy: "snappy"
+        case .lz4: "lz4"
+        case .zstd: "zstd"
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import NIOCore
+
+/// Kafka's zig-zag variable-length integers (protobuf style, 7 bits a byte,
+/// least significant group first), used for every field inside a v2 record.
+public enum Varint {
+    /// Largest encoded size of a 32-bit varint.
+    public static let maxBytes32 = 5
+    /// Largest encoded size of a 64-bit varint.
+    public static let maxBytes64 = 10
+
+    @inlinable
+    public static func zigZag(_ value: Int64) -> UInt64 {
+        UInt64(bitPattern: (value << 1) ^ (value >> 63))
+    }
+
+    @inlinable
+    public static func unZigZag(_ value: UInt64) -> Int64 {
+        Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1)
+    }
+
+    /// Number of bytes `value` takes once zig-zag encoded.
+    @inlinable
+    public static func size(_ value: Int64) -> Int {
+        var v = zigZag(value)
+        var n = 1
+        while v >= 0x80 {
+            v >>= 7
+            n += 1
+        }
+        return n
+    }
+
+    /// Appends the zig-zag encoding of `value` to `buffer`.
+    @inlinable
+    public static func write(_ value: Int64, to buffer: inout ByteBuffer) {
+        var v = zigZag(value)
+        while v >= 0x80 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        buffer.writeInteger(UInt8(truncatingIfNeeded: v))
+    }
+
+    /// Reads a zig-zag varint of at most `maxBytes` bytes, moving the reader index.
+    @inlinable
+    public static func read(from buffer: inout ByteBuffer, maxBytes: Int = maxBytes64) throws -> Int64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        let start = buffer.readerIndex
+        for _ in 0..<maxBytes {
+            guard let byte = buffer.readInteger(as: UInt8.self) else {
+                throw RecordsError(.badVarint, "varint runs off the end of the data", position: start)
+            }
+            result |= UInt64(byte & 0x7f) << shift
+            if byte & 0x80 == 0 {
+                return unZigZag(result)
+            }
+            shift += 7
+        }
+        throw RecordsError(.badVarint, "varint longer than \(maxBytes) bytes", position: start)
+    }
+
+    /// Reads a 32-bit varint (at most 5 bytes, value in Int32 range).
+    @inlinable
+    public static func read32(from buffer: inout ByteBuffer) throws -> Int32 {
+        let start = buffer.readerIndex
+        let v = try read(from: &buffer, maxBytes: maxBytes32)
+        guard let narrow = Int32(exactly: v) else {
+            throw RecordsError(.badVarint, "varint \(v) out of 32-bit range", position: start)
+        }
+        return narrow
+    }
+}

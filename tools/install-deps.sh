@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages Spool needs to build, when they are missing:
+# zlib and liblz4 headers (Debian packages). Run as root or with sudo available.
+set -euo pipefail
+needed=(zlib1g-dev liblz4-dev)
+missing=()
+for pkg in "${needed[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
