@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "SpoolRecords", targets: ["SpoolRecords"]),
+        .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .executable(name: "spool", targets: ["spool"]),
     ],
     dependencies: [
@@ -25,6 +26,9 @@ let package = Package(
         // Kafka v2 record batches: build, validate, read; codecs.
         .target(name: "SpoolRecords", dependencies: ["CSpoolNative", "CZlib", "CLZ4", nioCore]),
 
+        // Segmented, indexed partition logs; recovery, retention, topic and offset stores.
+        .target(name: "SpoolStorage", dependencies: ["SpoolRecords", nioCore]),
+
         // The command line.
         .executableTarget(
             name: "spool",
@@ -38,6 +42,10 @@ let package = Package(
             name: "SpoolRecordsTests",
             dependencies: ["SpoolRecords", "CSpoolNative", nioCore],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "SpoolStorageTests",
+            dependencies: ["SpoolStorage", "SpoolRecords", nioCore]
         ),
     ]
 )

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// Bounds the number of open segment and index files across all partitions.
+///
+/// Files are opened on demand and kept open in least-recently-used order up to
+/// `capacity`; a descriptor in use (inside `withDescriptor`) is never closed.
+/// With thousands of partitions this keeps the broker far below the process
+/// limit on open files (`ulimit -n`), at the cost of an `open` when a cold
+/// partition is touched again.
+public final class FileDescriptorCache: Sendable {
+    struct Entry {
+        var fd: Int32
+        var users: Int
+        var lastUse: UInt64
+    }
+
+    struct State {
+        var entries: [String: Entry] = [:]
+        var clock: UInt64 = 0
+        var opens = 0
+    }
+
+    public let capacity: Int
+    public let io: FileIO
+    private let state = Mutex(State())
+
+    public init(capacity: Int = 1024, io: FileIO = PosixFileIO()) {
+        precondition(capacity >= 2, "file descriptor cache needs room for at least two files")
+        self.capacity = capacity
+        self.io = io
+    }
+
+    /// Descriptors currently open.
+    public var openCount: Int { state.withLock { $0.entries.count } }
+    /// Total `open` calls made (a cache-miss counter).
+    public var openCalls: Int { state.withLock { $0.opens } }
+
+    /// Runs `body` with an open read-write descriptor of `path` (created if missing).
+    public func withDescriptor<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
+        let fd = try acquire(path)
+        defer { release(path) }
+        return try body(fd)
+    }
+
+    private func acquire(_ path: String) throws -> Int32 {
+        try state.withLock { s in
+            s.clock += 1
+            if var entry = s.entries[path] {
+                entry.users += 1
+                entry.lastUse = s.clock
+                s.entries[path] = entry
+                return entry.fd
+            }
+            if s.entries.count >= capacity {
+                evictOne(&s)
+            }
+            let fd = try io.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
+            s.opens += 1
+            s.entries[path] = Entry(fd: fd, users: 1, lastUse: s.clock)
+            return fd
+        }
+    }
+
+    private func release(_ path: String) {
+        state.withLock { s in
+            guard var entry = s.entries[path] else {
+                assertionFailure("release of a file that is not open: \(path)")
+                return
+            }
+            assert(entry.users > 0)
+            entry.users -= 1
+            s.entries[path] = entry
+            if s.entries.count > capacity && entry.users == 0 {
+                evictOne(&s)
+            }
+        }
+    }
+
+    private func evictOne(_ s: inout State) {
+        var victim: (String, UInt64)?
+        for (path, entry) in s.entries where entry.users == 0 {
+            if victim == nil || entry.lastUse < victim!.1 { victim = (path, entry.lastUse) }
+        }
+        // When every descriptor is in use the cache overshoots briefly rather than block.
+        guard let (path, _) = victim else { return }
+        io.close(s.entries.removeValue(forKey: path)!.fd)
+    }
+
+    /// Closes `path` if it is open (before deleting or renaming it). Waits for no one:
+    /// callers only forget files that no reader can reach any more.
+    public func forget(_ path: String) {
+        state.withLock { s in
+            guard let entry = s.entries[path] else { return }
+            if entry.users == 0 {
+                io.close(entry.fd)
+                s.entries.removeValue(forKey: path)
+            }
+        }
+    }
+
+    /// Closes every descriptor not in use.
+    public func closeAll() {
+        state.withLock { s in
+            for (path, entry) in s.entries where entry.users == 0 {
+                io.close(entry.fd)
+                s.entries.removeValue(forKey: path)
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+import SpoolRecords
+
+/// A span of a segment file: what a fetch sends with `sendfile`.
+public struct FileSpan: Hashable, Sendable {
+    public var path: String
+    public var position: Int64
+    public var length: Int
+}
+
+/// One segment: a `.log` file of whole batches starting at `baseOffset`, with its
+/// sparse `.index` and `.timeindex`.
+///
+/// A segment does file mechanics only — append, locate, scan, recover, write
+/// its indexes; policy (when to roll, what to delete) is the partition log's.
+/// Not thread-safe: the owning `PartitionLog` serialises access.
+final class LogSegment: @unchecked Sendable {  // guarded by the owning PartitionLog's lock
+    static let headerPrefixBytes = RecordBatchHeader.Position.baseTimestamp // through lastOffsetDelta
+
+    let baseOffset: Int64
+    let logPath: String
+    let indexPath: String
+    let timeIndexPath: String
+    let files: FileDescriptorCache
+    let indexIntervalBytes: Int
+
+    private(set) var sizeBytes: Int64
+    private(set) var nextOffset: Int64
+    /// Largest batch max-timestamp in the segment, -1 when empty.
+    private(set) var maxTimestamp: Int64
+    /// Base offset of the batch that carried `maxTimestamp`.
+    private var offsetOfMaxTimestamp: Int64 = 0
+    /// Wall-clock milliseconds when the segment was created (or opened), for `segment.ms`.
+    let createdAtMillis: Int64
+    private var offsetIndex: OffsetIndex
+    private var timeIndex: TimeIndex
+    private var bytesSinceIndexEntry = 0
+    /// Indexes in memory differ from their files.
+    private var indexesDirty = false
+
+    static func fileName(_ baseOffset: Int64, _ ext: String) -> String {
+        let digits = String(baseOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + "." + ext
+    }
+
+    /// A new, empty segment.
+    init(create directory: String, baseOffset: Int64, files: FileDescriptorCache, indexIntervalBytes: Int, nowMillis: Int64) throws {
+        self.baseOffset = baseOffset
+        self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
+        self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
+        self.timeIndexPath = directory + "/" + Self.fileName(baseOffset, "timeindex")
+        self.files = files
+        self.indexIntervalBytes = indexIntervalBytes
+        self.sizeBytes = 0
+        self.nextOffset = baseOffset
+        self.maxTimestamp = -1
+        self.createdAtMillis = nowMillis
+        self.offsetIndex = OffsetIndex(baseOffset: baseOffset)
+        self.timeIndex = TimeIndex(baseOffset: baseOffset)
+        try files.withDescriptor(logPath) { fd in try files.io.truncate(fd, to: 0) }
+        indexesDirty = true
+    }
+
+    /// Opens an existing segment. With `recover`, every batch is re-validated
+    /// (length, magic, CRC) and the file is truncated at the first bad one; the
+    /// indexes are rebuilt. Otherwise the indexes are loaded and trusted if they
+    /// are consistent with the log, and only the tail after the last index entry
+    /// is walked to find the next offset.
+    /// `knownNextOffset` is the base offset of the following segment, when there is one.
+    init(open directory: String, baseOffset: Int64, files: FileDescriptorCache, indexIntervalBytes: Int,
+         recover: Bool, knownNextOffset: Int64?, nowMillis: Int64) throws {
+        self.baseOffset = baseOffset
+        self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
+        self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
+        self.timeIndexPath = directory + "/" + Self.fileName(baseOffset, "timeindex")
+        self.files = files
+        self.indexIntervalBytes = indexIntervalBytes
+        self.createdAtMillis = nowMillis
+        self.offsetIndex = OffsetIndex(baseOffset: baseOffset)
+        self.timeIndex = TimeIndex(baseOffset: baseOffset)
+        self.nextOffset = baseOffset
+        self.maxTimestamp = -1
+        let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
+        self.sizeBytes = fileSize
+        if recover {
+            try self.recover()
+            return
+        }
+        let io = files.io
+        if let bytes = try Directory.readFile(indexPath, io: io),
+           let index = OffsetIndex.decode(bytes, baseOffset: baseOffset, logBytes: Int(fileSize)) {
+            offsetIndex = index
+        } else {
+            // Missing or inconsistent index: rebuild it from the log (headers only).
+            try rebuildIndexes(validateCRC: false)
+            return
+        }
+        // Walk the headers after the last index entry to find the end.
+        let start = offsetIndex.last ?? (baseOffset, 0)
+        var position = Int64(start.position)
+        var walkedMaxTimestamp: Int64 = -1
+        var walkedOffsetOfMax = baseOffset
+        bytesSinceIndexEntry = 0
+        while position < fileSize {
+            guard let header = try readHeader(at: position), header.totalBytes <= fileSize - position,
+                  header.batchLength >= RecordBatchHeader.minBatchLength else {
+                try rebuildIndexes(validateCRC: false)
+                return
+            }
+            nextOffset = header.nextOffset
+            if header.maxTimestamp > walkedMaxTimestamp {
+                walkedMaxTimestamp = header.maxTimestamp
+                walkedOffsetOfMax = header.baseOffset
+            }
+            bytesSinceIndexEntry += header.totalBytes
+            position += Int64(header.totalBytes)
+        }
+        if let knownNextOffset, nextOffset < knownNextOffset { nextOffset = knownNextOffset }
+        if let bytes = try Directory.readFile(timeIndexPath, io: io),
+           let index = TimeIndex.decode(bytes, baseOffset: baseOffset, nextOffset: max(nextOffset, baseOffset + 1)) {
+            timeIndex = index
+        }
+        if walkedMaxTimestamp > (timeIndex.maxTimestamp ?? -1) {
+            maxTimestamp = walkedMaxTimestamp
+            offsetOfMaxTimestamp = walkedOffsetOfMax
+        } else if let last = timeIndex.maxTimestamp {
+            maxTimestamp = last
+            offsetOfMaxTimestamp = timeIndex.lastOffset ?? baseOffset
+        }
+        if maxTimestamp < 0, sizeBytes > 0 {
+            try rebuildIndexes(validateCRC: false)
+        }
+    }
+
+    var isEmpty: Bool { sizeBytes == 0 }
+
+    /// Reads the first 27 bytes of a batch header at `position` (enough for offsets and length),
+    /// or the whole header with `full`.
+    func readHeader(at position: Int64) throws -> RecordBatchHeader? {
+        var buffer = ByteBuffer()
+        let n = try files.withDescriptor(logPath) { fd in
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: RecordBatchHeader.size) { raw in
+                try files.io.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<RecordBatchHeader.size]), at: position)
+            }
+        }
+        guard n == RecordBatchHeader.size else { return nil }
+        return RecordBatchHeader(buffer: buffer, at: 0)
+    }
+
+    /// Appends validated batches (already carrying their final offsets) at the end of the file.
+    func append(_ bytes: ByteBuffer, batches: [(index: Int, header: RecordBatchHeader)]) throws {
+        precondition(!batches.isEmpty)
+        assert(batches.first!.header.baseOffset >= nextOffset, "appended offsets must increase")
+        let position = sizeBytes
+        try files.withDescriptor(logPath) { fd in
+            try bytes.withUnsafeReadableBytes { try files.io.pwrite(fd, $0, at: position) }
+        }
+        // Index entries point at batch starts; one per index interval of log bytes.
+        for (index, header) in batches {
+            note(header, at: position + Int64(index - bytes.readerIndex))
+        }
+        sizeBytes += Int64(bytes.readableBytes)
+        indexesDirty = true
+    }
+
+    /// Where the batch holding `offset` starts, and the span of whole batches from
+    /// there filling at most `maxBytes` (always at least one batch). nil when the
+    /// offset is past the segment's end.
+    func locate(offset: Int64, maxBytes: Int, maxPosition: Int64? = nil) throws -> FileSpan? {
+        let end = min(maxPosition ?? sizeBytes, sizeBytes)
+        guard offset < nextOffset else { return nil }
+        let start = offsetIndex.floor(offset: offset)
+        var position = Int64(start.position)
+        var first: RecordBatchHeader?
+        while position < end {
+            guard let header = try readHeader(at: position) else { break }
+            if header.lastOffset >= offset {
+                first = header
+                break
+            }
+            position += Int64(header.totalBytes)
+        }
+        guard let first else { return nil }
+        var stop = position + Int64(first.totalBytes)
+        let limit = position + Int64(maxBytes)
+        if limit >= end {
+            stop = max(stop, end)
+        } else if stop < limit {
+            // Jump to the last indexed batch start within the limit, then walk a few headers.
+            let jump = offsetIndex.floor(position: Int(limit))
+            if Int64(jump.position) > stop { stop = Int64(jump.position) }
+            while stop < end, let header = try readHeader(at: stop), stop + Int64(header.totalBytes) <= limit {
+                stop += Int64(header.totalBytes)
+            }
+        }
+        assert(stop > position && stop <= end)
+        return FileSpan(path: logPath, position: position, length: Int(stop - position))
+    }
+
+    /// The first offset whose batch has a timestamp ≥ `timestamp`, scanning from the time index.
+    func offset(forTimestamp timestamp: Int64) throws -> Int64? {
+        guard maxTimestamp >= timestamp else { return nil }
+        let startOffset = timeIndex.searchStart(forTimestamp: timestamp)
+        var position = Int64(offsetIndex.floor(offset: startOffset).position)
+        while position < sizeBytes {
+            guard let header = try readHeader(at: position) else { return nil }
+            if header.maxTimestamp >= timestamp {
+                // Find the exact record: decode this one batch.
+                let bytes = try readBytes(position: position, length: header.totalBytes)
+                var reader = RecordBatchReader(bytes)
+                if let batch = try reader.next() {
+                    for record in try batch.records() where record.timestamp >= timestamp {
+                        return record.offset
+                    }
+                }
+                return header.baseOffset
+            }
+            position += Int64(header.totalBytes)
+        }
+        return nil
+    }
+
+    func readBytes(position: Int64, length: Int) throws -> ByteBuffer {
+        var buffer = ByteBuffer()
+        let n = try files.withDescriptor(logPath) { fd in
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { raw in
+                try files.io.pread(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<length]), at: position)
+            }
+        }
+        guard n == length else { throw StorageError(.corrupt, "short read of \(logPath) at \(position): \(n) of \(length) bytes") }
+        return buffer
+    }
+
+    /// Scans the whole log from the start, checking every batch (with `validateCRC`),
+    /// truncating at the first bad or torn batch, and rebuilding both indexes.
+    /// Returns the number of bytes truncated.
+    @discardableResult
+    func recover() throws -> Int64 {
+        try rebuildIndexes(validateCRC: true)
+    }
+
+    @discardableResult
+    private func rebuildIndexes(validateCRC: Bool) throws -> Int64 {
+        offsetIndex = OffsetIndex(baseOffset: baseOffset)
+        timeIndex = TimeIndex(baseOffset: baseOffset)
+        bytesSinceIndexEntry = 0
+        nextOffset = baseOffset
+        maxTimestamp = -1
+        offsetOfMaxTimestamp = baseOffset
+        let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
+        let chunkBytes = 1 << 20
+        var position: Int64 = 0
+        var valid: Int64 = 0
+        scan: while position < fileSize {
+            let want = Int(min(Int64(chunkBytes), fileSize - position))
+            var chunk = try readBytes(position: position, length: want)
+            var consumed = 0
+            while chunk.readableBytes > 0 {
+                let index = chunk.readerIndex
+                guard let header = RecordBatchHeader(buffer: chunk, at: index) else { break }
+                let available = chunk.readableBytes
+                guard header.magic == RecordBatchHeader.currentMagic,
+                      header.batchLength >= RecordBatchHeader.minBatchLength,
+                      header.baseOffset >= nextOffset,
+                      position + Int64(consumed) + Int64(header.totalBytes) <= fileSize else { break scan }
+                if header.totalBytes > available {
+                    if consumed == 0 {
+                        // A batch larger than the chunk: read it alone.
+                        chunk = try readBytes(position: position, length: header.totalBytes)
+                        continue
+                    }
+                    break
+                }
+                if validateCRC {
+                    let crc = RecordBatch.computeCRC(of: chunk, at: index, totalBytes: header.totalBytes)
+                    guard crc == header.crc else { break scan }
+                }
+                note(header, at: position + Int64(consumed))
+                chunk.moveReaderIndex(forwardBy: header.totalBytes)
+                consumed += header.totalBytes
+            }
+            if consumed == 0 { break }
+            position += Int64(consumed)
+            valid = position
+        }
+        let truncated = fileSize - valid
+        if truncated > 0 {
+            try files.withDescriptor(logPath) { try files.io.truncate($0, to: valid) }
+        }
+        sizeBytes = valid
+        indexesDirty = true
+        return truncated
+    }
+
+    /// Records a batch written at `position`: sparse index entries (offset and time
+    /// together, once per index interval), next offset, max timestamp.
+    private func note(_ header: RecordBatchHeader, at position: Int64) {
+        if bytesSinceIndexEntry >= indexIntervalBytes && position > 0 {
+            offsetIndex.append(offset: header.baseOffset, position: Int(position))
+            if maxTimestamp >= 0 { timeIndex.append(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp) }
+            bytesSinceIndexEntry = 0
+        }
+        bytesSinceIndexEntry += header.totalBytes
+        if header.maxTimestamp > maxTimestamp {
+            maxTimestamp = header.maxTimestamp
+            offsetOfMaxTimestamp = header.baseOffset
+        }
+        nextOffset = header.nextOffset
+    }
+
+    /// Writes both index files (whole; they are small) if they changed. The time
+    /// index gets a last entry for the newest timestamp, so that a closed segment's
+    /// max timestamp is known without a scan.
+    func writeIndexes(sync: Bool) throws {
+        guard indexesDirty else { return }
+        if maxTimestamp >= 0 { timeIndex.append(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp) }
+        try writeWhole(indexPath, offsetIndex.encoded(), sync: sync)
+        try writeWhole(timeIndexPath, timeIndex.encoded(), sync: sync)
+        indexesDirty = false
+    }
+
+    private func writeWhole(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+        try files.withDescriptor(path) { fd in
+            try files.io.truncate(fd, to: 0)
+            try bytes.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
+            if sync { try files.io.fsync(fd) }
+        }
+    }
+
+    /// fsyncs the log file.
+    func syncLog() throws {
+        try files.withDescriptor(logPath) { try files.io.fsync($0) }
+    }
+
+    /// Closes and deletes the segment's files.
+    func delete() throws {
+        for path in [logPath, indexPath, timeIndexPath] {
+            files.forget(path)
+            try Directory.removeFile(path)
+        }
+    }
+
+    /// Closes the segment's descriptors (they reopen on demand).
+    func closeFiles() {
+        for path in [logPath, indexPath, timeIndexPath] { files.forget(path) }
+    }
+
+    /// Opens a private duplicate descriptor of the log for a zero-copy send; the caller closes it.
+    func duplicateDescriptor() throws -> Int32 {
+        try files.withDescriptor(logPath) { fd in
+            let copy = dup(fd)
+            guard copy >= 0 else { throw ioError("dup \(logPath)") }
+            return copy
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// What went wrong in the storage layer.
+///
+/// Operating errors (bad requests, full disk, failed fsync) are reported with
+/// these; programmer errors trip assertions instead.
+public struct StorageError: Error, Hashable, CustomStringConvertible, Sendable {
+    public enum Code: String, Hashable, Sendable {
+        /// An offset below the log start or above the log end.
+        case offsetOutOfRange
+        /// The topic does not exist.
+        case unknownTopic
+        /// The partition number is not one of the topic's.
+        case unknownPartition
+        /// A topic with that name exists already.
+        case topicExists
+        /// The topic name breaks Kafka's naming rules.
+        case invalidTopicName
+        /// A config key is unknown or its value is invalid.
+        case invalidConfig
+        /// A batch is bigger than the topic's `max.message.bytes`.
+        case recordTooLarge
+        /// The partition failed (write or fsync error) and refuses appends until restart.
+        case logFailed
+        /// A file operation failed.
+        case io
+        /// On-disk data is corrupt beyond what recovery repairs.
+        case corrupt
+        /// The store is shutting down or closed.
+        case closed
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}

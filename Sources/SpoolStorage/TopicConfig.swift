@@ -1,0 +1,88 @@
+import SpoolRecords
+
+/// Per-topic settings, named and defaulted as in Kafka.
+///
+/// | key | default | meaning |
+/// |---|---|---|
+/// | `segment.bytes` | 1 GiB | roll the active segment at this size |
+/// | `segment.ms` | 7 days | roll the active segment after this age |
+/// | `index.interval.bytes` | 4096 | bytes of log between offset-index entries |
+/// | `retention.ms` | 7 days | delete closed segments whose newest record is older (-1: keep forever) |
+/// | `retention.bytes` | -1 | delete the oldest closed segments while the partition is larger (-1: no limit) |
+/// | `flush.messages` | -1 | fsync after this many messages (-1: leave it to the page cache) |
+/// | `flush.ms` | -1 | fsync at least this often (-1: leave it to the page cache) |
+/// | `compression.type` | producer | codec for batches the broker builds from loose records (`producer` means lz4 there) |
+/// | `max.message.bytes` | 1 MiB + 12 | largest batch accepted |
+/// | `linger.ms` | 5 | how long the broker accumulates loose records before closing a batch |
+///
+/// `acks=all` on a produce request always fsyncs (with group commit) before answering,
+/// whatever `flush.*` says.
+public struct TopicConfig: Hashable, Sendable {
+    public var segmentBytes: Int64 = 1 << 30
+    public var segmentMillis: Int64 = 7 * 24 * 3_600_000
+    public var indexIntervalBytes: Int = 4096
+    public var retentionMillis: Int64 = 7 * 24 * 3_600_000
+    public var retentionBytes: Int64 = -1
+    public var flushMessages: Int64 = -1
+    public var flushMillis: Int64 = -1
+    /// nil: keep the producer's codec (and use lz4 for broker-built batches).
+    public var compression: CompressionCodec? = nil
+    public var maxMessageBytes: Int = (1 << 20) + 12
+    public var lingerMillis: Int64 = 5
+
+    public init() {}
+
+    public static let keys = [
+        "segment.bytes", "segment.ms", "index.interval.bytes", "retention.ms", "retention.bytes",
+        "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "linger.ms",
+    ]
+
+    /// The defaults with `overrides` applied; unknown keys and bad values are errors.
+    public init(_ overrides: [String: String], base: TopicConfig = TopicConfig()) throws {
+        self = base
+        for (key, value) in overrides.sorted(by: { $0.key < $1.key }) {
+            try set(key, value)
+        }
+    }
+
+    public mutating func set(_ key: String, _ value: String) throws {
+        func int(_ range: ClosedRange<Int64>) throws -> Int64 {
+            guard let v = Int64(value), range.contains(v) else {
+                throw StorageError(.invalidConfig, "\(key)=\(value): expected an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+        switch key {
+        case "segment.bytes": segmentBytes = try int(1024...(Int64(UInt32.max)))
+        case "segment.ms": segmentMillis = try int(1...Int64.max)
+        case "index.interval.bytes": indexIntervalBytes = Int(try int(0...(1 << 30)))
+        case "retention.ms": retentionMillis = try int(-1...Int64.max)
+        case "retention.bytes": retentionBytes = try int(-1...Int64.max)
+        case "flush.messages": flushMessages = try int(-1...Int64.max)
+        case "flush.ms": flushMillis = try int(-1...Int64.max)
+        case "max.message.bytes": maxMessageBytes = Int(try int(64...(1 << 30)))
+        case "linger.ms": lingerMillis = try int(0...60_000)
+        case "compression.type":
+            if value == "producer" {
+                compression = nil
+            } else if let codec = CompressionCodec(name: value), codec.isSupported {
+                compression = codec
+            } else {
+                throw StorageError(.invalidConfig, "compression.type=\(value): expected producer, none, gzip or lz4")
+            }
+        default:
+            throw StorageError(.invalidConfig, "unknown topic config \(key); known: \(Self.keys.joined(separator: ", "))")
+        }
+    }
+
+    /// Every setting as key=value strings (for describe and persistence).
+    public var entries: [String: String] {
+        [
+            "segment.bytes": String(segmentBytes), "segment.ms": String(segmentMillis),
+            "index.interval.bytes": String(indexIntervalBytes), "retention.ms": String(retentionMillis),
+            "retention.bytes": String(retentionBytes), "flush.messages": String(flushMessages),
+            "flush.ms": String(flushMillis), "compression.type": compression?.description ?? "producer",
+            "max.message.bytes": String(maxMessageBytes), "linger.ms": String(lingerMillis),
+        ]
+    }
+}
