@@ -34,6 +34,7 @@ let package = Package(
             name: "spool",
             dependencies: [
                 "SpoolRecords",
+                "SpoolStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -40,14 +40,15 @@ public struct ProducedBatches: Sendable {
         return result
     }
 
-    /// Rewrites the base offsets so the batches take offsets `firstOffset ..< firstOffset + recordCount`.
-    /// Returns the offset after the last record.
+    /// Rewrites the base offsets so the batches take offsets `firstOffset ..< firstOffset + recordCount`,
+    /// in the buffer and in `batches`. Returns the offset after the last record.
     @discardableResult
-    public func assignOffsets(startingAt firstOffset: Int64, in buffer: inout ByteBuffer) -> Int64 {
+    public mutating func assignOffsets(startingAt firstOffset: Int64, in buffer: inout ByteBuffer) -> Int64 {
         var next = firstOffset
-        for (index, header) in batches {
-            RecordBatch.setBaseOffset(next, in: &buffer, at: index)
-            next += Int64(header.recordCount)
+        for i in batches.indices {
+            RecordBatch.setBaseOffset(next, in: &buffer, at: batches[i].index)
+            batches[i].header.baseOffset = next
+            next += Int64(batches[i].header.recordCount)
         }
         return next
     }

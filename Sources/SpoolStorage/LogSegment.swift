@@ -281,10 +281,10 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
                 note(header, at: position + Int64(consumed))
                 chunk.moveReaderIndex(forwardBy: header.totalBytes)
                 consumed += header.totalBytes
+                valid = position + Int64(consumed)
             }
             if consumed == 0 { break }
             position += Int64(consumed)
-            valid = position
         }
         let truncated = fileSize - valid
         if truncated > 0 {

@@ -165,6 +165,7 @@ public final class PartitionLog: Sendable {
 
     /// Appends batches already validated by `ProducedBatches.validate`.
     public func append(validated: ProducedBatches, _ batches: inout ByteBuffer) throws -> AppendResult {
+        var validated = validated
         let (result, flushNow) = try state.withLock { s -> (AppendResult, Bool) in
             if let failure = s.failure { throw failure }
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }

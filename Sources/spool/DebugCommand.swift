@@ -4,11 +4,11 @@ import NIOCore
 import SpoolRecords
 
 /// Developer tools: inspect log files and write sample batches for interop checks.
-struct DebugCommand: ParsableCommand {
+struct DebugCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "debug",
         abstract: "Inspect record batches and log segments.",
-        subcommands: [DumpBatches.self, MakeBatches.self]
+        subcommands: [DumpBatches.self, MakeBatches.self, AppendLoop.self]
     )
 }
 

@@ -1,0 +1,262 @@
+import Foundation
+import NIOCore
+import SpoolRecords
+@testable import SpoolStorage
+import Synchronization
+import Testing
+
+@Suite struct PartitionLogTests {
+    @Test func appendAssignsOffsetsAndReadsBack() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let log = try openLog(tmp.path)
+        var a = makeBatch(3, tag: "a")
+        var b = makeBatch(5, tag: "b", codec: .lz4)
+        #expect(try log.append(&a) == AppendResult(baseOffset: 0, lastOffset: 2, recordCount: 3))
+        #expect(try log.append(&b) == AppendResult(baseOffset: 3, lastOffset: 7, recordCount: 5))
+        #expect(log.startOffset == 0 && log.endOffset == 8 && log.highWatermark == 8)
+        let all = try decodeAll(try log.readBytes(from: 0, maxBytes: 1 << 20))
+        #expect(all.map(\.offset) == Array(0...7))
+        #expect(all.map { String(buffer: $0.value!) } == ["a-0", "a-1", "a-2", "b-0", "b-1", "b-2", "b-3", "b-4"])
+        // An offset inside a batch returns the whole batch that holds it.
+        let fromMiddle = try decodeAll(try log.readBytes(from: 5, maxBytes: 1 << 20))
+        #expect(fromMiddle.first?.offset == 3)
+        // The log end: nothing to read, no error.
+        #expect(try log.read(from: 8, maxBytes: 100).span == nil)
+        try log.close()
+    }
+
+    @Test func outOfRangeOffsetsAreTypedErrors() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let log = try openLog(tmp.path)
+        var a = makeBatch(3)
+        _ = try log.append(&a)
+        for bad: Int64 in [-1, 4, 1000] {
+            #expect { _ = try log.read(from: bad, maxBytes: 100) } throws: { ($0 as? StorageError)?.code == .offsetOutOfRange }
+        }
+    }
+
+    @Test func maxBytesReturnsWholeBatchesAndAlwaysAtLeastOne() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.indexIntervalBytes = 256
+        let log = try openLog(tmp.path, config: config)
+        var sizes: [Int] = []
+        for i in 0..<50 {
+            var batch = makeBatch(4, tag: "b\(i)", valueBytes: 40)
+            sizes.append(batch.readableBytes)
+            _ = try log.append(&batch)
+        }
+        let one = try log.read(from: 0, maxBytes: 1).span!
+        #expect(one.length == sizes[0])
+        let some = try log.read(from: 0, maxBytes: sizes[0] * 3 + 10).span!
+        #expect(some.length == sizes[0] * 3)
+        for _ in 0..<200 {
+            let offset = Int64.random(in: 0..<200)
+            let maxBytes = Int.random(in: 1...5000)
+            let bytes = try log.readBytes(from: offset, maxBytes: maxBytes)
+            var reader = RecordBatchReader(bytes) // throws on a partial batch
+            var first: RecordBatch?
+            var total = 0
+            while let batch = try reader.next() {
+                if first == nil { first = batch }
+                total += batch.header.totalBytes
+            }
+            let head = try #require(first)
+            #expect(head.header.baseOffset <= offset && head.header.lastOffset >= offset)
+            #expect(total <= max(maxBytes, head.header.totalBytes))
+        }
+    }
+
+    @Test func rollsAtSegmentBytesAndFindsOffsetsAcrossSegments() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 4096
+        config.indexIntervalBytes = 512
+        let log = try openLog(tmp.path, config: config)
+        for i in 0..<300 {
+            var batch = makeBatch(3, tag: "r\(i)", valueBytes: 30)
+            _ = try log.append(&batch)
+        }
+        #expect(log.segmentCount > 10)
+        #expect(log.endOffset == 900)
+        for offset in stride(from: Int64(0), to: 900, by: 7) {
+            let records = try decodeAll(try log.readBytes(from: offset, maxBytes: 64))
+            let hit = try #require(records.first { $0.offset == offset })
+            #expect(String(buffer: hit.value!).hasPrefix("r\(offset / 3)-\(offset % 3)"))
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: tmp.path + "/t-0")
+        #expect(names.contains("00000000000000000000.log"))
+        #expect(names.filter { $0.hasSuffix(".log") }.count == log.segmentCount)
+        try log.close()
+    }
+
+    @Test func cleanReopenKeepsEverything() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 8192
+        let log = try openLog(tmp.path, config: config)
+        for i in 0..<100 {
+            var batch = makeBatch(2, tag: "c\(i)", valueBytes: 50)
+            _ = try log.append(&batch)
+        }
+        let before = try log.readBytes(from: 0, maxBytes: 1 << 20)
+        let segments = log.segmentCount
+        try log.close()
+        let again = try openLog(tmp.path, config: config, clean: true)
+        #expect(again.endOffset == 200)
+        #expect(again.segmentCount == segments)
+        #expect(try again.readBytes(from: 0, maxBytes: 1 << 20) == before)
+        var more = makeBatch(1)
+        #expect(try again.append(&more).baseOffset == 200)
+    }
+
+    @Test func offsetForTimestamp() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 2048
+        config.indexIntervalBytes = 128
+        let log = try openLog(tmp.path, config: config)
+        for i in 0..<100 {
+            // Records at 1000 + 10*i + j for j in 0..<5, so offset n has timestamp 1000 + 2n (i*5+j → 10i+j... see below).
+            var builder = RecordBatchBuilder(codec: i % 2 == 0 ? .lz4 : .none)
+            for j in 0..<5 { builder.append(key: nil, value: [UInt8(j)], timestamp: Int64(1000 + i * 10 + j)) }
+            var batch = try builder.build()
+            _ = try log.append(&batch)
+        }
+        #expect(try log.offset(forTimestamp: 0) == 0)
+        #expect(try log.offset(forTimestamp: 1000) == 0)
+        #expect(try log.offset(forTimestamp: 1003) == 3)
+        #expect(try log.offset(forTimestamp: 1005) == 5) // 1005..1009 do not exist: next is batch 1 at 1010 → offset 5
+        #expect(try log.offset(forTimestamp: 1012) == 7)
+        #expect(try log.offset(forTimestamp: 1994) == 499)
+        #expect(try log.offset(forTimestamp: 1995) == nil)
+        try log.close()
+        let again = try openLog(tmp.path, config: config)
+        #expect(try again.offset(forTimestamp: 1507) == 255) // 1505...1509 do not exist: batch 51 starts at 1510
+    }
+
+    @Test func retentionByBytesDeletesOldestClosedSegments() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 4096
+        config.retentionBytes = 10_000
+        config.retentionMillis = -1 // the test records are from 2023: only the size rule may act
+        let log = try openLog(tmp.path, config: config)
+        for i in 0..<200 {
+            var batch = makeBatch(2, tag: "x\(i)", valueBytes: 60)
+            _ = try log.append(&batch)
+        }
+        let before = log.segmentCount
+        let deleted = try log.applyRetention(now: PartitionLog.wallClockMillis())
+        #expect(deleted > 0 && log.segmentCount == before - deleted)
+        #expect(log.sizeBytes >= 10_000 && log.sizeBytes < 10_000 + 4096, "size \(log.sizeBytes), segments \(log.segmentCount)")
+        #expect(log.startOffset > 0)
+        #expect { _ = try log.read(from: 0, maxBytes: 10) } throws: { ($0 as? StorageError)?.code == .offsetOutOfRange }
+        let first = try decodeAll(try log.readBytes(from: log.startOffset, maxBytes: 100)).first
+        #expect(first?.offset == log.startOffset)
+        // The log start survives a restart (it is the first remaining segment).
+        let start = log.startOffset
+        try log.close()
+        #expect(try openLog(tmp.path, config: config).startOffset == start)
+    }
+
+    @Test func retentionByTimeUsesNewestTimestampAndKeepsTheActiveSegment() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 2048
+        config.retentionMillis = 60_000
+        let log = try openLog(tmp.path, config: config)
+        let old: Int64 = 1_000_000
+        for i in 0..<40 {
+            var batch = makeBatch(2, tag: "o\(i)", timestamp: old, valueBytes: 60)
+            _ = try log.append(&batch)
+        }
+        let oldEnd = log.endOffset
+        try log.roll()
+        for i in 0..<10 {
+            var batch = makeBatch(2, tag: "n\(i)", timestamp: old + 120_000, valueBytes: 60)
+            _ = try log.append(&batch)
+        }
+        // At old + 61 s the old segments are expired, the new ones are not.
+        _ = try log.applyRetention(now: old + 61_000 + 100)
+        #expect(log.startOffset == oldEnd)
+        // Far in the future everything is expired but the active segment stays.
+        _ = try log.applyRetention(now: old + 10_000_000)
+        #expect(log.segmentCount == 1)
+        #expect(log.endOffset == oldEnd + 20)
+        // Infinite retention keeps everything.
+        var forever = config
+        forever.retentionMillis = -1
+        log.update(config: forever)
+        #expect(try log.applyRetention(now: .max) == 0)
+    }
+
+    @Test func segmentMsRollsByAge() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let now = Atomic<Int64>(1_000_000)
+        var config = TopicConfig()
+        config.segmentMillis = 1000
+        let log = try openLog(tmp.path, config: config, clock: { now.load(ordering: .relaxed) })
+        var a = makeBatch(1)
+        _ = try log.append(&a)
+        var b = makeBatch(1)
+        _ = try log.append(&b)
+        #expect(log.segmentCount == 1)
+        now.store(1_002_000, ordering: .relaxed)
+        var c = makeBatch(1)
+        _ = try log.append(&c)
+        #expect(log.segmentCount == 2)
+    }
+
+    @Test func oversizedBatchIsRefused() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.maxMessageBytes = 1000
+        let log = try openLog(tmp.path, config: config)
+        var big = makeBatch(1, valueBytes: 2000)
+        #expect { _ = try log.append(&big) } throws: { ($0 as? StorageError)?.code == .recordTooLarge }
+        var bad = makeBatch(2)
+        bad.setInteger(UInt8(0xFF), at: bad.writerIndex - 1)
+        #expect { _ = try log.append(&bad) } throws: { ($0 as? RecordsError)?.code == .badCRC }
+        #expect(log.endOffset == 0)
+    }
+
+    @Test func groupCommitSharesFsyncsAmongConcurrentAppenders() async throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let io = FaultyFileIO()
+        let log = try openLog(tmp.path, io: io)
+        let appenders = 64
+        let rounds = 20
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for a in 0..<appenders {
+                group.addTask {
+                    for r in 0..<rounds {
+                        var batch = makeBatch(1, tag: "g\(a)-\(r)")
+                        let result = try log.append(&batch)
+                        try await log.waitUntilDurable(result.lastOffset + 1)
+                        #expect(log.durableOffset > result.lastOffset)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(log.endOffset == Int64(appenders * rounds))
+        #expect(log.durableOffset == log.endOffset)
+        // One fsync per acknowledged append would be 1280; group commit shares them.
+        #expect(io.fsyncCount < appenders * rounds / 2, "fsyncs: \(io.fsyncCount)")
+    }
+
+    @Test func flushMessagesPolicyFsyncsInTheBackground() async throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.flushMessages = 10
+        let log = try openLog(tmp.path, config: config)
+        for _ in 0..<3 {
+            var batch = makeBatch(5)
+            _ = try log.append(&batch)
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while log.durableOffset < 10 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(log.durableOffset >= 10)
+    }
+}
