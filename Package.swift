@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "SpoolRecords", dependencies: ["CSpoolNative", "CZlib", "CLZ4", nioCore]),
 
         // Segmented, indexed partition logs; recovery, retention, topic and offset stores.
-        .target(name: "SpoolStorage", dependencies: ["SpoolRecords", nioCore]),
+        .target(name: "SpoolStorage", dependencies: ["SpoolRecords", "CSpoolNative", nioCore]),
 
         // The command line.
         .executableTarget(

@@ -316,6 +316,14 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     /// max timestamp is known without a scan.
     func writeIndexes(sync: Bool) throws {
         guard indexesDirty else { return }
+        // A small segment with no index entries needs no index files: opening it walks
+        // its few batches instead (cheap), and thousands of small partitions save
+        // thousands of file creations.
+        if offsetIndex.isEmpty && sizeBytes <= Int64(indexIntervalBytes)
+            && !Directory.fileExists(indexPath) && !Directory.fileExists(timeIndexPath) {
+            indexesDirty = false
+            return
+        }
         if maxTimestamp >= 0 { timeIndex.append(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp) }
         try writeWhole(indexPath, offsetIndex.encoded(), sync: sync)
         try writeWhole(timeIndexPath, timeIndex.encoded(), sync: sync)

@@ -428,20 +428,37 @@ public final class PartitionLog: Sendable {
     // MARK: Lifecycle
 
     /// Flushes everything, writes the indexes and closes the files. Idempotent.
-    public func close() throws {
+    /// With `sync: false` nothing is fsynced: the caller syncs the whole file
+    /// system once afterwards (what `LogManager.close()` does for all partitions).
+    public func close(sync: Bool = true) throws {
         let alreadyClosed = state.withLock { s -> Bool in
             defer { s.closed = true }
             return s.closed
         }
         if alreadyClosed { return }
         if failure == nil {
-            try flush()
+            if sync { try flush() }
             try state.withLock { s in
-                for segment in s.segments { try segment.writeIndexes(sync: true) }
-                try writeRecoveryPoint(s.segments.last!.baseOffset)
+                for segment in s.segments { try segment.writeIndexes(sync: sync) }
+                let base = s.segments.last!.baseOffset
+                let point = Array("\(base)\n".utf8)
+                if base == 0 && !Directory.fileExists(recoveryPointPath) {
+                    // 0 is what a missing file means: nothing to write.
+                } else if sync {
+                    try Directory.writeAtomically(point, to: recoveryPointPath, io: files.io)
+                } else {
+                    // Not atomic, but a torn file only makes the next recovery scan more.
+                    try files.withDescriptor(recoveryPointPath) { fd in
+                        try files.io.truncate(fd, to: 0)
+                        try point.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
+                    }
+                }
             }
         }
-        state.withLock { s in for segment in s.segments { segment.closeFiles() } }
+        state.withLock { s in
+            for segment in s.segments { segment.closeFiles() }
+            files.forget(recoveryPointPath)
+        }
     }
 
     /// Closes the log and removes its directory.

@@ -1,0 +1,2 @@
+#include "spool_crc32c.h"
+#include "spool_sys.h"

@@ -1,0 +1,178 @@
+import Foundation
+import NIOCore
+import SpoolRecords
+@testable import SpoolStorage
+import Testing
+
+@Suite struct LogManagerTests {
+    @Test func topicsAndConfigsSurviveRestart() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        do {
+            let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+            try storage.createTopic("orders", partitions: 3, overrides: ["retention.ms": "60000", "compression.type": "gzip"])
+            try storage.createTopic("events.v1_x-y", partitions: 1)
+            var batch = makeBatch(4)
+            _ = try storage.partition(TopicPartition("orders", 2)).append(&batch)
+            try storage.close()
+        }
+        let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        #expect(storage.openedClean)
+        #expect(storage.topics.all.map(\.name) == ["events.v1_x-y", "orders"])
+        let config = try storage.topicConfig("orders")
+        #expect(config.retentionMillis == 60000 && config.compression == .gzip)
+        #expect(try storage.partitions(of: "orders").count == 3)
+        #expect(try storage.partition(TopicPartition("orders", 2)).endOffset == 4)
+        try storage.close()
+    }
+
+    @Test func topicErrorsAreTyped() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        defer { try? storage.close() }
+        try storage.createTopic("a", partitions: 1)
+        #expect { try storage.createTopic("a", partitions: 1) } throws: { ($0 as? StorageError)?.code == .topicExists }
+        for bad in ["", ".", "..", "has space", "slash/no", "ünïcode", String(repeating: "x", count: 250)] {
+            #expect { try storage.createTopic(bad, partitions: 1) } throws: { ($0 as? StorageError)?.code == .invalidTopicName }
+        }
+        #expect(throws: StorageError.self) { try storage.createTopic("zero", partitions: 0) }
+        #expect { try storage.createTopic("cfg", partitions: 1, overrides: ["no.such": "1"]) } throws: { ($0 as? StorageError)?.code == .invalidConfig }
+        #expect { try storage.createTopic("cfg", partitions: 1, overrides: ["segment.bytes": "abc"]) } throws: { ($0 as? StorageError)?.code == .invalidConfig }
+        #expect { try storage.createTopic("cfg", partitions: 1, overrides: ["compression.type": "zstd"]) } throws: { ($0 as? StorageError)?.code == .invalidConfig }
+        #expect { _ = try storage.partition(TopicPartition("nope", 0)) } throws: { ($0 as? StorageError)?.code == .unknownTopic }
+        #expect { _ = try storage.partition(TopicPartition("a", 1)) } throws: { ($0 as? StorageError)?.code == .unknownPartition }
+        #expect { try storage.deleteTopic("nope") } throws: { ($0 as? StorageError)?.code == .unknownTopic }
+    }
+
+    @Test func deletingATopicRemovesItsDataAndOffsets() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        try storage.createTopic("gone", partitions: 2)
+        var batch = makeBatch(2)
+        _ = try storage.partition(TopicPartition("gone", 0)).append(&batch)
+        try storage.offsets.commit(group: "g", [TopicPartition("gone", 0): CommittedOffset(offset: 1, commitTimestamp: 0)])
+        try storage.deleteTopic("gone")
+        #expect(!FileManager.default.fileExists(atPath: tmp.path + "/gone-0"))
+        #expect(storage.offsets.committed(group: "g").isEmpty)
+        // The name is free again, and the new topic starts empty.
+        try storage.createTopic("gone", partitions: 1)
+        #expect(try storage.partition(TopicPartition("gone", 0)).endOffset == 0)
+        try storage.close()
+    }
+
+    @Test func alterTopicChangesConfigForLiveLogs() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        try storage.createTopic("t", partitions: 1)
+        _ = try storage.alterTopic("t", set: ["retention.bytes": "1000"])
+        #expect(try storage.partition(TopicPartition("t", 0)).config.retentionBytes == 1000)
+        try storage.close()
+        let again = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        #expect(try again.topicConfig("t").retentionBytes == 1000)
+        try again.close()
+    }
+
+    @Test func committedOffsetsAreDurableAndAtomic() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        do {
+            let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+            try storage.offsets.commit(group: "g1", [
+                TopicPartition("a", 0): CommittedOffset(offset: 10, metadata: "tab\there\nnewline 100%", commitTimestamp: 5),
+                TopicPartition("a", 1): CommittedOffset(offset: 20, commitTimestamp: 6),
+            ])
+            try storage.offsets.commit(group: "g2 with space", [TopicPartition("b", 0): CommittedOffset(offset: 3, commitTimestamp: 7)])
+            try storage.offsets.commit(group: "g1", [TopicPartition("a", 0): CommittedOffset(offset: 11, commitTimestamp: 8)])
+            #expect(throws: StorageError.self) { try storage.offsets.commit(group: "", [:]) }
+            #expect(throws: StorageError.self) { try storage.offsets.commit(group: "g", [TopicPartition("a", 0): CommittedOffset(offset: -5, commitTimestamp: 0)]) }
+            // No close(): commits must be durable on their own.
+            try storage.files.closeAll()
+            _ = storage
+        }
+        // A leftover temporary file from an interrupted write is ignored.
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: tmp.path + "/" + OffsetStore.fileName + ".tmp"))
+        let offsets = try OffsetStore(dataDirectory: tmp.path)
+        #expect(offsets.groups == ["g1", "g2 with space"])
+        #expect(offsets.committed(group: "g1")[TopicPartition("a", 0)] == CommittedOffset(offset: 11, commitTimestamp: 8))
+        #expect(offsets.committed(group: "g1")[TopicPartition("a", 1)]?.offset == 20)
+        #expect(offsets.committed(group: "g2 with space")[TopicPartition("b", 0)]?.offset == 3)
+    }
+
+    @Test func metadataWithSpecialCharactersRoundTrips() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let store = try OffsetStore(dataDirectory: tmp.path)
+        let meta = "tab\there\nnewline 100% ✓"
+        try store.commit(group: "g", [TopicPartition("a", 0): CommittedOffset(offset: 1, metadata: meta, commitTimestamp: 2)])
+        #expect(try OffsetStore(dataDirectory: tmp.path).committed(group: "g")[TopicPartition("a", 0)]?.metadata == meta)
+    }
+
+    @Test func aSecondProcessCannotOpenTheSameDataDirectory() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        #expect { _ = try LogManager(config: StorageConfig(dataDirectory: tmp.path)) } throws: { error in
+            (error as? StorageError)?.message.contains("in use") == true
+        }
+        try storage.close()
+        try LogManager(config: StorageConfig(dataDirectory: tmp.path)).close()
+    }
+
+    @Test func uncleanStartIsDetected() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let first = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        try first.createTopic("t", partitions: 1)
+        try first.close()
+        let second = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        #expect(second.openedClean)
+        #expect(!FileManager.default.fileExists(atPath: tmp.path + "/" + LogManager.cleanShutdownMarker))
+        try second.close()
+    }
+
+    /// Thousands of partitions stay within the file descriptor bound.
+    @Test func thousandsOfPartitionsStayWithinTheOpenFileBound() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = StorageConfig(dataDirectory: tmp.path)
+        config.maxOpenFiles = 64
+        let storage = try LogManager(config: config)
+        try storage.createTopic("wide", partitions: 2000)
+        let fdsBefore = openDescriptorCount()
+        for p in 0..<Int32(2000) {
+            var batch = makeBatch(1, tag: "p\(p)")
+            _ = try storage.partition(TopicPartition("wide", p)).append(&batch)
+            #expect(storage.files.openCount <= 64)
+        }
+        for p in stride(from: Int32(0), to: 2000, by: 37) {
+            let records = try decodeAll(try storage.partition(TopicPartition("wide", p)).readBytes(from: 0, maxBytes: 1000))
+            #expect(records.map { String(buffer: $0.value!) } == ["p\(p)-0"])
+        }
+        #expect(storage.files.openCount <= 64)
+        #expect(openDescriptorCount() - fdsBefore <= 64)
+        try storage.close()
+        // Reopening all 2000 partitions also stays within the bound.
+        let again = try LogManager(config: config)
+        #expect(again.files.openCount <= 64)
+        #expect(try again.partition(TopicPartition("wide", 1999)).endOffset == 1)
+        try again.close()
+    }
+
+    @Test func backgroundRetentionRuns() async throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = StorageConfig(dataDirectory: tmp.path)
+        config.retentionCheckIntervalMillis = 20
+        config.flushCheckIntervalMillis = 10
+        let storage = try LogManager(config: config)
+        try storage.createTopic("r", partitions: 1, overrides: ["segment.bytes": "1024", "retention.bytes": "2048", "retention.ms": "-1"])
+        let log = try storage.partition(TopicPartition("r", 0))
+        for i in 0..<40 {
+            var batch = makeBatch(2, tag: "r\(i)", valueBytes: 50)
+            _ = try log.append(&batch)
+        }
+        storage.startBackgroundWork()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while log.startOffset == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(log.startOffset > 0)
+        #expect(log.sizeBytes < 2048 + 1024 + 512)
+        try storage.close()
+    }
+}
+
+func openDescriptorCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+}
