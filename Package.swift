@@ -11,11 +11,13 @@ let package = Package(
     products: [
         .library(name: "SpoolRecords", targets: ["SpoolRecords"]),
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
+        .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
         .executable(name: "spool", targets: ["spool"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
@@ -28,6 +30,12 @@ let package = Package(
 
         // Segmented, indexed partition logs; recovery, retention, topic and offset stores.
         .target(name: "SpoolStorage", dependencies: ["SpoolRecords", "CSpoolNative", nioCore]),
+
+        // The wire protocol: generated messages (proto/), frame codec, status codes.
+        .target(
+            name: "SpoolProtocol",
+            dependencies: [nioCore, .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
 
         // The command line.
         .executableTarget(
@@ -43,6 +51,14 @@ let package = Package(
             name: "SpoolRecordsTests",
             dependencies: ["SpoolRecords", "CSpoolNative", nioCore],
             resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "SpoolProtocolTests",
+            dependencies: [
+                "SpoolProtocol", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SpoolStorageTests",
