@@ -37,6 +37,16 @@ let package = Package(
             dependencies: [nioCore, .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
+        // The broker: server, call dispatch, accumulator, waiters.
+        .target(
+            name: "SpoolBroker",
+            dependencies: [
+                "SpoolStorage", "SpoolProtocol", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+
         // The command line.
         .executableTarget(
             name: "spool",

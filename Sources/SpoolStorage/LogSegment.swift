@@ -9,6 +9,10 @@ public struct FileSpan: Hashable, Sendable {
     public var path: String
     public var position: Int64
     public var length: Int
+    /// Offset of the first batch in the span.
+    public var firstOffset: Int64
+    /// Offset just after the last batch in the span: where the next read starts.
+    public var nextOffset: Int64
 }
 
 /// One segment: a `.log` file of whole batches starting at `baseOffset`, with its
@@ -185,19 +189,28 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         }
         guard let first else { return nil }
         var stop = position + Int64(first.totalBytes)
+        var next = first.nextOffset
         let limit = position + Int64(maxBytes)
         if limit >= end {
-            stop = max(stop, end)
+            if end > stop {
+                stop = end
+                next = nextOffset
+            }
         } else if stop < limit {
             // Jump to the last indexed batch start within the limit, then walk a few headers.
             let jump = offsetIndex.floor(position: Int(limit))
-            if Int64(jump.position) > stop { stop = Int64(jump.position) }
+            if Int64(jump.position) > stop {
+                stop = Int64(jump.position)
+                next = jump.offset
+            }
             while stop < end, let header = try readHeader(at: stop), stop + Int64(header.totalBytes) <= limit {
                 stop += Int64(header.totalBytes)
+                next = header.nextOffset
             }
         }
         assert(stop > position && stop <= end)
-        return FileSpan(path: logPath, position: position, length: Int(stop - position))
+        assert(end != sizeBytes || stop != sizeBytes || next == nextOffset)
+        return FileSpan(path: logPath, position: position, length: Int(stop - position), firstOffset: first.baseOffset, nextOffset: next)
     }
 
     /// The first offset whose batch has a timestamp ≥ `timestamp`, scanning from the time index.

@@ -50,3 +50,27 @@ import Testing
         #expect { try Varint.read32(from: &buffer) } throws: { ($0 as? RecordsError)?.code == .badVarint }
     }
 }
+
+@Suite struct PartitionerTests {
+    @Test func murmur2MatchesKafka() {
+        // Vectors from Kafka's UtilsTest.testMurmur2.
+        let cases: [(String, Int32)] = [
+            ("21", -973_932_308), ("foobar", -790_332_482), ("a-little-bit-long-string", -985_981_536),
+            ("a-little-bit-longer-string", -1_486_304_829),
+            ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            ("abc", 479_470_107),
+        ]
+        for (key, expected) in cases {
+            #expect(KafkaPartitioner.murmur2(Array(key.utf8)) == expected, "murmur2(\(key))")
+        }
+    }
+
+    @Test func partitionIsStableAndInRange() {
+        for i in 0..<1000 {
+            let key = Array("key-\(i)".utf8)
+            let p = KafkaPartitioner.partition(forKey: key, partitions: 7)
+            #expect((0..<7).contains(p))
+            #expect(p == KafkaPartitioner.partition(forKey: key, partitions: 7))
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import NIOCore
+import SpoolStorage
+
+/// Everything a broker needs to run, with documented defaults.
+public struct BrokerConfig: Sendable {
+    /// Address to listen on. Default: loopback only.
+    public var host = "127.0.0.1"
+    /// Port to listen on; 0 picks a free one.
+    public var port = 9292
+    /// Storage settings, including the data directory and topic defaults.
+    public var storage: StorageConfig
+    /// Largest frame accepted, payload included.
+    public var maxFrameBytes = 16 << 20
+    /// Most calls open at once on one connection.
+    public var maxInFlightPerConnection = 1024
+    /// Close a connection after this long without a frame and with no call open.
+    public var idleTimeoutSeconds: Int64 = 600
+    /// Event-loop threads (default: one per core).
+    public var threads = System.coreCount
+    /// Largest batch the broker builds from loose records (ProduceRecords).
+    public var accumulatorBatchBytes = 256 << 10
+    /// Longest a fetch may wait for data (caps `max_wait_ms`).
+    public var maxFetchWaitMillis: UInt32 = 30_000
+
+    public init(dataDirectory: String) {
+        storage = StorageConfig(dataDirectory: dataDirectory)
+    }
+}
