@@ -47,6 +47,16 @@ let package = Package(
             ]
         ),
 
+        // The client library: connection, Producer, Consumer, Admin.
+        .target(
+            name: "SpoolClient",
+            dependencies: [
+                "SpoolProtocol", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+
         // The command line.
         .executableTarget(
             name: "spool",
@@ -68,6 +78,13 @@ let package = Package(
                 "SpoolProtocol", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolBrokerTests",
+            dependencies: [
+                "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,0 +1,107 @@
+import NIOCore
+import SpoolProtocol
+
+/// Topic, offset and group administration over a connection.
+public struct SpoolAdmin: Sendable {
+    public let connection: SpoolConnection
+
+    public init(_ connection: SpoolConnection) {
+        self.connection = connection
+    }
+
+    @discardableResult
+    public func createTopic(_ name: String, partitions: Int32 = 1, configs: [String: String] = [:]) async throws -> Spool_V1_TopicDescription {
+        var request = Spool_V1_CreateTopicRequest()
+        request.name = name
+        request.partitions = partitions
+        request.configs = configs.sorted { $0.key < $1.key }.map { entry($0.key, $0.value) }
+        let response: Spool_V1_CreateTopicResponse = try await connection.call(.createTopic, request)
+        return response.topic
+    }
+
+    public func deleteTopic(_ name: String) async throws {
+        var request = Spool_V1_DeleteTopicRequest()
+        request.name = name
+        let _: Spool_V1_DeleteTopicResponse = try await connection.call(.deleteTopic, request)
+    }
+
+    public func listTopics() async throws -> [Spool_V1_TopicSummary] {
+        let response: Spool_V1_ListTopicsResponse = try await connection.call(.listTopics, Spool_V1_ListTopicsRequest())
+        return response.topics
+    }
+
+    public func describeTopic(_ name: String) async throws -> Spool_V1_TopicDescription {
+        var request = Spool_V1_DescribeTopicRequest()
+        request.name = name
+        let response: Spool_V1_DescribeTopicResponse = try await connection.call(.describeTopic, request)
+        return response.topic
+    }
+
+    @discardableResult
+    public func alterTopic(_ name: String, set: [String: String]) async throws -> Spool_V1_TopicDescription {
+        var request = Spool_V1_AlterTopicConfigRequest()
+        request.name = name
+        request.set = set.sorted { $0.key < $1.key }.map { entry($0.key, $0.value) }
+        let response: Spool_V1_AlterTopicConfigResponse = try await connection.call(.alterTopicConfig, request)
+        return response.topic
+    }
+
+    /// Where a position points.
+    public enum OffsetQuery: Sendable {
+        case earliest, latest
+        /// The first offset with a record timestamp ≥ this (Unix milliseconds); -1 if none.
+        case timestamp(Int64)
+    }
+
+    public func listOffset(topic: String, partition: Int32, _ query: OffsetQuery) async throws -> Int64 {
+        var p = Spool_V1_ListOffsetsPartition()
+        p.topic = topic
+        p.partition = partition
+        switch query {
+        case .earliest: p.spec = .earliest
+        case .latest: p.spec = .latest
+        case .timestamp(let ts):
+            p.spec = .timestamp
+            p.timestamp = ts
+        }
+        var request = Spool_V1_ListOffsetsRequest()
+        request.partitions = [p]
+        let response: Spool_V1_ListOffsetsResponse = try await connection.call(.listOffsets, request)
+        guard let result = response.results.first else { throw SpoolStatusError(.internal, "empty ListOffsets response") }
+        guard result.code == .ok else { throw SpoolStatusError(result.code, result.message) }
+        return result.offset
+    }
+
+    public func commit(group: String, offsets: [(topic: String, partition: Int32, offset: Int64)]) async throws {
+        var request = Spool_V1_CommitOffsetsRequest()
+        request.group = group
+        request.offsets = offsets.map { o in
+            var g = Spool_V1_GroupOffset()
+            g.topic = o.topic
+            g.partition = o.partition
+            g.offset = o.offset
+            return g
+        }
+        let _: Spool_V1_CommitOffsetsResponse = try await connection.call(.commitOffsets, request)
+    }
+
+    public func committedOffsets(group: String, topics: [String] = []) async throws -> [Spool_V1_GroupOffset] {
+        var request = Spool_V1_FetchOffsetsRequest()
+        request.group = group
+        request.topics = topics
+        let response: Spool_V1_FetchOffsetsResponse = try await connection.call(.fetchOffsets, request)
+        return response.offsets
+    }
+
+    public func listGroups() async throws -> [String] {
+        let response: Spool_V1_ListGroupsResponse = try await connection.call(.listGroups, Spool_V1_ListGroupsRequest())
+        return response.groups
+    }
+}
+
+func entry(_ key: String, _ value: String) -> Spool_V1_ConfigEntry {
+    var e = Spool_V1_ConfigEntry()
+    e.key = key
+    e.value = value
+    return e
+}

@@ -1,0 +1,162 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import SpoolProtocol
+import SpoolRecords
+
+/// A record as a consumer sees it.
+public struct ConsumerRecord: Sendable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var timestamp: Int64
+    public var key: ByteBuffer?
+    public var value: ByteBuffer?
+    public var headers: [RecordHeader]
+}
+
+/// Where a consumer starts in a partition.
+public enum StartPosition: Sendable, Equatable {
+    case beginning, end
+    case offset(Int64)
+    /// The first record with a timestamp ≥ this (Unix milliseconds).
+    case timestamp(Int64)
+    /// The group's committed offset, or `fallback` if it has none.
+    indirect case committed(fallback: StartPosition)
+}
+
+/// Reads assigned partitions with long-polling fetches and hands out records in
+/// offset order per partition, as an `AsyncSequence`.
+///
+/// ```swift
+/// let consumer = SpoolConsumer(connection: connection, group: "billing")
+/// try await consumer.assign(topic: "events", partitions: [0, 1], from: .committed(fallback: .beginning))
+/// for try await record in consumer.records() { … ; try await consumer.commit() }
+/// ```
+public final class SpoolConsumer: Sendable {
+    public let connection: SpoolConnection
+    public let group: String?
+    public let maxWaitMillis: UInt32
+    public let maxBytesPerPartition: UInt32
+    private let admin: SpoolAdmin
+    private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
+
+    struct PartitionKey: Hashable, Comparable {
+        var topic: String
+        var partition: Int32
+        static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
+    }
+
+    public init(connection: SpoolConnection, group: String? = nil, maxWaitMillis: UInt32 = 500, maxBytesPerPartition: UInt32 = 1 << 20) {
+        self.connection = connection
+        self.group = group
+        self.maxWaitMillis = maxWaitMillis
+        self.maxBytesPerPartition = maxBytesPerPartition
+        self.admin = SpoolAdmin(connection)
+    }
+
+    /// Assigns partitions of `topic` (all of them when `partitions` is nil) starting at `from`.
+    public func assign(topic: String, partitions: [Int32]? = nil, from start: StartPosition = .beginning) async throws {
+        var all = partitions ?? []
+        if partitions == nil { all = try await admin.describeTopic(topic).partitions.map(\.partition) }
+        var committed: [Int32: Int64] = [:]
+        if case .committed = start {
+            guard let group else { throw SpoolStatusError(.invalidArgument, "resuming from committed offsets needs a group id") }
+            for o in try await admin.committedOffsets(group: group, topics: [topic]) { committed[o.partition] = o.offset }
+        }
+        for p in all {
+            try await seek(topic: topic, partition: p, to: start, committed: committed[p])
+        }
+    }
+
+    /// Moves the position of one partition.
+    public func seek(topic: String, partition: Int32, to start: StartPosition, committed: Int64? = nil) async throws {
+        let offset: Int64
+        switch start {
+        case .beginning: offset = try await admin.listOffset(topic: topic, partition: partition, .earliest)
+        case .end: offset = try await admin.listOffset(topic: topic, partition: partition, .latest)
+        case .offset(let o): offset = o
+        case .timestamp(let ts):
+            let found = try await admin.listOffset(topic: topic, partition: partition, .timestamp(ts))
+            offset = found >= 0 ? found : try await admin.listOffset(topic: topic, partition: partition, .latest)
+        case .committed(let fallback):
+            if let committed {
+                offset = committed
+            } else {
+                return try await seek(topic: topic, partition: partition, to: fallback)
+            }
+        }
+        positions.withLockedValue { $0[PartitionKey(topic: topic, partition: partition)] = offset }
+    }
+
+    /// The next offset to read, per assigned partition.
+    public var position: [(topic: String, partition: Int32, offset: Int64)] {
+        positions.withLockedValue { $0.sorted { $0.key < $1.key }.map { ($0.key.topic, $0.key.partition, $0.value) } }
+    }
+
+    /// Commits the current positions for the group.
+    public func commit() async throws {
+        guard let group else { throw SpoolStatusError(.invalidArgument, "commit needs a group id") }
+        try await admin.commit(group: group, offsets: position)
+    }
+
+    /// One fetch round over every assigned partition: the records it returned (possibly none).
+    public func poll() async throws -> [ConsumerRecord] {
+        let snapshot = positions.withLockedValue { $0 }
+        guard !snapshot.isEmpty else { throw SpoolStatusError(.failedPrecondition, "no partitions assigned") }
+        var request = Spool_V1_FetchRequest()
+        request.maxWaitMs = maxWaitMillis
+        request.minBytes = 1
+        request.partitions = snapshot.keys.sorted().map { k in
+            var p = Spool_V1_FetchPartition()
+            p.topic = k.topic
+            p.partition = k.partition
+            p.offset = snapshot[k]!
+            p.maxBytes = maxBytesPerPartition
+            return p
+        }
+        let reply = try await connection.rawCall(.fetch, request)
+        let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
+        var payload = reply.payload
+        var out: [ConsumerRecord] = []
+        for result in response.partitions {
+            guard result.code == .ok else { throw SpoolStatusError(result.code, "\(result.topic)-\(result.partition): \(result.message)") }
+            guard let bytes = payload.readSlice(length: Int(result.bytes)) else {
+                throw SpoolStatusError(.internal, "fetch payload shorter than its partitions declare")
+            }
+            let key = PartitionKey(topic: result.topic, partition: result.partition)
+            let from = snapshot[key]!
+            var next = from
+            var reader = RecordBatchReader(bytes, allowPartialTail: true)
+            while let batch = try reader.next() {
+                for record in try batch.records() where record.offset >= from {
+                    out.append(ConsumerRecord(topic: result.topic, partition: result.partition, offset: record.offset,
+                                              timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers))
+                }
+                next = max(next, batch.header.nextOffset)
+            }
+            if next != from {
+                positions.withLockedValue { p in
+                    if p[key] == from { p[key] = next }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Records from the assigned partitions, in offset order per partition, until the task is cancelled.
+    public func records() -> AsyncThrowingStream<ConsumerRecord, Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    while !Task.isCancelled {
+                        for record in try await self.poll() { continuation.yield(record) }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SpoolBroker
+import SpoolClient
+import SpoolProtocol
+import SpoolRecords
+import Testing
+
+/// A broker on 127.0.0.1 with an ephemeral port and a temporary data directory.
+final class TestBroker: @unchecked Sendable {
+    let directory: String
+    var server: SpoolServer!
+
+    init() async throws {
+        directory = NSTemporaryDirectory() + "spool-broker-" + UUID().uuidString
+        try await start()
+    }
+
+    func start() async throws {
+        var config = BrokerConfig(dataDirectory: directory)
+        config.port = 0
+        config.threads = 2
+        server = try await SpoolServer.start(config: config)
+    }
+
+    func restart() async throws {
+        try await server.shutdown()
+        try await start()
+    }
+
+    func connect() async throws -> SpoolConnection {
+        try await SpoolConnection.connect(host: "127.0.0.1", port: server.port)
+    }
+
+    func stop() async {
+        try? await server.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+@Suite(.serialized) struct EndToEndTests {
+    @Test func concurrentProducersEveryCodecReadBackInOrder() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        let admin = SpoolAdmin(connection)
+        try await admin.createTopic("events", partitions: 4)
+        let perProducer = 300
+        let codecs: [CompressionCodec] = [.none, .gzip, .lz4]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (i, codec) in codecs.enumerated() {
+                group.addTask {
+                    var config = ProducerConfig()
+                    config.compression = codec
+                    config.batchBytes = 2048
+                    config.acks = i == 2 ? .all : .leader
+                    let producer = SpoolProducer(connection: connection, config: config)
+                    try await withThrowingTaskGroup(of: RecordMetadata.self) { sends in
+                        for n in 0..<perProducer {
+                            sends.addTask {
+                                try await producer.send(topic: "events", key: Array("k\(n % 10)".utf8), value: Array("\(codec)-\(n)".utf8))
+                            }
+                        }
+                        for try await _ in sends {}
+                    }
+                    try await producer.flush()
+                }
+            }
+            try await group.waitForAll()
+        }
+        for consumerIndex in 0..<2 { // two independent consumers each get everything
+            let consumer = SpoolConsumer(connection: consumerIndex == 0 ? connection : try await broker.connect(), maxWaitMillis: 50)
+            try await consumer.assign(topic: "events", from: .beginning)
+            var got: [ConsumerRecord] = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            while got.count < perProducer * codecs.count && ContinuousClock.now < deadline {
+                got += try await consumer.poll()
+            }
+            #expect(got.count == perProducer * codecs.count)
+            #expect(Set(got.map { String(buffer: $0.value!) }).count == perProducer * codecs.count)
+            for p in Int32(0)..<4 {
+                let offsets = got.filter { $0.partition == p }.map(\.offset)
+                #expect(offsets == Array(0..<Int64(offsets.count)), "partition \(p) in order without gaps")
+            }
+            // Same key, same partition (Kafka's murmur2 partitioner).
+            for r in got {
+                #expect(r.partition == KafkaPartitioner.partition(forKey: Array(String(buffer: r.key!).utf8), partitions: 4))
+            }
+        }
+        await connection.close()
+        await broker.stop()
+    }
+
+    @Test func replayFromTheBeginningAfterARestart() async throws {
+        let broker = try await TestBroker()
+        var connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("replay", partitions: 1, configs: ["compression.type": "lz4"])
+        let producer = SpoolProducer(connection: connection)
+        for i in 0..<50 { _ = try await producer.send(topic: "replay", value: Array("r\(i)".utf8)) }
+        await connection.close()
+        try await broker.restart()
+        connection = try await broker.connect()
+        let consumer = SpoolConsumer(connection: connection, group: "g", maxWaitMillis: 10)
+        try await consumer.assign(topic: "replay", from: .committed(fallback: .beginning))
+        var got: [String] = []
+        while got.count < 50 { got += try await consumer.poll().map { String(buffer: $0.value!) } }
+        #expect(got == (0..<50).map { "r\($0)" })
+        try await consumer.commit()
+        #expect(try await SpoolAdmin(connection).committedOffsets(group: "g").first?.offset == 50)
+        await connection.close()
+        await broker.stop()
+    }
+
+    @Test func aLongPollReturnsAsSoonAsDataArrives() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("poll")
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 10_000)
+        try await consumer.assign(topic: "poll", from: .end)
+        let started = ContinuousClock.now
+        async let records = consumer.poll()
+        try await Task.sleep(for: .milliseconds(200))
+        let producer = SpoolProducer(connection: try await broker.connect())
+        _ = try await producer.send(topic: "poll", value: Array("wake".utf8))
+        let got = try await records
+        let waited = ContinuousClock.now - started
+        #expect(got.map { String(buffer: $0.value!) } == ["wake"])
+        #expect(waited < .seconds(5), "the fetch waited \(waited), not until its 10 s deadline")
+        await connection.close()
+        await broker.stop()
+    }
+
+    @Test func errorsAreStatuses() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        let admin = SpoolAdmin(connection)
+        await #expect { _ = try await admin.describeTopic("missing") } throws: { ($0 as? SpoolStatusError)?.code == .notFound }
+        try await admin.createTopic("t", partitions: 2)
+        await #expect { try await admin.createTopic("t") } throws: { ($0 as? SpoolStatusError)?.code == .alreadyExists }
+        await #expect { try await admin.createTopic("bad name") } throws: { ($0 as? SpoolStatusError)?.code == .invalidArgument }
+        // A batch with a broken CRC: DATA_LOSS, and nothing is appended.
+        var builder = RecordBatchBuilder()
+        builder.append(key: nil, value: [1, 2, 3], timestamp: 1)
+        var batch = try builder.build()
+        batch.setInteger(UInt8(0x55), at: batch.writerIndex - 1)
+        var request = Spool_V1_ProduceRequest()
+        request.topic = "t"
+        var p = Spool_V1_ProducePartition()
+        p.partition = 0
+        p.bytes = UInt32(batch.readableBytes)
+        request.partitions = [p]
+        let response: Spool_V1_ProduceResponse = try await connection.call(.produce, request, payload: batch)
+        #expect(response.results.first?.code == .dataLoss)
+        #expect(try await admin.listOffset(topic: "t", partition: 0, .latest) == 0)
+        // Offset out of range on fetch.
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0)
+        try await consumer.seek(topic: "t", partition: 0, to: .offset(99))
+        await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolStatusError)?.code == .outOfRange }
+        // Unknown partition.
+        await #expect { _ = try await admin.listOffset(topic: "t", partition: 7, .latest) } throws: { ($0 as? SpoolStatusError)?.code == .notFound }
+        await connection.close()
+        await broker.stop()
+    }
+
+    @Test func garbageOnTheSocketDoesNotHurtOtherClients() async throws {
+        let broker = try await TestBroker()
+        let good = try await broker.connect()
+        try await SpoolAdmin(good).createTopic("safe")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        for seed in 0..<5 {
+            let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: broker.server.port).get()
+            var junk = ByteBuffer()
+            if seed == 0 {
+                junk.writeInteger(UInt32(0x7FFF_FFFF)) // an absurd frame length
+            } else {
+                junk.writeBytes((0..<4096).map { _ in UInt8.random(in: 0...255) })
+            }
+            try? await channel.writeAndFlush(junk)
+            try? await channel.closeFuture.get() // the broker answers GOAWAY and closes
+        }
+        try await group.shutdownGracefully()
+        // The well-behaved client is unaffected.
+        let producer = SpoolProducer(connection: good)
+        let where_ = try await producer.send(topic: "safe", value: Array("still fine".utf8))
+        #expect(where_.offset == 0)
+        await good.close()
+        await broker.stop()
+    }
+
+    @Test func looseRecordsAreAccumulatedIntoBatches() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("loose", partitions: 2, configs: ["compression.type": "gzip", "linger.ms": "20"])
+        var request = Spool_V1_ProduceRecordsRequest()
+        request.topic = "loose"
+        request.acks = .all
+        request.records = (0..<100).map { i in
+            var r = Spool_V1_LooseRecord()
+            r.partition = -1
+            r.key = Data("key-\(i % 7)".utf8)
+            r.value = Data("v\(i)".utf8)
+            return r
+        }
+        let response: Spool_V1_ProduceRecordsResponse = try await connection.call(.produceRecords, request)
+        #expect(response.results.count == 100)
+        #expect(response.results.allSatisfy { $0.code == .ok })
+        let description = try await SpoolAdmin(connection).describeTopic("loose")
+        #expect(description.partitions.reduce(0) { $0 + $1.logEndOffset } == 100)
+        // Few batches, compressed with the topic's codec.
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0)
+        try await consumer.assign(topic: "loose", from: .beginning)
+        let got = try await consumer.poll()
+        #expect(got.count == 100)
+        for (i, result) in response.results.enumerated() {
+            let record = got.first { $0.partition == result.partition && $0.offset == result.offset }
+            #expect(record.map { String(buffer: $0.value!) } == "v\(i)")
+        }
+        await connection.close()
+        await broker.stop()
+    }
+
+    @Test func subscribeRespectsCredit() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("push", configs: ["compression.type": "none"])
+        var config = ProducerConfig()
+        config.batchBytes = 1024
+        config.compression = .none
+        let producer = SpoolProducer(connection: connection, config: config)
+        for i in 0..<200 { _ = try await producer.send(topic: "push", value: Array("\(i)-\(String(repeating: "x", count: 100))".utf8)) }
+        var request = Spool_V1_SubscribeRequest()
+        request.topic = "push"
+        request.offset = 0
+        request.initialCreditBytes = 4096
+        request.maxBytesPerEvent = 2048
+        let (id, stream) = try connection.openStream(.subscribe, request)
+        var received = 0
+        var records: [Int64] = []
+        var iterator = stream.makeAsyncIterator()
+        // Without more credit the broker stops after about 4 KiB (plus at most one batch).
+        let first = try await iterator.next()!
+        received += first.payload.readableBytes
+        records += try decodeOffsets(first.payload)
+        try await Task.sleep(for: .milliseconds(200))
+        while received < 4096, let event = try await iterator.next() {
+            received += event.payload.readableBytes
+            records += try decodeOffsets(event.payload)
+        }
+        #expect(received <= 4096 + 2048)
+        #expect(records.count < 200)
+        // Grant the rest; every record arrives, in order.
+        connection.grantCredit(id, bytes: 1 << 20)
+        while records.count < 200, let event = try await iterator.next() { records += try decodeOffsets(event.payload) }
+        #expect(records == Array(0..<200))
+        // New appends are pushed as they happen.
+        _ = try await producer.send(topic: "push", value: Array("late".utf8))
+        let late = try await iterator.next()!
+        #expect(try decodeOffsets(late.payload) == [200])
+        connection.cancel(id)
+        await connection.close()
+        await broker.stop()
+    }
+}
+
+func decodeOffsets(_ payload: ByteBuffer) throws -> [Int64] {
+    var reader = RecordBatchReader(payload)
+    var out: [Int64] = []
+    while let batch = try reader.next() { out += try batch.records().map(\.offset) }
+    return out
+}
