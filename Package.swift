@@ -63,6 +63,8 @@ let package = Package(
             dependencies: [
                 "SpoolRecords",
                 "SpoolStorage",
+                "SpoolBroker",
+                "SpoolClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

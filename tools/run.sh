@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
-exec swift run -c release spool demo "$@"
+exec swift run -c release spool broker "$@"

@@ -343,60 +343,56 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
         guard !request.partitions.isEmpty else { throw SpoolStatusError(.invalidArgument, "fetch names no partitions") }
+        let maxWait = min(request.maxWaitMs, broker.config.maxFetchWaitMillis)
+        fetch(id, request, deadline: .now() + .milliseconds(Int64(maxWait)))
+    }
+
+    /// Answers the fetch if it has `min_bytes` (or an error, or the deadline passed);
+    /// otherwise waits for an append to any of its partitions, or the deadline, and tries again.
+    private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest, deadline: NIODeadline) {
+        guard let context, inFlight.contains(id) else { return }
         let planned = planFetch(request)
         let bytes = planned.reduce(0) { $0 + ($1.span?.length ?? 0) }
         let failed = planned.contains { $0.result.code != .ok }
-        let maxWait = min(request.maxWaitMs, broker.config.maxFetchWaitMillis)
-        if failed || maxWait == 0 || bytes >= max(1, Int(request.minBytes)) {
-            return writeFetchResponse(id, planned)
+        if failed || deadline <= .now() || bytes >= max(1, Int(request.minBytes)) {
+            writeFetchResponse(id, planned)
+            return
         }
-        // Long poll: wait for an append to any of the partitions, or the deadline.
-        let eventLoop = context!.eventLoop
+        let eventLoop = context.eventLoop
         let bound = self.bound
-        let state = NIOLockedValueBox<(done: Bool, tokens: [(TopicPartition, UInt64)])>((false, []))
-        let timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(maxWait))) {
-            let tokens = state.withLockedValue { s -> [(TopicPartition, UInt64)]? in
+        let notifier = broker.notifier
+        // Exactly one of "timeout" and "append" wins; the winner cancels the other.
+        let state = NIOLockedValueBox<(done: Bool, tokens: [(TopicPartition, UInt64)], timeout: Scheduled<Void>?)>((false, [], nil))
+        let wake: @Sendable () -> Void = {
+            let claimed = state.withLockedValue { s -> [(TopicPartition, UInt64)]? in
                 if s.done { return nil }
                 s.done = true
+                s.timeout?.cancel()
                 return s.tokens
             }
-            guard let tokens else { return }
-            for (tp, token) in tokens { bound.value.broker.notifier.cancel(tp, token) }
-            bound.value.fetchAgain(id, request, wait: false)
+            guard let tokens = claimed else { return }
+            for (tp, token) in tokens { notifier.cancel(tp, token) }
+            eventLoop.execute {
+                bound.value.fetch(id, request, deadline: deadline)
+                bound.value.flushIfNeeded()
+            }
         }
         var tokens: [(TopicPartition, UInt64)] = []
         for p in request.partitions {
             let tp = TopicPartition(p.topic, p.partition)
-            let token = broker.notifier.register(tp) {
-                eventLoop.execute {
-                    let tokens = state.withLockedValue { s -> [(TopicPartition, UInt64)]? in
-                        if s.done { return nil }
-                        s.done = true
-                        return s.tokens
-                    }
-                    guard let tokens else { return }
-                    timeout.cancel()
-                    for (tp, token) in tokens { bound.value.broker.notifier.cancel(tp, token) }
-                    bound.value.fetchAgain(id, request, wait: true)
-                }
-            }
-            tokens.append((tp, token))
+            tokens.append((tp, notifier.register(tp, wake)))
         }
-        state.withLockedValue { $0.tokens = tokens }
-    }
-
-    /// After a wake-up: answer if enough data arrived (or the wait is over), else wait again.
-    private func fetchAgain(_ id: UInt32, _ request: Spool_V1_FetchRequest, wait: Bool) {
-        guard context != nil, inFlight.contains(id) else { return }
-        if wait {
-            // Keep the remaining budget simple: a woken fetch answers with what it has.
-            var again = request
-            again.maxWaitMs = 0
-            try? fetch(id, again)
-        } else {
-            writeFetchResponse(id, planFetch(request))
+        let timeout = eventLoop.scheduleTask(deadline: deadline, wake)
+        state.withLockedValue {
+            $0.tokens = tokens
+            $0.timeout = timeout
         }
-        flushIfNeeded()
+        // An append may have landed between planning and registering.
+        if request.partitions.contains(where: { p in
+            (try? broker.storage.partition(TopicPartition(p.topic, p.partition)).endOffset).map { $0 > p.offset } ?? false
+        }) && bytes == 0 {
+            wake()
+        }
     }
 
     private func writeFetchResponse(_ id: UInt32, _ planned: [PlannedPartition]) {
@@ -552,6 +548,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         Frame.writeHeader(type: .goAway, streamID: 0, messageBytes: bytes.count, payloadBytes: 0, to: &buffer)
         buffer.writeBytes(bytes)
         closing = true
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

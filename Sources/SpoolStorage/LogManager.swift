@@ -58,7 +58,8 @@ public final class LogManager: Sendable {
         topics = try TopicStore(dataDirectory: dir, io: io)
         offsets = try OffsetStore(dataDirectory: dir, io: io)
         let marker = dir + "/" + Self.cleanShutdownMarker
-        openedClean = Directory.fileExists(marker)
+        // A directory without topics has nothing to recover: it counts as clean.
+        openedClean = Directory.fileExists(marker) || topics.all.isEmpty
         var opened: [TopicPartition: PartitionLog] = [:]
         for topic in topics.all {
             let topicConfig = try TopicConfig(topic.overrides, base: config.topicDefaults)

@@ -8,9 +8,10 @@ struct SpoolCommand: AsyncParsableCommand {
         abstract: "Spool: a compressed, networked, partitioned commit log.",
         discussion: """
             Examples:
+              spool broker                           run a broker on 127.0.0.1:9292 with data in ./spool-data
               spool demo                             build, compress and read back record batches
               spool debug dump DATA/t-0/00000000000000000000.log
             """,
-        subcommands: [DemoCommand.self, DebugCommand.self]
+        subcommands: [BrokerCommand.self, DemoCommand.self, DebugCommand.self]
     )
 }
