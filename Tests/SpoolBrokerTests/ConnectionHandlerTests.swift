@@ -1,0 +1,213 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+@testable import SpoolBroker
+import SpoolProtocol
+import SpoolRecords
+import SwiftProtobuf
+import Testing
+
+/// The connection handler on an EmbeddedChannel: frames in, frames out, no sockets.
+final class HandlerHarness {
+    let directory = NSTemporaryDirectory() + "spool-handler-" + UUID().uuidString
+    let broker: Broker
+    let channel: EmbeddedChannel
+    /// (file position, length) of every FileRegion written, in order.
+    var fileRegions: [(Int, Int)] = []
+
+    init(maxInFlight: Int = 1024) throws {
+        var config = BrokerConfig(dataDirectory: directory)
+        config.maxInFlightPerConnection = maxInFlight
+        broker = try Broker(config: config)
+        channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20)))
+        try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+    }
+
+    func send(_ type: FrameType = .request, method: SpoolMethod? = nil, rawMethod: UInt16? = nil, stream: UInt32, _ message: some SwiftProtobuf.Message, payload: ByteBuffer = ByteBuffer()) throws {
+        let bytes: [UInt8] = try message.serializedBytes()
+        let frame = Frame(type: type, method: rawMethod ?? method?.rawValue ?? 0, streamID: stream, message: ByteBuffer(bytes: bytes), payload: payload)
+        var buffer = ByteBuffer()
+        frame.encode(into: &buffer)
+        try channel.writeInbound(buffer)
+    }
+
+    /// Everything the handler wrote, decoded back into frames.
+    func outbound() throws -> [Frame] {
+        var all = ByteBuffer()
+        while let data = try channel.readOutbound(as: IOData.self) {
+            switch data {
+            case .byteBuffer(var b): all.writeBuffer(&b)
+            case .fileRegion(let region):
+                // The handler closes its duplicated descriptor once the write completes, which on
+                // an EmbeddedChannel is at once: keep the size here, compare contents via storage.
+                fileRegions.append((region.readerIndex, region.readableBytes))
+                all.writeBytes([UInt8](repeating: 0, count: region.readableBytes))
+            }
+        }
+        var frames: [Frame] = []
+        while let frame = try FrameDecoder.decodeFrame(from: &all, maxFrameBytes: 1 << 24) { frames.append(frame) }
+        return frames
+    }
+
+    func status(_ frame: Frame) throws -> Spool_V1_Status {
+        try ProtoCodec.decode(Spool_V1_Status.self, from: frame.message)
+    }
+
+    deinit {
+        _ = try? channel.finish()
+        try? broker.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+@Suite struct ConnectionHandlerTests {
+    @Test func handshakeAgreesOnVersionOne() throws {
+        let h = try HandlerHarness()
+        var hello = Spool_V1_HandshakeRequest()
+        hello.minVersion = 1
+        hello.maxVersion = 3
+        try h.send(method: .handshake, stream: 1, hello)
+        let frames = try h.outbound()
+        #expect(frames.count == 1 && frames[0].type == .response && frames[0].endStream && frames[0].streamID == 1)
+        let response = try ProtoCodec.decode(Spool_V1_HandshakeResponse.self, from: frames[0].message)
+        #expect(response.version == 1 && response.maxFrameBytes > 0)
+    }
+
+    @Test func versionsThatDoNotMeetAreRefused() throws {
+        let h = try HandlerHarness()
+        var hello = Spool_V1_HandshakeRequest()
+        hello.minVersion = 2
+        hello.maxVersion = 5
+        try h.send(method: .handshake, stream: 1, hello)
+        let frames = try h.outbound()
+        #expect(frames.first?.type == .status)
+        #expect(try h.status(frames[0]).code == .failedPrecondition)
+    }
+
+    @Test func unknownMethodIsUnimplementedAndTheConnectionLivesOn() throws {
+        let h = try HandlerHarness()
+        try h.send(rawMethod: 999, stream: 1, Spool_V1_ListTopicsRequest())
+        try h.send(method: .listTopics, stream: 2, Spool_V1_ListTopicsRequest())
+        let frames = try h.outbound()
+        #expect(frames.map(\.type) == [.status, .response])
+        #expect(try h.status(frames[0]).code == .unimplemented)
+        #expect(h.channel.isActive)
+    }
+
+    @Test func malformedMessageIsInvalidArgument() throws {
+        let h = try HandlerHarness()
+        var buffer = ByteBuffer()
+        Frame(type: .request, method: SpoolMethod.createTopic.rawValue, streamID: 4, message: ByteBuffer(bytes: [0xFF, 0xFF, 0xFF])).encode(into: &buffer)
+        try h.channel.writeInbound(buffer)
+        let frames = try h.outbound()
+        #expect(frames.first?.type == .status)
+        #expect(try h.status(frames[0]).code == .invalidArgument)
+    }
+
+    @Test func tooManyCallsInFlightAreRefused() throws {
+        let h = try HandlerHarness(maxInFlight: 2)
+        var create = Spool_V1_CreateTopicRequest()
+        create.name = "t"
+        try h.send(method: .createTopic, stream: 1, create)
+        _ = try h.outbound()
+        // Two long-polling fetches hold the two slots; the third call is refused.
+        var fetch = Spool_V1_FetchRequest()
+        var p = Spool_V1_FetchPartition()
+        p.topic = "t"
+        fetch.partitions = [p]
+        fetch.maxWaitMs = 10_000
+        try h.send(method: .fetch, stream: 2, fetch)
+        try h.send(method: .fetch, stream: 3, fetch)
+        try h.send(method: .listTopics, stream: 4, Spool_V1_ListTopicsRequest())
+        let frames = try h.outbound()
+        #expect(frames.count == 1 && frames[0].streamID == 4)
+        #expect(try h.status(frames[0]).code == .resourceExhausted)
+    }
+
+    @Test func aReusedStreamIDIsAProtocolError() throws {
+        let h = try HandlerHarness()
+        var create = Spool_V1_CreateTopicRequest()
+        create.name = "t"
+        try h.send(method: .createTopic, stream: 1, create)
+        _ = try h.outbound()
+        var fetch = Spool_V1_FetchRequest()
+        var p = Spool_V1_FetchPartition()
+        p.topic = "t"
+        fetch.partitions = [p]
+        fetch.maxWaitMs = 10_000
+        try h.send(method: .fetch, stream: 7, fetch)
+        try h.send(method: .listTopics, stream: 7, Spool_V1_ListTopicsRequest())
+        let frames = try h.outbound()
+        #expect(frames.last?.type == .goAway)
+    }
+
+    @Test func aClientMayNotSendResponses() throws {
+        let h = try HandlerHarness()
+        try h.send(.response, stream: 1, Spool_V1_ListTopicsResponse())
+        let frames = try h.outbound()
+        #expect(frames.map(\.type) == [.goAway])
+        h.channel.embeddedEventLoop.run()
+        #expect(!h.channel.isActive)
+    }
+
+    @Test func aMalformedFrameGetsGoAwayAndClose() throws {
+        let h = try HandlerHarness()
+        try? h.channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 3, 1, 0, 0, 0]))
+        let frames = try h.outbound()
+        #expect(frames.map(\.type) == [.goAway])
+        #expect(try h.status(frames[0]).message.contains("shorter"))
+    }
+
+    @Test func produceThenFetchSendsTheStoredBytes() throws {
+        let h = try HandlerHarness()
+        var create = Spool_V1_CreateTopicRequest()
+        create.name = "t"
+        create.partitions = 2
+        try h.send(method: .createTopic, stream: 1, create)
+        var builder = RecordBatchBuilder(codec: .lz4)
+        for i in 0..<10 { builder.append(key: nil, value: Array("v\(i)".utf8), timestamp: 1) }
+        let batch = try builder.build()
+        var produce = Spool_V1_ProduceRequest()
+        produce.topic = "t"
+        var p = Spool_V1_ProducePartition()
+        p.partition = 1
+        p.bytes = UInt32(batch.readableBytes)
+        produce.partitions = [p]
+        try h.send(method: .produce, stream: 2, produce, payload: batch)
+        var fetch = Spool_V1_FetchRequest()
+        var fp = Spool_V1_FetchPartition()
+        fp.topic = "t"
+        fp.partition = 1
+        fetch.partitions = [fp]
+        try h.send(method: .fetch, stream: 3, fetch)
+        let frames = try h.outbound()
+        #expect(frames.map(\.streamID) == [1, 2, 3])
+        let produced = try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frames[1].message)
+        #expect(produced.results.first?.baseOffset == 0 && produced.results.first?.lastOffset == 9)
+        let fetched = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: frames[2].message)
+        #expect(fetched.partitions.first?.bytes == UInt32(batch.readableBytes))
+        #expect(fetched.partitions.first?.highWatermark == 10)
+        // Sent as a file region (sendfile on a socket) covering exactly the stored batch,
+        // which holds the very bytes the producer sent (its base offset was already 0).
+        #expect(h.fileRegions.count == 1 && h.fileRegions[0].0 == 0 && h.fileRegions[0].1 == batch.readableBytes)
+        let stored = try h.broker.storage.partition(.init("t", 1)).readBytes(from: 0, maxBytes: 1 << 20)
+        #expect(stored == batch)
+    }
+
+    @Test func producePayloadMustMatchItsPartitions() throws {
+        let h = try HandlerHarness()
+        var create = Spool_V1_CreateTopicRequest()
+        create.name = "t"
+        try h.send(method: .createTopic, stream: 1, create)
+        var produce = Spool_V1_ProduceRequest()
+        produce.topic = "t"
+        var p = Spool_V1_ProducePartition()
+        p.bytes = 100
+        produce.partitions = [p]
+        try h.send(method: .produce, stream: 2, produce, payload: ByteBuffer(bytes: [1, 2, 3]))
+        let frames = try h.outbound()
+        #expect(try h.status(frames[1]).code == .invalidArgument)
+    }
+}
