@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages Spool needs to build, when they are missing:
-# zlib and liblz4 headers (Debian packages). Run as root or with sudo available.
+# zlib and liblz4 headers, and strace for the zero-copy proof (Debian packages). Run as root or with sudo available.
 set -euo pipefail
-needed=(zlib1g-dev liblz4-dev)
+needed=(zlib1g-dev liblz4-dev strace)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -126,11 +126,22 @@ public final class SpoolConnection: Sendable {
         Frame.writeHeader(type: type, method: method, streamID: streamID, messageBytes: message.count,
                           payloadBytes: payload?.readableBytes ?? 0, to: &buffer)
         buffer.writeBytes(message)
-        if let payload {
-            channel.write(buffer, promise: nil)
+        guard let payload else {
+            channel.writeAndFlush(buffer, promise: nil)
+            return
+        }
+        // Header and payload must leave back to back: do both writes in one turn of the
+        // event loop, or another task's frame could land between them.
+        let channel = self.channel
+        let header = buffer
+        if channel.eventLoop.inEventLoop {
+            channel.write(header, promise: nil)
             channel.writeAndFlush(payload, promise: nil)
         } else {
-            channel.writeAndFlush(buffer, promise: nil)
+            channel.eventLoop.execute {
+                channel.write(header, promise: nil)
+                channel.writeAndFlush(payload, promise: nil)
+            }
         }
     }
 

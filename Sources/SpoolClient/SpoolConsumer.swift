@@ -39,6 +39,7 @@ public final class SpoolConsumer: Sendable {
     public let maxBytesPerPartition: UInt32
     private let admin: SpoolAdmin
     private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
+    private let highWatermarks = NIOLockedValueBox<[PartitionKey: Int64]>([:])
 
     struct PartitionKey: Hashable, Comparable {
         var topic: String
@@ -93,6 +94,15 @@ public final class SpoolConsumer: Sendable {
         positions.withLockedValue { $0.sorted { $0.key < $1.key }.map { ($0.key.topic, $0.key.partition, $0.value) } }
     }
 
+    /// True once every assigned partition's position has reached the high watermark
+    /// its last fetch reported (the consumer has read everything that was there).
+    public var isAtEnd: Bool {
+        let hw = highWatermarks.withLockedValue { $0 }
+        return positions.withLockedValue { p in
+            p.allSatisfy { key, offset in hw[key].map { offset >= $0 } ?? false }
+        }
+    }
+
     /// Commits the current positions for the group.
     public func commit() async throws {
         guard let group else { throw SpoolStatusError(.invalidArgument, "commit needs a group id") }
@@ -124,6 +134,7 @@ public final class SpoolConsumer: Sendable {
                 throw SpoolStatusError(.internal, "fetch payload shorter than its partitions declare")
             }
             let key = PartitionKey(topic: result.topic, partition: result.partition)
+            highWatermarks.withLockedValue { $0[key] = result.highWatermark }
             let from = snapshot[key]!
             var next = from
             var reader = RecordBatchReader(bytes, allowPartialTail: true)

@@ -9,9 +9,13 @@ struct SpoolCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               spool broker                           run a broker on 127.0.0.1:9292 with data in ./spool-data
+              spool topic create events --partitions 3
+              seq 10 | spool produce events
+              spool consume events --from beginning --exit-at-end
+              spool group describe billing
               spool demo                             build, compress and read back record batches
               spool debug dump DATA/t-0/00000000000000000000.log
             """,
-        subcommands: [BrokerCommand.self, DemoCommand.self, DebugCommand.self]
+        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, DemoCommand.self, DebugCommand.self]
     )
 }

@@ -91,6 +91,36 @@ final class TestBroker: @unchecked Sendable {
         await broker.stop()
     }
 
+    /// Many tasks sending payload-carrying frames on one connection at once: every frame must
+    /// arrive whole (a header and its payload may never be split by another task's frame).
+    @Test func concurrentProduceCallsOnOneConnectionStayFramed() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("mux", partitions: 3)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<16 {
+                group.addTask {
+                    for i in 0..<40 {
+                        var builder = RecordBatchBuilder(codec: .lz4)
+                        for j in 0..<(1 + (i * 7 + t) % 30) { builder.append(key: nil, value: Array("t\(t)-\(i)-\(j)".utf8), timestamp: 1) }
+                        let batch = try builder.build()
+                        var request = Spool_V1_ProduceRequest()
+                        request.topic = "mux"
+                        var p = Spool_V1_ProducePartition()
+                        p.partition = Int32(t % 3)
+                        p.bytes = UInt32(batch.readableBytes)
+                        request.partitions = [p]
+                        let response: Spool_V1_ProduceResponse = try await connection.call(.produce, request, payload: batch)
+                        #expect(response.results.first?.code == .ok)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await connection.close()
+        await broker.stop()
+    }
+
     @Test func replayFromTheBeginningAfterARestart() async throws {
         let broker = try await TestBroker()
         var connection = try await broker.connect()

@@ -1,0 +1,96 @@
+import ArgumentParser
+import SpoolClient
+import SpoolProtocol
+
+/// `spool topic …`: create, list, describe, alter and delete topics.
+struct TopicCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topic",
+        abstract: "Manage topics.",
+        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a topic.",
+            discussion: "Example: spool topic create events --partitions 6 --config retention.ms=86400000 --config compression.type=lz4")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Topic name: 1-249 of [a-zA-Z0-9._-].") var name: String
+        @Option(help: "Number of partitions.") var partitions: Int32 = 1
+        @Option(name: .customLong("config"), help: "A topic setting as key=value (repeatable).") var configs: [String] = []
+
+        func validate() throws {
+            guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+        }
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                let topic = try await SpoolAdmin(connection).createTopic(name, partitions: partitions, configs: try parseConfigs(configs))
+                print("created topic \(topic.name) with \(topic.partitions.count) partition\(topic.partitions.count == 1 ? "" : "s")")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List topics.")
+        @OptionGroup var address: BrokerAddress
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                for topic in try await SpoolAdmin(connection).listTopics() {
+                    print("\(topic.name)\t\(topic.partitions)")
+                }
+            }
+        }
+    }
+
+    struct Describe: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a topic's partitions (offsets, size on disk) and settings.")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Topic name.") var name: String
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                let topic = try await SpoolAdmin(connection).describeTopic(name)
+                print("topic \(topic.name)  partitions \(topic.partitions.count)")
+                print("partition\tstart\tend\tsize_bytes\tsegments")
+                for p in topic.partitions {
+                    print("\(p.partition)\t\(p.logStartOffset)\t\(p.logEndOffset)\t\(p.sizeBytes)\t\(p.segments)")
+                }
+                let overridden = Set(topic.overrides.map(\.key))
+                print("configs:")
+                for c in topic.configs {
+                    print("  \(c.key)=\(c.value)\(overridden.contains(c.key) ? "" : "  (default)")")
+                }
+            }
+        }
+    }
+
+    struct Alter: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change topic settings.", discussion: "Example: spool topic alter events --config retention.bytes=1073741824")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Topic name.") var name: String
+        @Option(name: .customLong("config"), help: "A topic setting as key=value (repeatable).") var configs: [String] = []
+
+        func run() async throws {
+            guard !configs.isEmpty else { throw ValidationError("give at least one --config key=value") }
+            try await address.withConnection { connection in
+                try await SpoolAdmin(connection).alterTopic(name, set: try parseConfigs(configs))
+                print("updated topic \(name)")
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a topic and its data.")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Topic name.") var name: String
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                try await SpoolAdmin(connection).deleteTopic(name)
+                print("deleted topic \(name)")
+            }
+        }
+    }
+}
