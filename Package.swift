@@ -13,11 +13,13 @@ let package = Package(
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
         .executable(name: "spool", targets: ["spool"]),
+        .executable(name: "spool-perf", targets: ["spool-perf"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
@@ -67,6 +69,18 @@ let package = Package(
                 "SpoolClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // Load generation (kafka-producer-perf-test style).
+        .executableTarget(
+            name: "spool-perf",
+            dependencies: [
+                "SpoolClient", "SpoolProtocol", "SpoolRecords", nioCore,
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "tools/spool-perf"
         ),
 
         .testTarget(

@@ -37,13 +37,17 @@ public struct ProducerConfig: Sendable {
 /// Keys pick their partition with Kafka's murmur2 partitioner; keyless records
 /// stick to one partition until its batch is sent (sticky partitioning).
 public final class SpoolProducer: Sendable {
-    typealias Waiter = CheckedContinuation<RecordMetadata, Error>
+    /// Called once per record with where it landed or why it failed, on a client thread.
+    public typealias Completion = @Sendable (Result<RecordMetadata, Error>) -> Void
+    typealias Waiter = Completion
 
     struct OpenBatch {
         var builder: RecordBatchBuilder
         var waiters: [Waiter]
         var lingerArmed = false
         var generation = 0
+        /// Buffer memory held by the records of this batch.
+        var reservedBytes = 0
     }
 
     struct State {
@@ -54,6 +58,7 @@ public final class SpoolProducer: Sendable {
         var bufferedBytes = 0
         var slotWaiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
+        var generation = 0
     }
 
     struct TopicPartitionKey: Hashable {
@@ -80,54 +85,77 @@ public final class SpoolProducer: Sendable {
         let count = try await partitionCount(topic)
         let size = (key?.count ?? 0) + (value?.count ?? 0) + 16
         await reserveMemory(size)
-        let ts = timestamp ?? Self.nowMillis()
-        return try await withCheckedThrowingContinuation { (waiter: Waiter) in
-            let action: (full: (TopicPartitionKey, OpenBatch)?, arm: (TopicPartitionKey, Int)?) = state.withLockedValue { s in
-                if s.closed {
-                    waiter.resume(throwing: SpoolStatusError(.cancelled, "producer is closed"))
-                    return (nil, nil)
-                }
-                let p: Int32
-                if let partition {
-                    p = partition
-                } else if let key {
-                    p = KafkaPartitioner.partition(forKey: key, partitions: count)
-                } else {
-                    p = s.sticky[topic] ?? Int32.random(in: 0..<count)
-                    s.sticky[topic] = p
-                }
-                let k = TopicPartitionKey(topic: topic, partition: p)
-                var batch = s.open[k] ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression), waiters: [])
-                batch.builder.append(key: key, value: value, headers: headers, timestamp: ts)
-                batch.waiters.append(waiter)
-                if batch.builder.uncompressedBytes >= config.batchBytes {
-                    s.open.removeValue(forKey: k)
-                    if key == nil && partition == nil { s.sticky[topic] = (p + 1) % count }
-                    return ((k, batch), nil)
-                }
-                var arm: (TopicPartitionKey, Int)?
-                if !batch.lingerArmed {
-                    batch.lingerArmed = true
-                    batch.generation = Int.random(in: 0..<Int.max)
-                    arm = (k, batch.generation)
-                }
-                s.open[k] = batch
-                return (nil, arm)
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RecordMetadata, Error>) in
+            enqueue(topic: topic, partitions: count, partition: partition, key: key, value: value, headers: headers,
+                    timestamp: timestamp ?? Self.nowMillis(), size: size) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Queues one record and returns as soon as it is buffered (it waits only while
+    /// `bufferBytes` are in use); `completion` learns the outcome. No task or
+    /// continuation per record: the fast path for load generators and pipelines.
+    public func send(
+        topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [RecordHeader] = [],
+        timestamp: Int64? = nil, completion: @escaping Completion
+    ) async throws {
+        let count = try await partitionCount(topic)
+        let size = (key?.count ?? 0) + (value?.count ?? 0) + 16
+        await reserveMemory(size)
+        enqueue(topic: topic, partitions: count, partition: partition, key: key, value: value, headers: headers,
+                timestamp: timestamp ?? Self.nowMillis(), size: size, completion: completion)
+    }
+
+    private func enqueue(
+        topic: String, partitions count: Int32, partition: Int32?, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader],
+        timestamp ts: Int64, size: Int, completion waiter: @escaping Completion
+    ) {
+        let action: (full: (TopicPartitionKey, OpenBatch)?, arm: (TopicPartitionKey, Int)?, refused: Bool) = state.withLockedValue { s in
+            if s.closed { return (nil, nil, true) }
+            let p: Int32
+            if let partition {
+                p = partition
+            } else if let key {
+                p = KafkaPartitioner.partition(forKey: key, partitions: count)
+            } else {
+                p = s.sticky[topic] ?? Int32.random(in: 0..<count)
+                s.sticky[topic] = p
             }
-            if let (k, batch) = action.full {
-                Task { await self.dispatch(k, batch) }
-            } else if let (k, generation) = action.arm {
-                let linger = config.lingerMillis
-                Task {
-                    if linger > 0 { try? await Task.sleep(for: .milliseconds(linger)) }
-                    let batch = self.state.withLockedValue { s -> OpenBatch? in
-                        guard let b = s.open[k], b.generation == generation else { return nil }
-                        s.open.removeValue(forKey: k)
-                        if s.sticky[k.topic] == k.partition { s.sticky[k.topic] = (k.partition + 1) % count }
-                        return b
-                    }
-                    if let batch { await self.dispatch(k, batch) }
+            let k = TopicPartitionKey(topic: topic, partition: p)
+            var batch = s.open[k] ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024), waiters: [])
+            batch.builder.append(key: key, value: value, headers: headers, timestamp: ts)
+            batch.waiters.append(waiter)
+            batch.reservedBytes += size
+            if batch.builder.uncompressedBytes >= config.batchBytes {
+                s.open.removeValue(forKey: k)
+                if key == nil && partition == nil { s.sticky[topic] = (p + 1) % count }
+                return ((k, batch), nil, false)
+            }
+            var arm: (TopicPartitionKey, Int)?
+            if !batch.lingerArmed {
+                batch.lingerArmed = true
+                s.generation &+= 1
+                batch.generation = s.generation
+                arm = (k, batch.generation)
+            }
+            s.open[k] = batch
+            return (nil, arm, false)
+        }
+        if action.refused {
+            release(slot: false, bytes: size)
+            waiter(.failure(SpoolStatusError(.cancelled, "producer is closed")))
+        } else if let (k, batch) = action.full {
+            Task { await self.dispatch(k, batch) }
+        } else if let (k, generation) = action.arm {
+            let linger = config.lingerMillis
+            Task {
+                if linger > 0 { try? await Task.sleep(for: .milliseconds(linger)) }
+                let batch = self.state.withLockedValue { s -> OpenBatch? in
+                    guard let b = s.open[k], b.generation == generation else { return nil }
+                    s.open.removeValue(forKey: k)
+                    if s.sticky[k.topic] == k.partition { s.sticky[k.topic] = (k.partition + 1) % count }
+                    return b
                 }
+                if let batch { await self.dispatch(k, batch) }
             }
         }
     }
@@ -197,7 +225,7 @@ public final class SpoolProducer: Sendable {
     }
 
     private func dispatch(_ k: TopicPartitionKey, _ batch: OpenBatch) async {
-        let reserved = batch.builder.uncompressedBytes
+        let reserved = batch.reservedBytes
         await acquireSlot()
         defer { release(slot: true, bytes: reserved) }
         do {
@@ -213,10 +241,10 @@ public final class SpoolProducer: Sendable {
             guard let result = response.results.first else { throw SpoolStatusError(.internal, "empty produce response") }
             guard result.code == .ok else { throw SpoolStatusError(result.code, result.message) }
             for (i, waiter) in batch.waiters.enumerated() {
-                waiter.resume(returning: RecordMetadata(topic: k.topic, partition: k.partition, offset: result.baseOffset + Int64(i)))
+                waiter(.success(RecordMetadata(topic: k.topic, partition: k.partition, offset: result.baseOffset + Int64(i))))
             }
         } catch {
-            batch.waiters.forEach { $0.resume(throwing: error) }
+            batch.waiters.forEach { $0(.failure(error)) }
         }
     }
 

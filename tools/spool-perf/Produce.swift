@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import SpoolClient
+import SpoolProtocol
+import SpoolRecords
+
+/// `spool-perf produce`: send N records as fast as allowed, measure acknowledgement latency.
+struct Produce: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Produce records and report throughput and latency.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Bytes per record value.") var recordSize = 100
+    @Option(help: "Payload: json (event-like, compressible) or random.") var payload = "json"
+    @Option(help: "Concurrent producers, each with its own connection.") var producers = 1
+    @Option(help: "Partitions of the topic if it is created.") var partitions: Int32 = 1
+    @Option(help: "Records per second over all producers (-1: unlimited).") var throughput = -1
+    @Option(help: "Codec: none, gzip or lz4.") var compression = "lz4"
+    @Option(help: "Acknowledgement: 0, 1 or all.") var acks = "1"
+    @Option(help: "Batch size in bytes.") var batchBytes = 256 * 1024
+    @Option(help: "Linger in milliseconds.") var lingerMs = 5
+
+    func validate() throws {
+        guard recordSize >= 1 && recordSize <= 1 << 20 else { throw ValidationError("--record-size must be 1...1048576") }
+        guard ["json", "random"].contains(payload) else { throw ValidationError("--payload must be json or random") }
+        guard producers >= 1 && producers <= 256 else { throw ValidationError("--producers must be 1...256") }
+        guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+        guard CompressionCodec(name: compression)?.isSupported == true else { throw ValidationError("--compression must be none, gzip or lz4") }
+        guard ["0", "1", "all"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all") }
+        guard batchBytes >= 1024 && batchBytes <= 8 << 20 else { throw ValidationError("--batch-bytes must be 1024...8388608") }
+    }
+
+    func run() async throws {
+        let setup = try await common.connect()
+        try await common.ensureTopic(setup, partitions: partitions)
+        await setup.close()
+        let payloads = Payloads(kind: payload, size: recordSize)
+        let stats = Stats(label: "sent")
+        let reporter = progressLoop(stats)
+        var config = ProducerConfig()
+        config.compression = CompressionCodec(name: compression)!
+        config.acks = acks == "0" ? .none : acks == "1" ? .leader : .all
+        config.batchBytes = batchBytes
+        config.lingerMillis = lingerMs
+        config.maxInFlightRequests = 16
+        config.bufferBytes = 64 << 20
+        let producerConfig = config
+        let topic = common.topic
+        let total = common.records
+        let producerCount = producers
+        let rate = Double(throughput) / Double(producers)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<producerCount {
+                let share = total / producerCount + (index < total % producerCount ? 1 : 0)
+                group.addTask {
+                    let connection = try await common.connect()
+                    let producer = SpoolProducer(connection: connection, config: producerConfig)
+                    let throttle = Throttle(perSecond: rate)
+                    for i in 0..<share {
+                        await throttle.wait(done: i)
+                        let value = payloads.values[(i &* 7 &+ index) % payloads.values.count]
+                        let sent = ContinuousClock.now
+                        try await producer.send(topic: topic, value: value) { result in
+                            switch result {
+                            case .success:
+                                let d = ContinuousClock.now - sent
+                                stats.record(bytes: value.count, latencyMicros: UInt64(d.components.seconds) * 1_000_000 + UInt64(d.components.attoseconds / 1_000_000_000_000))
+                            case .failure:
+                                stats.error()
+                            }
+                        }
+                    }
+                    try await producer.flush()
+                    await connection.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        reporter.cancel()
+        stats.summary(json: common.json)
+        if stats.state.withLockedValue({ $0.errors }) > 0 { throw ExitCode(1) }
+    }
+}
