@@ -103,6 +103,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "SpoolCLITests"),
         .testTarget(
             name: "SpoolStorageTests",
             dependencies: ["SpoolStorage", "SpoolRecords", nioCore]

@@ -34,12 +34,12 @@ final class RecordAccumulator: @unchecked Sendable {
         headers: [RecordHeader], timestamp: Int64, eventLoop: EventLoop, completion: @escaping Completion
     ) {
         let closed: (ByteBuffer?, [Completion], Error?)? = open.withLockedValue { all in
-            var entry = all[tp] ?? Open(builder: RecordBatchBuilder(codec: codec), completions: [], lingerTask: nil)
+            // Taken out while appending, so the builder's buffer is not shared (no copy-on-write).
+            var entry = all.removeValue(forKey: tp) ?? Open(builder: RecordBatchBuilder(codec: codec), completions: [], lingerTask: nil)
             entry.builder.append(key: key, value: value, headers: headers, timestamp: timestamp)
             entry.completions.append(completion)
             if entry.builder.uncompressedBytes >= maxBatchBytes || lingerMillis == 0 {
                 entry.lingerTask?.cancel()
-                all.removeValue(forKey: tp)
                 do { return (try entry.builder.build(), entry.completions, nil) } catch { return (nil, entry.completions, error) }
             }
             if entry.lingerTask == nil {

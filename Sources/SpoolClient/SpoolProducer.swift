@@ -121,7 +121,10 @@ public final class SpoolProducer: Sendable {
                 s.sticky[topic] = p
             }
             let k = TopicPartitionKey(topic: topic, partition: p)
-            var batch = s.open[k] ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024), waiters: [])
+            // Take the batch out of the dictionary while appending: a copy left behind would
+            // make every append copy the whole buffer (copy-on-write).
+            var batch = s.open.removeValue(forKey: k)
+                ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024), waiters: [])
             batch.builder.append(key: key, value: value, headers: headers, timestamp: ts)
             batch.waiters.append(waiter)
             batch.reservedBytes += size
