@@ -37,12 +37,12 @@ func runCommand(_ executable: String, _ arguments: [String], stdin: String? = ni
     process.standardError = err
     process.standardInput = input
     // Read both pipes concurrently so a chatty child never blocks on a full pipe.
-    var outData = Data(), errData = Data()
+    let outData = DataBox(), errData = DataBox()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { outData.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errData.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
     try process.run()
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try input.fileHandleForWriting.close()
@@ -54,11 +54,16 @@ func runCommand(_ executable: String, _ arguments: [String], stdin: String? = ni
     }
     process.waitUntilExit()
     group.wait()
-    return CommandResult(stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self), status: process.terminationStatus)
+    return CommandResult(stdout: String(decoding: outData.data, as: UTF8.self), stderr: String(decoding: errData.data, as: UTF8.self), status: process.terminationStatus)
+}
+
+/// Bytes filled by one reader thread and read after it finished (the DispatchGroup orders them).
+final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 /// A `spool broker` process on 127.0.0.1 with an ephemeral port and a temporary data directory.
-final class BrokerProcess {
+final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
     let process = Process()
     let output = Pipe()
