@@ -109,8 +109,18 @@ public final class SpoolConsumer: Sendable {
         try await admin.commit(group: group, offsets: position)
     }
 
-    /// One fetch round over every assigned partition: the records it returned (possibly none).
-    public func poll() async throws -> [ConsumerRecord] {
+    /// A fetched batch and the partition it came from; its records are decoded on demand.
+    public struct FetchedBatch: Sendable {
+        public var topic: String
+        public var partition: Int32
+        public var batch: RecordBatch
+        /// Records before this offset were already delivered (a batch may start before the position).
+        public var skipBelow: Int64
+    }
+
+    /// One fetch round over every assigned partition, as whole CRC-checked batches
+    /// (not decompressed): the fast path for consumers that handle batches themselves.
+    public func pollBatches() async throws -> [FetchedBatch] {
         let snapshot = positions.withLockedValue { $0 }
         guard !snapshot.isEmpty else { throw SpoolStatusError(.failedPrecondition, "no partitions assigned") }
         var request = Spool_V1_FetchRequest()
@@ -127,7 +137,7 @@ public final class SpoolConsumer: Sendable {
         let reply = try await connection.rawCall(.fetch, request)
         let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
         var payload = reply.payload
-        var out: [ConsumerRecord] = []
+        var out: [FetchedBatch] = []
         for result in response.partitions {
             guard result.code == .ok else { throw SpoolStatusError(result.code, "\(result.topic)-\(result.partition): \(result.message)") }
             guard let bytes = payload.readSlice(length: Int(result.bytes)) else {
@@ -139,16 +149,28 @@ public final class SpoolConsumer: Sendable {
             var next = from
             var reader = RecordBatchReader(bytes, allowPartialTail: true)
             while let batch = try reader.next() {
-                for record in try batch.records() where record.offset >= from {
-                    out.append(ConsumerRecord(topic: result.topic, partition: result.partition, offset: record.offset,
-                                              timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers))
-                }
+                guard batch.header.lastOffset >= from else { continue }
+                out.append(FetchedBatch(topic: result.topic, partition: result.partition, batch: batch, skipBelow: from))
                 next = max(next, batch.header.nextOffset)
             }
             if next != from {
                 positions.withLockedValue { p in
                     if p[key] == from { p[key] = next }
                 }
+            }
+        }
+        return out
+    }
+
+    /// One fetch round over every assigned partition: the records it returned (possibly none).
+    public func poll() async throws -> [ConsumerRecord] {
+        var out: [ConsumerRecord] = []
+        for fetched in try await pollBatches() {
+            var decoder = try fetched.batch.recordDecoder()
+            while let record = try decoder.next() {
+                if record.offset < fetched.skipBelow { continue }
+                out.append(ConsumerRecord(topic: fetched.topic, partition: fetched.partition, offset: record.offset,
+                                          timestamp: record.timestamp, key: record.key, value: record.value, headers: record.headers))
             }
         }
         return out

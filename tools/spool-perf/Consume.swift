@@ -12,6 +12,7 @@ struct Consume: AsyncParsableCommand {
     @Option(help: "Concurrent consumers; the topic's partitions are split among them.") var consumers = 1
     @Option(help: "Bytes per partition per fetch.") var fetchBytes = 4 << 20
     @Option(help: "Give up after this many seconds without reaching --records.") var timeout = 120
+    @Flag(help: "Count records from batch headers without decompressing them (measures the fetch path alone).") var skipDecode = false
 
     func validate() throws {
         guard consumers >= 1 && consumers <= 256 else { throw ValidationError("--consumers must be 1...256") }
@@ -30,6 +31,7 @@ struct Consume: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(timeout)
         let count = min(consumers, partitions.count)
         let perPartitionBytes = UInt32(fetchBytes)
+        let skip = skipDecode
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in 0..<count {
                 let mine = partitions.enumerated().filter { $0.offset % count == c }.map(\.element)
@@ -38,10 +40,20 @@ struct Consume: AsyncParsableCommand {
                     let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 100, maxBytesPerPartition: perPartitionBytes)
                     try await consumer.assign(topic: topic, partitions: mine, from: .beginning)
                     while stats.records < target && ContinuousClock.now < deadline {
-                        let records = try await consumer.poll()
-                        var bytes = 0
-                        for r in records { bytes += r.value?.readableBytes ?? 0 }
-                        stats.recordMany(records: records.count, bytes: bytes)
+                        if skip {
+                            var records = 0
+                            var bytes = 0
+                            for f in try await consumer.pollBatches() {
+                                records += Int(f.batch.header.nextOffset - max(f.batch.header.baseOffset, f.skipBelow))
+                                bytes += f.batch.bytes.readableBytes
+                            }
+                            stats.recordMany(records: records, bytes: bytes)
+                        } else {
+                            let records = try await consumer.poll()
+                            var bytes = 0
+                            for r in records { bytes += r.value?.readableBytes ?? 0 }
+                            stats.recordMany(records: records.count, bytes: bytes)
+                        }
                     }
                     await connection.close()
                 }

@@ -18,9 +18,10 @@ struct SpoolPerf: AsyncParsableCommand {
               spool-perf produce --topic perf --records 1000000 --record-size 100 --compression lz4
               spool-perf consume --topic perf --records 1000000
               spool-perf e2e --topic lat --records 100000 --throughput 100000
+              spool-perf sendfile-baseline spool-data/perf-0/*.log
             A progress line goes to stderr every second; with --json the last stdout line is one JSON object.
             """,
-        subcommands: [Produce.self, Consume.self, EndToEnd.self]
+        subcommands: [Produce.self, Consume.self, EndToEnd.self, SendfileBaseline.self]
     )
 }
 
