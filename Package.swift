@@ -67,6 +67,7 @@ let package = Package(
                 "SpoolStorage",
                 "SpoolBroker",
                 "SpoolClient",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -24,7 +24,7 @@ public final class SpoolConnection: Sendable {
 
     struct State {
         var nextStreamID: UInt32 = 1
-        var unary: [UInt32: CheckedContinuation<Reply, Error>] = [:]
+        var unary: [UInt32: PendingReply] = [:]
         var streams: [UInt32: AsyncThrowingStream<Reply, Error>.Continuation] = [:]
         var closedError: Error?
     }
@@ -65,23 +65,55 @@ public final class SpoolConnection: Sendable {
         }
     }
 
+    /// A call whose request is on its way and whose reply can be awaited later.
+    public final class PendingReply: Sendable {
+        private let state = NIOLockedValueBox<(result: Result<Reply, Error>?, waiter: CheckedContinuation<Reply, Error>?)>((nil, nil))
+
+        init() {}
+
+        func complete(_ result: Result<Reply, Error>) {
+            let waiter = state.withLockedValue { s -> CheckedContinuation<Reply, Error>? in
+                if let w = s.waiter { s.waiter = nil; return w }
+                s.result = result
+                return nil
+            }
+            waiter?.resume(with: result)
+        }
+
+        /// The reply (waits for it).
+        public var reply: Reply {
+            get async throws {
+                try await withCheckedThrowingContinuation { c in
+                    let ready = state.withLockedValue { s -> Result<Reply, Error>? in
+                        if let r = s.result { return r }
+                        s.waiter = c
+                        return nil
+                    }
+                    if let ready { c.resume(with: ready) }
+                }
+            }
+        }
+    }
+
+    /// Writes a request now (synchronously, so calls leave in the order they are started)
+    /// and returns a handle to await its reply.
+    public func startCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) throws -> PendingReply {
+        let bytes: [UInt8] = try message.serializedBytes()
+        let pending = PendingReply()
+        let id: UInt32 = try state.withLockedValue { s in
+            if let error = s.closedError { throw error }
+            let id = s.nextStreamID
+            s.nextStreamID = s.nextStreamID &+ 1 == 0 ? 1 : s.nextStreamID &+ 1
+            s.unary[id] = pending
+            return id
+        }
+        send(.request, method: method.rawValue, streamID: id, message: bytes, payload: payload)
+        return pending
+    }
+
     /// A unary call with an optional request payload; returns the raw reply.
     public func rawCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) async throws -> Reply {
-        let bytes: [UInt8] = try message.serializedBytes()
-        return try await withCheckedThrowingContinuation { continuation in
-            let id: UInt32? = state.withLockedValue { s in
-                if let error = s.closedError {
-                    continuation.resume(throwing: error)
-                    return nil
-                }
-                let id = s.nextStreamID
-                s.nextStreamID = s.nextStreamID &+ 1 == 0 ? 1 : s.nextStreamID &+ 1
-                s.unary[id] = continuation
-                return id
-            }
-            guard let id else { return }
-            send(.request, method: method.rawValue, streamID: id, message: bytes, payload: payload)
-        }
+        try await startCall(method, message, payload: payload).reply
     }
 
     /// A unary call decoded into `R`.
@@ -168,7 +200,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
         switch frame.type {
         case .response:
             if let c = state.withLockedValue({ $0.unary.removeValue(forKey: frame.streamID) }) {
-                c.resume(returning: reply)
+                c.complete(.success(reply))
             } else if let stream = state.withLockedValue({ frame.endStream ? $0.streams.removeValue(forKey: frame.streamID) : $0.streams[frame.streamID] }) {
                 stream.yield(reply)
                 if frame.endStream { stream.finish() }
@@ -176,7 +208,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
         case .status:
             let status = (try? ProtoCodec.decode(Spool_V1_Status.self, from: frame.message)).map(SpoolStatusError.init) ?? SpoolStatusError(.unknown, "unreadable status")
             if let c = state.withLockedValue({ $0.unary.removeValue(forKey: frame.streamID) }) {
-                c.resume(throwing: status)
+                c.complete(.failure(status))
             } else if let stream = state.withLockedValue({ $0.streams.removeValue(forKey: frame.streamID) }) {
                 if status.code == .cancelled { stream.finish() } else { stream.finish(throwing: status) }
             }
@@ -208,7 +240,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
             }
             return (Array(s.unary.values), Array(s.streams.values))
         }
-        unary.forEach { $0.resume(throwing: error) }
+        unary.forEach { $0.complete(.failure(error)) }
         streams.forEach { $0.finish(throwing: error) }
     }
 }

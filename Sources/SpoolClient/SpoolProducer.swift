@@ -39,31 +39,47 @@ public struct ProducerConfig: Sendable {
 public final class SpoolProducer: Sendable {
     /// Called once per record with where it landed or why it failed, on a client thread.
     public typealias Completion = @Sendable (Result<RecordMetadata, Error>) -> Void
-    typealias Waiter = Completion
 
     struct OpenBatch {
         var builder: RecordBatchBuilder
-        var waiters: [Waiter]
-        var lingerArmed = false
+        var completions: [Completion] = []
         var generation = 0
         /// Buffer memory held by the records of this batch.
         var reservedBytes = 0
     }
 
-    struct State {
-        var partitionCounts: [String: Int32] = [:]
-        var sticky: [String: Int32] = [:]
-        var open: [TopicPartitionKey: OpenBatch] = [:]
-        var inFlight = 0
-        var bufferedBytes = 0
-        var slotWaiters: [CheckedContinuation<Void, Never>] = []
-        var closed = false
-        var generation = 0
+    /// Per-topic state, found with one dictionary lookup per record.
+    struct TopicState {
+        var partitions: Int32
+        /// The partition keyless records stick to until its batch is sent.
+        var sticky: Int32
+        /// Open batch per partition (index = partition).
+        var open: [OpenBatch?]
     }
 
-    struct TopicPartitionKey: Hashable {
-        var topic: String
-        var partition: Int32
+    struct State {
+        var topics: [String: TopicState] = [:]
+        var inFlight = 0
+        var bufferedBytes = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var closed = false
+        var generation = 0
+        /// Closed batches waiting to be sent, in the order they closed.
+        var ready: [(topic: String, partition: Int32, batch: OpenBatch)] = []
+        var readyHead = 0
+        /// One caller at a time moves batches from `ready` onto the wire, so that
+        /// batches leave (and are appended) in the order they closed.
+        var draining = false
+    }
+
+    enum Enqueued {
+        case buffered
+        case armLinger(partition: Int32, generation: Int)
+        case full(partition: Int32, OpenBatch)
+        case needsTopic
+        case needsMemory
+        case closed
+        case rejected(Error)
     }
 
     public let connection: SpoolConnection
@@ -82,98 +98,116 @@ public final class SpoolProducer: Sendable {
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [RecordHeader] = [],
         timestamp: Int64? = nil
     ) async throws -> RecordMetadata {
-        let count = try await partitionCount(topic)
-        let size = (key?.count ?? 0) + (value?.count ?? 0) + 16
-        await reserveMemory(size)
-        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RecordMetadata, Error>) in
-            enqueue(topic: topic, partitions: count, partition: partition, key: key, value: value, headers: headers,
-                    timestamp: timestamp ?? Self.nowMillis(), size: size) { continuation.resume(with: $0) }
-        }
+        let box = ResultBox()
+        try await send(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp) { box.complete($0) }
+        return try await box.value
     }
 
     /// Queues one record and returns as soon as it is buffered (it waits only while
-    /// `bufferBytes` are in use); `completion` learns the outcome. No task or
-    /// continuation per record: the fast path for load generators and pipelines.
+    /// `bufferBytes` are in use, or to learn a new topic's partitions); `completion`
+    /// learns the outcome. No task or continuation per record: the fast path for
+    /// load generators and pipelines.
     public func send(
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [RecordHeader] = [],
         timestamp: Int64? = nil, completion: @escaping Completion
     ) async throws {
-        let count = try await partitionCount(topic)
         let size = (key?.count ?? 0) + (value?.count ?? 0) + 16
-        await reserveMemory(size)
-        enqueue(topic: topic, partitions: count, partition: partition, key: key, value: value, headers: headers,
-                timestamp: timestamp ?? Self.nowMillis(), size: size, completion: completion)
+        let ts = timestamp ?? Self.nowMillis()
+        while true {
+            switch enqueue(topic: topic, partition: partition, key: key, value: value, headers: headers, timestamp: ts, size: size, completion: completion) {
+            case .buffered:
+                return
+            case .armLinger(let p, let generation):
+                armLinger(topic: topic, partition: p, generation: generation)
+                return
+            case .full(let p, let batch):
+                submit([(topic, p, batch)])
+                return
+            case .needsTopic:
+                try await learnTopic(topic)
+            case .needsMemory:
+                await waitForRoom()
+            case .closed:
+                throw SpoolStatusError(.cancelled, "producer is closed")
+            case .rejected(let error):
+                completion(.failure(error))
+                return
+            }
+        }
     }
 
     private func enqueue(
-        topic: String, partitions count: Int32, partition: Int32?, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader],
-        timestamp ts: Int64, size: Int, completion waiter: @escaping Completion
-    ) {
-        let action: (full: (TopicPartitionKey, OpenBatch)?, arm: (TopicPartitionKey, Int)?, refused: Bool) = state.withLockedValue { s in
-            if s.closed { return (nil, nil, true) }
+        topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8]?, headers: [RecordHeader], timestamp: Int64, size: Int,
+        completion: @escaping Completion
+    ) -> Enqueued {
+        state.withLockedValue { s in
+            if s.closed { return .closed }
+            guard var t = s.topics.removeValue(forKey: topic) else { return .needsTopic }
+            defer { s.topics[topic] = t }
+            guard s.bufferedBytes + size <= config.bufferBytes || s.bufferedBytes == 0 else { return .needsMemory }
             let p: Int32
             if let partition {
+                guard partition >= 0 && partition < t.partitions else {
+                    return .rejected(SpoolStatusError(.notFound, "topic \(topic) has partitions 0..<\(t.partitions), not \(partition)"))
+                }
                 p = partition
             } else if let key {
-                p = KafkaPartitioner.partition(forKey: key, partitions: count)
+                p = KafkaPartitioner.partition(forKey: key, partitions: t.partitions)
             } else {
-                p = s.sticky[topic] ?? Int32.random(in: 0..<count)
-                s.sticky[topic] = p
+                p = t.sticky
             }
-            let k = TopicPartitionKey(topic: topic, partition: p)
-            // Take the batch out of the dictionary while appending: a copy left behind would
-            // make every append copy the whole buffer (copy-on-write).
-            var batch = s.open.removeValue(forKey: k)
-                ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024), waiters: [])
-            batch.builder.append(key: key, value: value, headers: headers, timestamp: ts)
-            batch.waiters.append(waiter)
+            s.bufferedBytes += size
+            // Taken out while appending: a copy left in the array would make every append
+            // copy the whole buffer (copy-on-write).
+            var batch = t.open[Int(p)].take()
+                ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024))
+            let isNew = batch.completions.isEmpty
+            batch.builder.append(key: key, value: value, headers: headers, timestamp: timestamp)
+            batch.completions.append(completion)
             batch.reservedBytes += size
             if batch.builder.uncompressedBytes >= config.batchBytes {
-                s.open.removeValue(forKey: k)
-                if key == nil && partition == nil { s.sticky[topic] = (p + 1) % count }
-                return ((k, batch), nil, false)
+                if key == nil && partition == nil { t.sticky = (p + 1) % t.partitions }
+                return .full(partition: p, batch)
             }
-            var arm: (TopicPartitionKey, Int)?
-            if !batch.lingerArmed {
-                batch.lingerArmed = true
+            if isNew {
                 s.generation &+= 1
                 batch.generation = s.generation
-                arm = (k, batch.generation)
+                t.open[Int(p)] = batch
+                return .armLinger(partition: p, generation: batch.generation)
             }
-            s.open[k] = batch
-            return (nil, arm, false)
-        }
-        if action.refused {
-            release(slot: false, bytes: size)
-            waiter(.failure(SpoolStatusError(.cancelled, "producer is closed")))
-        } else if let (k, batch) = action.full {
-            Task { await self.dispatch(k, batch) }
-        } else if let (k, generation) = action.arm {
-            let linger = config.lingerMillis
-            Task {
-                if linger > 0 { try? await Task.sleep(for: .milliseconds(linger)) }
-                let batch = self.state.withLockedValue { s -> OpenBatch? in
-                    guard let b = s.open[k], b.generation == generation else { return nil }
-                    s.open.removeValue(forKey: k)
-                    if s.sticky[k.topic] == k.partition { s.sticky[k.topic] = (k.partition + 1) % count }
-                    return b
-                }
-                if let batch { await self.dispatch(k, batch) }
-            }
+            t.open[Int(p)] = batch
+            return .buffered
         }
     }
 
-    /// Sends every open batch now and waits for their acknowledgements.
+    /// Sends the batch of `partition` after `linger.ms`, unless it was sent (full) meanwhile.
+    private func armLinger(topic: String, partition: Int32, generation: Int) {
+        let linger = config.lingerMillis
+        Task {
+            if linger > 0 { try? await Task.sleep(for: .milliseconds(linger)) }
+            let batch = state.withLockedValue { s -> OpenBatch? in
+                guard var t = s.topics[topic], let b = t.open[Int(partition)], b.generation == generation else { return nil }
+                t.open[Int(partition)] = nil
+                if t.sticky == partition { t.sticky = (partition + 1) % t.partitions }
+                s.topics[topic] = t
+                return b
+            }
+            if let batch { submit([(topic, partition, batch)]) }
+        }
+    }
+
+    /// Sends every open batch now and waits until no request is in flight.
     public func flush() async throws {
-        let batches = state.withLockedValue { s -> [(TopicPartitionKey, OpenBatch)] in
-            defer { s.open.removeAll() }
-            return Array(s.open)
+        let batches = state.withLockedValue { s -> [(String, Int32, OpenBatch)] in
+            var out: [(String, Int32, OpenBatch)] = []
+            for (topic, var t) in s.topics {
+                for p in t.open.indices { if let b = t.open[p].take() { out.append((topic, Int32(p), b)) } }
+                s.topics[topic] = t
+            }
+            return out
         }
-        await withTaskGroup(of: Void.self) { group in
-            for (k, b) in batches { group.addTask { await self.dispatch(k, b) } }
-        }
-        // Wait for requests already in flight.
-        while state.withLockedValue({ $0.inFlight > 0 }) {
+        submit(batches)
+        while state.withLockedValue({ $0.inFlight > 0 || $0.readyHead < $0.ready.count }) {
             try await Task.sleep(for: .milliseconds(1))
         }
     }
@@ -184,74 +218,147 @@ public final class SpoolProducer: Sendable {
         state.withLockedValue { $0.closed = true }
     }
 
-    private func partitionCount(_ topic: String) async throws -> Int32 {
-        if let n = state.withLockedValue({ $0.partitionCounts[topic] }) { return n }
+    private func learnTopic(_ topic: String) async throws {
         let description = try await admin.describeTopic(topic)
         let n = Int32(description.partitions.count)
-        state.withLockedValue { $0.partitionCounts[topic] = n }
-        return n
+        guard n > 0 else { throw SpoolStatusError(.failedPrecondition, "topic \(topic) has no partitions") }
+        state.withLockedValue { s in
+            if s.topics[topic] == nil {
+                s.topics[topic] = TopicState(partitions: n, sticky: Int32.random(in: 0..<n), open: Array(repeating: nil, count: Int(n)))
+            }
+        }
     }
 
-    private func reserveMemory(_ bytes: Int) async {
+    /// Waits until buffer memory may have been released.
+    private func waitForRoom() async {
+        await withCheckedContinuation { c in
+            let now = state.withLockedValue { s -> Bool in
+                // Room may have appeared between the failed attempt and this wait.
+                if s.bufferedBytes == 0 || s.inFlight == 0 && s.readyHead == s.ready.count { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Queues closed batches and sends what the in-flight limit allows.
+    private func submit(_ batches: [(String, Int32, OpenBatch)]) {
+        state.withLockedValue { s in
+            for (topic, p, b) in batches { s.ready.append((topic, p, b)) }
+        }
+        drain()
+    }
+
+    /// Moves ready batches onto the wire in order while in-flight slots are free.
+    /// Only one caller drains at a time; the request of each batch is written before
+    /// the next one's, and the broker appends a connection's requests in order.
+    private func drain() {
+        guard state.withLockedValue({ s -> Bool in
+            if s.draining { return false }
+            s.draining = true
+            return true
+        }) else { return }
         while true {
-            let ok = state.withLockedValue { s -> Bool in
-                if s.bufferedBytes + bytes <= config.bufferBytes || s.bufferedBytes == 0 {
-                    s.bufferedBytes += bytes
-                    return true
+            let next = state.withLockedValue { s -> (String, Int32, OpenBatch)? in
+                guard s.inFlight < config.maxInFlightRequests, s.readyHead < s.ready.count else {
+                    s.draining = false
+                    return nil
                 }
-                return false
+                let item = s.ready[s.readyHead]
+                s.readyHead += 1
+                if s.readyHead > 1024 && s.readyHead * 2 > s.ready.count {
+                    s.ready.removeFirst(s.readyHead)
+                    s.readyHead = 0
+                }
+                s.inFlight += 1
+                return (item.topic, item.partition, item.batch)
             }
-            if ok { return }
-            await withCheckedContinuation { c in state.withLockedValue { $0.slotWaiters.append(c) } }
+            guard let (topic, partition, batch) = next else { break }
+            send(topic, partition, batch)
         }
+        // A slot may have been released while the flag was still held: look again.
+        let more = state.withLockedValue { s in !s.draining && s.inFlight < config.maxInFlightRequests && s.readyHead < s.ready.count }
+        if more { drain() }
     }
 
-    private func acquireSlot() async {
-        while true {
-            let ok = state.withLockedValue { s -> Bool in
-                if s.inFlight < config.maxInFlightRequests { s.inFlight += 1; return true }
-                return false
-            }
-            if ok { return }
-            await withCheckedContinuation { c in state.withLockedValue { $0.slotWaiters.append(c) } }
-        }
-    }
-
-    private func release(slot: Bool, bytes: Int) {
-        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
-            if slot { s.inFlight -= 1 }
-            s.bufferedBytes -= bytes
-            defer { s.slotWaiters.removeAll() }
-            return s.slotWaiters
-        }
-        waiters.forEach { $0.resume() }
-    }
-
-    private func dispatch(_ k: TopicPartitionKey, _ batch: OpenBatch) async {
-        let reserved = batch.reservedBytes
-        await acquireSlot()
-        defer { release(slot: true, bytes: reserved) }
+    private func send(_ topic: String, _ partition: Int32, _ batch: OpenBatch) {
+        let pending: SpoolConnection.PendingReply
         do {
             let bytes = try batch.builder.build()
             var request = Spool_V1_ProduceRequest()
-            request.topic = k.topic
+            request.topic = topic
             request.acks = config.acks
             var p = Spool_V1_ProducePartition()
-            p.partition = k.partition
+            p.partition = partition
             p.bytes = UInt32(bytes.readableBytes)
             request.partitions = [p]
-            let response: Spool_V1_ProduceResponse = try await connection.call(.produce, request, payload: bytes)
-            guard let result = response.results.first else { throw SpoolStatusError(.internal, "empty produce response") }
-            guard result.code == .ok else { throw SpoolStatusError(result.code, result.message) }
-            for (i, waiter) in batch.waiters.enumerated() {
-                waiter(.success(RecordMetadata(topic: k.topic, partition: k.partition, offset: result.baseOffset + Int64(i))))
-            }
+            pending = try connection.startCall(.produce, request, payload: bytes)
         } catch {
-            batch.waiters.forEach { $0(.failure(error)) }
+            finish(batch, .failure(error), topic: topic, partition: partition)
+            return
         }
+        Task {
+            do {
+                let reply = try await pending.reply
+                let response = try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: reply.message)
+                guard let result = response.results.first else { throw SpoolStatusError(.internal, "empty produce response") }
+                guard result.code == .ok else { throw SpoolStatusError(result.code, result.message) }
+                finish(batch, .success(result.baseOffset), topic: topic, partition: partition)
+            } catch {
+                finish(batch, .failure(error), topic: topic, partition: partition)
+            }
+        }
+    }
+
+    /// Completes a batch's records, frees its memory and slot, and sends more.
+    private func finish(_ batch: OpenBatch, _ outcome: Result<Int64, Error>, topic: String, partition: Int32) {
+        switch outcome {
+        case .success(let base):
+            for (i, completion) in batch.completions.enumerated() {
+                completion(.success(RecordMetadata(topic: topic, partition: partition, offset: base + Int64(i))))
+            }
+        case .failure(let error):
+            batch.completions.forEach { $0(.failure(error)) }
+        }
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+            s.inFlight -= 1
+            s.bufferedBytes -= batch.reservedBytes
+            defer { s.waiters.removeAll() }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume() }
+        drain()
     }
 
     static func nowMillis() -> Int64 {
         Int64(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+/// Holds one send's outcome until its awaiting caller collects it.
+final class ResultBox: Sendable {
+    private let state = NIOLockedValueBox<(result: Result<RecordMetadata, Error>?, waiter: CheckedContinuation<RecordMetadata, Error>?)>((nil, nil))
+
+    func complete(_ result: Result<RecordMetadata, Error>) {
+        let waiter = state.withLockedValue { s -> CheckedContinuation<RecordMetadata, Error>? in
+            if let w = s.waiter { s.waiter = nil; return w }
+            s.result = result
+            return nil
+        }
+        waiter?.resume(with: result)
+    }
+
+    var value: RecordMetadata {
+        get async throws {
+            try await withCheckedThrowingContinuation { c in
+                let ready = state.withLockedValue { s -> Result<RecordMetadata, Error>? in
+                    if let r = s.result { return r }
+                    s.waiter = c
+                    return nil
+                }
+                if let ready { c.resume(with: ready) }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOConcurrencyHelpers
 import SpoolClient
 import SpoolProtocol
 import SpoolRecords
@@ -47,19 +48,28 @@ struct ProduceCommand: AsyncParsableCommand {
         config.batchBytes = batchBytes
         let failures = try await address.withConnection { connection -> Int in
             let producer = SpoolProducer(connection: connection, config: config)
-            var pending: [Task<RecordMetadata, Error>] = []
-            var head = 0
+            // Outcomes by input line; printed in input order as the front of the window completes.
+            let outcomes = NIOLockedValueBox<[Int: Result<RecordMetadata, Error>]>([:])
+            var next = 0      // next line number to report
+            var sent = 0
             var failures = 0
             var out = ""
-            func settle(_ task: Task<RecordMetadata, Error>) async {
-                do {
-                    let m = try await task.value
-                    if printOffsets { out += "\(m.partition) \(m.offset)\n" }
-                } catch {
-                    failures += 1
-                    FileHandle.standardError.write(Data("error: record not acknowledged: \(error)\n".utf8))
+            func report(upTo limit: Int) {
+                let ready = outcomes.withLockedValue { o -> [Result<RecordMetadata, Error>] in
+                    var ready: [Result<RecordMetadata, Error>] = []
+                    while next + ready.count < limit, let r = o.removeValue(forKey: next + ready.count) { ready.append(r) }
+                    return ready
                 }
-                if out.utf8.count > 64 * 1024 {
+                next += ready.count
+                for r in ready {
+                    switch r {
+                    case .success(let m): if printOffsets { out += "\(m.partition) \(m.offset)\n" }
+                    case .failure(let error):
+                        failures += 1
+                        FileHandle.standardError.write(Data("error: record not acknowledged: \(error)\n".utf8))
+                    }
+                }
+                if !out.isEmpty {
                     FileHandle.standardOutput.write(Data(out.utf8))
                     out = ""
                 }
@@ -71,20 +81,17 @@ struct ProduceCommand: AsyncParsableCommand {
                     key = Array(line[..<range.lowerBound].utf8)
                     value = Array(line[range.upperBound...].utf8)
                 }
-                let (k, v, p) = (key, value, partition)
-                pending.append(Task { try await producer.send(topic: topic, partition: p, key: k, value: v) })
-                if pending.count - head >= 10_000 {
-                    await settle(pending[head])
-                    head += 1
-                    if head > 50_000 { pending.removeFirst(head); head = 0 }
+                let index = sent
+                // Sends in input order: records of one partition get increasing offsets.
+                try await producer.send(topic: topic, partition: partition, key: key, value: value) { result in
+                    outcomes.withLockedValue { $0[index] = result }
                 }
+                sent += 1
+                if sent % 4096 == 0 { report(upTo: sent) }
             }
             try await producer.flush()
-            while head < pending.count {
-                await settle(pending[head])
-                head += 1
-            }
-            FileHandle.standardOutput.write(Data(out.utf8))
+            report(upTo: sent)
+            if next < sent { failures += sent - next }
             return failures
         }
         if failures > 0 {

@@ -121,6 +121,34 @@ final class TestBroker: @unchecked Sendable {
         await broker.stop()
     }
 
+    /// Records sent one after another get increasing offsets within a partition, even with
+    /// many small batches in flight at once.
+    @Test func producerKeepsSendOrderWithinAPartition() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("ordered", partitions: 2)
+        var config = ProducerConfig()
+        config.batchBytes = 256
+        config.maxInFlightRequests = 16
+        config.lingerMillis = 0
+        let producer = SpoolProducer(connection: connection, config: config)
+        let results = NIOLockedValueBoxForTests<[Int: RecordMetadata]>([:])
+        for i in 0..<3000 {
+            try await producer.send(topic: "ordered", key: Array("k\(i % 2)".utf8), value: Array("\(i)".utf8)) { r in
+                if case .success(let m) = r { results.withLockedValue { $0[i] = m } }
+            }
+        }
+        try await producer.flush()
+        let all = results.withLockedValue { $0 }
+        #expect(all.count == 3000)
+        for key in 0..<2 {
+            let offsets = (0..<3000).filter { $0 % 2 == key }.map { all[$0]!.offset }
+            #expect(offsets == offsets.sorted() && Set(offsets).count == offsets.count, "send order kept for key \(key)")
+        }
+        await connection.close()
+        await broker.stop()
+    }
+
     @Test func replayFromTheBeginningAfterARestart() async throws {
         let broker = try await TestBroker()
         var connection = try await broker.connect()
@@ -297,4 +325,16 @@ func decodeOffsets(_ payload: ByteBuffer) throws -> [Int64] {
     var out: [Int64] = []
     while let batch = try reader.next() { out += try batch.records().map(\.offset) }
     return out
+}
+
+/// A small lock box for tests (NIOConcurrencyHelpers is not a test dependency).
+final class NIOLockedValueBoxForTests<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLockedValue<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
 }
