@@ -88,29 +88,45 @@ public struct RecordBatchBuilder: Sendable {
         let offsetDelta = recordCount
         let body = Self.bodyBytes(
             keyBytes: key?.count, valueBytes: value?.count, headers: headers, timestampDelta: timestampDelta, offsetDelta: offsetDelta)
-        records.reserveCapacity(minimumWritableBytes: body + Varint.maxBytes32)
-        let start = records.writerIndex
-        Varint.write(Int64(body), to: &records)
-        let bodyStart = records.writerIndex
-        records.writeInteger(Int8(0))
-        Varint.write(timestampDelta, to: &records)
-        Varint.write(Int64(offsetDelta), to: &records)
-        Self.writeBytesField(key, to: &records)
-        Self.writeBytesField(value, to: &records)
-        Varint.write(Int64(headers.count), to: &records)
-        for header in headers {
-            Varint.write(Int64(header.key.utf8.count), to: &records)
-            records.writeString(header.key)
-            if let v = header.value {
-                Varint.write(Int64(v.readableBytes), to: &records)
-                records.writeImmutableBuffer(v)
-            } else {
-                Varint.write(-1, to: &records)
+        let total = Varint.size(Int64(body)) + body
+        // One bounds check and one capacity check per record; fields go straight into the buffer.
+        records.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { out in
+            var p = Varint.encode(Int64(body), into: out, at: 0)
+            let bodyStart = p
+            out[p] = 0 // attributes
+            p += 1
+            p += Varint.encode(timestampDelta, into: out, at: p)
+            p += Varint.encode(Int64(offsetDelta), into: out, at: p)
+            p += Self.encodeBytesField(key, into: out, at: p)
+            p += Self.encodeBytesField(value, into: out, at: p)
+            p += Varint.encode(Int64(headers.count), into: out, at: p)
+            for header in headers {
+                var name = header.key
+                let written = name.withUTF8 { utf8 in
+                    var q = Varint.encode(Int64(utf8.count), into: out, at: p)
+                    if utf8.count > 0 { (out.baseAddress! + p + q).copyMemory(from: utf8.baseAddress!, byteCount: utf8.count) }
+                    q += utf8.count
+                    return q
+                }
+                p += written
+                if let v = header.value {
+                    p += v.withUnsafeReadableBytes { Self.encodeBytesField($0, into: out, at: p) }
+                } else {
+                    p += Varint.encode(-1, into: out, at: p)
+                }
             }
+            assert(p - bodyStart == body, "record body size mismatch")
+            return p
         }
-        assert(records.writerIndex - bodyStart == body, "record body size mismatch")
-        _ = start
         recordCount += 1
+    }
+
+    @inline(__always)
+    private static func encodeBytesField(_ bytes: UnsafeRawBufferPointer?, into out: UnsafeMutableRawBufferPointer, at position: Int) -> Int {
+        guard let bytes else { return Varint.encode(-1, into: out, at: position) }
+        let n = Varint.encode(Int64(bytes.count), into: out, at: position)
+        if bytes.count > 0 { (out.baseAddress! + position + n).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+        return n + bytes.count
     }
 
     /// Appends a record with `ByteBuffer` key and value (their readable bytes).
@@ -136,15 +152,6 @@ public struct RecordBatchBuilder: Sendable {
             withOptionalBytes(value) { v in
                 append(key: k, value: v, headers: headers, timestamp: timestamp)
             }
-        }
-    }
-
-    private static func writeBytesField(_ bytes: UnsafeRawBufferPointer?, to buffer: inout ByteBuffer) {
-        if let bytes {
-            Varint.write(Int64(bytes.count), to: &buffer)
-            buffer.writeBytes(bytes)
-        } else {
-            Varint.write(-1, to: &buffer)
         }
     }
 

@@ -33,12 +33,22 @@ public enum Varint {
     /// Appends the zig-zag encoding of `value` to `buffer`.
     @inlinable
     public static func write(_ value: Int64, to buffer: inout ByteBuffer) {
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maxBytes64) { encode(value, into: $0, at: 0) }
+    }
+
+    /// Encodes `value` at byte `position` of `out` (which must have room for it);
+    /// returns the number of bytes written. The hot path of record encoding.
+    @inlinable
+    public static func encode(_ value: Int64, into out: UnsafeMutableRawBufferPointer, at position: Int) -> Int {
         var v = zigZag(value)
+        var p = position
         while v >= 0x80 {
-            buffer.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+            out[p] = UInt8(truncatingIfNeeded: v) | 0x80
             v >>= 7
+            p += 1
         }
-        buffer.writeInteger(UInt8(truncatingIfNeeded: v))
+        out[p] = UInt8(truncatingIfNeeded: v)
+        return p + 1 - position
     }
 
     /// Reads a zig-zag varint of at most `maxBytes` bytes, moving the reader index.
