@@ -70,6 +70,9 @@ public final class SpoolProducer: Sendable {
         /// One caller at a time moves batches from `ready` onto the wire, so that
         /// batches leave (and are appended) in the order they closed.
         var draining = false
+        /// Builders of sent batches, kept with their buffers to avoid fresh allocations
+        /// (and page faults) for every batch.
+        var spareBuilders: [RecordBatchBuilder] = []
     }
 
     enum Enqueued {
@@ -160,7 +163,8 @@ public final class SpoolProducer: Sendable {
             // Taken out while appending: a copy left in the array would make every append
             // copy the whole buffer (copy-on-write).
             var batch = t.open[Int(p)].take()
-                ?? OpenBatch(builder: RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024))
+                ?? OpenBatch(builder: s.spareBuilders.popLast()
+                    ?? RecordBatchBuilder(codec: config.compression, initialCapacity: config.batchBytes + 1024))
             let isNew = batch.completions.isEmpty
             batch.builder.append(key: key, value: value, headers: headers, timestamp: timestamp)
             batch.completions.append(completion)
@@ -286,6 +290,7 @@ public final class SpoolProducer: Sendable {
         let pending: SpoolConnection.PendingReply
         do {
             let bytes = try batch.builder.build()
+            recycle(batch.builder)
             var request = Spool_V1_ProduceRequest()
             request.topic = topic
             request.acks = config.acks
@@ -308,6 +313,15 @@ public final class SpoolProducer: Sendable {
             } catch {
                 finish(batch, .failure(error), topic: topic, partition: partition)
             }
+        }
+    }
+
+    /// Keeps a sent batch's builder for reuse (bounded).
+    private func recycle(_ builder: RecordBatchBuilder) {
+        var builder = builder
+        builder.reset()
+        state.withLockedValue { s in
+            if s.spareBuilders.count < config.maxInFlightRequests { s.spareBuilders.append(builder) }
         }
     }
 
