@@ -73,7 +73,7 @@ public final class Broker: Sendable {
     func createTopic(_ request: Spool_V1_CreateTopicRequest) throws -> Spool_V1_CreateTopicResponse {
         var overrides: [String: String] = [:]
         for c in request.configs { overrides[c.key] = c.value }
-        try storage.createTopic(request.name, partitions: request.partitions == 0 ? 1 : request.partitions, overrides: overrides)
+        try storage.createTopic(request.name, partitions: request.partitions == 0 ? config.defaultPartitions : request.partitions, overrides: overrides)
         var response = Spool_V1_CreateTopicResponse()
         response.topic = try describe(request.name)
         return response

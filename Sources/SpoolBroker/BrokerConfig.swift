@@ -19,6 +19,8 @@ public struct BrokerConfig: Sendable {
     public var threads = System.coreCount
     /// Largest batch the broker builds from loose records (ProduceRecords).
     public var accumulatorBatchBytes = 256 << 10
+    /// Partitions of a topic created without a partition count.
+    public var defaultPartitions: Int32 = 1
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
 

@@ -34,6 +34,8 @@ struct BrokerCommand: AsyncParsableCommand {
         var config = BrokerConfig(dataDirectory: dataDir)
         config.host = String(parts[0])
         config.port = port
+        guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
+        config.defaultPartitions = defaultPartitions
         do {
             config.storage.topicDefaults = try TopicConfig(["retention.ms": String(retentionMs), "segment.bytes": String(segmentBytes)])
         } catch {

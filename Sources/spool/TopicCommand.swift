@@ -16,16 +16,16 @@ struct TopicCommand: AsyncParsableCommand {
             discussion: "Example: spool topic create events --partitions 6 --config retention.ms=86400000 --config compression.type=lz4")
         @OptionGroup var address: BrokerAddress
         @Argument(help: "Topic name: 1-249 of [a-zA-Z0-9._-].") var name: String
-        @Option(help: "Number of partitions.") var partitions: Int32 = 1
+        @Option(help: "Number of partitions (default: the broker's --default-partitions).") var partitions: Int32?
         @Option(name: .customLong("config"), help: "A topic setting as key=value (repeatable).") var configs: [String] = []
 
         func validate() throws {
-            guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
+            if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
         }
 
         func run() async throws {
             try await address.withConnection { connection in
-                let topic = try await SpoolAdmin(connection).createTopic(name, partitions: partitions, configs: try parseConfigs(configs))
+                let topic = try await SpoolAdmin(connection).createTopic(name, partitions: partitions ?? 0, configs: try parseConfigs(configs))
                 print("created topic \(topic.name) with \(topic.partitions.count) partition\(topic.partitions.count == 1 ? "" : "s")")
             }
         }
