@@ -100,13 +100,7 @@ public final class SpoolConnection: Sendable {
     public func startCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) throws -> PendingReply {
         let bytes: [UInt8] = try message.serializedBytes()
         let pending = PendingReply()
-        let id: UInt32 = try state.withLockedValue { s in
-            if let error = s.closedError { throw error }
-            let id = s.nextStreamID
-            s.nextStreamID = s.nextStreamID &+ 1 == 0 ? 1 : s.nextStreamID &+ 1
-            s.unary[id] = pending
-            return id
-        }
+        let id = try register { s, id in s.unary[id] = pending }
         send(.request, method: method.rawValue, streamID: id, message: bytes, payload: payload)
         return pending
     }
@@ -126,18 +120,24 @@ public final class SpoolConnection: Sendable {
     public func openStream(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message) throws -> (UInt32, AsyncThrowingStream<Reply, Error>) {
         let bytes: [UInt8] = try message.serializedBytes()
         let (stream, continuation) = AsyncThrowingStream<Reply, Error>.makeStream()
-        let id: UInt32 = try state.withLockedValue { s in
-            if let error = s.closedError { throw error }
-            let id = s.nextStreamID
-            s.nextStreamID = s.nextStreamID &+ 1 == 0 ? 1 : s.nextStreamID &+ 1
-            s.streams[id] = continuation
-            return id
-        }
+        let id = try register { s, id in s.streams[id] = continuation }
         continuation.onTermination = { [self] reason in
             if case .cancelled = reason { cancel(id) }
         }
         send(.request, method: method.rawValue, streamID: id, message: bytes, payload: nil)
         return (id, stream)
+    }
+
+    /// Picks the next free stream id (never 0) and records the call under it.
+    private func register(_ record: (inout State, UInt32) -> Void) throws -> UInt32 {
+        try state.withLockedValue { s in
+            if let error = s.closedError { throw error }
+            var id = s.nextStreamID
+            while id == 0 || s.unary[id] != nil || s.streams[id] != nil { id &+= 1 }
+            s.nextStreamID = id &+ 1
+            record(&s, id)
+            return id
+        }
     }
 
     /// Grants `bytes` more credit to a stream.

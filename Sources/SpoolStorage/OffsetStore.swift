@@ -51,20 +51,13 @@ public final class OffsetStore: Sendable {
         self.path = dataDirectory + "/" + Self.fileName
         self.io = io
         var loaded: [String: [TopicPartition: CommittedOffset]] = [:]
-        if let bytes = try Directory.readFile(path, io: io) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
-            guard lines.next().map(String.init) == Self.header else {
-                throw StorageError(.corrupt, "\(path) does not start with '\(Self.header)'")
+        for line in try MetadataFile.readLines(path, header: Self.header, io: io) ?? [] {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard f.count == 6, let partition = Int32(f[2]), let offset = Int64(f[3]), let ts = Int64(f[4]),
+                  let group = Self.unescape(f[0]), let metadata = Self.unescape(f[5]) else {
+                throw StorageError(.corrupt, "\(path): bad line '\(line)'")
             }
-            while let line = lines.next() {
-                let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                guard f.count == 6, let partition = Int32(f[2]), let offset = Int64(f[3]), let ts = Int64(f[4]),
-                      let group = Self.unescape(f[0]), let metadata = Self.unescape(f[5]) else {
-                    throw StorageError(.corrupt, "\(path): bad line '\(line)'")
-                }
-                loaded[group, default: [:]][TopicPartition(f[1], partition)] = CommittedOffset(offset: offset, metadata: metadata, commitTimestamp: ts)
-            }
+            loaded[group, default: [:]][TopicPartition(f[1], partition)] = CommittedOffset(offset: offset, metadata: metadata, commitTimestamp: ts)
         }
         table = Mutex(loaded)
     }
@@ -113,13 +106,13 @@ public final class OffsetStore: Sendable {
     }
 
     private func persist(_ all: [String: [TopicPartition: CommittedOffset]]) throws {
-        var text = Self.header + "\n"
+        var lines: [String] = []
         for group in all.keys.sorted() {
             for (tp, c) in all[group]!.sorted(by: { $0.key < $1.key }) {
-                text += "\(Self.escape(group))\t\(tp.topic)\t\(tp.partition)\t\(c.offset)\t\(c.commitTimestamp)\t\(Self.escape(c.metadata))\n"
+                lines.append("\(Self.escape(group))\t\(tp.topic)\t\(tp.partition)\t\(c.offset)\t\(c.commitTimestamp)\t\(Self.escape(c.metadata))")
             }
         }
-        try Directory.writeAtomically(Array(text.utf8), to: path, io: io)
+        try MetadataFile.write(path, header: Self.header, lines: lines, io: io)
     }
 
     /// Percent-escapes tab, newline and percent so free text fits the line format.

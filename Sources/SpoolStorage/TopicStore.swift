@@ -33,24 +33,17 @@ public final class TopicStore: Sendable {
         self.path = dataDirectory + "/" + Self.fileName
         self.io = io
         var loaded: [String: TopicDefinition] = [:]
-        if let bytes = try Directory.readFile(path, io: io) {
-            let text = String(decoding: bytes, as: UTF8.self)
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: true).makeIterator()
-            guard lines.next().map(String.init) == Self.header else {
-                throw StorageError(.corrupt, "\(path) does not start with '\(Self.header)'")
+        for line in try MetadataFile.readLines(path, header: Self.header, io: io) ?? [] {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count >= 2, let partitions = Int32(fields[1]) else {
+                throw StorageError(.corrupt, "\(path): bad line '\(line)'")
             }
-            while let line = lines.next() {
-                let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-                guard fields.count >= 2, let partitions = Int32(fields[1]) else {
-                    throw StorageError(.corrupt, "\(path): bad line '\(line)'")
-                }
-                var overrides: [String: String] = [:]
-                for field in fields.dropFirst(2) {
-                    guard let eq = field.firstIndex(of: "=") else { throw StorageError(.corrupt, "\(path): bad config '\(field)'") }
-                    overrides[String(field[..<eq])] = String(field[field.index(after: eq)...])
-                }
-                loaded[fields[0]] = TopicDefinition(name: fields[0], partitions: partitions, overrides: overrides)
+            var overrides: [String: String] = [:]
+            for field in fields.dropFirst(2) {
+                guard let eq = field.firstIndex(of: "=") else { throw StorageError(.corrupt, "\(path): bad config '\(field)'") }
+                overrides[String(field[..<eq])] = String(field[field.index(after: eq)...])
             }
+            loaded[fields[0]] = TopicDefinition(name: fields[0], partitions: partitions, overrides: overrides)
         }
         topics = Mutex(loaded)
     }
@@ -106,14 +99,10 @@ public final class TopicStore: Sendable {
     }
 
     private func persist(_ all: [String: TopicDefinition]) throws {
-        var text = Self.header + "\n"
-        for topic in all.values.sorted(by: { $0.name < $1.name }) {
-            text += topic.name + "\t" + String(topic.partitions)
-            for (key, value) in topic.overrides.sorted(by: { $0.key < $1.key }) {
-                text += "\t" + key + "=" + value
-            }
-            text += "\n"
+        let lines = all.values.sorted(by: { $0.name < $1.name }).map { topic in
+            ([topic.name, String(topic.partitions)] + topic.overrides.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" })
+                .joined(separator: "\t")
         }
-        try Directory.writeAtomically(Array(text.utf8), to: path, io: io)
+        try MetadataFile.write(path, header: Self.header, lines: lines, io: io)
     }
 }

@@ -24,10 +24,7 @@ struct EndToEnd: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let setup = try await common.connect()
-        try await common.ensureTopic(setup, partitions: 1)
-        let partitions = try await SpoolAdmin(setup).describeTopic(common.topic).partitions.map(\.partition)
-        await setup.close()
+        let partitions = try await common.prepareTopic(partitions: 1)
         let stats = Stats(label: "received")
         let reporter = progressLoop(stats)
         let topic = common.topic

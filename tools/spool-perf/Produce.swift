@@ -30,9 +30,7 @@ struct Produce: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let setup = try await common.connect()
-        try await common.ensureTopic(setup, partitions: partitions)
-        await setup.close()
+        _ = try await common.prepareTopic(partitions: partitions)
         let payloads = Payloads(kind: payload, size: recordSize)
         let stats = Stats(label: "sent")
         let reporter = progressLoop(stats)

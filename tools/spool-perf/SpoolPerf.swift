@@ -49,6 +49,20 @@ struct CommonOptions: ParsableArguments {
         return try await SpoolConnection.connect(host: host, port: port)
     }
 
+    /// Creates the topic if missing (with `partitions` partitions) and returns its partition ids.
+    func prepareTopic(partitions: Int32) async throws -> [Int32] {
+        let connection = try await connect()
+        do {
+            try await ensureTopic(connection, partitions: partitions)
+            let ids = try await SpoolAdmin(connection).describeTopic(topic).partitions.map(\.partition)
+            await connection.close()
+            return ids
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Creates the topic with `partitions` partitions unless it exists.
     func ensureTopic(_ connection: SpoolConnection, partitions: Int32) async throws {
         let admin = SpoolAdmin(connection)
