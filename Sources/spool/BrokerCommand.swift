@@ -16,33 +16,108 @@ struct BrokerCommand: AsyncParsableCommand {
         discussion: """
             Examples:
               spool broker                                  data in ./spool-data, listening on 127.0.0.1:9292
-              spool broker --data-dir /var/lib/spool --listen 127.0.0.1:9300
+              spool broker --data-dir /var/lib/spool --listen 127.0.0.1:9300 --topic-default retention.ms=86400000
+              spool broker --config spool.properties
+
+            The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
+              data.dir=/var/lib/spool
+              listen=127.0.0.1:9292
+              default.partitions=3
+              max.frame.bytes=16777216
+              max.in.flight.per.connection=1024
+              idle.timeout.seconds=600
+              max.open.files=1024
+              log.retention.check.interval.ms=300000
+              retention.ms=604800000        (any topic setting here becomes a topic default)
+            Flags override the file.
             """
     )
 
-    @Option(help: "Data directory (created if missing).") var dataDir = "spool-data"
-    @Option(help: "HOST:PORT to listen on.") var listen = "127.0.0.1:9292"
-    @Option(help: "Default partitions for new topics.") var defaultPartitions: Int32 = 1
-    @Option(help: "Default retention.ms for topics (-1: forever).") var retentionMs: Int64 = 7 * 24 * 3_600_000
-    @Option(help: "Default segment.bytes for topics.") var segmentBytes: Int64 = 1 << 30
+    @Option(help: "A key=value config file (see below).") var config: String?
+    @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
+    @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
+    @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
+    @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
+    var topicDefaults: [String] = []
+
+    static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
+                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"]
+
+    /// Reads a properties file into ordered key/value pairs.
+    static func readProperties(_ path: String) throws -> [(String, String)] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read config file \(path)")
+        }
+        var pairs: [(String, String)] = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "="), eq != trimmed.startIndex else {
+                throw ValidationError("\(path):\(n + 1): expected key=value, got '\(trimmed)'")
+            }
+            pairs.append((trimmed[..<eq].trimmingCharacters(in: .whitespaces), trimmed[trimmed.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return pairs
+    }
+
+    /// The effective configuration: defaults, then the file, then flags.
+    func brokerConfig() throws -> BrokerConfig {
+        var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
+        var topicSettings: [String: String] = [:]
+        if let config {
+            for (key, value) in try Self.readProperties(config) {
+                if Self.brokerKeys.contains(key) {
+                    settings[key] = value
+                } else if TopicConfig.keys.contains(key) {
+                    topicSettings[key] = value
+                } else {
+                    throw ValidationError("\(config): unknown setting \(key); broker settings: \(Self.brokerKeys.joined(separator: ", ")); topic settings: \(TopicConfig.keys.joined(separator: ", "))")
+                }
+            }
+        }
+        if let dataDir { settings["data.dir"] = dataDir }
+        if let listen { settings["listen"] = listen }
+        if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
+        topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
+
+        let address = settings["listen"]!
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+              (0...65535).contains(port), colon != address.startIndex else {
+            throw ValidationError("listen must be HOST:PORT, e.g. 127.0.0.1:9292 (got '\(address)')")
+        }
+        func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = settings[key] else { return nil }
+            guard let v = Int(text), range.contains(v) else {
+                throw ValidationError("\(key) must be an integer in \(range.lowerBound)...\(range.upperBound) (got '\(text)')")
+            }
+            return v
+        }
+        var result = BrokerConfig(dataDirectory: settings["data.dir"]!)
+        result.host = String(address[..<colon])
+        result.port = port
+        if let v = try int("default.partitions", 1...Int(TopicStore.maxPartitions)) { result.defaultPartitions = Int32(v) }
+        if let v = try int("max.frame.bytes", 65536...(1 << 30)) { result.maxFrameBytes = v }
+        if let v = try int("max.in.flight.per.connection", 1...1_000_000) { result.maxInFlightPerConnection = v }
+        if let v = try int("idle.timeout.seconds", 1...86_400 * 7) { result.idleTimeoutSeconds = Int64(v) }
+        if let v = try int("max.open.files", 16...1_000_000) { result.storage.maxOpenFiles = v }
+        if let v = try int("log.retention.check.interval.ms", 100...86_400_000) { result.storage.retentionCheckIntervalMillis = Int64(v) }
+        do {
+            result.storage.topicDefaults = try TopicConfig(topicSettings)
+        } catch let error as StorageError {
+            throw ValidationError("topic default: \(error.message)")
+        }
+        return result
+    }
+
+    func validate() throws {
+        _ = try brokerConfig()
+    }
 
     func run() async throws {
-        let parts = listen.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:9292")
-        }
-        var config = BrokerConfig(dataDirectory: dataDir)
-        config.host = String(parts[0])
-        config.port = port
-        guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
-        config.defaultPartitions = defaultPartitions
-        do {
-            config.storage.topicDefaults = try TopicConfig(["retention.ms": String(retentionMs), "segment.bytes": String(segmentBytes)])
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        let config = try brokerConfig()
         let server = try await SpoolServer.start(config: config)
-        let dataPath = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
         fflush(nil)
         // Wait for SIGINT or SIGTERM.

@@ -135,3 +135,42 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("--records"))
     }
 }
+
+@Suite struct BrokerConfigFileTests {
+    @Test func aConfigFileSetsBrokerAndTopicDefaults() throws {
+        let dir = NSTemporaryDirectory() + "spool-conf-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/spool.properties"
+        try """
+        # a comment
+        data.dir=\(dir)/data
+        listen=127.0.0.1:0
+        default.partitions=4
+        retention.ms=123456   # a topic default
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--topic-default", "segment.bytes=1048576"])
+        _ = try broker.spool(["topic", "create", "t"])
+        let d = try broker.spool(["topic", "describe", "t"])
+        #expect(d.stdout.contains("partitions 4"))
+        #expect(d.stdout.contains("retention.ms=123456"))
+        #expect(d.stdout.contains("segment.bytes=1048576"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/data/topics.meta"))
+    }
+
+    @Test func badConfigFilesAreRejectedWithAMessage() throws {
+        let dir = NSTemporaryDirectory() + "spool-conf-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (content, message) in [("nonsense.key=1", "unknown setting"), ("just words", "expected key=value"),
+                                   ("retention.ms=soon", "retention.ms"), ("listen=nowhere", "HOST:PORT")] {
+            let file = dir + "/bad.properties"
+            try content.write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try runCommand("spool", ["broker", "--config", file])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains(message), "\(content): \(r.stderr)")
+        }
+        let r = try runCommand("spool", ["broker", "--config", dir + "/missing.properties"])
+        #expect(r.status != 0 && r.stderr.contains("cannot read"))
+    }
+}
