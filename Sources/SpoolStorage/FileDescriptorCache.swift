@@ -19,6 +19,8 @@ public final class FileDescriptorCache: Sendable {
 
     struct State {
         var entries: [String: Entry] = [:]
+        /// Descriptors forgotten while in use, by descriptor: users left. Closed by the last release.
+        var retired: [Int32: Int] = [:]
         var clock: UInt64 = 0
         var opens = 0
     }
@@ -41,7 +43,7 @@ public final class FileDescriptorCache: Sendable {
     /// Runs `body` with an open read-write descriptor of `path` (created if missing).
     public func withDescriptor<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
         let fd = try acquire(path)
-        defer { release(path) }
+        defer { release(path, fd) }
         return try body(fd)
     }
 
@@ -64,10 +66,20 @@ public final class FileDescriptorCache: Sendable {
         }
     }
 
-    private func release(_ path: String) {
+    private func release(_ path: String, _ fd: Int32) {
         state.withLock { s in
-            guard var entry = s.entries[path] else {
-                assertionFailure("release of a file that is not open: \(path)")
+            guard var entry = s.entries[path], entry.fd == fd else {
+                // Forgotten while in use: close once its last user is done.
+                guard let users = s.retired[fd] else {
+                    assertionFailure("release of a file that is not open: \(path)")
+                    return
+                }
+                if users <= 1 {
+                    s.retired.removeValue(forKey: fd)
+                    io.close(fd)
+                } else {
+                    s.retired[fd] = users - 1
+                }
                 return
             }
             assert(entry.users > 0)
@@ -89,14 +101,16 @@ public final class FileDescriptorCache: Sendable {
         io.close(s.entries.removeValue(forKey: path)!.fd)
     }
 
-    /// Closes `path` if it is open (before deleting or renaming it). Waits for no one:
-    /// callers only forget files that no reader can reach any more.
+    /// Drops `path` from the cache (before deleting or renaming it): closed now if
+    /// unused, else by its last user. The next use of the path opens it afresh, so a
+    /// new file created under the same name never sees the old descriptor.
     public func forget(_ path: String) {
         state.withLock { s in
-            guard let entry = s.entries[path] else { return }
+            guard let entry = s.entries.removeValue(forKey: path) else { return }
             if entry.users == 0 {
                 io.close(entry.fd)
-                s.entries.removeValue(forKey: path)
+            } else {
+                s.retired[entry.fd] = entry.users
             }
         }
     }

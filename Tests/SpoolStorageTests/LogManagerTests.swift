@@ -176,3 +176,24 @@ import Testing
 func openDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
 }
+
+@Suite struct FileDescriptorCacheTests {
+    @Test func forgettingAFileInUseClosesItAfterItsLastUserAndReopensFresh() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let cache = FileDescriptorCache(capacity: 4)
+        let path = tmp.path + "/f"
+        let before = openDescriptorCount()
+        try cache.withDescriptor(path) { old in
+            // Deleted and recreated while in use (a topic deleted and created again).
+            cache.forget(path)
+            try Directory.removeFile(path)
+            let size = try cache.withDescriptor(path) { new -> Int64 in
+                #expect(new != old)
+                return try cache.io.size(new)
+            }
+            #expect(size == 0)
+        }
+        cache.closeAll()
+        #expect(openDescriptorCount() == before, "no descriptor leaked")
+    }
+}
