@@ -54,20 +54,30 @@ public enum Varint {
     /// Reads a zig-zag varint of at most `maxBytes` bytes, moving the reader index.
     @inlinable
     public static func read(from buffer: inout ByteBuffer, maxBytes: Int = maxBytes64) throws -> Int64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
         let start = buffer.readerIndex
-        for _ in 0..<maxBytes {
-            guard let byte = buffer.readInteger(as: UInt8.self) else {
-                throw RecordsError(.badVarint, "varint runs off the end of the data", position: start)
+        // Decode straight from the bytes: one closure per varint, not a bounds-checked read per byte.
+        let (value, length) = buffer.withUnsafeReadableBytes { raw -> (UInt64, Int) in
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            let limit = Swift.min(maxBytes, raw.count)
+            var i = 0
+            while i < limit {
+                let byte = raw[i]
+                result |= UInt64(byte & 0x7f) << shift
+                i += 1
+                if byte & 0x80 == 0 { return (result, i) }
+                shift += 7
             }
-            result |= UInt64(byte & 0x7f) << shift
-            if byte & 0x80 == 0 {
-                return unZigZag(result)
-            }
-            shift += 7
+            return (0, -i) // incomplete or too long
         }
-        throw RecordsError(.badVarint, "varint longer than \(maxBytes) bytes", position: start)
+        guard length > 0 else {
+            if -length >= maxBytes {
+                throw RecordsError(.badVarint, "varint longer than \(maxBytes) bytes", position: start)
+            }
+            throw RecordsError(.badVarint, "varint runs off the end of the data", position: start)
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+        return unZigZag(value)
     }
 
     /// Reads a 32-bit varint (at most 5 bytes, value in Int32 range).
