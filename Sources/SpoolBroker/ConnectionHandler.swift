@@ -508,10 +508,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private func writeMessage<M: SwiftProtobuf.Message>(
-        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], closing: [NIOFileHandle]
+        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], closing handles: [NIOFileHandle]
     ) {
-        guard let context, !closing_ else {
-            for handle in closing { try? handle.close() }
+        guard let context, !closing else {
+            for handle in handles { try? handle.close() }
             return
         }
         let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
@@ -523,16 +523,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         for region in regions {
             context.write(wrapOutboundOut(.fileRegion(region)), promise: nil)
         }
-        if !closing.isEmpty {
+        if !handles.isEmpty {
             // Close the duplicated descriptors once the last region has gone out (or failed).
             let promise = context.eventLoop.makePromise(of: Void.self)
             context.write(wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: promise)
-            promise.futureResult.whenComplete { _ in for handle in closing { try? handle.close() } }
+            promise.futureResult.whenComplete { _ in for handle in handles { try? handle.close() } }
         }
         needsFlush = true
     }
-
-    private var closing_: Bool { closing }
 
     private func flushIfNeeded() {
         guard needsFlush, let context else { return }

@@ -114,7 +114,7 @@ public final class LogManager: Sendable {
         for log in removed {
             let doomed = log.directory + ".deleted"
             try? Directory.rename(log.directory, doomed)
-            try? log.closeForDeletion()
+            try? log.delete()
             try? Directory.removeTree(doomed)
         }
         try offsets.removeTopic(name)
@@ -221,9 +221,3 @@ struct TimerBox: @unchecked Sendable {
     let source: DispatchSourceTimer
 }
 
-extension PartitionLog {
-    /// Closes a log whose directory is about to be removed.
-    func closeForDeletion() throws {
-        try delete()
-    }
-}
