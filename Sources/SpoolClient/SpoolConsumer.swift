@@ -37,6 +37,9 @@ public final class SpoolConsumer: Sendable {
     public let group: String?
     public let maxWaitMillis: UInt32
     public let maxBytesPerPartition: UInt32
+    /// Where to go when a position falls outside the log (retention deleted it, or it
+    /// is past the end): Kafka's `auto.offset.reset`. nil: fail with OUT_OF_RANGE.
+    public let autoOffsetReset: StartPosition?
     private let admin: SpoolAdmin
     private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
     private let highWatermarks = NIOLockedValueBox<[PartitionKey: Int64]>([:])
@@ -47,9 +50,13 @@ public final class SpoolConsumer: Sendable {
         static func < (a: Self, b: Self) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
     }
 
-    public init(connection: SpoolConnection, group: String? = nil, maxWaitMillis: UInt32 = 500, maxBytesPerPartition: UInt32 = 1 << 20) {
+    public init(
+        connection: SpoolConnection, group: String? = nil, maxWaitMillis: UInt32 = 500, maxBytesPerPartition: UInt32 = 1 << 20,
+        autoOffsetReset: StartPosition? = nil
+    ) {
         self.connection = connection
         self.group = group
+        self.autoOffsetReset = autoOffsetReset
         self.maxWaitMillis = maxWaitMillis
         self.maxBytesPerPartition = maxBytesPerPartition
         self.admin = SpoolAdmin(connection)
@@ -139,6 +146,10 @@ public final class SpoolConsumer: Sendable {
         var payload = reply.payload
         var out: [FetchedBatch] = []
         for result in response.partitions {
+            if result.code == .outOfRange, let reset = autoOffsetReset {
+                try await seek(topic: result.topic, partition: result.partition, to: reset)
+                continue
+            }
             guard result.code == .ok else { throw SpoolStatusError(result.code, "\(result.topic)-\(result.partition): \(result.message)") }
             guard let bytes = payload.readSlice(length: Int(result.bytes)) else {
                 throw SpoolStatusError(.internal, "fetch payload shorter than its partitions declare")

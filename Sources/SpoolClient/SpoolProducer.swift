@@ -78,7 +78,7 @@ public final class SpoolProducer: Sendable {
     enum Enqueued {
         case buffered
         case armLinger(partition: Int32, generation: Int)
-        case full(partition: Int32, OpenBatch)
+        case full
         case needsTopic
         case needsMemory
         case closed
@@ -123,8 +123,8 @@ public final class SpoolProducer: Sendable {
             case .armLinger(let p, let generation):
                 armLinger(topic: topic, partition: p, generation: generation)
                 return
-            case .full(let p, let batch):
-                submit([(topic, p, batch)])
+            case .full:
+                drain()
                 return
             case .needsTopic:
                 try await learnTopic(topic)
@@ -171,7 +171,10 @@ public final class SpoolProducer: Sendable {
             batch.reservedBytes += size
             if batch.builder.uncompressedBytes >= config.batchBytes {
                 if key == nil && partition == nil { t.sticky = (p + 1) % t.partitions }
-                return .full(partition: p, batch)
+                // Queued in the same critical section that closed it: batches of a partition
+                // enter the send queue in the order they closed.
+                s.ready.append((topic, p, batch))
+                return .full
             }
             if isNew {
                 s.generation &+= 1
@@ -189,28 +192,27 @@ public final class SpoolProducer: Sendable {
         let linger = config.lingerMillis
         Task {
             if linger > 0 { try? await Task.sleep(for: .milliseconds(linger)) }
-            let batch = state.withLockedValue { s -> OpenBatch? in
-                guard var t = s.topics[topic], let b = t.open[Int(partition)], b.generation == generation else { return nil }
+            let queued = state.withLockedValue { s -> Bool in
+                guard var t = s.topics[topic], let b = t.open[Int(partition)], b.generation == generation else { return false }
                 t.open[Int(partition)] = nil
                 if t.sticky == partition { t.sticky = (partition + 1) % t.partitions }
                 s.topics[topic] = t
-                return b
+                s.ready.append((topic, partition, b))
+                return true
             }
-            if let batch { submit([(topic, partition, batch)]) }
+            if queued { drain() }
         }
     }
 
     /// Sends every open batch now and waits until no request is in flight.
     public func flush() async throws {
-        let batches = state.withLockedValue { s -> [(String, Int32, OpenBatch)] in
-            var out: [(String, Int32, OpenBatch)] = []
+        state.withLockedValue { s in
             for (topic, var t) in s.topics {
-                for p in t.open.indices { if let b = t.open[p].take() { out.append((topic, Int32(p), b)) } }
+                for p in t.open.indices { if let b = t.open[p].take() { s.ready.append((topic, Int32(p), b)) } }
                 s.topics[topic] = t
             }
-            return out
         }
-        submit(batches)
+        drain()
         while state.withLockedValue({ $0.inFlight > 0 || $0.readyHead < $0.ready.count }) {
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -244,14 +246,6 @@ public final class SpoolProducer: Sendable {
             }
             if now { c.resume() }
         }
-    }
-
-    /// Queues closed batches and sends what the in-flight limit allows.
-    private func submit(_ batches: [(String, Int32, OpenBatch)]) {
-        state.withLockedValue { s in
-            for (topic, p, b) in batches { s.ready.append((topic, p, b)) }
-        }
-        drain()
     }
 
     /// Moves ready batches onto the wire in order while in-flight slots are free.

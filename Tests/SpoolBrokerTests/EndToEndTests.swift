@@ -214,6 +214,11 @@ final class TestBroker: @unchecked Sendable {
         let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0)
         try await consumer.seek(topic: "t", partition: 0, to: .offset(99))
         await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolStatusError)?.code == .outOfRange }
+        // With auto.offset.reset the consumer moves to the log's start instead.
+        let resetting = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .beginning)
+        try await resetting.seek(topic: "t", partition: 0, to: .offset(99))
+        #expect(try await resetting.poll().isEmpty)
+        #expect(resetting.position.first { $0.partition == 0 }?.offset == 0)
         // Unknown partition.
         await #expect { _ = try await admin.listOffset(topic: "t", partition: 7, .latest) } throws: { ($0 as? SpoolStatusError)?.code == .notFound }
         await connection.close()
