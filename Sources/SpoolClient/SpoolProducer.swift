@@ -61,7 +61,8 @@ public final class SpoolProducer: Sendable {
         var topics: [String: TopicState] = [:]
         var inFlight = 0
         var bufferedBytes = 0
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Woken (all) whenever a request finishes: senders waiting for memory, flushes waiting for idle.
+        var waiters: [@Sendable () -> Void] = []
         var closed = false
         var generation = 0
         /// Closed batches waiting to be sent, in the order they closed.
@@ -213,8 +214,17 @@ public final class SpoolProducer: Sendable {
             }
         }
         drain()
-        while state.withLockedValue({ $0.inFlight > 0 || $0.readyHead < $0.ready.count }) {
-            try await Task.sleep(for: .milliseconds(1))
+        // Wait until nothing is queued or in flight; every finished request wakes the waiters.
+        while true {
+            let idle = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let idleNow = state.withLockedValue { s -> Bool in
+                    if s.inFlight == 0 && s.readyHead == s.ready.count { return true }
+                    s.waiters.append { c.resume(returning: false) }
+                    return false
+                }
+                if idleNow { c.resume(returning: true) }
+            }
+            if idle { return }
         }
     }
 
@@ -241,7 +251,7 @@ public final class SpoolProducer: Sendable {
             let now = state.withLockedValue { s -> Bool in
                 // Room may have appeared between the failed attempt and this wait.
                 if s.bufferedBytes == 0 || s.inFlight == 0 && s.readyHead == s.ready.count { return true }
-                s.waiters.append(c)
+                s.waiters.append { c.resume() }
                 return false
             }
             if now { c.resume() }
@@ -329,13 +339,13 @@ public final class SpoolProducer: Sendable {
         case .failure(let error):
             batch.completions.forEach { $0(.failure(error)) }
         }
-        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+        let waiters = state.withLockedValue { s -> [@Sendable () -> Void] in
             s.inFlight -= 1
             s.bufferedBytes -= batch.reservedBytes
             defer { s.waiters.removeAll() }
             return s.waiters
         }
-        waiters.forEach { $0.resume() }
+        waiters.forEach { $0() }
         drain()
     }
 

@@ -3,6 +3,7 @@
 /// Operating errors (bad requests, full disk, failed fsync) are reported with
 /// these; programmer errors trip assertions instead.
 public struct StorageError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// The kind of failure.
     public enum Code: String, Hashable, Sendable {
         /// An offset below the log start or above the log end.
         case offsetOutOfRange

@@ -118,6 +118,7 @@ struct ManifestRecord: Encodable {
     }
 }
 
+/// One record header in the interop manifest (value as hex, null kept as null).
 struct ManifestHeader: Encodable {
     var key: String
     var value: String?

@@ -65,6 +65,7 @@ struct Consume: AsyncParsableCommand {
     }
 }
 
+/// A run that ended without reaching its goal: printed, with a non-zero exit.
 struct CleanExitError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
