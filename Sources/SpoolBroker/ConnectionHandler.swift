@@ -42,6 +42,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var subscriptions: [UInt32: Subscription] = [:]
     private var needsFlush = false
     private var closing = false
+    /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
+    private var draining = false
+
+    /// Sent through the pipeline by `SpoolServer.shutdown()`.
+    struct DrainEvent {}
 
     init(broker: Broker) {
         self.broker = broker
@@ -72,6 +77,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             guard inFlight.count < broker.config.maxInFlightPerConnection else {
                 return writeStatus(frame.streamID, SpoolStatusError(.resourceExhausted, "more than \(broker.config.maxInFlightPerConnection) calls in flight on this connection"))
+            }
+            guard !draining else {
+                return writeStatus(frame.streamID, SpoolStatusError(.unavailable, "the broker is shutting down"))
             }
             guard let method = SpoolMethod(rawValue: frame.method) else {
                 return writeStatus(frame.streamID, SpoolStatusError(.unimplemented, "unknown method id \(frame.method)"))
@@ -125,6 +133,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent {
+            draining = true
+            // Streams end now; unary calls in flight are answered, then the connection says goodbye.
+            for sub in Array(subscriptions.values) {
+                if let token = sub.waitToken { broker.notifier.cancel(sub.tp, token) }
+                subscriptions.removeValue(forKey: sub.streamID)
+                finish(sub.streamID, SpoolStatusError(.unavailable, "the broker is shutting down"))
+            }
+            goAwayIfDrained()
+            return
+        }
         if event is IdleStateHandler.IdleStateEvent, inFlight.isEmpty {
             goAway(SpoolStatusError(.unavailable, "idle for \(broker.config.idleTimeoutSeconds) s"))
         } else {
@@ -354,8 +373,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let planned = planFetch(request)
         let bytes = planned.reduce(0) { $0 + ($1.span?.length ?? 0) }
         let failed = planned.contains { $0.result.code != .ok }
-        if failed || deadline <= .now() || bytes >= max(1, Int(request.minBytes)) {
+        if failed || draining || deadline <= .now() || bytes >= max(1, Int(request.minBytes)) {
             writeFetchResponse(id, planned)
+            goAwayIfDrained()
             return
         }
         let eventLoop = context.eventLoop
@@ -494,6 +514,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], closing: [])
         inFlight.remove(id)
         if flushNow { flushIfNeeded() }
+        goAwayIfDrained()
+    }
+
+    /// While draining, says goodbye once the last call in flight was answered.
+    private func goAwayIfDrained() {
+        if draining && inFlight.isEmpty {
+            goAway(SpoolStatusError(.unavailable, "the broker is shutting down"))
+        }
     }
 
     /// Ends call `id` with a STATUS for `error`.
@@ -501,6 +529,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         writeStatus(id, StatusMapping.status(for: error))
         inFlight.remove(id)
         flushIfNeeded()
+        goAwayIfDrained()
     }
 
     private func writeStatus(_ id: UInt32, _ status: SpoolStatusError) {

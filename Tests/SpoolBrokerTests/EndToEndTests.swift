@@ -149,6 +149,32 @@ final class TestBroker: @unchecked Sendable {
         await broker.stop()
     }
 
+    /// Shutdown answers what is in flight (a long poll returns at once instead of being cut
+    /// off), refuses nothing silently, and completes quickly.
+    @Test func gracefulShutdownAnswersCallsInFlight() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("bye")
+        var request = Spool_V1_FetchRequest()
+        var p = Spool_V1_FetchPartition()
+        p.topic = "bye"
+        request.partitions = [p]
+        request.maxWaitMs = 30_000
+        let pending = try connection.startCall(.fetch, request)
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        try await broker.server.shutdown()
+        let reply = try await pending.reply
+        let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
+        #expect(response.partitions.first?.code == .ok && response.partitions.first?.bytes == 0)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        // The connection was told why it is closing; later calls fail cleanly.
+        await #expect { _ = try await SpoolAdmin(connection).listTopics() } throws: { ($0 as? SpoolStatusError)?.code == .unavailable }
+        #expect(FileManager.default.fileExists(atPath: broker.directory + "/.clean-shutdown"))
+        await connection.close()
+        try? FileManager.default.removeItem(atPath: broker.directory)
+    }
+
     @Test func replayFromTheBeginningAfterARestart() async throws {
         let broker = try await TestBroker()
         var connection = try await broker.connect()
