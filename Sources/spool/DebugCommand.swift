@@ -46,7 +46,7 @@ struct DumpBatches: ParsableCommand {
                 position = reader.consumedBytes
             }
         } catch let error as RecordsError {
-            throw CleanExit.message("error at file position \(position): \(error)")
+            throw CLIError("error at file position \(position): \(error)")
         }
     }
 }

@@ -174,3 +174,32 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("cannot read"))
     }
 }
+
+@Suite struct ToolCommandTests {
+    @Test func debugDumpPrintsTheBatchesOfASegment() throws {
+        let broker = try BrokerProcess()
+        _ = try broker.spool(["topic", "create", "d"])
+        _ = try broker.spool(["produce", "d", "--acks", "all", "--compression", "gzip"], stdin: "one\ntwo\nthree\n")
+        let r = try runCommand("spool", ["debug", "dump", "--records", broker.directory + "/d-0/00000000000000000000.log"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("baseOffset 0 lastOffset 2 count 3"))
+        #expect(r.stdout.contains("codec gzip"))
+        #expect(r.stdout.contains("value three"))
+        // A damaged file is reported with its position and a non-zero exit.
+        let damaged = broker.directory + "/damaged.log"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: broker.directory + "/d-0/00000000000000000000.log"))
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: damaged))
+        let bad = try runCommand("spool", ["debug", "dump", damaged])
+        #expect(bad.status != 0 && bad.stderr.contains("badCRC"))
+        let missing = try runCommand("spool", ["debug", "dump", broker.directory + "/nope.log"])
+        #expect(missing.status != 0 && missing.stderr.contains("cannot read"))
+    }
+
+    @Test func demoBuildsAndReadsEveryCodec() throws {
+        let r = try runCommand("spool", ["demo", "--records", "200"])
+        #expect(r.status == 0)
+        for codec in ["none", "gzip", "lz4"] { #expect(r.stdout.contains("\n\(codec) ")) }
+        #expect(try runCommand("spool", ["demo", "--records", "0"]).status != 0)
+    }
+}
