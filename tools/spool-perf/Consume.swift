@@ -46,10 +46,19 @@ struct Consume: AsyncParsableCommand {
                             }
                             stats.recordMany(records: records, bytes: bytes)
                         } else {
-                            let records = try await consumer.poll()
+                            // Every record is decompressed and decoded (key, value, headers),
+                            // straight from the batch, without building an array of records.
+                            var records = 0
                             var bytes = 0
-                            for r in records { bytes += r.value?.readableBytes ?? 0 }
-                            stats.recordMany(records: records.count, bytes: bytes)
+                            for f in try await consumer.pollBatches() {
+                                var decoder = try f.batch.recordDecoder()
+                                while let r = try decoder.next() {
+                                    if r.offset < f.skipBelow { continue }
+                                    records += 1
+                                    bytes += r.value?.readableBytes ?? 0
+                                }
+                            }
+                            stats.recordMany(records: records, bytes: bytes)
                         }
                     }
                     await connection.close()
