@@ -20,9 +20,7 @@ public final class Broker: Sendable {
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         accumulator.sink = { [storage, notifier] tp, batch in
             var batch = batch
-            let result = try storage.partition(tp).append(&batch)
-            notifier.notify(tp)
-            return result
+            return try Self.append(tp, &batch, storage: storage, notifier: notifier).result
         }
     }
 
@@ -107,6 +105,13 @@ public final class Broker: Sendable {
 
     /// Appends one partition's batches. Notifies waiting fetches and subscribers.
     func append(_ tp: TopicPartition, _ batches: inout ByteBuffer) throws -> (log: PartitionLog, result: AppendResult) {
+        try Self.append(tp, &batches, storage: storage, notifier: notifier)
+    }
+
+    /// The one append path (Produce and the loose-record accumulator): validate, append, wake readers.
+    static func append(
+        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, notifier: AppendNotifier
+    ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
         let result = try log.append(&batches)
         notifier.notify(tp)
