@@ -39,6 +39,10 @@ let package = Package(
             dependencies: [nioCore, .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
+        // The Kafka wire protocol: message codecs generated from proto/kafka/ (tools/generate-kafka.py),
+        // request framing, and the Kafka listener.
+        .target(name: "SpoolKafka", dependencies: [nioCore]),
+
         // The broker: server, call dispatch, accumulator, waiters.
         .target(
             name: "SpoolBroker",
@@ -108,6 +112,14 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolKafkaTests",
+            dependencies: [
+                "SpoolKafka", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "SpoolCLITests"),
