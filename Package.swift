@@ -39,6 +39,10 @@ let package = Package(
             dependencies: [nioCore, .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
+        // The Kafka wire protocol: message codecs generated from proto/kafka/ (tools/generate-kafka.py),
+        // request framing, and the Kafka listener.
+        .target(name: "SpoolKafka", dependencies: [nioCore]),
+
         // The broker core, independent of any wire protocol: topics, produce path, fetch
         // planning and long polls, accumulator, offsets, the I/O pool.
         .target(
@@ -142,6 +146,14 @@ let package = Package(
             dependencies: [
                 "SpoolServer", "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolKafkaTests",
+            dependencies: [
+                "SpoolKafka", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "SpoolCLITests"),
