@@ -40,14 +40,20 @@ public final class FileDescriptorCache: Sendable {
     /// Total `open` calls made (a cache-miss counter).
     public var openCalls: Int { state.withLock { $0.opens } }
 
-    /// Runs `body` with an open read-write descriptor of `path` (created if missing).
-    public func withDescriptor<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
-        let fd = try acquire(path)
+    /// Runs `body` with an open read-write descriptor of `path`.
+    ///
+    /// Only `create: true` may create the file (`O_CREAT`): a plain use of a path whose
+    /// file was deleted (a segment removed by retention, a topic deleted) fails with
+    /// ENOENT instead of bringing back an empty ghost file. A failed `open` throws
+    /// (`.resourceExhausted` for EMFILE/ENFILE, after closing idle descriptors and
+    /// trying once more) and touches no file.
+    public func withDescriptor<R>(_ path: String, create: Bool = false, _ body: (Int32) throws -> R) throws -> R {
+        let fd = try acquire(path, create: create)
         defer { release(path, fd) }
         return try body(fd)
     }
 
-    private func acquire(_ path: String) throws -> Int32 {
+    private func acquire(_ path: String, create: Bool) throws -> Int32 {
         try state.withLock { s in
             s.clock += 1
             if var entry = s.entries[path] {
@@ -59,7 +65,19 @@ public final class FileDescriptorCache: Sendable {
             if s.entries.count >= capacity {
                 evictOne(&s)
             }
-            let fd = try io.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
+            let flags = create ? O_RDWR | O_CREAT : O_RDWR
+            let fd: Int32
+            do {
+                fd = try io.open(path, flags: flags, mode: 0o644)
+            } catch let error as StorageError where error.code == .resourceExhausted {
+                // Out of descriptors: give back the idle ones (other partitions reopen
+                // on demand) and try once more; a second failure fails this request only.
+                for (idle, entry) in s.entries where entry.users == 0 {
+                    io.close(entry.fd)
+                    s.entries.removeValue(forKey: idle)
+                }
+                fd = try io.open(path, flags: flags, mode: 0o644)
+            }
             s.opens += 1
             s.entries[path] = Entry(fd: fd, users: 1, lastUse: s.clock)
             return fd
