@@ -110,6 +110,10 @@ public final class LogManager: Sendable {
         do {
             for p in 0..<partitions {
                 let tp = TopicPartition(name, p)
+                // A directory already there is stray data of a topic of the same name whose
+                // delete was cut short (the definition went first): never let it come back.
+                let directory = Self.directory(config.dataDirectory, tp)
+                if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
                 created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
                                                config: topicConfig, files: files, cleanShutdown: true, executor: executor)
             }
