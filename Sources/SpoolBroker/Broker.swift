@@ -25,6 +25,8 @@ public final class Broker: Sendable {
     public let io: PartitionExecutor
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
+    /// Consumer groups (Kafka's classic protocol), for every listener.
+    public let groups: GroupCoordinator
 
     public init(config: BrokerConfig) throws {
         self.config = config
@@ -32,6 +34,9 @@ public final class Broker: Sendable {
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { [storage] tp in
+            (try? storage.partition(tp)) != nil
+        }
         accumulator.sink = { [storage, notifier] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {
@@ -274,6 +279,7 @@ public final class Broker: Sendable {
 
     /// Stops the storage cleanly (open batches appended, flush, indexes, clean marker).
     public func close() async throws {
+        groups.shutdown()
         accumulator.flushAll()
         // Let the I/O pool finish what is queued (the batches just closed included).
         try await io.shutdown()
@@ -283,6 +289,7 @@ public final class Broker: Sendable {
 
     /// `close()` for callers that cannot await (tests' deinit); blocks the calling thread.
     public func closeBlocking() throws {
+        groups.shutdown()
         accumulator.flushAll()
         try io.syncShutdown()
         notifier.notifyAll()
