@@ -27,8 +27,6 @@ public final class Broker: Sendable {
     public let groups: GroupCoordinator
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
-    /// Consumer groups (Kafka's classic protocol), for every listener.
-    public let groups: GroupCoordinator
 
     public init(config: BrokerConfig) throws {
         self.config = config
@@ -40,9 +38,6 @@ public final class Broker: Sendable {
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
-        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { [storage] tp in
-            (try? storage.partition(tp)) != nil
-        }
         accumulator.sink = { [storage, notifier] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {

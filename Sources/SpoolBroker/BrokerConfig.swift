@@ -31,9 +31,6 @@ public struct BrokerConfig: Sendable {
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
 
-    /// Consumer-group coordinator limits and timings (Kafka's defaults).
-    public var groups = GroupCoordinatorConfig()
-
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
     }
