@@ -15,15 +15,21 @@ extension LogManager {
         }
         let topicConfig = try TopicConfig(definition.overrides, base: config.topicDefaults)
         let old = definition.partitions
-        try logs.withLock { logs in
+        // Created outside the logs lock (produce and fetch take it), published together.
+        var created: [TopicPartition: PartitionLog] = [:]
+        do {
             for p in old..<totalCount {
                 let tp = TopicPartition(name, p)
-                if logs[tp] != nil { continue }
-                logs[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                            config: topicConfig, files: files, cleanShutdown: true)
+                if logs.withLock({ $0[tp] }) != nil { continue }
+                created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
+                                               config: topicConfig, files: files, cleanShutdown: true, executor: executor)
             }
+            try Directory.sync(config.dataDirectory, io: io)
+        } catch {
+            for log in created.values { try? log.delete() }
+            throw error
         }
-        try Directory.sync(config.dataDirectory)
+        logs.withLock { logs in logs.merge(created) { current, _ in current } }
         definition.partitions = totalCount
         try topics.update(definition)
         return definition
