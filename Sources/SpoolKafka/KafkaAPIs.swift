@@ -12,7 +12,6 @@ struct KafkaAPIs: Sendable {
     let config: KafkaListenerConfig
     let advertisedHost: String
     let advertisedPort: Int32
-    let producerIds: KafkaProducerIds
 
     /// A started request: its answer, and the long poll behind it when it is a Fetch.
     struct Started {
