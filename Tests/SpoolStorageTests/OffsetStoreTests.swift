@@ -86,6 +86,31 @@ import Testing
         }
     }
 
+    /// Async commits wait without a thread each: a thousand commits in flight at once
+    /// share a handful of fsyncs, and every one is durable when it returns.
+    @Test func asyncCommitsWaitTogetherForFewFsyncs() async throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let io = FaultyFileIO()
+        let store = try OffsetStore(dataDirectory: tmp.path, io: io)
+        let before = io.fsyncCount
+        let commits = 1000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<commits {
+                group.addTask {
+                    try await store.commit(group: "g\(c % 10)", offsets: [TopicPartition("t", Int32(c / 10)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)])
+                }
+            }
+            try await group.waitForAll()
+        }
+        let fsyncs = io.fsyncCount - before
+        #expect(fsyncs < commits / 10, "fsyncs: \(fsyncs) for \(commits) commits")
+        store.close()
+        let reopened = try OffsetStore(dataDirectory: tmp.path)
+        for c in 0..<commits {
+            #expect(reopened.committed(group: "g\(c % 10)")[TopicPartition("t", Int32(c / 10))]?.offset == Int64(c))
+        }
+    }
+
     /// The log is compacted as it grows, and the compacted log holds the latest values.
     @Test func theLogIsCompactedAndKeepsTheLatestValues() throws {
         let disk = SimulatedDisk()

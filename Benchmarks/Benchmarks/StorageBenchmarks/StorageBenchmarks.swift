@@ -177,6 +177,41 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Async commits: `inFlight` commits at once from tasks (no thread each), as a request
+    // handler would issue them; the op is one such wave.
+    for inFlight in [64, 1024] {
+        Benchmark(
+            "OffsetStore async commits, \(inFlight) in flight",
+            configuration: .init(metrics: [.wallClock, commitsPerSecond], maxDuration: .seconds(5), maxIterations: 50)
+        ) { benchmark in
+            let dir = freshDirectory("offsets-async-\(inFlight)")
+            let store = try OffsetStore(dataDirectory: dir)
+            for g in 0..<100 {
+                var offsets: [TopicPartition: CommittedOffset] = [:]
+                for p in 0..<10 { offsets[TopicPartition("topic", Int32(p))] = CommittedOffset(offset: 1, commitTimestamp: 0) }
+                try store.commit(group: "group-\(g)", offsets)
+            }
+            var total = Duration.zero
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for c in 0..<inFlight {
+                        group.addTask {
+                            try await store.commit(group: "group-\(c % 100)", offsets: [TopicPartition("topic", Int32(c % 10)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)])
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                total += ContinuousClock.now - start
+            }
+            benchmark.stopMeasurement()
+            let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+            benchmark.measurement(commitsPerSecond, Int(Double(inFlight * benchmark.scaledIterations.count) / seconds))
+            store.close()
+        }
+    }
+
     // Lookup: 200k batches of 5 records over several segments; locate a random offset.
     Benchmark("Offset lookup (index + header walk), 1M records", configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo)) { benchmark in
         let log = LookupFixture.log
