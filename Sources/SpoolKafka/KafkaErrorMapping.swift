@@ -15,6 +15,7 @@ extension KafkaErrorCode {
             case .invalidConfig: self = .invalidConfig
             case .recordTooLarge: self = .messageTooLarge
             case .logFailed, .io: self = .kafkaStorageError
+            case .resourceExhausted: self = .requestTimedOut  // retriable: only this request failed
             case .corrupt: self = .corruptMessage
             case .closed: self = .notLeaderOrFollower  // retriable: the broker is stopping
             }

@@ -42,7 +42,7 @@ public final class LogManager: Sendable {
     public let openedClean: Bool
     let logs: Mutex<[TopicPartition: PartitionLog]>
     private let lockFD: Int32
-    private let executor: StorageExecutor
+    let executor: StorageExecutor
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 
