@@ -15,7 +15,7 @@ extension KafkaErrorCode {
             case .invalidConfig: self = .invalidConfig
             case .recordTooLarge: self = .messageTooLarge
             case .logFailed, .io: self = .kafkaStorageError
-            case .resourceExhausted: self = .requestTimedOut  // retriable: only this request failed
+            case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
             case .corrupt: self = .corruptMessage
             case .closed: self = .notLeaderOrFollower  // retriable: the broker is stopping
             }
