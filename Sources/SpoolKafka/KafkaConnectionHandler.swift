@@ -112,7 +112,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is DrainEvent {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Idle: close unless a request (a long poll, a held JoinGroup) is still open.
+            if inFlight == 0 { context.close(promise: nil) }
+        } else if event is DrainEvent {
             draining = true
             for fetch in fetches.values { fetch.finishNow() }
             if inFlight == 0 { context.close(promise: nil) }

@@ -22,6 +22,9 @@ public struct KafkaListenerConfig: Sendable {
     /// Requests read ahead on one connection while earlier ones are unanswered; beyond
     /// this the connection stops reading until answers go out.
     public var maxInFlightPerConnection = 128
+    /// Close a connection after this long without a request and with nothing in flight
+    /// (Kafka's `connections.max.idle.ms`, 10 minutes).
+    public var idleTimeoutSeconds: Int64 = 600
     /// The largest records span one partition may return in a Fetch response.
     public var fetchSpanBytesMax = 64 << 20
 

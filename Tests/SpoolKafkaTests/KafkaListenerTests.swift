@@ -41,13 +41,14 @@ private final class KafkaHarness {
     let collector = Collector()
     var responses: AsyncStream<ByteBuffer>.AsyncIterator
 
-    init() async throws {
+    init(idleTimeoutSeconds: Int64 = 600) async throws {
         directory = "/tmp/spool-kafka-test-\(UInt64.random(in: 0...UInt64.max))"
         var config = BrokerConfig(dataDirectory: directory)
         config.defaultPartitions = 1
         broker = try Broker(config: config)
         var kafka = KafkaListenerConfig()
         kafka.port = 0
+        kafka.idleTimeoutSeconds = idleTimeoutSeconds
         listener = try await KafkaListener.start(broker: broker, config: kafka, group: group)
         let collector = self.collector
         client = try await ClientBootstrap(group: group)
@@ -83,7 +84,7 @@ private final class KafkaHarness {
     }
 
     func stop() async throws {
-        try await client.close()
+        try? await client.close()  // the broker may have closed it
         await listener.stopAccepting()
         try await group.shutdownGracefully()
         try await broker.close()
@@ -147,6 +148,23 @@ private final class KafkaHarness {
             #expect(partition.records == .buffer(batch), "v\(version): the stored batch is the produced one, byte for byte")
             #expect(body.readableBytes == 0)
         }
+        try await h.stop()
+    }
+
+    @Test func idleConnectionsAreClosedButNotWhileARequestIsOpen() async throws {
+        let h = try await KafkaHarness(idleTimeoutSeconds: 1)
+        _ = try await h.broker.createTopic("idle", partitions: 1)
+        // A long poll of 2.5 s outlives the idle timeout: the connection stays for its answer.
+        let fetch = FetchRequest(maxWaitMs: 2500, minBytes: 1, topics: [.init(topic: "idle", partitions: [
+            .init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)
+        ])])
+        try await h.send(.fetch, version: 11, correlationId: 1, fetch)
+        let (id, _) = try await h.receive(flexibleHeader: false)
+        #expect(id == 1)
+        // Then, with nothing in flight, the idle connection is closed.
+        let started = NIODeadline.now()
+        #expect(await h.responses.next() == nil)
+        #expect(NIODeadline.now() - started < .seconds(5))
         try await h.stop()
     }
 
