@@ -111,6 +111,13 @@ kcat_group() {
   [ "$(tr '\n' ' ' <"$tmp/g2")" = "21 22 23 24 25 " ] || { echo "resumed read: $(cat "$tmp/g2")"; return 1; }
 }
 
+# SASL is not enabled: a SASL client is told so at the handshake.
+sasl_refused() {
+  kcat -b "$kafka" -L -m 3 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+    -X sasl.username=u -X sasl.password=p >"$tmp/sasl" 2>&1
+  grep -q "Unsupported SASL mechanism" "$tmp/sasl" || { cat "$tmp/sasl"; return 1; }
+}
+
 # A record crosses the protocols both ways.
 cross_protocols() {
   local topic="cross-$RANDOM"
@@ -128,6 +135,7 @@ run "kcat produce/consume, codec lz4, keys and headers" 60 kcat_codec lz4
 run "kcat -o -N and -o end" 60 kcat_offsets
 run "kcat acks=0 and acks=1, offsets by timestamp (-Q)" 60 kcat_acks_and_times
 run "kcat balanced consumer group resumes from its commits" 120 kcat_group
+run "SASL handshake answered: not enabled" 30 sasl_refused
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
 run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
