@@ -27,6 +27,9 @@ public struct KafkaListenerConfig: Sendable {
     public var idleTimeoutSeconds: Int64 = 600
     /// The largest records span one partition may return in a Fetch response.
     public var fetchSpanBytesMax = 64 << 20
+    /// Most record bytes one Fetch response carries, whatever the client asks for (Kafka's
+    /// broker setting `fetch.max.bytes`, 55 MiB); the first batch found is sent regardless.
+    public var fetchResponseBytesMax = 55 << 20
 
     public init() {}
 
