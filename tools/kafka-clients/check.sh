@@ -111,6 +111,12 @@ kcat_group() {
   [ "$(tr '\n' ' ' <"$tmp/g2")" = "21 22 23 24 25 " ] || { echo "resumed read: $(cat "$tmp/g2")"; return 1; }
 }
 
+# zstd (and snappy) are refused per batch with UNSUPPORTED_COMPRESSION_TYPE, clearly.
+zstd_refused() {
+  seq 1 1000 | kcat -b "$kafka" -P -t "kz-$RANDOM" -z zstd >"$tmp/zstd" 2>&1
+  grep -q "Unsupported compression type" "$tmp/zstd" || { cat "$tmp/zstd"; return 1; }
+}
+
 # SASL is not enabled: a SASL client is told so at the handshake.
 sasl_refused() {
   kcat -b "$kafka" -L -m 3 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
@@ -135,6 +141,7 @@ run "kcat produce/consume, codec lz4, keys and headers" 60 kcat_codec lz4
 run "kcat -o -N and -o end" 60 kcat_offsets
 run "kcat acks=0 and acks=1, offsets by timestamp (-Q)" 60 kcat_acks_and_times
 run "kcat balanced consumer group resumes from its commits" 120 kcat_group
+run "zstd batches refused: unsupported compression type" 30 zstd_refused
 run "SASL handshake answered: not enabled" 30 sasl_refused
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
