@@ -45,6 +45,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         context.read()
         context.fireChannelActive()
