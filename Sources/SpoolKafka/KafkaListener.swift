@@ -45,6 +45,7 @@ public final class KafkaListener: Sendable {
                     broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port))
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes)))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
                 }

@@ -74,7 +74,8 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     var address: String { "127.0.0.1:\(port)" }
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
+    /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
+    /// ports for both listeners, so that brokers of tests running in parallel never collide).
     init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
         process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
