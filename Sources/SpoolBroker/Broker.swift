@@ -25,6 +25,8 @@ public final class Broker: Sendable {
     public let io: PartitionExecutor
     /// Consumer groups (Kafka's classic protocol) and their committed offsets, for every listener.
     public let groups: GroupCoordinator
+    /// Idempotent producers: producer ids (InitProducerId) and per-partition sequence state.
+    public let producers: ProducerStateManager
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
@@ -37,6 +39,7 @@ public final class Broker: Sendable {
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
             (try? storage.partition(tp)) != nil
         }
+        producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory)
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         accumulator.sink = { [storage, notifier] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.

@@ -48,6 +48,8 @@ public final class SpoolServer: Sendable {
     public func shutdown(drainSeconds: Int64 = 10) async throws {
         await native.stopAccepting()
         broker.wakeAllWaiters()
+        // Held JoinGroup/SyncGroup calls are answered now rather than holding up the drain.
+        broker.groups.shutdown()
         await native.drain(seconds: drainSeconds)
         try await group.shutdownGracefully()
         try await broker.close()
