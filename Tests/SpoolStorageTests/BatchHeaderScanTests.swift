@@ -44,7 +44,7 @@ import Testing
         #expect(try store.reserve(100) == 0..<100)
         #expect(try store.reserve(100) == 100..<200)
         #expect(try ProducerIdBlockStore(dataDirectory: tmp.path).nextUnreserved == 200)
-        try Directory.writeAtomically(Array("spool-producer-ids v1\nminus\n".utf8), to: tmp.path + "/" + ProducerIdBlockStore.fileName)
+        try Directory.writeAtomically(Array("spool-producer-ids v1\nminus\n".utf8), to: tmp.path + "/" + ProducerIdBlockStore.fileName, io: PosixFileIO())
         #expect { _ = try ProducerIdBlockStore(dataDirectory: tmp.path) } throws: { ($0 as? StorageError)?.code == .corrupt }
     }
 }
