@@ -259,12 +259,24 @@ public final class GroupMembership: Sendable {
     // MARK: Heartbeats
 
     private func heartbeatLoop() async {
+        var lastHeard = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: .milliseconds(Int(config.heartbeatIntervalMillis)))
                 try checkRunning()
-                if try await heartbeat() { continue }
+                if ContinuousClock.now - lastHeard > .milliseconds(Int(config.sessionTimeoutMillis)) {
+                    // Unheard for a whole session: the broker has given the partitions to others by now.
+                    // Stop reading them (Kafka's "partitions lost") and join again as a new member.
+                    state.withLockedValue { $0.memberId = "" }
+                    lastHeard = .now
+                    try await rebalance()
+                    continue
+                }
+                let fine = try await heartbeat()
+                lastHeard = .now
+                if fine { continue }
                 try await rebalance()
+                lastHeard = .now
             } catch let error as GroupMembershipError where error.code == .stopped {
                 return
             } catch let error as GroupMembershipError where error.code == .fencedInstanceId || error.code == .refused || error.code == .joinFailed {
@@ -273,8 +285,8 @@ public final class GroupMembership: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                // The connection or a rebalance callback failed: the session timeout bounds how
-                // long the broker waits; the next interval tries again.
+                // The connection or a rebalance callback failed: try again after the next interval;
+                // after a whole session without an answer the partitions are given up (above).
                 continue
             }
         }

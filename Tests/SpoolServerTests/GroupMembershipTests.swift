@@ -147,6 +147,26 @@ struct GroupMembershipTests {
         try await server.shutdown()
     }
 
+    @Test("A static member restarted elsewhere fences the old process, whose next poll fails")
+    func staticMemberFencing() async throws {
+        let (server, directory) = try await Self.startServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await SpoolConnection.connect(host: "127.0.0.1", port: server.port)
+        _ = try await SpoolAdmin(connection).createTopic("t", partitions: 2)
+        var config = Self.fastMembership
+        config.groupInstanceId = "worker-1"
+        let old = SpoolConsumer(connection: try await SpoolConnection.connect(host: "127.0.0.1", port: server.port), group: "g", maxWaitMillis: 20)
+        let first = try await old.subscribe(topics: ["t"], group: "g", config: config)
+        let replacement = SpoolConsumer(connection: try await SpoolConnection.connect(host: "127.0.0.1", port: server.port), group: "g")
+        let second = try await replacement.subscribe(topics: ["t"], group: "g", config: config)
+        #expect(second.generation.generationId == first.generation.generationId, "the slot is taken over without a rebalance")
+        #expect(second.assignment == ["t": [0, 1]])
+        #expect(try await waitFor { first.failure?.code == .fencedInstanceId })
+        await #expect(throws: GroupMembershipError.self) { _ = try await old.poll() }
+        await replacement.unsubscribe()
+        try await server.shutdown()
+    }
+
     @Test("InitProducerId: a fresh id, then the same id with the epoch bumped")
     func initProducerId() async throws {
         let (server, directory) = try await Self.startServer()
