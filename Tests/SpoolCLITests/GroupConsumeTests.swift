@@ -100,8 +100,11 @@ struct GroupConsumeTests {
         let onePartitions = Self.partitions(one.lines), twoPartitions = Self.partitions(two.lines)
         #expect(onePartitions.count == 2 && twoPartitions.count == 2, "one \(onePartitions), two \(twoPartitions)")
         #expect(onePartitions.isDisjoint(with: twoPartitions), "one \(onePartitions), two \(twoPartitions)")
-        let described = try broker.spool(["group", "describe", "split"])
-        #expect(described.status == 0)
+        let members = try broker.spool(["group", "members", "split"])
+        #expect(members.stdout.hasPrefix("state Stable generation "), "\(members.stdout)\(members.stderr)")
+        let owned = members.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: "\t").last.map(String.init) ?? "" }
+        #expect(owned.count == 2 && Set(owned.flatMap { $0.split(separator: ",") }).count == 4, "\(members.stdout)")
+        #expect(try broker.spool(["group", "members", "nobody"]).status != 0)
 
         // One member dies without a word: after its session timeout the survivor gets every partition.
         two.kill(SIGKILL)
