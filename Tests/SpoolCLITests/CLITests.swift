@@ -149,7 +149,7 @@ import Testing
         default.partitions=4
         retention.ms=123456   # a topic default
         """.write(toFile: file, atomically: true, encoding: .utf8)
-        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--topic-default", "segment.bytes=1048576"])
+        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--topic-default", "segment.bytes=1048576", "--kafka-listen", "none"])
         _ = try broker.spool(["topic", "create", "t"])
         let d = try broker.spool(["topic", "describe", "t"])
         #expect(d.stdout.contains("partitions 4"))
