@@ -72,6 +72,24 @@ struct GroupConsumeTests {
         Set(lines.compactMap { $0.split(separator: " ").last.map(String.init) })
     }
 
+    @Test("The broker's config file sets the group coordinator (Kafka's key names)")
+    func groupSettingsInTheConfigFile() throws {
+        let dir = NSTemporaryDirectory() + "spool-group-conf-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/spool.properties"
+        // Sessions must be at least 20 s: a consumer asking for 10 s is refused.
+        try "data.dir=\(dir)/data\nlisten=127.0.0.1:0\ngroup.min.session.timeout.ms=20000\noffsets.retention.minutes=60\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--kafka-listen", "none"])
+        _ = try broker.spool(["topic", "create", "t"])
+        let r = try broker.spool(["consume", "t", "--group", "g", "--exit-at-end"])
+        #expect(r.status != 0 && r.stderr.contains("session timeout"), "\(r.stderr)")
+        try "data.dir=\(dir)/data\ngroup.min.session.timeout.ms=9000\ngroup.max.session.timeout.ms=8000\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try runCommand("spool", ["broker", "--config", file])
+        #expect(bad.status != 0 && bad.stderr.contains("group.min.session.timeout.ms"))
+    }
+
     @Test("Two members split four partitions; when one is killed the other takes its partitions over")
     func twoMembersSplitAndTakeOver() throws {
         let broker = try BrokerProcess()
