@@ -23,12 +23,15 @@ public final class Broker: Sendable {
     public let storage: LogManager
     /// The I/O pool: per-partition serial work and admin work.
     public let io: PartitionExecutor
+    /// The budgets every listener draws from (connections, descriptors, buffered bytes).
+    public let budgets: ResourceBudgets
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
     public init(config: BrokerConfig) throws {
         self.config = config
         storage = try LogManager(config: config.storage)
+        budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: config.storage.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)

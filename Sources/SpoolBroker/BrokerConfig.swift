@@ -29,6 +29,9 @@ public struct BrokerConfig: Sendable {
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
 
+    /// Connections, descriptors, and bytes buffered in and out: see `BudgetConfig`.
+    public var budgets = BudgetConfig()
+
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
     }

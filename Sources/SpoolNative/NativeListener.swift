@@ -3,6 +3,11 @@ import NIOCore
 import NIOPosix
 import SpoolBroker
 import SpoolProtocol
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
 /// each a frame decoder and a `ConnectionHandler` over the shared broker core.
@@ -30,22 +35,48 @@ public final class NativeListener: Sendable {
         self.broker = broker
     }
 
+    /// How long the accept loop pauses after `accept` failed: a shortage of descriptors or
+    /// memory passes as connections close, so retry soon but not in a busy loop.
+    static let acceptBackoffMillis: Int64 = 100
+
+    @Sendable static func acceptBackoff(_ error: IOError) -> TimeAmount? {
+        switch error.errnoCode {
+        case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .milliseconds(acceptBackoffMillis)
+        default: return .milliseconds(acceptBackoffMillis / 10)
+        }
+    }
+
     /// Binds `config.host:config.port` and starts accepting.
     public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
         let config = broker.config
         let connections = ConnectionSet()
+        let budgets = broker.budgets
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // accept() failing with EMFILE/ENFILE (or out of memory) leaves the connection
+                // in the backlog: without a pause the event loop would retry at once, forever.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: Self.acceptBackoff))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
+                guard let budget = budgets.admitConnection() else {
+                    let status = SpoolStatusError(.resourceExhausted, "the broker has \(budgets.descriptors.maxConnections) connections open, its limit (max.connections); try again later")
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in budget.close() }
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
-                    try sync.addHandler(ConnectionHandler(broker: broker))
+                    try sync.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: config.maxFrameBytes, budget: budget)))
+                    try sync.addHandler(ConnectionHandler(broker: broker, budget: budget))
                 }
             }
         let channel = try await bootstrap.bind(host: config.host, port: config.port).get()

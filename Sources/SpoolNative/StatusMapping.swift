@@ -14,7 +14,7 @@ enum StatusMapping {
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
             case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
-            case .recordTooLarge: return SpoolStatusError(.resourceExhausted, e.message)
+            case .recordTooLarge, .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
             case .io: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)

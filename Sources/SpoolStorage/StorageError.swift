@@ -23,6 +23,9 @@ public struct StorageError: Error, Hashable, CustomStringConvertible, Sendable {
         case logFailed
         /// A file operation failed.
         case io
+        /// A descriptor (or memory) could not be had: `open`/`dup` failed with EMFILE,
+        /// ENFILE or ENOMEM. Only the one request fails; the partition goes on.
+        case resourceExhausted
         /// On-disk data is corrupt beyond what recovery repairs.
         case corrupt
         /// The store is shutting down or closed.

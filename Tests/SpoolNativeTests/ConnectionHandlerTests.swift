@@ -20,14 +20,19 @@ final class HandlerHarness: @unchecked Sendable {
     var fileRegions: [(Int, Int)] = []
     private var pending = ByteBuffer()
 
-    init(maxInFlight: Int = 1024) async throws {
+    let budget: ConnectionBudget
+
+    init(maxInFlight: Int = 1024, configure: (inout BrokerConfig) -> Void = { _ in }) async throws {
         var config = BrokerConfig(dataDirectory: directory)
         config.maxInFlightPerConnection = maxInFlight
+        configure(&config)
         let broker = try Broker(config: config)
         self.broker = broker
+        let budget = broker.budgets.admitConnection()!
+        self.budget = budget
         channel = try await NIOAsyncTestingChannel { channel in
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20)))
-            try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: 1 << 20, budget: budget)))
+            try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker, budget: budget))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
     }

@@ -13,9 +13,11 @@ import Testing
 final class TestBroker: @unchecked Sendable {
     let directory: String
     var server: SpoolServer!
+    let configure: @Sendable (inout BrokerConfig) -> Void
 
-    init() async throws {
+    init(configure: @escaping @Sendable (inout BrokerConfig) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "spool-broker-" + UUID().uuidString
+        self.configure = configure
         try await start()
     }
 
@@ -23,6 +25,7 @@ final class TestBroker: @unchecked Sendable {
         var config = BrokerConfig(dataDirectory: directory)
         config.port = 0
         config.threads = 2
+        configure(&config)
         server = try await SpoolServer.start(config: config)
     }
 
