@@ -3,11 +3,6 @@ import NIOCore
 import NIOPosix
 import SpoolBroker
 import SpoolProtocol
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
 /// each a frame decoder and a `ConnectionHandler` over the shared broker core.
@@ -35,17 +30,6 @@ public final class NativeListener: Sendable {
         self.broker = broker
     }
 
-    /// How long the accept loop pauses after `accept` failed: a shortage of descriptors or
-    /// memory passes as connections close, so retry soon but not in a busy loop.
-    static let acceptBackoffMillis: Int64 = 100
-
-    @Sendable static func acceptBackoff(_ error: IOError) -> TimeAmount? {
-        switch error.errnoCode {
-        case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .milliseconds(acceptBackoffMillis)
-        default: return .milliseconds(acceptBackoffMillis / 10)
-        }
-    }
-
     /// Binds `config.host:config.port` and starts accepting.
     public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
         let config = broker.config
@@ -58,7 +42,7 @@ public final class NativeListener: Sendable {
                 // accept() failing with EMFILE/ENFILE (or out of memory) leaves the connection
                 // in the backlog: without a pause the event loop would retry at once, forever.
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(backoffProvider: Self.acceptBackoff))
+                    try channel.pipeline.syncOperations.addHandler(AcceptThrottle())
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -64,7 +64,7 @@ final class DataBox: @unchecked Sendable {
 
 /// A `spool broker` process on 127.0.0.1 with an ephemeral port and a temporary data directory.
 final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
-    let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
+    let directory: String
     let process = Process()
     let output = Pipe()
     private(set) var port = 0
@@ -75,7 +75,8 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     var pid: Int32 { process.processIdentifier }
 
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
-    init(arguments: [String]? = nil) throws {
+    init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
+        self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
         process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
         process.standardOutput = output

@@ -9,6 +9,7 @@
 /// | `spanDescriptorsPerConnectionMax` | 32 | its responses wait until earlier ones are written |
 /// | `outboundBytesPerConnectionMax` | 4 MiB | the broker stops reading its requests until it reads |
 /// | `inboundBufferedBytesMax` | 256 MiB | GOAWAY `RESOURCE_EXHAUSTED` for a frame that does not fit |
+/// | `inboundFrameBytesGuaranteed` | 64 KiB | (frames this small are always buffered) |
 /// | `frameCompletionSeconds` | 30 | GOAWAY `DEADLINE_EXCEEDED` for a frame not finished in time |
 public struct BudgetConfig: Sendable, Hashable {
     /// Most client connections at once, over all listeners; nil derives it from the
@@ -26,6 +27,10 @@ public struct BudgetConfig: Sendable, Hashable {
     public var outboundBytesPerConnectionMax = 4 << 20
     /// Bytes buffered for frames not yet complete, over all connections.
     public var inboundBufferedBytesMax = 256 << 20
+    /// An unfinished frame up to this size is buffered without drawing on
+    /// `inboundBufferedBytesMax` (one per connection, so at most `maxConnections` times
+    /// this): small calls go through even when big frames fill the shared budget.
+    public var inboundFrameBytesGuaranteed = 64 << 10
     /// Longest a connection may take to finish a frame it started.
     public var frameCompletionSeconds: Int64 = 30
 

@@ -13,6 +13,7 @@ public final class ConnectionBudget: Sendable {
         var spanDescriptors = 0
         var outboundBytes = 0
         var inboundReserved = 0
+        var inboundFrameOpen = false
         var closed = false
     }
 
@@ -81,14 +82,19 @@ public final class ConnectionBudget: Sendable {
     // MARK: Inbound bytes
 
     /// Reserves room for the unfinished frame of `bytes` the connection is sending (a
-    /// connection has at most one: frames arrive one after another). False: the broker-wide
-    /// inbound budget has no room, refuse the frame.
+    /// connection has at most one: frames arrive one after another). A frame of up to
+    /// `inboundFrameBytesGuaranteed` needs no room in the shared budget (every connection
+    /// may buffer one such frame, so a full budget never blocks small calls). False: the
+    /// broker-wide inbound budget has no room, refuse the frame.
     public func reserveInbound(_ bytes: Int) -> Bool {
         state.withLockedValue { s in
             if s.closed { return false }
-            precondition(s.inboundReserved == 0, "a connection reserves one unfinished frame at a time")
-            guard budgets.reserveInbound(bytes) else { return false }
-            s.inboundReserved = bytes
+            precondition(!s.inboundFrameOpen, "a connection reserves one unfinished frame at a time")
+            if bytes > budgets.config.inboundFrameBytesGuaranteed {
+                guard budgets.reserveInbound(bytes) else { return false }
+                s.inboundReserved = bytes
+            }
+            s.inboundFrameOpen = true
             return true
         }
     }
@@ -96,14 +102,17 @@ public final class ConnectionBudget: Sendable {
     /// Releases the reservation once the frame is complete (or dropped).
     public func releaseInbound() {
         let bytes = state.withLockedValue { s -> Int in
-            defer { s.inboundReserved = 0 }
+            defer {
+                s.inboundReserved = 0
+                s.inboundFrameOpen = false
+            }
             return s.closed ? 0 : s.inboundReserved
         }
         budgets.releaseInbound(bytes)
     }
 
     /// True while an unfinished frame holds a reservation.
-    public var hasInboundReservation: Bool { state.withLockedValue { $0.inboundReserved > 0 } }
+    public var hasInboundReservation: Bool { state.withLockedValue { $0.inboundFrameOpen } }
 
     // MARK: Lifecycle
 
@@ -115,6 +124,7 @@ public final class ConnectionBudget: Sendable {
             defer {
                 s.spanDescriptors = 0
                 s.inboundReserved = 0
+                s.inboundFrameOpen = false
             }
             return (max(0, s.spanDescriptors - 1), s.inboundReserved)
         }
