@@ -35,12 +35,13 @@ public final class Broker: Sendable {
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
+        let maxDecompressed = config.maxDecompressedBatchBytes
         accumulator.sink = { [storage, notifier] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
                     var batch = try builder.build()
-                    return try Self.append(tp, &batch, storage: storage, notifier: notifier).result
+                    return try Self.append(tp, &batch, storage: storage, notifier: notifier, maxDecompressedBytes: maxDecompressed).result
                 }
                 deliver(result)
             }
@@ -111,9 +112,10 @@ public final class Broker: Sendable {
     public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
         let storage = storage
         let notifier = notifier
+        let maxDecompressed = config.maxDecompressedBatchBytes
         let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
             var batches = batches
-            return try Self.append(tp, &batches, storage: storage, notifier: notifier)
+            return try Self.append(tp, &batches, storage: storage, notifier: notifier, maxDecompressedBytes: maxDecompressed)
         }
         let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
         if acks == .all {
@@ -151,13 +153,24 @@ public final class Broker: Sendable {
                         timestamp: timestamp, eventLoop: eventLoop, completion: completion)
     }
 
-    /// The one append path (Produce and the loose-record accumulator): validate, append,
-    /// wake readers. Runs on the partition's serial queue.
+    /// The one append path (Produce and the loose-record accumulator): validate (headers
+    /// and CRC, then every record, with this I/O thread's scratch buffer), append, wake
+    /// readers. Runs on the partition's serial queue.
     static func append(
-        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, notifier: AppendNotifier
+        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, notifier: AppendNotifier, maxDecompressedBytes: Int
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
-        let result = try log.append(&batches)
+        let config = log.config
+        let produced: ProducedBatches
+        do {
+            produced = try ProducedBatches.validate(batches, maxBatchBytes: config.maxMessageBytes)
+        } catch let error as RecordsError where error.code == .batchTooLarge {
+            throw StorageError(.recordTooLarge, error.message)
+        }
+        let limits = RecordBatchValidator.Limits(
+            maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: config.timestampDifferenceMaxMillis)
+        try RecordValidation.validate(batches, produced, limits: limits, nowMillis: PartitionLog.wallClockMillis())
+        let result = try log.append(validated: produced, &batches)
         notifier.notify(tp)
         return (log, result)
     }

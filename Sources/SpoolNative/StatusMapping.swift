@@ -22,7 +22,8 @@ enum StatusMapping {
         case let e as RecordsError:
             switch e.code {
             case .badCRC, .corruptCompressedData: return SpoolStatusError(.dataLoss, e.description)
-            case .unsupportedCodec: return SpoolStatusError(.invalidArgument, e.description)
+            case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
+            case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
             }

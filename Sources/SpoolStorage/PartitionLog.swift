@@ -157,7 +157,7 @@ public final class PartitionLog: Sendable {
         let validated: ProducedBatches
         do {
             validated = try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
-        } catch let error as RecordsError where error.code == .badLength && error.message.contains("over the limit") {
+        } catch let error as RecordsError where error.code == .batchTooLarge {
             throw StorageError(.recordTooLarge, error.message)
         }
         return try append(validated: validated, &batches)
