@@ -209,7 +209,9 @@ public final class Broker: Sendable {
                     entry.highWatermark = read.highWatermark
                     entry.logStartOffset = read.logStartOffset
                     if let span = read.span {
-                        if span.length <= spec.spanBytesMax {
+                        // The first span may exceed the fetch's byte limits (KIP-74) but
+                        // never what one response can carry; later ones must fit in what is left.
+                        if anySpan ? span.length <= remaining : span.length <= spec.spanBytesMax {
                             entry.span = span
                             remaining -= span.length
                             anySpan = true
@@ -245,6 +247,10 @@ public final class Broker: Sendable {
     public func cancelWait(_ tp: TopicPartition, _ token: UInt64) {
         notifier.cancel(tp, token)
     }
+
+    /// Long polls and subscriptions waiting for an append now (for tests and metrics: a
+    /// cancelled or closed call must leave none behind).
+    public var waitingForAppends: Int { notifier.count }
 
     /// Wakes every waiting fetch and subscription (at shutdown).
     public func wakeAllWaiters() {

@@ -363,8 +363,24 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         var rest = payload
         let parts = request.partitions.map { p in (partition: p.partition, batches: rest.readSlice(length: Int(p.bytes))!) }
+        let acks = NativeMessages.acks(request.acks)
+        let appended = broker.produce(topic: request.topic, parts, acks: acks, on: context!.eventLoop)
+        if acks == .none {
+            // ACKS_NONE: answered at once, before the append; offsets are unknown (-1) and
+            // a failed append is not reported (proto/spool.proto).
+            var response = Spool_V1_ProduceResponse()
+            response.results = request.partitions.map { p in
+                var m = Spool_V1_ProducePartitionResult()
+                m.partition = p.partition
+                m.baseOffset = -1
+                m.lastOffset = -1
+                m.logStartOffset = -1
+                return m
+            }
+            return respond(id, response)
+        }
         let bound = self.bound
-        broker.produce(topic: request.topic, parts, acks: NativeMessages.acks(request.acks), on: context!.eventLoop).whenSuccess { results in
+        appended.whenSuccess { results in
             var response = Spool_V1_ProduceResponse()
             response.results = results.map { r in
                 var m = Spool_V1_ProducePartitionResult()
@@ -383,38 +399,77 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
-        let logs = try broker.storage.partitions(of: request.topic)
-        let config = try broker.storage.topicConfig(request.topic)
-        guard !request.records.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
-        let count = request.records.count
-        let results = NIOLockedValueBox<(remaining: Int, results: [Spool_V1_RecordResult])>((count, Array(repeating: Spool_V1_RecordResult(), count: count)))
-        let bound = self.bound
-        let eventLoop = context!.eventLoop
-        let acksAll = request.acks == .all
+    /// One loose record, checked and placed before any record of its request is accepted.
+    private struct PlacedRecord {
+        var partition: Int32
+        var key: [UInt8]?
+        var value: [UInt8]?
+        var headers: [RecordHeader]
+        var timestamp: Int64
+    }
+
+    /// Checks every record of a ProduceRecords request and picks its partition; throws
+    /// (accepting none) if any record is invalid, so a client is never told a request
+    /// failed after part of it was appended.
+    private func placeRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest, partitions: Int32, config: TopicConfig) throws -> [PlacedRecord] {
+        let limit = broker.config.maxRecordsPerRequest
+        guard request.records.count <= limit else {
+            throw SpoolStatusError(.invalidArgument, "\(request.records.count) records in one request, more than the limit of \(limit)")
+        }
         let now = PartitionLog.wallClockMillis()
         var roundRobin = Int32(truncatingIfNeeded: id)
+        var placed: [PlacedRecord] = []
+        placed.reserveCapacity(request.records.count)
         for (i, record) in request.records.enumerated() {
             var partition = record.partition
             if partition < 0 {
                 if record.hasKey {
-                    partition = KafkaPartitioner.partition(forKey: Array(record.key), partitions: Int32(logs.count))
+                    partition = KafkaPartitioner.partition(forKey: Array(record.key), partitions: partitions)
                 } else {
-                    partition = (roundRobin & 0x7FFF_FFFF) % Int32(logs.count)
+                    partition = (roundRobin & 0x7FFF_FFFF) % partitions
                     roundRobin &+= 1
                 }
             }
-            guard partition < Int32(logs.count) else {
-                throw SpoolStatusError(.notFound, "topic \(request.topic) has partitions 0–\(logs.count - 1), not \(partition)")
+            guard partition < partitions else {
+                throw SpoolStatusError(.notFound, "record \(i): topic \(request.topic) has partitions 0–\(partitions - 1), not \(partition)")
             }
-            let tp = TopicPartition(request.topic, partition)
-            let chosen = partition
-            let headers = record.headers.map { RecordHeader(key: $0.key, value: $0.hasValue ? ByteBuffer(bytes: $0.value) : nil) }
+            let timestamp = record.timestamp == 0 ? now : record.timestamp
+            // Checked here, not only when the batch is built: a batch holds other clients' records too.
+            let difference = config.timestampDifferenceMaxMillis
+            guard difference == .max || (timestamp >= now &- difference && timestamp <= now &+ difference) else {
+                throw SpoolStatusError(.invalidArgument, "record \(i): timestamp \(timestamp) is more than message.timestamp.difference.max.ms=\(difference) from the broker's clock")
+            }
+            let size = record.key.count + record.value.count + record.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
+            guard size + RecordBatchHeader.size <= config.maxMessageBytes else {
+                throw StorageError(.recordTooLarge, "record \(i) of \(size) bytes does not fit in a batch of max.message.bytes=\(config.maxMessageBytes)")
+            }
+            placed.append(PlacedRecord(
+                partition: partition, key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,
+                headers: record.headers.map { RecordHeader(key: $0.key, value: $0.hasValue ? ByteBuffer(bytes: $0.value) : nil) },
+                timestamp: timestamp))
+        }
+        return placed
+    }
+
+    private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
+        let logs = try broker.storage.partitions(of: request.topic)
+        let config = try broker.storage.topicConfig(request.topic)
+        let placed = try placeRecords(id, request, partitions: Int32(logs.count), config: config)
+        guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
+        let count = placed.count
+        let ackNone = request.acks == .none
+        let results = NIOLockedValueBox<(remaining: Int, results: [Spool_V1_RecordResult])>((count, Array(repeating: Spool_V1_RecordResult(), count: count)))
+        let bound = self.bound
+        let eventLoop = context!.eventLoop
+        let acksAll = request.acks == .all
+        for (i, record) in placed.enumerated() {
+            let tp = TopicPartition(request.topic, record.partition)
+            let chosen = record.partition
             broker.produceRecord(
                 tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
-                key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,
-                headers: headers, timestamp: record.timestamp == 0 ? now : record.timestamp, eventLoop: eventLoop
+                key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp, eventLoop: eventLoop
             ) { outcome in
+                if ackNone { return }
                 var r = Spool_V1_RecordResult()
                 r.partition = chosen
                 switch outcome {
@@ -453,14 +508,30 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
             }
         }
+        if ackNone {
+            // ACKS_NONE: answered at once with the partitions chosen; offsets unknown (-1).
+            var response = Spool_V1_ProduceRecordsResponse()
+            response.results = placed.map { record in
+                var r = Spool_V1_RecordResult()
+                r.partition = record.partition
+                r.offset = -1
+                return r
+            }
+            respond(id, response)
+        }
     }
 
     // MARK: Fetch
 
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
         guard !request.partitions.isEmpty else { throw SpoolStatusError(.invalidArgument, "fetch names no partitions") }
-        // Room for the response message: the payload must fit in one frame with it.
-        let spanBytesMax = broker.config.maxFrameBytes - Self.responseMessageBytesMax
+        // The whole response, message and payload, must fit in one frame of max_frame_bytes:
+        // the payload gets what the message (bounded per partition) leaves.
+        let messageBytesMax = request.partitions.reduce(Self.messageOverheadBytes) { $0 + $1.topic.utf8.count + Self.fetchResultBytesMax }
+        let spanBytesMax = broker.config.maxFrameBytes - Frame.headerBytes - messageBytesMax
+        guard spanBytesMax > 0 else {
+            throw SpoolStatusError(.invalidArgument, "a fetch of \(request.partitions.count) partitions cannot be answered within max_frame_bytes (\(broker.config.maxFrameBytes))")
+        }
         let spec = FetchSpec(
             partitions: request.partitions.map { p in
                 FetchSpec.Partition(TopicPartition(p.topic, p.partition), offset: p.offset, maxBytes: p.maxBytes == 0 ? 1 << 20 : Int(p.maxBytes))
@@ -534,7 +605,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if let failure {
                 let status = StatusMapping.status(for: failure)
                 result.code = status.code
-                result.message = status.message
+                result.message = String(status.message.utf8.prefix(Self.fetchErrorMessageBytesMax)) ?? status.code.name
             }
             results.append(result)
         }
@@ -652,6 +723,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Room left in a frame for a response message beside its payload.
     static let responseMessageBytesMax = 64 * 1024
+    /// Most bytes one partition's result adds to a fetch response besides its topic name
+    /// (numbers, tags, and an error message of at most `fetchErrorMessageBytesMax`).
+    static let fetchResultBytesMax = 64 + fetchErrorMessageBytesMax
+    static let fetchErrorMessageBytesMax = 256
+    /// A response message's own fields and tags beside its repeated ones.
+    static let messageOverheadBytes = 64
 
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }

@@ -1,3 +1,4 @@
+import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
 import SpoolStorage
@@ -8,6 +9,13 @@ enum StatusMapping {
         switch error {
         case let e as SpoolStatusError:
             return e
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .cancelled: return SpoolStatusError(.cancelled, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            }
         case let e as StorageError:
             switch e.code {
             case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)

@@ -137,7 +137,7 @@ public nonisolated enum Spool_V1_Acks: SwiftProtobuf.Enum, Swift.CaseIterable {
   /// answer once written to the log (page cache)
   case leader // = 0
 
-  /// answer at once, before writing; errors are only logged
+  /// answer at once, before the append: offsets are -1, a failed append is not reported
   case none // = 1
 
   /// answer once fsynced (group commit)
