@@ -159,6 +159,7 @@ final class HandlerHarness: @unchecked Sendable {
         try await h.send(method: .listTopics, stream: 7, Spool_V1_ListTopicsRequest())
         let frames = try await h.outbound()
         #expect(frames.last?.type == .goAway)
+        try await h.channel.closeFuture.get()
     }
 
     @Test func aClientMayNotSendResponses() async throws {
@@ -175,7 +176,12 @@ final class HandlerHarness: @unchecked Sendable {
         try? await h.channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 3, 1, 0, 0, 0]))
         let frames = try await h.outbound()
         #expect(frames.map(\.type) == [.goAway])
+        #expect(try h.status(frames[0]).code == .invalidArgument)
         #expect(try h.status(frames[0]).message.contains("shorter"))
+        // ...and the connection is closed after it.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while h.channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(!h.channel.isActive)
     }
 
     @Test func produceThenFetchSendsTheStoredBytes() async throws {
