@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SpoolBroker
+import SpoolKafka
 import SpoolServer
 import SpoolStorage
 
@@ -23,6 +24,9 @@ struct BrokerCommand: AsyncParsableCommand {
             The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
               data.dir=/var/lib/spool
               listen=127.0.0.1:9292
+              kafka.listen=127.0.0.1:9092   (none: no Kafka listener)
+              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
+              auto.create.topics.enable=true
               default.partitions=3
               max.frame.bytes=16777216
               max.in.flight.per.connection=1024
@@ -43,11 +47,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
     @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
+    @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
+    @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
+    var kafkaAdvertise: String?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
                              "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
                              "max.inbound.buffered.bytes", "frame.completion.seconds"]
 
@@ -71,6 +79,37 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The effective configuration: defaults, then the file, then flags.
     func brokerConfig() throws -> BrokerConfig {
+        try settings().broker
+    }
+
+    /// The Kafka listener's configuration, or nil when `kafka.listen` is `none`.
+    func kafkaConfig() throws -> KafkaListenerConfig? {
+        let settings = try settings().raw
+        let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
+        if listen == "none" { return nil }
+        guard let (host, port) = KafkaListenerConfig.parseAddress(listen) else {
+            throw ValidationError("kafka.listen must be HOST:PORT or none, e.g. 127.0.0.1:9092 (got '\(listen)')")
+        }
+        var result = KafkaListenerConfig()
+        result.host = host
+        result.port = port
+        if let advertise = settings["kafka.advertise"] {
+            guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
+                throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
+            }
+            result.advertisedHost = host
+            result.advertisedPort = port
+        }
+        switch settings["auto.create.topics.enable"] {
+        case nil, "true": result.autoCreateTopics = true
+        case "false": result.autoCreateTopics = false
+        case let other?: throw ValidationError("auto.create.topics.enable must be true or false (got '\(other)')")
+        }
+        return result
+    }
+
+    /// Every setting (defaults, the file, then flags) and the broker configuration they make.
+    func settings() throws -> (raw: [String: String], broker: BrokerConfig) {
         var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
         var topicSettings: [String: String] = [:]
         if let config {
@@ -86,6 +125,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
+        if let kafkaListen { settings["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
@@ -120,16 +161,17 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch let error as StorageError {
             throw ValidationError("topic default: \(error.message)")
         }
-        return result
+        return (settings, result)
     }
 
     func validate() throws {
         _ = try brokerConfig()
+        _ = try kafkaConfig()
     }
 
     func run() async throws {
         let config = try brokerConfig()
-        let server = try await SpoolServer.start(config: config)
+        let server = try await SpoolServer.start(config: config, kafka: try kafkaConfig())
         // Wait for SIGINT or SIGTERM.
         let stop = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {
@@ -143,6 +185,9 @@ struct BrokerCommand: AsyncParsableCommand {
         // Announced only once the signal handlers are in place: a SIGTERM right after the
         // line must find them.
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
+        if let kafka = server.kafka {
+            print("Kafka clients: \(kafka.localAddress)")
+        }
         print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
         fflush(nil)
         for await sig in stop {
