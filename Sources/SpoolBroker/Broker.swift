@@ -30,9 +30,11 @@ public final class Broker: Sendable {
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
-    public init(config: BrokerConfig) throws {
+    /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
+    /// pass one that injects faults).
+    public init(config: BrokerConfig, io: FileIO = PosixFileIO()) throws {
         self.config = config
-        storage = try LogManager(config: config.storage)
+        storage = try LogManager(config: config.storage, io: io)
         budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: config.storage.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
@@ -64,7 +66,7 @@ public final class Broker: Sendable {
             PartitionDescription(
                 partition: log.partition, logStartOffset: log.startOffset, logEndOffset: log.endOffset,
                 highWatermark: log.highWatermark, sizeBytes: log.sizeBytes, segments: log.segmentCount,
-                stopped: log.failure != nil)
+                stopped: log.failure != nil, failure: log.failure?.message)
         }
         return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides)
     }
@@ -90,6 +92,16 @@ public final class Broker: Sendable {
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
         try await io.run { [storage] in try storage.deleteTopic(name) }
+    }
+
+    /// Brings the topic's stopped partitions back without a restart: each is re-opened and
+    /// re-checked as after an unclean stop (storage's `LogManager.recover(topic:)`).
+    /// Returns the partitions that were stopped and run again, and the topic as it is now.
+    public func recoverTopic(_ name: String) async throws -> (recovered: [Int32], topic: TopicDescription) {
+        try await io.run { [self] in
+            let recovered = try storage.recover(topic: name)
+            return (recovered, try describeTopic(name))
+        }
     }
 
     /// Merges config overrides into a topic's.

@@ -264,6 +264,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
                 return response
             }
+        case .recoverTopic:
+            let request = try ProtoCodec.decode(Spool_V1_RecoverTopicRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                let (recovered, topic) = try await broker.recoverTopic(request.name)
+                var response = Spool_V1_RecoverTopicResponse()
+                response.recovered = recovered
+                response.topic = NativeMessages.topic(topic)
+                return response
+            }
         case .listOffsets:
             respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
         case .commitOffsets:

@@ -22,11 +22,11 @@ final class HandlerHarness: @unchecked Sendable {
 
     let budget: ConnectionBudget
 
-    init(maxInFlight: Int = 1024, configure: (inout BrokerConfig) -> Void = { _ in }) async throws {
+    init(maxInFlight: Int = 1024, io: FileIO = PosixFileIO(), configure: (inout BrokerConfig) -> Void = { _ in }) async throws {
         var config = BrokerConfig(dataDirectory: directory)
         config.maxInFlightPerConnection = maxInFlight
         configure(&config)
-        let broker = try Broker(config: config)
+        let broker = try Broker(config: config, io: io)
         self.broker = broker
         let budget = broker.budgets.admitConnection()!
         self.budget = budget
