@@ -53,7 +53,7 @@ func openDescriptors(_ pid: Int32) -> Int {
         try settings.map { "\($0.key)=\($0.value)" }.joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
-        return try BrokerProcess(arguments: ["broker", "--config", file, "--data-dir", directory, "--listen", "127.0.0.1:0"], directory: directory)
+        return try BrokerProcess(arguments: ["broker", "--config", file, "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"], directory: directory)
     }
 
     /// With the descriptor limit reached, `accept` fails with EMFILE while connections wait

@@ -78,7 +78,8 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        // Kafka listener on an ephemeral port too: suites run in parallel.
+        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
