@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import NIOCore
 import SpoolBroker
 import SpoolStorage
 
@@ -116,7 +117,14 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try brokerConfig()
-        let server = try await SpoolServer.start(config: config)
+        let server: SpoolServer
+        do {
+            server = try await SpoolServer.start(config: config)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw CLIError("address \(config.host):\(config.port) is already in use (another broker?); pick another with --listen HOST:PORT")
+        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
+            throw CLIError("cannot listen on \(config.host):\(config.port): the address is not one of this machine's")
+        }
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
         fflush(nil)

@@ -237,11 +237,11 @@ final class TestBroker: @unchecked Sendable {
         #expect(response.results.first?.code == .dataLoss)
         #expect(try await admin.listOffset(topic: "t", partition: 0, .latest) == 0)
         // Offset out of range on fetch.
-        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0)
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .error)
         try await consumer.seek(topic: "t", partition: 0, to: .offset(99))
-        await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolStatusError)?.code == .outOfRange }
+        await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolClientError)?.code == .offsetOutOfRange }
         // With auto.offset.reset the consumer moves to the log's start instead.
-        let resetting = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .beginning)
+        let resetting = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .earliest)
         try await resetting.seek(topic: "t", partition: 0, to: .offset(99))
         #expect(try await resetting.poll().isEmpty)
         #expect(resetting.position.first { $0.partition == 0 }?.offset == 0)

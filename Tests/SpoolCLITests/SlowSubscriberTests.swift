@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A raw TCP client that subscribes with a huge credit and then never reads its socket.

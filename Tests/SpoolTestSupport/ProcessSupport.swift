@@ -1,11 +1,10 @@
 import Foundation
-import Testing
 
 /// The package's built executables (`swift build` puts them in .build/debug; tools/test.sh builds first).
-enum Executables {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum Executables {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func path(_ name: String) throws -> String {
+    public static func path(_ name: String) throws -> String {
         if let dir = ProcessInfo.processInfo.environment["SPOOL_BIN_DIR"] { return dir + "/" + name }
         let path = root.appendingPathComponent(".build/debug/" + name).path
         guard FileManager.default.isExecutableFile(atPath: path) else {
@@ -15,20 +14,20 @@ enum Executables {
     }
 }
 
-struct ProcessError: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
+public struct ProcessError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ d: String) { description = d }
 }
 
 /// What a finished command printed and returned.
-struct CommandResult {
-    var stdout: String
-    var stderr: String
-    var status: Int32
+public struct CommandResult: Sendable {
+    public var stdout: String
+    public var stderr: String
+    public var status: Int32
 }
 
 /// Runs an executable to completion with optional standard input, bounded in time.
-func runCommand(_ executable: String, _ arguments: [String], stdin: String? = nil, timeoutSeconds: Double = 60) throws -> CommandResult {
+public func runCommand(_ executable: String, _ arguments: [String], stdin: String? = nil, timeoutSeconds: Double = 60) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: try Executables.path(executable))
     process.arguments = arguments
@@ -58,24 +57,25 @@ func runCommand(_ executable: String, _ arguments: [String], stdin: String? = ni
 }
 
 /// Bytes filled by one reader thread and read after it finished (the DispatchGroup orders them).
-final class DataBox: @unchecked Sendable {
-    var data = Data()
+public final class DataBox: @unchecked Sendable {
+    public var data = Data()
+    public init() {}
 }
 
 /// A `spool broker` process on 127.0.0.1 with an ephemeral port and a temporary data directory.
-final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
-    let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
-    let process = Process()
+public final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
+    public let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
+    public let process = Process()
     let output = Pipe()
-    private(set) var port = 0
+    public private(set) var port = 0
     private var log = Data()
     private let lock = NSLock()
 
-    var address: String { "127.0.0.1:\(port)" }
-    var pid: Int32 { process.processIdentifier }
+    public var address: String { "127.0.0.1:\(port)" }
+    public var pid: Int32 { process.processIdentifier }
 
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
-    init(arguments: [String]? = nil) throws {
+    public init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
         process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
         process.standardOutput = output
@@ -102,14 +102,14 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
         throw ProcessError("broker did not start: \(logText)")
     }
 
-    var logText: String {
+    public var logText: String {
         lock.lock()
         defer { lock.unlock() }
         return String(decoding: log, as: UTF8.self)
     }
 
     /// Resident memory of the broker process, in bytes.
-    var residentBytes: Int {
+    public var residentBytes: Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
@@ -117,7 +117,7 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     }
 
     /// SIGTERM, then wait (bounded) for the exit status.
-    func terminate() -> Int32? {
+    public func terminate() -> Int32? {
         guard process.isRunning else { return process.terminationStatus }
         kill(pid, SIGTERM)
         let deadline = Date().addingTimeInterval(20)
@@ -130,7 +130,7 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
         return process.terminationStatus
     }
 
-    func spool(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+    public func spool(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
         try runCommand("spool", arguments + ["--broker", address], stdin: stdin)
     }
 
@@ -142,4 +142,80 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
         output.fileHandleForReading.readabilityHandler = nil
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// A long-running `spool` command (a tailing consume, say) whose output is collected as it comes.
+public final class SpoolProcess: @unchecked Sendable { // out/err are guarded by `lock`
+    public let process = Process()
+    private let stdoutPipe = Pipe(), stderrPipe = Pipe(), stdinPipe = Pipe()
+    private var out = Data(), err = Data()
+    private let lock = NSLock()
+
+    public init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
+        process.arguments = arguments
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = stdinPipe
+        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self else { return }
+            self.lock.lock(); self.out.append(d); self.lock.unlock()
+        }
+        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            guard let self else { return }
+            self.lock.lock(); self.err.append(d); self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    public var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
+    public var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
+    public var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+
+    /// Waits (bounded) until `condition` holds; false on timeout.
+    @discardableResult
+    public func wait(seconds: Double, until condition: (SpoolProcess) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition(self) { return true }
+            usleep(20_000)
+        }
+        return condition(self)
+    }
+
+    /// Waits (bounded) for the process to exit; its status, or nil if it is still running.
+    public func waitForExit(seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        stop()
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        stderrPipe.fileHandleForReading.readabilityHandler = nil
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, read, released).
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }
