@@ -69,6 +69,29 @@ public final class SpoolConsumer: Sendable {
         var committed: [TopicPartition: Int64] = [:]
         var lastAutoCommit = ContinuousClock.now
         var closed = false
+        var metrics = ConsumerMetrics()
+    }
+
+    /// Counters of the fetches this consumer made (Kafka's consumer fetch metrics).
+    public struct ConsumerMetrics: Sendable {
+        /// Fetch requests answered.
+        public var fetches = 0
+        /// Records and batch bytes those fetches brought.
+        public var fetchedRecords = 0
+        public var fetchedBytes = 0
+        /// When the last fetch that brought records was answered.
+        public var lastDataAt: ContinuousClock.Instant?
+    }
+
+    public var metrics: ConsumerMetrics { state.withLockedValue { $0.metrics } }
+
+    private func count(fetched records: Int, bytes: Int) {
+        state.withLockedValue { s in
+            s.metrics.fetches += 1
+            s.metrics.fetchedRecords += records
+            s.metrics.fetchedBytes += bytes
+            if records > 0 { s.metrics.lastDataAt = .now }
+        }
     }
 
     public init(connection: SpoolConnection, config: ConsumerConfig) {
@@ -187,9 +210,10 @@ public final class SpoolConsumer: Sendable {
 
     /// True once every assigned partition's position has reached the high watermark
     /// its last fetch reported (the consumer has delivered everything that was there).
+    /// False while a partition's failure waits to be thrown by the next poll.
     public var isAtEnd: Bool {
         state.withLockedValue { s in
-            s.cursors.values.allSatisfy { c in
+            s.pendingErrors.isEmpty && s.cursors.values.allSatisfy { c in
                 let hw = c.highWatermark.load(ordering: .relaxed)
                 return hw >= 0 && c.position.load(ordering: .relaxed) >= hw
             }
@@ -349,6 +373,7 @@ public final class SpoolConsumer: Sendable {
                 errors.append(error)
             }
         }
+        count(fetched: batches.reduce(0) { $0 + $1.slots.count }, bytes: fetched.reduce(0) { $0 + $1.bytes.readableBytes })
         state.withLockedValue { s in
             s.buffer += batches
             s.pendingErrors += errors
@@ -470,6 +495,8 @@ public final class SpoolConsumer: Sendable {
             return []
         }
         var out: [FetchedBatch] = []
+        var records = 0, bytes = 0
+        defer { count(fetched: records, bytes: bytes) }
         for f in fetched {
             guard f.result.code == .ok else {
                 _ = try decode(f) // applies the reset policy or throws
@@ -482,6 +509,8 @@ public final class SpoolConsumer: Sendable {
                 guard batch.header.lastOffset >= next else { continue }
                 out.append(FetchedBatch(topic: f.cursor.topic, partition: f.cursor.partition, batch: batch, skipBelow: f.requestedOffset))
                 next = batch.header.nextOffset
+                records += Int(batch.header.nextOffset - max(batch.header.baseOffset, f.requestedOffset))
+                bytes += batch.bytes.readableBytes
             }
             if next != f.requestedOffset, f.cursor.generation.load(ordering: .relaxed) == f.generation {
                 f.cursor.fetchOffset.store(next, ordering: .relaxed)

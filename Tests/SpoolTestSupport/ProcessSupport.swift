@@ -170,6 +170,15 @@ public final class SpoolProcess: @unchecked Sendable { // out/err are guarded by
         try process.run()
     }
 
+    /// Writes to the process's standard input (which stays open until `closeInput()`).
+    public func write(_ text: String) {
+        stdinPipe.fileHandleForWriting.write(Data(text.utf8))
+    }
+
+    public func closeInput() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
     public var stdout: String { lock.lock(); defer { lock.unlock() }; return String(decoding: out, as: UTF8.self) }
     public var stderr: String { lock.lock(); defer { lock.unlock() }; return String(decoding: err, as: UTF8.self) }
     public var lines: [String] { stdout.split(separator: "\n").map(String.init) }
