@@ -3,6 +3,8 @@ import Dispatch
 import Foundation
 import NIOCore
 import SpoolBroker
+import SpoolKafka
+import SpoolServer
 import SpoolStorage
 
 #if canImport(Glibc)
@@ -23,6 +25,9 @@ struct BrokerCommand: AsyncParsableCommand {
             The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
               data.dir=/var/lib/spool
               listen=127.0.0.1:9292
+              kafka.listen=127.0.0.1:9092   (none: no Kafka listener)
+              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
+              auto.create.topics.enable=true
               default.partitions=3
               max.frame.bytes=16777216
               max.in.flight.per.connection=1024
@@ -38,11 +43,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
     @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
+    @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
+    @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
+    var kafkaAdvertise: String?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
-                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"]
+                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable"]
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -64,6 +73,37 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The effective configuration: defaults, then the file, then flags.
     func brokerConfig() throws -> BrokerConfig {
+        try settings().broker
+    }
+
+    /// The Kafka listener's configuration, or nil when `kafka.listen` is `none`.
+    func kafkaConfig() throws -> KafkaListenerConfig? {
+        let settings = try settings().raw
+        let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
+        if listen == "none" { return nil }
+        guard let (host, port) = KafkaListenerConfig.parseAddress(listen) else {
+            throw ValidationError("kafka.listen must be HOST:PORT or none, e.g. 127.0.0.1:9092 (got '\(listen)')")
+        }
+        var result = KafkaListenerConfig()
+        result.host = host
+        result.port = port
+        if let advertise = settings["kafka.advertise"] {
+            guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
+                throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
+            }
+            result.advertisedHost = host
+            result.advertisedPort = port
+        }
+        switch settings["auto.create.topics.enable"] {
+        case nil, "true": result.autoCreateTopics = true
+        case "false": result.autoCreateTopics = false
+        case let other?: throw ValidationError("auto.create.topics.enable must be true or false (got '\(other)')")
+        }
+        return result
+    }
+
+    /// Every setting (defaults, the file, then flags) and the broker configuration they make.
+    func settings() throws -> (raw: [String: String], broker: BrokerConfig) {
         var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
         var topicSettings: [String: String] = [:]
         if let config {
@@ -79,6 +119,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
+        if let kafkaListen { settings["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
@@ -108,26 +150,27 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch let error as StorageError {
             throw ValidationError("topic default: \(error.message)")
         }
-        return result
+        return (settings, result)
     }
 
     func validate() throws {
         _ = try brokerConfig()
+        _ = try kafkaConfig()
     }
 
     func run() async throws {
         let config = try brokerConfig()
+        let kafka = try kafkaConfig()
         let server: SpoolServer
         do {
-            server = try await SpoolServer.start(config: config)
-        } catch let error as IOError where error.errnoCode == EADDRINUSE {
-            throw CLIError("address \(config.host):\(config.port) is already in use (another broker?); pick another with --listen HOST:PORT")
-        } catch let error as IOError where error.errnoCode == EADDRNOTAVAIL {
-            throw CLIError("cannot listen on \(config.host):\(config.port): the address is not one of this machine's")
+            server = try await SpoolServer.start(config: config, kafka: kafka)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL {
+            // Say which listener could not bind, in words.
+            var address = "\(config.host):\(config.port)"
+            if let kafka, Self.canBind(host: config.host, port: config.port) { address = "\(kafka.host):\(kafka.port)" }
+            if error.errnoCode == EADDRNOTAVAIL { throw CLIError("cannot listen on \(address): the address is not one of this machine's") }
+            throw CLIError("address \(address) is already in use (another broker?); pick another with --listen HOST:PORT or --kafka-listen HOST:PORT|none")
         }
-        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
-        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
-        fflush(nil)
         // Wait for SIGINT or SIGTERM.
         let stop = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {
@@ -138,12 +181,37 @@ struct BrokerCommand: AsyncParsableCommand {
                 SignalSources.keep(source)
             }
         }
+        // Announced only once the signal handlers are in place: a SIGTERM right after the
+        // line must find them.
+        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
+        if let kafka = server.kafka {
+            print("Kafka clients: \(kafka.localAddress)")
+        }
+        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
+        fflush(nil)
         for await sig in stop {
             print("received signal \(sig), shutting down")
             break
         }
         try await server.shutdown()
         print("stopped cleanly")
+    }
+}
+
+extension BrokerCommand {
+    /// True if a TCP socket can bind `host:port` right now (used to tell which listener failed).
+    static func canBind(host: String, port: Int) -> Bool {
+        guard port != 0 else { return true }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return true }
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 }
 

@@ -77,7 +77,12 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
     public init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        // Brokers of tests running in parallel must not all try the default Kafka port.
+        if arguments.first == "broker" && !arguments.contains(where: { $0.hasPrefix("--kafka-listen") }) {
+            arguments += ["--kafka-listen", "none"]
+        }
+        process.arguments = arguments
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in

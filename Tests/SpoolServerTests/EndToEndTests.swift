@@ -2,6 +2,8 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SpoolBroker
+import SpoolServer
+import SpoolStorage
 import SpoolClient
 import SpoolProtocol
 import SpoolRecords
@@ -168,8 +170,9 @@ final class TestBroker: @unchecked Sendable {
         let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
         #expect(response.partitions.first?.code == .ok && response.partitions.first?.bytes == 0)
         #expect(ContinuousClock.now - started < .seconds(5))
-        // The connection was told why it is closing; later calls fail cleanly.
-        await #expect { _ = try await SpoolAdmin(connection).listTopics() } throws: { ($0 as? SpoolStatusError)?.code == .unavailable }
+        // The connection was told why it is closing; later calls try to reconnect and fail
+        // cleanly, with a retriable error (nothing listens any more).
+        await #expect { _ = try await SpoolAdmin(connection).listTopics() } throws: { isRetriable($0) }
         #expect(FileManager.default.fileExists(atPath: broker.directory + "/.clean-shutdown"))
         await connection.close()
         try? FileManager.default.removeItem(atPath: broker.directory)
