@@ -78,7 +78,10 @@ let package = Package(
             dependencies: [
                 "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
+            // on this module in release builds: compiled unoptimized.
+            swiftSettings: [.unsafeFlags(["-Onone"])]
         ),
 
         // The client library: connection, Producer, Consumer, Admin.
@@ -159,7 +162,8 @@ let package = Package(
         .testTarget(
             name: "SpoolKafkaTests",
             dependencies: [
-                "SpoolKafka", nioCore,
+                "SpoolKafka", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

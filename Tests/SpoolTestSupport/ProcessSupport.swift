@@ -74,13 +74,14 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     public var address: String { "127.0.0.1:\(port)" }
     public var pid: Int32 { process.processIdentifier }
 
-    /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
+    /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
+    /// ports for both listeners, so that brokers of tests running in parallel never collide).
     public init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
-        // Brokers of tests running in parallel must not all try the default Kafka port.
+        var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
+        // Given arguments without a Kafka address get an ephemeral one too (not the default 9092).
         if arguments.first == "broker" && !arguments.contains(where: { $0.hasPrefix("--kafka-listen") }) {
-            arguments += ["--kafka-listen", "none"]
+            arguments += ["--kafka-listen", "127.0.0.1:0"]
         }
         process.arguments = arguments
         process.standardOutput = output
