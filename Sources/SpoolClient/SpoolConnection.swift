@@ -27,6 +27,7 @@ public final class SpoolConnection: Sendable {
         var unary: [UInt32: PendingReply] = [:]
         var streams: [UInt32: AsyncThrowingStream<Reply, Error>.Continuation] = [:]
         var closedError: Error?
+        var handshake = Spool_V1_HandshakeResponse()
     }
 
     init(channel: Channel, state: NIOLockedValueBox<State>, group: EventLoopGroup, ownsGroup: Bool) {
@@ -57,13 +58,18 @@ public final class SpoolConnection: Sendable {
             hello.minVersion = 1
             hello.maxVersion = 1
             hello.clientID = "spool-swift"
-            let _: Spool_V1_HandshakeResponse = try await connection.call(.handshake, hello)
+            let handshake: Spool_V1_HandshakeResponse = try await connection.call(.handshake, hello)
+            connection.state.withLockedValue { $0.handshake = handshake }
             return connection
         } catch {
             if ownsGroup { try? await group.shutdownGracefully() }
             throw error
         }
     }
+
+    /// The broker's answer to the handshake: protocol version and limits
+    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say).
+    public var handshake: Spool_V1_HandshakeResponse { state.withLockedValue { $0.handshake } }
 
     /// A call whose request is on its way and whose reply can be awaited later.
     public final class PendingReply: Sendable {
