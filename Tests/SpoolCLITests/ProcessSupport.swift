@@ -74,11 +74,11 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     var address: String { "127.0.0.1:\(port)" }
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
+    /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
+    /// ports for both listeners, so that brokers of tests running in parallel never collide).
     init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        // No Kafka listener: parallel tests' brokers would all want its default port 9092.
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "none"]
+        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
