@@ -89,7 +89,10 @@ public final class Broker: Sendable {
 
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
-        try await io.run { [storage] in try storage.deleteTopic(name) }
+        try await io.run { [storage, producers] in
+            try storage.deleteTopic(name)
+            producers.forget(topic: name)
+        }
     }
 
     /// Merges config overrides into a topic's.
