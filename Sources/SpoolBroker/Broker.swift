@@ -96,7 +96,10 @@ public final class Broker: Sendable {
 
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
-        try await io.run { [storage] in try storage.deleteTopic(name) }
+        try await io.run { [storage, producers] in
+            try storage.deleteTopic(name)
+            producers.forget(topic: name)
+        }
     }
 
     /// Brings the topic's stopped partitions back without a restart: each is re-opened and
