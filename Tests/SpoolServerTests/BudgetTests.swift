@@ -91,6 +91,11 @@ import Testing
         #expect(status?.code == .resourceExhausted, "\(String(describing: status))")
         #expect(status?.message.contains("max.connections") == true)
         #expect(broker.server.broker.budgets.snapshot.connectionsRefused == 1)
+        // The client library surfaces it as the status.
+        await #expect {
+            let refused = try await broker.connect()
+            _ = try await SpoolAdmin(refused).listTopics()
+        } throws: { ($0 as? SpoolStatusError)?.code == .resourceExhausted }
         await first.close()
         let budgets = broker.server.broker.budgets
         #expect(await waitFor { budgets.snapshot.connections == 1 })
