@@ -334,7 +334,8 @@ public final class SpoolProducer: Sendable {
         switch outcome {
         case .success(let base):
             for (i, completion) in batch.completions.enumerated() {
-                completion(.success(RecordMetadata(topic: topic, partition: partition, offset: base + Int64(i))))
+                // ACKS_NONE is answered before the append: offsets unknown (-1), as Kafka's acks=0.
+                completion(.success(RecordMetadata(topic: topic, partition: partition, offset: base < 0 ? -1 : base + Int64(i))))
             }
         case .failure(let error):
             batch.completions.forEach { $0(.failure(error)) }
