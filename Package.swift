@@ -162,7 +162,8 @@ let package = Package(
         .testTarget(
             name: "SpoolKafkaTests",
             dependencies: [
-                "SpoolKafka", nioCore,
+                "SpoolKafka", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]

@@ -27,6 +27,8 @@ public final class Broker: Sendable {
     public let budgets: ResourceBudgets
     /// Consumer groups (Kafka's classic protocol) and their committed offsets, for every listener.
     public let groups: GroupCoordinator
+    /// Idempotent producers: producer ids and per-partition sequence state.
+    public let producers: ProducerStateManager
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
@@ -43,17 +45,20 @@ public final class Broker: Sendable {
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         let storage = storage
+        let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
+        self.producers = producers
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         let maxDecompressed = config.maxDecompressedBatchBytes
-        accumulator.sink = { [storage, notifier] tp, builder, deliver in
+        accumulator.sink = { [storage, notifier, producers] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
                     var batch = try builder.build()
-                    return try Self.append(tp, &batch, storage: storage, notifier: notifier, maxDecompressedBytes: maxDecompressed).result
+                    return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
+                                           maxDecompressedBytes: maxDecompressed).result
                 }
                 deliver(result)
             }
@@ -134,10 +139,12 @@ public final class Broker: Sendable {
     public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
         let storage = storage
         let notifier = notifier
+        let producers = producers
         let maxDecompressed = config.maxDecompressedBatchBytes
         let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
             var batches = batches
-            return try Self.append(tp, &batches, storage: storage, notifier: notifier, maxDecompressedBytes: maxDecompressed)
+            return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
+                                   maxDecompressedBytes: maxDecompressed)
         }
         let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
         if acks == .all {
@@ -176,25 +183,34 @@ public final class Broker: Sendable {
     }
 
     /// The one append path (Produce and the loose-record accumulator): validate (headers
-    /// and CRC, then every record, with this I/O thread's scratch buffer), append, wake
-    /// readers. Runs on the partition's serial queue.
+    /// and CRC, then every record, with this I/O thread's scratch buffer), check idempotent
+    /// producers' sequences, append, wake readers. Runs on the partition's serial queue, so
+    /// the sequence check and the append are one step. A retried batch already in the log
+    /// is answered with its original offsets and not written again.
     static func append(
-        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, notifier: AppendNotifier, maxDecompressedBytes: Int
+        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
+        notifier: AppendNotifier, maxDecompressedBytes: Int
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
-        let config = log.config
-        let produced: ProducedBatches
-        do {
-            produced = try ProducedBatches.validate(batches, maxBatchBytes: config.maxMessageBytes)
-        } catch let error as RecordsError where error.code == .batchTooLarge {
-            throw StorageError(.recordTooLarge, error.message)
-        }
+        let produced = try log.validate(batches)
         let limits = RecordBatchValidator.Limits(
-            maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: config.timestampDifferenceMaxMillis)
+            maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: log.config.timestampDifferenceMaxMillis)
         try RecordValidation.validate(batches, produced, limits: limits, nowMillis: PartitionLog.wallClockMillis())
-        let result = try log.append(validated: produced, &batches)
-        notifier.notify(tp)
-        return (log, result)
+        let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
+        switch outcome {
+        case .appended(let result):
+            notifier.notify(tp)
+            return (log, result)
+        case .duplicate(let base, let last):
+            return (log, AppendResult(baseOffset: base, lastOffset: last, recordCount: last - base + 1))
+        }
+    }
+
+    /// InitProducerId for an idempotent producer (no transactions): a fresh id at epoch 0,
+    /// or the given id with its epoch bumped. Runs on the I/O pool (ids are reserved
+    /// durably, a block at a time).
+    public func initProducerId(producerId: Int64 = -1, producerEpoch: Int16 = -1) async throws -> ProducerStateManager.ProducerIdAndEpoch {
+        try await io.run { [producers] in try producers.initProducerId(producerId: producerId, producerEpoch: producerEpoch) }
     }
 
     // MARK: Fetch

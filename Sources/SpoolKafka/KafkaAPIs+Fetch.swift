@@ -18,7 +18,8 @@ extension KafkaAPIs {
             return Started(reply: call.eventLoop.makeSucceededFuture(call.respond(FetchResponse(sessionId: 0))))
         }
         let spec = FetchSpec(
-            partitions: partitions, maxBytes: max(1, Int(request.maxBytes)), minBytes: max(0, Int(request.minBytes)),
+            partitions: partitions, maxBytes: min(max(1, Int(request.maxBytes)), config.fetchResponseBytesMax),
+            minBytes: max(0, Int(request.minBytes)),
             maxWaitMillis: Int64(max(0, request.maxWaitMs)), spanBytesMax: config.fetchSpanBytesMax)
         let pending = broker.fetch(spec, on: call.eventLoop)
         let reply = pending.future.map { planned in fetchReply(planned, call) }
@@ -41,7 +42,7 @@ extension KafkaAPIs {
                 logStartOffset: entry.logStartOffset,
                 abortedTransactions: [],
                 records: .buffer(ByteBuffer()))
-            if let span = entry.span, let log = entry.log {
+            if let span = entry.span, span.length > 0, let log = entry.log {
                 do {
                     let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
                     handles.append(handle)

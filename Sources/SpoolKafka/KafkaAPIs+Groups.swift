@@ -189,8 +189,15 @@ extension KafkaAPIs {
             return call.eventLoop.makeSucceededFuture(InitProducerIdResponse(
                 errorCode: KafkaErrorCode.transactionalIdAuthorizationFailed.rawValue, producerId: -1, producerEpoch: -1))
         }
-        let (id, epoch) = producerIds.initProducer(existingId: request.producerId, existingEpoch: request.producerEpoch)
-        return call.eventLoop.makeSucceededFuture(InitProducerIdResponse(errorCode: 0, producerId: id, producerEpoch: epoch))
+        let broker = broker
+        return call.eventLoop.makeFutureWithTask {
+            do {
+                let assigned = try await broker.initProducerId(producerId: request.producerId, producerEpoch: request.producerEpoch)
+                return InitProducerIdResponse(errorCode: 0, producerId: assigned.producerId, producerEpoch: assigned.producerEpoch)
+            } catch {
+                return InitProducerIdResponse(errorCode: KafkaErrorCode(error).rawValue, producerId: -1, producerEpoch: -1)
+            }
+        }
     }
 }
 

@@ -12,7 +12,6 @@ struct KafkaAPIs: Sendable {
     let config: KafkaListenerConfig
     let advertisedHost: String
     let advertisedPort: Int32
-    let producerIds: KafkaProducerIds
 
     /// A started request: its answer, and the long poll behind it when it is a Fetch.
     struct Started {
@@ -56,9 +55,9 @@ struct KafkaAPIs: Sendable {
         switch request {
         case .apiVersions:
             return now(apiVersionsResponse(errorCode: .none))
-        case .saslHandshake(let r):
+        case .saslHandshake:
+            // SASL is not enabled: no mechanism is offered (clients report "no SASL mechanisms").
             return now(SaslHandshakeResponse(errorCode: KafkaErrorCode.unsupportedSaslMechanism.rawValue, mechanisms: []))
-                .logging("SASL is not enabled on this listener (client asked for \(r.mechanism))")
         case .metadata(let r): return later(metadata(r, call))
         case .produce(let r): return Started(reply: produce(r, call))
         case .fetch(let r): return fetch(r, call)
@@ -105,13 +104,5 @@ struct KafkaCall: Sendable {
 
     func respond<M: KafkaMessage>(_ body: M) -> KafkaReply {
         .response(KafkaResponseFrame.encode(body, correlationId: header.correlationId, api: api, version: version))
-    }
-}
-
-extension KafkaAPIs.Started {
-    /// Started, with a note for the operator in the broker's log.
-    func logging(_ message: String) -> Self {
-        print("kafka: \(message)")
-        return self
     }
 }

@@ -45,6 +45,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         context.read()
         context.fireChannelActive()
@@ -112,7 +116,10 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is DrainEvent {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Idle: close unless a request (a long poll, a held JoinGroup) is still open.
+            if inFlight == 0 { context.close(promise: nil) }
+        } else if event is DrainEvent {
             draining = true
             for fetch in fetches.values { fetch.finishNow() }
             if inFlight == 0 { context.close(promise: nil) }

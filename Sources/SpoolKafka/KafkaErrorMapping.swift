@@ -33,6 +33,12 @@ extension KafkaErrorCode {
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)
+        case let e as ProducerStateError:
+            switch e.code {
+            case .outOfOrderSequenceNumber: self = .outOfOrderSequenceNumber
+            case .invalidProducerEpoch: self = .invalidProducerEpoch
+            case .invalidRecord: self = .invalidRecord
+            }
         case let e as KafkaDecodingError:
             self = e.code == .unsupportedVersion ? .unsupportedVersion : .invalidRequest
         default:

@@ -28,7 +28,6 @@ public final class KafkaListener: Sendable {
     /// Binds `config.host:config.port` and starts accepting.
     public static func start(broker: Broker, config: KafkaListenerConfig, group: EventLoopGroup) async throws -> KafkaListener {
         let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
-        let producerIds = KafkaProducerIds(startingAt: PartitionLog.wallClockMillis())
         // The advertised port is only known after binding when the port is 0.
         let advertised = NIOLockedValueBox<(host: String, port: Int)>((config.advertisedHost ?? config.host, config.advertisedPort ?? config.port))
         let budgets = broker.budgets
@@ -52,9 +51,10 @@ public final class KafkaListener: Sendable {
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 let (host, port) = advertised.withLockedValue { $0 }
                 let apis = KafkaAPIs(
-                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port), producerIds: producerIds)
+                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port))
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes)))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
                 }

@@ -22,8 +22,14 @@ public struct KafkaListenerConfig: Sendable {
     /// Requests read ahead on one connection while earlier ones are unanswered; beyond
     /// this the connection stops reading until answers go out.
     public var maxInFlightPerConnection = 128
+    /// Close a connection after this long without a request and with nothing in flight
+    /// (Kafka's `connections.max.idle.ms`, 10 minutes).
+    public var idleTimeoutSeconds: Int64 = 600
     /// The largest records span one partition may return in a Fetch response.
     public var fetchSpanBytesMax = 64 << 20
+    /// Most record bytes one Fetch response carries, whatever the client asks for (Kafka's
+    /// broker setting `fetch.max.bytes`, 55 MiB); the first batch found is sent regardless.
+    public var fetchResponseBytesMax = 55 << 20
 
     public init() {}
 

@@ -72,11 +72,22 @@ public struct KafkaWriter {
         }
     }
 
+    /// Longest string Kafka's int16 length prefix can carry.
+    public static let stringBytesMax = Int(Int16.max)
+
+    /// A string; one longer than `stringBytesMax` (an error message naming a huge topic
+    /// name, say) is cut at a character boundary rather than corrupting the prefix.
     public mutating func writeString(_ value: String, compact: Bool) {
         var value = value
         value.withUTF8 { utf8 in
-            writeLength(utf8.count, compact: compact, wide: false)
-            buffer.writeBytes(utf8)
+            var count = utf8.count
+            if count > Self.stringBytesMax {
+                count = Self.stringBytesMax
+                // Back up to the start of a UTF-8 character (not a continuation byte).
+                while count > 0 && utf8[count] & 0xC0 == 0x80 { count -= 1 }
+            }
+            writeLength(count, compact: compact, wide: false)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[..<count]))
         }
     }
 

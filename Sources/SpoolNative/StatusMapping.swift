@@ -42,6 +42,11 @@ enum StatusMapping {
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
             case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             }
+        case let e as ProducerStateError:
+            switch e.code {
+            case .outOfOrderSequenceNumber, .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
+            case .invalidRecord: return SpoolStatusError(.invalidArgument, e.message)
+            }
         case let e as GroupCoordinatorError:
             switch e.code {
             case .unknownTopicOrPartition, .groupIdNotFound: return SpoolStatusError(.notFound, e.message)

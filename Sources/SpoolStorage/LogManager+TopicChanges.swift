@@ -3,7 +3,8 @@
 extension LogManager {
     /// Grows `name` to `totalCount` partitions (never shrinks: existing records keep their
     /// partitions). The new partitions' logs are created before the definition is
-    /// persisted, so a crash leaves either the old count or every new log.
+    /// persisted, so a crash leaves the old count (and stray directories, removed when the
+    /// partitions are created again) or every new log.
     @discardableResult
     public func addPartitions(_ name: String, totalCount: Int32) throws -> TopicDefinition {
         guard var definition = topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
@@ -15,13 +16,16 @@ extension LogManager {
         }
         let topicConfig = try TopicConfig(definition.overrides, base: config.topicDefaults)
         let old = definition.partitions
-        // Created outside the logs lock (produce and fetch take it), published together.
+        // The new partitions are created outside the logs lock (produce and fetch take it),
+        // and appear together once all exist.
         var created: [TopicPartition: PartitionLog] = [:]
         do {
             for p in old..<totalCount {
                 let tp = TopicPartition(name, p)
-                if logs.withLock({ $0[tp] }) != nil { continue }
-                created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
+                let directory = Self.directory(config.dataDirectory, tp)
+                // Stray data of an earlier topic of this name must not come back.
+                if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
+                created[tp] = try PartitionLog(directory: directory, topic: name, partition: p,
                                                config: topicConfig, files: files, cleanShutdown: true, executor: executor)
             }
             try Directory.sync(config.dataDirectory, io: io)
@@ -29,9 +33,17 @@ extension LogManager {
             for log in created.values { try? log.delete() }
             throw error
         }
-        logs.withLock { logs in logs.merge(created) { current, _ in current } }
+        logs.withLock { logs in
+            for (tp, log) in created { logs[tp] = log }
+        }
         definition.partitions = totalCount
-        try topics.update(definition)
+        do {
+            try topics.update(definition)
+        } catch {
+            logs.withLock { logs in for tp in created.keys { logs.removeValue(forKey: tp) } }
+            for log in created.values { try? log.delete() }
+            throw error
+        }
         return definition
     }
 

@@ -61,7 +61,7 @@ public final class LogManager: Sendable {
         do {
             files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
             topics = try TopicStore(dataDirectory: dir, io: io)
-            offsets = try OffsetStore(dataDirectory: dir, io: io)
+            offsets = try OffsetStore(dataDirectory: dir, io: io, executor: executor)
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty

@@ -67,6 +67,7 @@ public final class OffsetStore: Sendable {
     let io: FileIO
     /// The log is not compacted below this size.
     public let compactionMinBytes: Int64
+    let executor: StorageExecutor
 
     struct State {
         /// What is durable: the table readers see.
@@ -85,13 +86,19 @@ public final class OffsetStore: Sendable {
         /// An fsync (or a compaction) is running; its caller wakes `waiters` when done.
         var syncing = false
         var waiters: [DispatchSemaphore] = []
+        /// Async callers waiting for an fsync to cover their record.
+        var continuations: [(seq: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
         var failure: StorageError?
         var closed = false
     }
 
     private let state: Mutex<State>
 
-    public init(dataDirectory: String, io: FileIO = PosixFileIO(), compactionMinBytes: Int64 = OffsetStore.defaultCompactionMinBytes) throws {
+    /// Opens (creating, or converting the legacy table into) the log in `dataDirectory`.
+    /// `executor` runs the fsync rounds of async commits.
+    public init(dataDirectory: String, io: FileIO = PosixFileIO(), compactionMinBytes: Int64 = OffsetStore.defaultCompactionMinBytes,
+                executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
+        self.executor = executor
         self.directory = dataDirectory
         self.path = dataDirectory + "/" + Self.fileName
         self.io = io
@@ -171,9 +178,35 @@ public final class OffsetStore: Sendable {
 
     // MARK: API
 
-    /// Stores `offsets` for `group`, all or none; durable on return.
+    /// Stores `offsets` for `group`, all or none; durable on return. Blocks the calling
+    /// thread until an fsync covers the commit (possibly running that fsync itself).
     public func commit(group: String, _ offsets: [TopicPartition: CommittedOffset]) throws {
-        try Self.validate(group: group)
+        try Self.validate(group: group, offsets)
+        try waitUntilDurable(try append(.commit(group: group, offsets: offsets)))
+    }
+
+    /// Stores `offsets` for `group`, all or none; returns once durable, without holding a
+    /// thread meanwhile: any number of commits can wait for the same fsync, which runs on
+    /// the store's executor. What an event loop or a request handler should call.
+    public func commit(group: String, offsets: [TopicPartition: CommittedOffset]) async throws {
+        try Self.validate(group: group, offsets)
+        let seq = try append(.commit(group: group, offsets: offsets))
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let (lead, now) = state.withLock { s -> (Bool, Result<Void, Error>?) in
+                if s.durableSeq >= seq { return (false, .success(())) }
+                if let failure = s.failure { return (false, .failure(failure)) }
+                s.continuations.append((seq, continuation))
+                if s.syncing { return (false, nil) }
+                s.syncing = true
+                return (true, nil)
+            }
+            if let now { continuation.resume(with: now) }
+            if lead { executor { self.leadOneRound() } }
+        }
+    }
+
+    private static func validate(group: String, _ offsets: [TopicPartition: CommittedOffset]) throws {
+        try validate(group: group)
         guard offsets.count <= Self.maxPartitionsPerCommit else {
             throw StorageError(.invalidConfig, "a commit may name at most \(Self.maxPartitionsPerCommit) partitions")
         }
@@ -188,7 +221,6 @@ public final class OffsetStore: Sendable {
                 throw StorageError(.invalidTopicName, "topic name over \(TopicName.maxLength) bytes")
             }
         }
-        try submit(.commit(group: group, offsets: offsets))
     }
 
     /// The durable committed offsets of `group`.
@@ -206,14 +238,14 @@ public final class OffsetStore: Sendable {
         let needed = state.withLock { s in
             s.table.values.contains { $0.keys.contains { $0.topic == topic } } || !s.pending.isEmpty
         }
-        if needed { try submit(.removeTopic(topic)) }
+        if needed { try waitUntilDurable(try append(.removeTopic(topic))) }
     }
 
     /// Forgets every committed offset of `group`; durable on return.
     public func removeGroup(_ group: String) throws {
         try Self.validate(group: group)
         let needed = state.withLock { $0.table[group] != nil || !$0.pending.isEmpty }
-        if needed { try submit(.removeGroup(group)) }
+        if needed { try waitUntilDurable(try append(.removeGroup(group))) }
     }
 
     /// Closes the log file. Every commit that returned is already durable.
@@ -233,8 +265,9 @@ public final class OffsetStore: Sendable {
 
     // MARK: Log
 
-    /// Appends `record` and waits until an fsync covers it.
-    private func submit(_ record: OffsetLogRecord) throws {
+    /// Appends `record` (page cache only) and returns its sequence number, for
+    /// `waitUntilDurable`.
+    private func append(_ record: OffsetLogRecord) throws -> UInt64 {
         let bytes = record.framed()
         let seq = try state.withLock { s -> UInt64 in
             if s.closed { throw StorageError(.closed, "committed offsets are closed") }
@@ -257,7 +290,7 @@ public final class OffsetStore: Sendable {
             s.pending.append((s.appendedSeq, s.logBytes, record))
             return s.appendedSeq
         }
-        try waitUntilDurable(seq)
+        return seq
     }
 
     private enum Step {
@@ -289,8 +322,9 @@ public final class OffsetStore: Sendable {
         }
     }
 
-    /// One group-commit round, run by the caller that found no fsync running: compact if
-    /// due, fsync everything appended so far, publish it, wake the waiters.
+    /// One group-commit round, run by the caller that found no fsync running (or on the
+    /// executor for async callers): compact if due, fsync everything appended so far,
+    /// publish it, wake the waiters; go again on the executor while async callers wait.
     private func leadOneRound() {
         var failure: StorageError?
         if needsCompaction() {
@@ -300,25 +334,38 @@ public final class OffsetStore: Sendable {
         if failure == nil {
             do { try io.fsync(fd) } catch let error as StorageError { failure = error } catch { failure = StorageError(.io, "\(error)") }
         }
-        let waiters = state.withLock { s -> [DispatchSemaphore] in
+        let (waiters, ready, again) = state.withLock { s -> ([DispatchSemaphore], [(CheckedContinuation<Void, Error>, Result<Void, Error>)], Bool) in
             if let failure {
                 // Never retried: the kernel may have dropped the pages (see PartitionLog).
                 s.failure = s.failure ?? StorageError(.logFailed, "committed offsets stopped after a failed fsync: \(failure.message)",
                                                       errno: failure.errno)
             } else {
-                while let first = s.pending.first, first.seq <= target {
-                    first.record.apply(to: &s.table)
-                    s.pending.removeFirst()
-                }
+                let covered = s.pending.prefix { $0.seq <= target }
+                for entry in covered { entry.record.apply(to: &s.table) }
+                s.pending.removeFirst(covered.count)
                 s.durableSeq = target
                 s.durableBytes = end
             }
-            s.syncing = false
-            if s.closed { io.close(s.fd) }
+            var ready: [(CheckedContinuation<Void, Error>, Result<Void, Error>)] = []
+            let stopped: Error? = s.failure ?? (s.closed ? StorageError(.closed, "committed offsets are closed") : nil)
+            s.continuations.removeAll { waiter in
+                if let stopped {
+                    ready.append((waiter.continuation, .failure(stopped)))
+                    return true
+                }
+                guard waiter.seq <= s.durableSeq else { return false }
+                ready.append((waiter.continuation, .success(())))
+                return true
+            }
+            let again = !s.continuations.isEmpty
+            s.syncing = again
+            if s.closed && !again { io.close(s.fd) }
             defer { s.waiters.removeAll() }
-            return s.waiters
+            return (s.waiters, ready, again)
         }
         for w in waiters { w.signal() }
+        for (continuation, result) in ready { continuation.resume(with: result) }
+        if again { executor { self.leadOneRound() } }
     }
 
     private func needsCompaction() -> Bool {

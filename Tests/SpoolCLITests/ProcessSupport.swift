@@ -74,11 +74,11 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     var address: String { "127.0.0.1:\(port)" }
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
+    /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
+    /// ports for both listeners, so that brokers of tests running in parallel never collide).
     init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        // Kafka listener on an ephemeral port too: suites run in parallel.
         process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
@@ -155,4 +155,14 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
         output.fileHandleForReading.readabilityHandler = nil
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// Waits (bounded) until `condition` holds, polling; false if it never did.
+func eventually(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return condition()
 }

@@ -65,16 +65,6 @@ final class RawSubscriber: @unchecked Sendable { // `received` is guarded by `lo
     }
 }
 
-/// Waits (bounded) for `condition`, polling.
-func eventually(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(5_000)
-    }
-    return condition()
-}
-
 @Suite(.serialized) struct SlowSubscriberTests {
     /// The subscriber grants 1 GiB of credit but never reads: the broker must stop at the
     /// socket's write buffer (it only queues file regions, no copies) and keep serving others.

@@ -108,3 +108,15 @@ import Testing
         #expect(Int(meta.sizeField) == meta.bytes.readableBytes - 4)
     }
 }
+
+@Suite struct WriterLimitTests {
+    @Test func overlongStringsAreCutAtACharacterBoundary() throws {
+        let long = String(repeating: "é", count: 20_000)  // 40,000 UTF-8 bytes
+        var writer = KafkaWriter()
+        writer.writeString(long, compact: false)
+        var reader = KafkaReader(writer.buffer)
+        let read = try reader.readString(compact: false)
+        #expect(read.utf8.count == 32_766 && read == String(repeating: "é", count: 16_383))
+        #expect(reader.remaining == 0)
+    }
+}

@@ -4,6 +4,12 @@ import SpoolRecords
 @testable import SpoolStorage
 import Synchronization
 
+/// The seed of a random test: $SPOOL_TEST_SEED when set (to rerun a failure), else a fresh
+/// one. Tests print it.
+func testSeed() -> UInt64 {
+    ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+}
+
 /// A fresh temporary directory, removed by `cleanup()`.
 struct TempDir {
     let path: String

@@ -88,6 +88,18 @@ kcat_offsets() {
   [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | wc -l)" -eq 53 ]
 }
 
+# kcat: acks=0 (no answer expected) and acks=1, then offsets by timestamp (-Q).
+kcat_acks_and_times() {
+  local topic="ka-$RANDOM" before after
+  before=$(( $(date +%s%3N) - 1 ))
+  seq 1 500 | kcat -b "$kafka" -P -t "$topic" -X acks=0 -z gzip || return 1
+  seq 501 1000 | kcat -b "$kafka" -P -t "$topic" -X acks=1 || return 1
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | wc -l)" -eq 1000 ] || { echo "acks=0/1 records missing"; return 1; }
+  [ "$(kcat -b "$kafka" -Q -t "$topic:0:$before")" = "$topic [0] offset 0" ] || { echo "-Q before the first record"; return 1; }
+  after=$(( $(date +%s%3N) + 3600000 ))
+  [ "$(kcat -b "$kafka" -Q -t "$topic:0:$after")" = "$topic [0] offset -1" ] || { echo "-Q after the last record"; return 1; }
+}
+
 # kcat consumer group (-G): balanced consumer with committed offsets.
 kcat_group() {
   local topic="kg-$RANDOM" group="kcat-group-$RANDOM"
@@ -97,6 +109,19 @@ kcat_group() {
   seq 21 25 | kcat -b "$kafka" -P -t "$topic" || return 1
   kcat -b "$kafka" -G "$group" -q -c 5 -X auto.offset.reset=earliest "$topic" >"$tmp/g2" || return 1
   [ "$(tr '\n' ' ' <"$tmp/g2")" = "21 22 23 24 25 " ] || { echo "resumed read: $(cat "$tmp/g2")"; return 1; }
+}
+
+# zstd (and snappy) are refused per batch with UNSUPPORTED_COMPRESSION_TYPE, clearly.
+zstd_refused() {
+  seq 1 1000 | kcat -b "$kafka" -P -t "kz-$RANDOM" -z zstd >"$tmp/zstd" 2>&1
+  grep -q "Unsupported compression type" "$tmp/zstd" || { cat "$tmp/zstd"; return 1; }
+}
+
+# SASL is not enabled: a SASL client is told so at the handshake.
+sasl_refused() {
+  kcat -b "$kafka" -L -m 3 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+    -X sasl.username=u -X sasl.password=p >"$tmp/sasl" 2>&1
+  grep -q "Unsupported SASL mechanism" "$tmp/sasl" || { cat "$tmp/sasl"; return 1; }
 }
 
 # A record crosses the protocols both ways.
@@ -114,11 +139,15 @@ run "kcat produce/consume, codec none, keys and headers" 60 kcat_codec none
 run "kcat produce/consume, codec gzip, keys and headers" 60 kcat_codec gzip
 run "kcat produce/consume, codec lz4, keys and headers" 60 kcat_codec lz4
 run "kcat -o -N and -o end" 60 kcat_offsets
+run "kcat acks=0 and acks=1, offsets by timestamp (-Q)" 60 kcat_acks_and_times
 run "kcat balanced consumer group resumes from its commits" 120 kcat_group
+run "zstd batches refused: unsupported compression type" 30 zstd_refused
+run "SASL handshake answered: not enabled" 30 sasl_refused
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
 run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
 run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
+run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
 
 echo "$passed passed, $failed failed"

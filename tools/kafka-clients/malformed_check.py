@@ -94,6 +94,16 @@ def main():
     s.close()
     ok("absurd array and string lengths close the connection")
 
+    # A 32,000-byte topic name: refused with an error message, which must still fit its prefix.
+    s = connect()
+    name = b"n" * 32000
+    create = struct.pack(">ih", 1, len(name)) + name + struct.pack(">ihii", 1, 1, 0, 0) + struct.pack(">i", 1000)
+    s.sendall(frame(header(19, 1, 52) + create + b"\x00"))
+    body = read_response(s)
+    check(body is not None and struct.unpack(">i", body[:4])[0] == 52, "CreateTopics with a huge name is answered")
+    s.close()
+    ok("a huge topic name is refused with an answer")
+
     # Sizes: 2 GiB announced, negative, below a header.
     for size in (0x7FFFFFFF, -5, 3):
         s = connect()

@@ -2,7 +2,7 @@
 
 import NIOCore
 
-/// ApiVersions request (API key 18), versions 0-3.
+/// ApiVersions request (API key 18), versions 0-4.
 /// The response header is always v0 (no tag section), even for flexible versions.
 public struct ApiVersionsRequest: KafkaMessage {
     public static let apiKey: KafkaApiKey = .apiVersions

@@ -73,7 +73,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .describeGroups: 0...5
         case .listGroups: 0...4
         case .saslHandshake: 0...1
-        case .apiVersions: 0...3
+        case .apiVersions: 0...4
         case .createTopics: 0...7
         case .deleteTopics: 0...6
         case .initProducerId: 0...4
