@@ -188,7 +188,7 @@ extension SpoolProducer {
         switch outcome {
         case .success(let base):
             for (index, completion) in batch.completions {
-                completion.complete(.success(RecordMetadata(topic: topic, partition: batch.partition, offset: base + Int64(index))))
+                completion.complete(.success(RecordMetadata(topic: topic, partition: batch.partition, offset: base < 0 ? -1 : base + Int64(index))))
             }
         case .failure(let error):
             for (_, completion) in batch.completions { completion.complete(.failure(error)) }
