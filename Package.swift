@@ -20,6 +20,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // No traits: the admin listener needs neither swift-configuration nor full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
@@ -47,7 +53,23 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // The admin HTTP listener: /metrics (Prometheus), /health, /ready, the JSON API under /v1/, the web console.
+        .target(
+            name: "SpoolAdminHTTP",
+            dependencies: [
+                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Console")]
         ),
 
         // The client library: connection, Producer, Consumer, Admin.
@@ -70,9 +92,12 @@ let package = Package(
                 "SpoolBroker",
                 "SpoolClient",
                 "SpoolProtocol",
+                "SpoolAdminHTTP",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -111,6 +136,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SpoolCLITests"),
+        .testTarget(
+            name: "SpoolAdminHTTPTests",
+            dependencies: [
+                "SpoolAdminHTTP", "SpoolBroker", "SpoolClient", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "SpoolStorageTests",
             dependencies: ["SpoolStorage", "SpoolRecords", nioCore]

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import SpoolProtocol
 import SpoolRecords
@@ -11,12 +12,18 @@ public final class Broker: Sendable {
 
     public let config: BrokerConfig
     public let storage: LogManager
+    /// Metrics and the log.
+    public let events: BrokerEvents
+    /// When the broker was created (wall clock, milliseconds since the epoch).
+    public let startedAtMillis = PartitionLog.wallClockMillis()
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
-    public init(config: BrokerConfig) throws {
+    public init(config: BrokerConfig, events: BrokerEvents = BrokerEvents()) throws {
         self.config = config
-        storage = try LogManager(config: config.storage)
+        self.events = events
+        storage = try LogManager(config: config.storage, observer: events)
+        events.storageOpened(cleanStop: storage.openedClean)
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         accumulator.sink = { [storage, notifier] tp, batch in
             var batch = batch

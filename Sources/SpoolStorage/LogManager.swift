@@ -37,6 +37,8 @@ public final class LogManager: Sendable {
     public let topics: TopicStore
     public let offsets: OffsetStore
     public let files: FileDescriptorCache
+    /// Told about fsyncs, recoveries, retention deletions and stopped partitions.
+    public let observer: any StorageObserver
     /// True when the previous run stopped cleanly (no recovery scan was needed).
     public let openedClean: Bool
     private let logs: Mutex<[TopicPartition: PartitionLog]>
@@ -44,8 +46,9 @@ public final class LogManager: Sendable {
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 
-    public init(config: StorageConfig, io: FileIO = PosixFileIO()) throws {
+    public init(config: StorageConfig, io: FileIO = PosixFileIO(), observer: any StorageObserver = NoStorageObserver()) throws {
         self.config = config
+        self.observer = observer
         let dir = config.dataDirectory
         try Directory.create(dir)
         lockFD = open(dir + "/" + Self.lockFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -66,7 +69,7 @@ public final class LogManager: Sendable {
             for p in 0..<topic.partitions {
                 let tp = TopicPartition(topic.name, p)
                 opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
-                                              config: topicConfig, files: files, cleanShutdown: openedClean)
+                                              config: topicConfig, files: files, cleanShutdown: openedClean, observer: observer)
             }
         }
         // Directories of deleted topics whose removal was interrupted.
@@ -97,7 +100,7 @@ public final class LogManager: Sendable {
             for p in 0..<partitions {
                 let tp = TopicPartition(name, p)
                 logs[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                            config: topicConfig, files: files, cleanShutdown: true)
+                                            config: topicConfig, files: files, cleanShutdown: true, observer: observer)
             }
         }
         try Directory.sync(config.dataDirectory)

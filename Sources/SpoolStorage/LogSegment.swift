@@ -32,6 +32,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     let indexIntervalBytes: Int
 
     private(set) var sizeBytes: Int64
+    /// Bytes cut off by recovery when this segment was opened (for observers).
+    private(set) var recoveryTruncatedBytes: Int64 = 0
     private(set) var nextOffset: Int64
     /// Largest batch max-timestamp in the segment, -1 when empty.
     private(set) var maxTimestamp: Int64
@@ -90,7 +92,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
         self.sizeBytes = fileSize
         if recover {
-            try self.recover()
+            recoveryTruncatedBytes = try self.recover()
             return
         }
         let io = files.io

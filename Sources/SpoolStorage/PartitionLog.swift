@@ -38,6 +38,7 @@ public final class PartitionLog: Sendable {
     public let directory: String
     let files: FileDescriptorCache
     let clock: @Sendable () -> Int64
+    let observer: any StorageObserver
 
     struct State {
         var config: TopicConfig
@@ -67,8 +68,12 @@ public final class PartitionLog: Sendable {
     /// re-validated and truncated at the first torn or corrupt batch.
     public init(
         directory: String, topic: String, partition: Int32, config: TopicConfig, files: FileDescriptorCache,
-        cleanShutdown: Bool, clock: @escaping @Sendable () -> Int64 = wallClockMillis
+        cleanShutdown: Bool, clock: @escaping @Sendable () -> Int64 = wallClockMillis,
+        observer: any StorageObserver = NoStorageObserver()
     ) throws {
+        let openedNanos = monotonicNanos()
+        var scanned: Int64 = 0, truncated: Int64 = 0
+        self.observer = observer
         self.topic = topic
         self.partition = partition
         self.directory = directory
@@ -103,6 +108,7 @@ public final class PartitionLog: Sendable {
                 throw StorageError(.corrupt, "segment \(base) overlaps the previous one in \(directory)")
             }
             segments.append(segment)
+            if mustRecover { scanned += segment.sizeBytes + segment.recoveryTruncatedBytes; truncated += segment.recoveryTruncatedBytes }
             // A truncated segment invalidates all after it.
             if mustRecover, let following, segment.nextOffset < following {
                 for later in bases[(i + 1)...] {
@@ -122,6 +128,9 @@ public final class PartitionLog: Sendable {
             // What survived recovery is what is on disk now: make it durable before anything else.
             try flush()
         }
+        observer.partitionOpened(PartitionRecoveryReport(
+            topicPartition: TopicPartition(topic, partition), clean: cleanShutdown,
+            durationNanos: monotonicNanos() - openedNanos, bytesScanned: scanned, bytesTruncated: truncated))
     }
 
     public static let wallClockMillis: @Sendable () -> Int64 = {
@@ -185,6 +194,7 @@ public final class PartitionLog: Sendable {
                 // The file may hold part of the batch: stop here; recovery truncates it on restart.
                 let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed write: \(error.message)")
                 s.failure = failure
+                observer.partitionStopped(TopicPartition(topic, partition), error: failure)
                 throw failure
             }
             s.messagesSinceFlush += validated.recordCount
@@ -280,6 +290,7 @@ public final class PartitionLog: Sendable {
                 case .failure(let error): continuation.resume(throwing: error)
                 }
             }
+            if !ready.isEmpty { observer.groupCommitCompleted(TopicPartition(topic, partition), waiters: ready.count) }
             if again { runGroupCommit() }
         }
     }
@@ -299,6 +310,7 @@ public final class PartitionLog: Sendable {
             s.lastFlushMillis = clock()
             return (segments, s.segments.last!.nextOffset)
         }
+        let syncStartNanos = monotonicNanos()
         do {
             for segment in toSync {
                 try segment.syncLog()
@@ -306,8 +318,10 @@ public final class PartitionLog: Sendable {
         } catch let error as StorageError {
             let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed fsync: \(error.message)")
             state.withLock { $0.failure = failure }
+            observer.partitionStopped(TopicPartition(topic, partition), error: failure)
             throw failure
         }
+        observer.fsyncCompleted(TopicPartition(topic, partition), durationNanos: monotonicNanos() - syncStartNanos)
         state.withLock { s in s.durableOffset = max(s.durableOffset, target) }
         // Closed segments' indexes and the recovery point only need to be as durable as the log.
         if toSync.count > 1 {
@@ -418,6 +432,7 @@ public final class PartitionLog: Sendable {
                 s.unsyncedSegments.removeAll { $0 === oldest }
                 total -= oldest.sizeBytes
                 try oldest.delete()
+                observer.segmentDeleted(TopicPartition(topic, partition), baseOffset: oldest.baseOffset, bytes: oldest.sizeBytes, reason: expired ? .time : .size)
                 deleted += 1
             }
             if deleted > 0 { try Directory.sync(directory) }
