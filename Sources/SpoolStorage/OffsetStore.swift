@@ -105,6 +105,17 @@ public final class OffsetStore: Sendable {
         }
     }
 
+    /// Forgets a group's committed offsets (DeleteGroups, offset expiry); durable on return.
+    public func removeGroup(_ group: String) throws {
+        try table.withLock { all in
+            guard all[group] != nil else { return }
+            var next = all
+            next.removeValue(forKey: group)
+            try persist(next)
+            all = next
+        }
+    }
+
     private func persist(_ all: [String: [TopicPartition: CommittedOffset]]) throws {
         var lines: [String] = []
         for group in all.keys.sorted() {

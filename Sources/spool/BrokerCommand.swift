@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import SpoolBroker
+import SpoolServer
 import SpoolStorage
 
 #if canImport(Glibc)
@@ -117,9 +118,6 @@ struct BrokerCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try brokerConfig()
         let server = try await SpoolServer.start(config: config)
-        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
-        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
-        fflush(nil)
         // Wait for SIGINT or SIGTERM.
         let stop = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {
@@ -130,6 +128,11 @@ struct BrokerCommand: AsyncParsableCommand {
                 SignalSources.keep(source)
             }
         }
+        // Announced only once the signal handlers are in place: a SIGTERM right after the
+        // line must find them.
+        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
+        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
+        fflush(nil)
         for await sig in stop {
             print("received signal \(sig), shutting down")
             break

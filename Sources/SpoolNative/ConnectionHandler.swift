@@ -1,12 +1,13 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
 import SpoolStorage
 import SwiftProtobuf
 
-/// Serves one client connection: decodes calls, runs them against the broker,
-/// writes answers (batches with `sendfile` via `FileRegion`), and drives the
+/// Serves one native-protocol connection: decodes calls, runs them against the broker
+/// core, writes answers (batches with `sendfile` via `FileRegion`), and drives the
 /// connection's Subscribe streams under their credit windows.
 ///
 /// Runs on the connection's event loop. Calls are independent: each is answered
@@ -15,32 +16,15 @@ final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = IOData
 
-    /// A live Subscribe stream.
-    final class Subscription {
-        let streamID: UInt32
-        let tp: TopicPartition
-        let log: PartitionLog
-        var nextOffset: Int64
-        var credit: Int
-        let maxBytesPerEvent: Int
-        var waitToken: UInt64?
-
-        init(streamID: UInt32, tp: TopicPartition, log: PartitionLog, nextOffset: Int64, credit: Int, maxBytesPerEvent: Int) {
-            self.streamID = streamID
-            self.tp = tp
-            self.log = log
-            self.nextOffset = nextOffset
-            self.credit = credit
-            self.maxBytesPerEvent = maxBytesPerEvent
-        }
-    }
-
     let broker: Broker
     private var context: ChannelHandlerContext?
     /// Calls open on this connection (unary ones until answered, streams until ended).
     private var inFlight: Set<UInt32> = []
-    private var subscriptions: [UInt32: Subscription] = [:]
+    private var subscriptions: [UInt32: NativeSubscription] = [:]
+    /// Fetches waiting for data (long polls), by stream id.
+    private var pendingFetches: [UInt32: PendingFetch] = [:]
     private var needsFlush = false
+    private var calls: NativeCallMetrics
     private var closing = false
     /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
     private var draining = false
@@ -50,15 +34,20 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     init(broker: Broker) {
         self.broker = broker
+        calls = NativeCallMetrics(metrics: broker.events.metrics)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        calls.connectionOpened()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        for sub in subscriptions.values { if let token = sub.waitToken { broker.notifier.cancel(sub.tp, token) } }
+        for sub in subscriptions.values { if let token = sub.waitToken { broker.cancelWait(sub.tp, token) } }
         subscriptions.removeAll()
+        for fetch in pendingFetches.values { fetch.cancel() }
+        pendingFetches.removeAll()
+        calls.connectionClosed()
         self.context = nil
     }
 
@@ -76,6 +65,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return goAway(SpoolStatusError(.invalidArgument, "stream id \(frame.streamID) is already in use"))
             }
             guard inFlight.count < broker.config.maxInFlightPerConnection else {
+                broker.events.budgetHit("max.in.flight.per.connection", client: "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", detail: "\(inFlight.count) calls in flight")
                 return writeStatus(frame.streamID, SpoolStatusError(.resourceExhausted, "more than \(broker.config.maxInFlightPerConnection) calls in flight on this connection"))
             }
             guard !draining else {
@@ -85,6 +75,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return writeStatus(frame.streamID, SpoolStatusError(.unimplemented, "unknown method id \(frame.method)"))
             }
             inFlight.insert(frame.streamID)
+            calls.started(frame.streamID, method)
             do {
                 try dispatch(method, frame)
             } catch {
@@ -101,8 +92,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
         case .cancel:
             if let sub = subscriptions.removeValue(forKey: frame.streamID), let token = sub.waitToken {
-                broker.notifier.cancel(sub.tp, token)
+                broker.cancelWait(sub.tp, token)
             }
+            pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
             if inFlight.contains(frame.streamID) {
                 finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
             }
@@ -136,8 +128,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         if event is DrainEvent {
             draining = true
             // Streams end now; unary calls in flight are answered, then the connection says goodbye.
+            for fetch in pendingFetches.values { fetch.finishNow() }
             for sub in Array(subscriptions.values) {
-                if let token = sub.waitToken { broker.notifier.cancel(sub.tp, token) }
+                if let token = sub.waitToken { broker.cancelWait(sub.tp, token) }
                 subscriptions.removeValue(forKey: sub.streamID)
                 finish(sub.streamID, SpoolStatusError(.unavailable, "the broker is shutting down"))
             }
@@ -157,27 +150,72 @@ final class ConnectionHandler: ChannelInboundHandler {
         let id = frame.streamID
         switch method {
         case .handshake:
-            respond(id, try broker.handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
+            respond(id, try handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
         case .createTopic:
-            respond(id, try broker.createTopic(ProtoCodec.decode(Spool_V1_CreateTopicRequest.self, from: frame.message)))
+            let request = try ProtoCodec.decode(Spool_V1_CreateTopicRequest.self, from: frame.message)
+            var configs: [String: String] = [:]
+            for c in request.configs { configs[c.key] = c.value }
+            answer(id) { [broker, configs] in
+                var response = Spool_V1_CreateTopicResponse()
+                response.topic = NativeMessages.topic(
+                    try await broker.createTopic(request.name, partitions: request.partitions == 0 ? nil : request.partitions, configs: configs))
+                return response
+            }
         case .deleteTopic:
-            respond(id, try broker.deleteTopic(ProtoCodec.decode(Spool_V1_DeleteTopicRequest.self, from: frame.message)))
+            let request = try ProtoCodec.decode(Spool_V1_DeleteTopicRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                try await broker.deleteTopic(request.name)
+                return Spool_V1_DeleteTopicResponse()
+            }
         case .listTopics:
-            respond(id, broker.listTopics())
+            var response = Spool_V1_ListTopicsResponse()
+            response.topics = broker.listTopics().map { t in
+                var s = Spool_V1_TopicSummary()
+                s.name = t.name
+                s.partitions = t.partitions
+                return s
+            }
+            respond(id, response)
         case .describeTopic:
             var response = Spool_V1_DescribeTopicResponse()
-            response.topic = try broker.describe(ProtoCodec.decode(Spool_V1_DescribeTopicRequest.self, from: frame.message).name)
+            response.topic = NativeMessages.topic(try broker.describeTopic(ProtoCodec.decode(Spool_V1_DescribeTopicRequest.self, from: frame.message).name))
             respond(id, response)
         case .alterTopicConfig:
-            respond(id, try broker.alterTopic(ProtoCodec.decode(Spool_V1_AlterTopicConfigRequest.self, from: frame.message)))
+            let request = try ProtoCodec.decode(Spool_V1_AlterTopicConfigRequest.self, from: frame.message)
+            var set: [String: String] = [:]
+            for c in request.set { set[c.key] = c.value }
+            answer(id) { [broker, set] in
+                var response = Spool_V1_AlterTopicConfigResponse()
+                response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
+                return response
+            }
         case .listOffsets:
-            respond(id, broker.listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
+            respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
         case .commitOffsets:
-            respond(id, try broker.commitOffsets(ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)))
+            let request = try ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)
+            var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
+            for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
+            answer(id) { [broker, offsets] in
+                try await broker.commitOffsets(group: request.group, offsets)
+                return Spool_V1_CommitOffsetsResponse()
+            }
         case .fetchOffsets:
-            respond(id, broker.fetchOffsets(try ProtoCodec.decode(Spool_V1_FetchOffsetsRequest.self, from: frame.message)))
+            let request = try ProtoCodec.decode(Spool_V1_FetchOffsetsRequest.self, from: frame.message)
+            var response = Spool_V1_FetchOffsetsResponse()
+            response.offsets = broker.committedOffsets(group: request.group, topics: Set(request.topics)).map { tp, c in
+                var o = Spool_V1_GroupOffset()
+                o.topic = tp.topic
+                o.partition = tp.partition
+                o.offset = c.offset
+                o.metadata = c.metadata
+                o.commitTimestamp = c.commitTimestamp
+                return o
+            }
+            respond(id, response)
         case .listGroups:
-            respond(id, broker.listGroups())
+            var response = Spool_V1_ListGroupsResponse()
+            response.groups = broker.listGroups()
+            respond(id, response)
         case .produce:
             try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)
         case .produceRecords:
@@ -189,6 +227,58 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Runs an async core call (admin work runs on the broker's I/O pool) and answers
+    /// call `id` on this connection's event loop when it completes.
+    private func answer<M: SwiftProtobuf.Message & Sendable>(_ id: UInt32, _ body: @escaping @Sendable () async throws -> M) {
+        let bound = self.bound
+        context!.eventLoop.makeFutureWithTask(body).whenComplete { result in
+            switch result {
+            case .success(let response): bound.value.respond(id, response, flushNow: true)
+            case .failure(let error): bound.value.finish(id, error)
+            }
+        }
+    }
+
+    private func handshake(_ request: Spool_V1_HandshakeRequest) throws -> Spool_V1_HandshakeResponse {
+        let minVersion = request.minVersion == 0 ? 1 : request.minVersion
+        let maxVersion = request.maxVersion == 0 ? 1 : request.maxVersion
+        let version = NativeListener.protocolVersion
+        guard minVersion <= version && maxVersion >= version else {
+            throw SpoolStatusError(.failedPrecondition, "client speaks protocol versions \(minVersion)...\(maxVersion); broker speaks \(version)")
+        }
+        var response = Spool_V1_HandshakeResponse()
+        response.version = version
+        response.brokerVersion = Broker.version
+        response.maxFrameBytes = UInt32(broker.config.maxFrameBytes)
+        response.maxInFlight = UInt32(broker.config.maxInFlightPerConnection)
+        return response
+    }
+
+    private func listOffsets(_ request: Spool_V1_ListOffsetsRequest) -> Spool_V1_ListOffsetsResponse {
+        var response = Spool_V1_ListOffsetsResponse()
+        for p in request.partitions {
+            var r = Spool_V1_ListOffsetsResult()
+            r.topic = p.topic
+            r.partition = p.partition
+            do {
+                let spec: OffsetSpec
+                switch p.spec {
+                case .earliest: spec = .earliest
+                case .latest: spec = .latest
+                case .timestamp: spec = .timestamp(p.timestamp)
+                case .UNRECOGNIZED(let n): throw SpoolStatusError(.invalidArgument, "unknown offset spec \(n)")
+                }
+                r.offset = try broker.listOffset(TopicPartition(p.topic, p.partition), spec)
+            } catch {
+                let status = StatusMapping.status(for: error)
+                r.code = status.code
+                r.message = status.message
+            }
+            response.results.append(r)
+        }
+        return response
+    }
+
     // MARK: Produce
 
     private func produce(_ id: UInt32, _ request: Spool_V1_ProduceRequest, payload: ByteBuffer) throws {
@@ -196,48 +286,25 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard declared == payload.readableBytes else {
             throw SpoolStatusError(.invalidArgument, "partitions declare \(declared) payload bytes but the frame carries \(payload.readableBytes)")
         }
-        var response = Spool_V1_ProduceResponse()
-        var durable: [(index: Int, log: PartitionLog, offset: Int64)] = []
         var rest = payload
-        for p in request.partitions {
-            var batches = rest.readSlice(length: Int(p.bytes))!
-            var result = Spool_V1_ProducePartitionResult()
-            result.partition = p.partition
-            do {
-                let (log, appended) = try broker.append(TopicPartition(request.topic, p.partition), &batches)
-                result.baseOffset = appended.baseOffset
-                result.lastOffset = appended.lastOffset
-                result.logStartOffset = log.startOffset
-                if request.acks == .all { durable.append((response.results.count, log, appended.lastOffset + 1)) }
-            } catch {
-                let status = StatusMapping.status(for: error)
-                result.code = status.code
-                result.message = status.message
-                result.baseOffset = -1
-                result.lastOffset = -1
-            }
-            response.results.append(result)
-        }
-        if durable.isEmpty {
-            return respond(id, response)
-        }
-        // acks=all: answer once every partition's appends are fsynced (group commit).
+        let parts = request.partitions.map { p in (partition: p.partition, batches: rest.readSlice(length: Int(p.bytes))!) }
         let bound = self.bound
-        let eventLoop = context!.eventLoop
-        let pending = response
-        Task {
-            var response = pending
-            for (index, log, offset) in durable {
-                do {
-                    try await log.waitUntilDurable(offset)
-                } catch {
+        broker.produce(topic: request.topic, parts, acks: NativeMessages.acks(request.acks), on: context!.eventLoop).whenSuccess { results in
+            var response = Spool_V1_ProduceResponse()
+            response.results = results.map { r in
+                var m = Spool_V1_ProducePartitionResult()
+                m.partition = r.topicPartition.partition
+                m.baseOffset = r.baseOffset
+                m.lastOffset = r.lastOffset
+                m.logStartOffset = r.logStartOffset
+                if let error = r.error {
                     let status = StatusMapping.status(for: error)
-                    response.results[index].code = status.code
-                    response.results[index].message = status.message
+                    m.code = status.code
+                    m.message = status.message
                 }
+                return m
             }
-            let done = response
-            eventLoop.execute { bound.value.respond(id, done, flushNow: true) }
+            bound.value.respond(id, response, flushNow: true)
         }
     }
 
@@ -263,12 +330,12 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             }
             guard partition < Int32(logs.count) else {
-                throw SpoolStatusError(.notFound, "topic \(request.topic) has partitions 0..<\(logs.count), not \(partition)")
+                throw SpoolStatusError(.notFound, "topic \(request.topic) has partitions 0–\(logs.count - 1), not \(partition)")
             }
             let tp = TopicPartition(request.topic, partition)
             let chosen = partition
             let headers = record.headers.map { RecordHeader(key: $0.key, value: $0.hasValue ? ByteBuffer(bytes: $0.value) : nil) }
-            broker.accumulator.add(
+            broker.produceRecord(
                 tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
                 key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,
                 headers: headers, timestamp: record.timestamp == 0 ? now : record.timestamp, eventLoop: eventLoop
@@ -315,132 +382,69 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Fetch
 
-    struct PlannedPartition {
-        var result: Spool_V1_FetchPartitionResult
-        var log: PartitionLog?
-        var span: FileSpan?
-    }
-
-    private func planFetch(_ request: Spool_V1_FetchRequest) -> [PlannedPartition] {
-        let frameRoom = broker.config.maxFrameBytes - 64 * 1024
-        var remaining = min(request.maxBytes == 0 ? 50 << 20 : Int(request.maxBytes), frameRoom)
-        var planned: [PlannedPartition] = []
-        for p in request.partitions {
-            var result = Spool_V1_FetchPartitionResult()
-            result.topic = p.topic
-            result.partition = p.partition
-            var entry = PlannedPartition(result: result)
-            do {
-                let log = try broker.storage.partition(TopicPartition(p.topic, p.partition))
-                entry.log = log
-                let want = min(p.maxBytes == 0 ? 1 << 20 : Int(p.maxBytes), remaining)
-                if want > 0 || planned.allSatisfy({ $0.span == nil }) {
-                    let read = try log.read(from: p.offset, maxBytes: max(want, 1))
-                    entry.result.highWatermark = read.highWatermark
-                    entry.result.logStartOffset = read.logStartOffset
-                    if let span = read.span, span.length <= frameRoom {
-                        entry.span = span
-                        remaining -= span.length
-                    }
-                } else {
-                    entry.result.highWatermark = log.highWatermark
-                    entry.result.logStartOffset = log.startOffset
-                }
-            } catch {
-                let status = StatusMapping.status(for: error)
-                entry.result.code = status.code
-                entry.result.message = status.message
-                if let log = entry.log {
-                    entry.result.highWatermark = log.highWatermark
-                    entry.result.logStartOffset = log.startOffset
-                }
-            }
-            planned.append(entry)
-        }
-        return planned
-    }
-
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
         guard !request.partitions.isEmpty else { throw SpoolStatusError(.invalidArgument, "fetch names no partitions") }
-        let maxWait = min(request.maxWaitMs, broker.config.maxFetchWaitMillis)
-        fetch(id, request, deadline: .now() + .milliseconds(Int64(maxWait)))
-    }
-
-    /// Answers the fetch if it has `min_bytes` (or an error, or the deadline passed);
-    /// otherwise waits for an append to any of its partitions, or the deadline, and tries again.
-    private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest, deadline: NIODeadline) {
-        guard let context, inFlight.contains(id) else { return }
-        let planned = planFetch(request)
-        let bytes = planned.reduce(0) { $0 + ($1.span?.length ?? 0) }
-        let failed = planned.contains { $0.result.code != .ok }
-        if failed || draining || deadline <= .now() || bytes >= max(1, Int(request.minBytes)) {
-            writeFetchResponse(id, planned)
-            goAwayIfDrained()
-            return
-        }
-        let eventLoop = context.eventLoop
+        // Room for the response message: the payload must fit in one frame with it.
+        let spanBytesMax = broker.config.maxFrameBytes - 64 * 1024
+        let spec = FetchSpec(
+            partitions: request.partitions.map { p in
+                FetchSpec.Partition(TopicPartition(p.topic, p.partition), offset: p.offset, maxBytes: p.maxBytes == 0 ? 1 << 20 : Int(p.maxBytes))
+            },
+            maxBytes: min(request.maxBytes == 0 ? 50 << 20 : Int(request.maxBytes), spanBytesMax),
+            minBytes: Int(request.minBytes),
+            maxWaitMillis: Int64(request.maxWaitMs),
+            spanBytesMax: spanBytesMax)
+        let pending = broker.fetch(spec, on: context!.eventLoop)
+        pendingFetches[id] = pending
         let bound = self.bound
-        let notifier = broker.notifier
-        // Exactly one of "timeout" and "append" wins; the winner cancels the other.
-        let state = NIOLockedValueBox<(done: Bool, tokens: [(TopicPartition, UInt64)], timeout: Scheduled<Void>?)>((false, [], nil))
-        let wake: @Sendable () -> Void = {
-            let claimed = state.withLockedValue { s -> [(TopicPartition, UInt64)]? in
-                if s.done { return nil }
-                s.done = true
-                s.timeout?.cancel()
-                return s.tokens
+        pending.future.whenComplete { result in
+            let handler = bound.value
+            handler.pendingFetches.removeValue(forKey: id)
+            switch result {
+            case .success(let planned): handler.writeFetchResponse(id, planned)
+            case .failure(let error): handler.finish(id, error)
             }
-            guard let tokens = claimed else { return }
-            for (tp, token) in tokens { notifier.cancel(tp, token) }
-            eventLoop.execute {
-                bound.value.fetch(id, request, deadline: deadline)
-                bound.value.flushIfNeeded()
-            }
-        }
-        var tokens: [(TopicPartition, UInt64)] = []
-        for p in request.partitions {
-            let tp = TopicPartition(p.topic, p.partition)
-            tokens.append((tp, notifier.register(tp, wake)))
-        }
-        let timeout = eventLoop.scheduleTask(deadline: deadline, wake)
-        state.withLockedValue {
-            $0.tokens = tokens
-            $0.timeout = timeout
-        }
-        // An append may have landed between planning and registering.
-        if request.partitions.contains(where: { p in
-            (try? broker.storage.partition(TopicPartition(p.topic, p.partition)).endOffset).map { $0 > p.offset } ?? false
-        }) && bytes == 0 {
-            wake()
+            handler.flushIfNeeded()
+            handler.goAwayIfDrained()
         }
     }
 
-    private func writeFetchResponse(_ id: UInt32, _ planned: [PlannedPartition]) {
-        var planned = planned
+    private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) {
+        guard inFlight.contains(id) else { return }
+        var results: [Spool_V1_FetchPartitionResult] = []
+        var regions: [FileRegion] = []
+        var handles: [NIOFileHandle] = []
         // Open the descriptors first: a segment deleted meanwhile must not leave a half-written frame.
-        var handles: [NIOFileHandle?] = []
-        for i in planned.indices {
-            guard let span = planned[i].span, let log = planned[i].log else { handles.append(nil); continue }
-            do {
-                let fd = try log.openDescriptor(for: span)
-                handles.append(NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd))
-                planned[i].result.bytes = UInt32(span.length)
-            } catch {
-                let status = StatusMapping.status(for: error)
-                planned[i].result.code = status.code
-                planned[i].result.message = status.message
-                planned[i].span = nil
-                handles.append(nil)
+        for p in planned {
+            var result = Spool_V1_FetchPartitionResult()
+            result.topic = p.topicPartition.topic
+            result.partition = p.topicPartition.partition
+            result.highWatermark = p.highWatermark
+            result.logStartOffset = p.logStartOffset
+            var failure = p.error
+            if failure == nil, let span = p.span, let log = p.log {
+                do {
+                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
+                    handles.append(handle)
+                    regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
+                    result.bytes = UInt32(span.length)
+                    calls.sent(p.topicPartition, span)
+                } catch {
+                    failure = error
+                }
             }
+            if let failure {
+                let status = StatusMapping.status(for: failure)
+                result.code = status.code
+                result.message = status.message
+            }
+            results.append(result)
         }
         var response = Spool_V1_FetchResponse()
-        response.partitions = planned.map(\.result)
-        let regions: [FileRegion] = planned.indices.compactMap { i in
-            guard let span = planned[i].span, let handle = handles[i] else { return nil }
-            return FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
-        }
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, closing: handles.compactMap { $0 })
+        response.partitions = results
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, closing: handles)
         inFlight.remove(id)
+        calls.ended(id)
     }
 
     // MARK: Subscribe
@@ -449,9 +453,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let tp = TopicPartition(request.topic, request.partition)
         let log = try broker.storage.partition(tp)
         guard request.offset >= log.startOffset && request.offset <= log.endOffset else {
-            throw StorageError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(log.startOffset)..<\(log.endOffset)")
+            throw StorageError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(log.startOffset)–\(log.endOffset - 1)")
         }
-        let sub = Subscription(
+        let sub = NativeSubscription(
             streamID: id, tp: tp, log: log, nextOffset: request.offset,
             credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
             maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - 64 * 1024))
@@ -461,7 +465,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Sends events while the subscription has credit and the socket is writable;
     /// when it has caught up, waits for the next append.
-    private func pump(_ sub: Subscription) {
+    private func pump(_ sub: NativeSubscription) {
         guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil else { return }
         while sub.credit > 0 && context.channel.isWritable {
             let read: LogReadResult
@@ -475,7 +479,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let bound = self.bound
                 let eventLoop = context.eventLoop
                 let streamID = sub.streamID
-                sub.waitToken = broker.notifier.register(sub.tp) {
+                sub.waitToken = broker.waitForAppend(sub.tp) {
                     eventLoop.execute {
                         let handler = bound.value
                         guard let sub = handler.subscriptions[streamID] else { return }
@@ -485,7 +489,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
                 // An append may have landed between the read and the registration.
                 if sub.log.endOffset > sub.nextOffset, let token = sub.waitToken {
-                    broker.notifier.cancel(sub.tp, token)
+                    broker.cancelWait(sub.tp, token)
                     sub.waitToken = nil
                     continue
                 }
@@ -502,6 +506,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
             writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], closing: [handle])
             sub.credit -= span.length
+            calls.sent(sub.tp, span)
             sub.nextOffset = span.nextOffset
         }
         flushIfNeeded()
@@ -513,6 +518,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard inFlight.contains(id) else { return }
         writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], closing: [])
         inFlight.remove(id)
+        calls.ended(id)
         if flushNow { flushIfNeeded() }
         goAwayIfDrained()
     }
@@ -526,8 +532,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// Ends call `id` with a STATUS for `error`.
     private func finish(_ id: UInt32, _ error: Error) {
-        writeStatus(id, StatusMapping.status(for: error))
+        let status = StatusMapping.status(for: error)
+        writeStatus(id, status)
         inFlight.remove(id)
+        calls.ended(id, error: status.code)
         flushIfNeeded()
         goAwayIfDrained()
     }

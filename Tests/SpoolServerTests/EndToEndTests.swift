@@ -2,6 +2,8 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SpoolBroker
+import SpoolServer
+import SpoolStorage
 import SpoolClient
 import SpoolProtocol
 import SpoolRecords

@@ -1,36 +1,38 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SpoolBroker
 import SpoolProtocol
 
-/// The broker's network front: accepts connections and serves the protocol.
+/// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
+/// each a frame decoder and a `ConnectionHandler` over the shared broker core.
 ///
 /// ```swift
-/// let server = try await SpoolServer.start(config: BrokerConfig(dataDirectory: "data"))
-/// print("listening on \(server.localAddress)")
-/// try await server.shutdown()   // graceful: stop accepting, close, flush, clean marker
+/// let listener = try await NativeListener.start(broker: broker, group: group)
+/// print(listener.localAddress)
+/// await listener.shutdown(drainSeconds: 10)
 /// ```
-public final class SpoolServer: Sendable {
-    public let broker: Broker
-    public let group: MultiThreadedEventLoopGroup
+public final class NativeListener: Sendable {
+    /// The native protocol version this broker speaks.
+    public static let protocolVersion: UInt32 = 1
+
     let channel: Channel
     let connections: ConnectionSet
+    let broker: Broker
 
     /// The bound address (useful with port 0).
     public var localAddress: SocketAddress { channel.localAddress! }
     public var port: Int { channel.localAddress!.port! }
 
-    private init(broker: Broker, group: MultiThreadedEventLoopGroup, channel: Channel, connections: ConnectionSet) {
-        self.broker = broker
-        self.group = group
+    private init(channel: Channel, connections: ConnectionSet, broker: Broker) {
         self.channel = channel
         self.connections = connections
+        self.broker = broker
     }
 
-    public static func start(config: BrokerConfig) async throws -> SpoolServer {
-        let broker = try Broker(config: config)
-        broker.storage.startBackgroundWork()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
+    /// Binds `config.host:config.port` and starts accepting.
+    public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
+        let config = broker.config
         let connections = ConnectionSet()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -46,27 +48,23 @@ public final class SpoolServer: Sendable {
                     try sync.addHandler(ConnectionHandler(broker: broker))
                 }
             }
-        do {
-            let channel = try await bootstrap.bind(host: config.host, port: config.port).get()
-            return SpoolServer(broker: broker, group: group, channel: channel, connections: connections)
-        } catch {
-            try? broker.close()
-            try? await group.shutdownGracefully()
-            throw error
-        }
+        let channel = try await bootstrap.bind(host: config.host, port: config.port).get()
+        return NativeListener(channel: channel, connections: connections, broker: broker)
     }
 
-    /// Graceful stop: stop accepting; let every connection answer the calls it has in
-    /// flight (long polls answer at once, streams end with UNAVAILABLE, new calls are
-    /// refused) and close with GOAWAY; after `drainSeconds` close what is left; then
-    /// flush storage and leave the clean marker.
-    public func shutdown(drainSeconds: Int64 = 10) async throws {
+    /// Stops accepting new connections.
+    public func stopAccepting() async {
         try? await channel.close()
+    }
+
+    /// Graceful stop of the open connections: each answers the calls it has in flight
+    /// (long polls at once), ends its streams with UNAVAILABLE, refuses new calls and says
+    /// GOAWAY; what is still open after `drainSeconds` is closed.
+    public func drain(seconds drainSeconds: Int64) async {
         let open = connections.all
         for connection in open {
             connection.pipeline.fireUserInboundEventTriggered(ConnectionHandler.DrainEvent())
         }
-        broker.notifier.notifyAll()
         let deadline = ContinuousClock.now + .seconds(drainSeconds)
         for connection in open {
             while connection.isActive && ContinuousClock.now < deadline {
@@ -74,12 +72,10 @@ public final class SpoolServer: Sendable {
             }
             if connection.isActive { try? await connection.close() }
         }
-        try await group.shutdownGracefully()
-        try broker.close()
     }
 }
 
-/// The open client connections, for a graceful shutdown.
+/// The open client connections of a listener, for a graceful shutdown.
 final class ConnectionSet: Sendable {
     private let channels = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 

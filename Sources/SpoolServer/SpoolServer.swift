@@ -1,0 +1,55 @@
+import NIOCore
+import NIOPosix
+import SpoolBroker
+import SpoolNative
+
+/// A whole Spool broker process in one object: the broker core and its listeners on one
+/// event-loop group.
+///
+/// ```swift
+/// let server = try await SpoolServer.start(config: BrokerConfig(dataDirectory: "data"))
+/// print("listening on \(server.localAddress)")
+/// try await server.shutdown()   // graceful: stop accepting, drain, flush, clean marker
+/// ```
+public final class SpoolServer: Sendable {
+    public let broker: Broker
+    public let group: MultiThreadedEventLoopGroup
+    public let native: NativeListener
+
+    /// The native listener's bound address (useful with port 0).
+    public var localAddress: SocketAddress { native.localAddress }
+    /// The native listener's port.
+    public var port: Int { native.port }
+
+    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener) {
+        self.broker = broker
+        self.group = group
+        self.native = native
+    }
+
+    /// Opens the storage (recovering it if needed), starts background work and the listeners.
+    public static func start(config: BrokerConfig) async throws -> SpoolServer {
+        let broker = try Broker(config: config)
+        broker.storage.startBackgroundWork()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
+        do {
+            let native = try await NativeListener.start(broker: broker, group: group)
+            return SpoolServer(broker: broker, group: group, native: native)
+        } catch {
+            try? await broker.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Graceful stop, in order: stop accepting; let every connection answer the calls it
+    /// has in flight and say goodbye (closing what is left after `drainSeconds`); then
+    /// append open batches, flush storage and leave the clean marker.
+    public func shutdown(drainSeconds: Int64 = 10) async throws {
+        await native.stopAccepting()
+        broker.wakeAllWaiters()
+        await native.drain(seconds: drainSeconds)
+        try await group.shutdownGracefully()
+        try await broker.close()
+    }
+}
