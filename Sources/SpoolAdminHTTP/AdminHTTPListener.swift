@@ -9,10 +9,13 @@ import Synchronization
 /// The admin HTTP listener (default 127.0.0.1:9644): `/metrics` in Prometheus text
 /// format, `/health`, `/ready`, the JSON API under `/v1/`, and the web console at `/`.
 ///
-/// A swift-service-lifecycle `Service`: `run()` serves until graceful shutdown.
+/// A swift-service-lifecycle `Service`: `run()` serves until graceful shutdown. It can
+/// start before the broker has opened its storage: until ``attach(_:)`` gives it the
+/// API, `/health` answers, `/ready` says 503 and the JSON API says UNAVAILABLE.
 ///
 /// ```swift
-/// let admin = AdminHTTPListener(api: api, exporter: exporter, host: "127.0.0.1", port: 9644, logger: logger)
+/// let admin = try AdminHTTPListener(exporter: exporter, host: "127.0.0.1", port: 9644, logger: logger)
+/// admin.attach(AdminAPI(broker: broker, listeners: { … }, ready: { … }))
 /// let group = ServiceGroup(services: [admin, …], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
@@ -22,7 +25,7 @@ public final class AdminHTTPListener: Service, Sendable {
     /// Log bytes a `/records` call reads when no `max_bytes` is given.
     public static let defaultRecordReadBytes = 1 << 20
 
-    public let api: AdminAPI
+    private let apiSlot: Mutex<AdminAPI?>
     public let exporter: PrometheusExporter?
     public let host: String
     public let port: Int
@@ -30,14 +33,30 @@ public final class AdminHTTPListener: Service, Sendable {
     let console: ConsoleAssets
     private let bound = BoundAddress()
 
-    public init(api: AdminAPI, exporter: PrometheusExporter?, host: String, port: Int, logger: Logger) throws {
-        self.api = api
+    public init(api: AdminAPI? = nil, exporter: PrometheusExporter?, host: String, port: Int, logger: Logger) throws {
+        self.apiSlot = Mutex(api)
         self.exporter = exporter
         self.host = host
         self.port = port
         self.logger = logger
         self.console = try ConsoleAssets.load()
     }
+
+    /// Serves `api` from now on (once the broker is open).
+    public func attach(_ api: AdminAPI) {
+        apiSlot.withLock { $0 = api }
+    }
+
+    /// The API, or UNAVAILABLE while the broker is still opening its storage.
+    func api() throws -> AdminAPI {
+        guard let api = apiSlot.withLock({ $0 }) else {
+            throw AdminAPIError(.unavailable, "the broker is starting: its logs are being opened and recovered")
+        }
+        return api
+    }
+
+    /// HOST:PORT if the socket is bound already.
+    public var currentAddress: String? { bound.current }
 
     /// HOST:PORT once the socket is bound (waits for it).
     public func boundAddress() async -> String {
@@ -60,22 +79,22 @@ public final class AdminHTTPListener: Service, Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
-        let api = self.api
         let exporter = self.exporter
         router.get("/health") { _, _ in Self.text("ok\n") }
         router.get("/ready") { _, _ in
-            api.ready() ? Self.text("ready\n") : Self.text("not ready\n", status: .serviceUnavailable)
+            ((try? self.api().ready()) ?? false) ? Self.text("ready\n") : Self.text("not ready\n", status: .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             guard let exporter else { return Self.text("metrics are off\n", status: .notFound) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: api.metricsText(exporter))))
+            let text = (try? self.api()).map { $0.metricsText(exporter) } ?? exporter.render()
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        router.get("/v1/broker") { _, _ in Self.json(api.brokerInfo()) }
-        router.get("/v1/topics") { _, _ in Self.json(api.topics()) }
+        router.get("/v1/broker") { _, _ in Self.answer { try self.api().brokerInfo() } }
+        router.get("/v1/topics") { _, _ in Self.answer { try self.api().topics() } }
         router.get("/v1/topics/:topic") { _, context in
-            Self.answer { try api.topic(context.parameters.require("topic")) }
+            Self.answer { try self.api().topic(context.parameters.require("topic")) }
         }
         router.get("/v1/topics/:topic/partitions/:partition/records") { request, context in
             Self.answer {
@@ -88,15 +107,15 @@ public final class AdminHTTPListener: Service, Sendable {
                     guard let value = Int64(text) else { throw AdminAPIError(.invalidArgument, "\(name) must be an integer (got '\(text)')") }
                     return value
                 }
-                return try api.records(
+                return try self.api().records(
                     topic: try context.parameters.require("topic"), partition: partition, from: try int("from"),
                     limit: Int(try int("limit") ?? Int64(Self.defaultRecordLimit)),
                     maxBytes: Int(try int("max_bytes") ?? Int64(Self.defaultRecordReadBytes)))
             }
         }
-        router.get("/v1/groups") { _, _ in Self.json(api.groups()) }
+        router.get("/v1/groups") { _, _ in Self.answer { try self.api().groups() } }
         router.get("/v1/groups/:group") { _, context in
-            Self.answer { try api.group(named: context.parameters.require("group")) }
+            Self.answer { try self.api().group(named: context.parameters.require("group")) }
         }
         let console = self.console
         router.get("/") { _, _ in console.response(for: "index.html") }
@@ -145,6 +164,8 @@ final class BoundAddress: Sendable {
         var waiters: [CheckedContinuation<String, Never>] = []
     }
     private let state = Mutex(State())
+
+    var current: String? { state.withLock { $0.address } }
 
     func set(_ address: String) {
         let waiters = state.withLock { s -> [CheckedContinuation<String, Never>] in

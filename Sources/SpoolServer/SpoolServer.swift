@@ -28,8 +28,8 @@ public final class SpoolServer: Sendable {
     }
 
     /// Opens the storage (recovering it if needed), starts background work and the listeners.
-    public static func start(config: BrokerConfig) async throws -> SpoolServer {
-        let broker = try Broker(config: config)
+    public static func start(config: BrokerConfig, events: BrokerEvents = BrokerEvents()) async throws -> SpoolServer {
+        let broker = try Broker(config: config, events: events)
         broker.storage.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
@@ -46,10 +46,15 @@ public final class SpoolServer: Sendable {
     /// has in flight and say goodbye (closing what is left after `drainSeconds`); then
     /// append open batches, flush storage and leave the clean marker.
     public func shutdown(drainSeconds: Int64 = 10) async throws {
+        let log = broker.events.logger
+        log.info("shutdown: stop accepting")
         await native.stopAccepting()
         broker.wakeAllWaiters()
+        log.info("shutdown: draining connections", metadata: ["drain_seconds": "\(drainSeconds)"])
         await native.drain(seconds: drainSeconds)
         try await group.shutdownGracefully()
+        log.info("shutdown: flushing storage and writing the clean-shutdown marker")
         try await broker.close()
+        log.info("shutdown: storage closed cleanly")
     }
 }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SpoolAdminHTTP
 import SpoolBroker
 import SpoolServer
 import SpoolStorage
@@ -29,6 +33,9 @@ struct BrokerCommand: AsyncParsableCommand {
               idle.timeout.seconds=600
               max.open.files=1024
               log.retention.check.interval.ms=300000
+              http.listen=127.0.0.1:9644    (admin HTTP: /metrics, /health, /ready, /v1/, console; 'none' turns it off)
+              log.level=info                (trace, debug, info, notice, warning, error, critical)
+              log.format=text               (text or json: one JSON object per line on standard error)
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
             """
@@ -40,9 +47,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
+    @OptionGroup var operations: OperationsOptions
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
-                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"]
+                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"] + OperationsOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -113,31 +121,68 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try brokerConfig()
+        _ = try operationsSettings()
+    }
+
+    /// The settings given in the config file (for the operations options).
+    func fileSettings() throws -> [String: String] {
+        guard let config else { return [:] }
+        return Dictionary(try Self.readProperties(config), uniquingKeysWith: { _, last in last })
+    }
+
+    func operationsSettings() throws -> OperationsOptions.Settings {
+        try operations.resolve(file: fileSettings())
+    }
+
+    /// Settings given in the file or as flags (what differs from the defaults), for the start log.
+    func explicitSettings() throws -> [String: String] {
+        var explicit = try fileSettings()
+        if let dataDir { explicit["data.dir"] = dataDir }
+        if let listen { explicit["listen"] = listen }
+        if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
+        for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
+        if let v = operations.httpListen { explicit["http.listen"] = v }
+        if let v = operations.logLevel { explicit["log.level"] = v }
+        if let v = operations.logFormat { explicit["log.format"] = v }
+        return explicit
     }
 
     func run() async throws {
         let config = try brokerConfig()
-        let server = try await SpoolServer.start(config: config)
-        // Wait for SIGINT or SIGTERM.
-        let stop = AsyncStream<Int32> { continuation in
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-                source.setEventHandler { continuation.yield(sig) }
-                source.resume()
-                SignalSources.keep(source)
-            }
+        let ops = try operationsSettings()
+        LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
+        let logger = Logger(label: "spool.broker")
+        let exporter = ops.http == nil ? nil : PrometheusExporter()
+        let metrics = exporter.map { BrokerMetrics(factory: $0) } ?? .disabled()
+        let events = BrokerEvents(metrics: metrics, logger: logger)
+        let admin = try ops.http.map { http in
+            try AdminHTTPListener(exporter: exporter, host: http.host, port: http.port, logger: Logger(label: "spool.admin-http"))
         }
-        // Announced only once the signal handlers are in place: a SIGTERM right after the
-        // line must find them.
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
-        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
-        fflush(nil)
-        for await sig in stop {
-            print("received signal \(sig), shutting down")
-            break
+        let explicit = try explicitSettings()
+        let broker = BrokerService(config: config, events: events, admin: admin) { server, adminAddress in
+            var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+            if let adminAddress { listeners += ",admin-http=\(adminAddress)" }
+            logger.info("broker started", metadata: [
+                "version": "\(Broker.version)", "listeners": "\(listeners)", "data_dir": "\(dataPath)",
+                "clean_start": "\(server.broker.storage.openedClean)",
+                "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            ])
+            // The banner: tools and tests wait for it. Printed once the service group's
+            // signal handlers are in place, so a SIGTERM right after it finds them.
+            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
+            fflush(nil)
         }
-        try await server.shutdown()
+        // Services stop in reverse order: the broker first (stop accepting, drain, flush,
+        // clean marker), then the admin listener, so /metrics and /ready answer until the end.
+        var services: [any Service] = []
+        if let admin { services.append(admin) }
+        services.append(broker)
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
         print("stopped cleanly")
     }
 }

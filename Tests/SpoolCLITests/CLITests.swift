@@ -146,6 +146,7 @@ import Testing
         # a comment
         data.dir=\(dir)/data
         listen=127.0.0.1:0
+        http.listen=127.0.0.1:0
         default.partitions=4
         retention.ms=123456   # a topic default
         """.write(toFile: file, atomically: true, encoding: .utf8)

@@ -72,12 +72,17 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     private let lock = NSLock()
 
     var address: String { "127.0.0.1:\(port)" }
+    /// HOST:PORT of the admin HTTP listener, from the banner (nil when it is off).
+    var adminAddress: String? {
+        guard let range = logText.range(of: #"admin http://[^/]+/"#, options: .regularExpression) else { return nil }
+        return String(logText[range].dropFirst("admin http://".count).dropLast())
+    }
     var pid: Int32 { process.processIdentifier }
 
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
     init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
