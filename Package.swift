@@ -47,7 +47,14 @@ let package = Package(
 
         // The Kafka wire protocol: message codecs generated from proto/kafka/ (tools/generate-kafka.py),
         // request framing, and the Kafka listener.
-        .target(name: "SpoolKafka", dependencies: [nioCore]),
+        .target(
+            name: "SpoolKafka",
+            dependencies: [
+                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
 
         // The broker core, independent of any wire protocol: topics, produce path, fetch
         // planning and long polls, accumulator, offsets, the I/O pool.
@@ -77,7 +84,7 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolBroker", "SpoolNative", nioCore,
+                "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -116,6 +123,7 @@ let package = Package(
                 "SpoolStorage",
                 "SpoolBroker",
                 "SpoolServer",
+                "SpoolKafka",
                 "SpoolClient",
                 "SpoolProtocol",
                 "SpoolAdminHTTP",

@@ -28,6 +28,8 @@ public final class Broker: Sendable {
     public let startedAtMillis = PartitionLog.wallClockMillis()
     /// The I/O pool: per-partition serial work and admin work.
     public let io: PartitionExecutor
+    /// Consumer groups (Kafka's classic protocol) and their committed offsets, for every listener.
+    public let groups: GroupCoordinator
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
@@ -38,6 +40,10 @@ public final class Broker: Sendable {
         events.storageOpened(cleanStop: storage.openedClean)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
+        let storage = storage
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
+            (try? storage.partition(tp)) != nil
+        }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         accumulator.sink = { [storage, notifier, events] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
@@ -260,33 +266,29 @@ public final class Broker: Sendable {
         }
     }
 
-    /// Stores a group's committed offsets durably (the partitions must exist).
-    public func commitOffsets(group: String, _ offsets: [TopicPartition: (offset: Int64, metadata: String)]) async throws {
-        let now = PartitionLog.wallClockMillis()
-        var committed: [TopicPartition: CommittedOffset] = [:]
-        for (tp, o) in offsets {
-            _ = try storage.partition(tp)
-            committed[tp] = CommittedOffset(offset: o.offset, metadata: o.metadata, commitTimestamp: now)
-        }
-        let toCommit = committed
-        try await io.run { [storage] in try storage.offsets.commit(group: group, toCommit) }
+    /// Stores committed offsets for a consumer outside any generation (assign mode: the
+    /// group must have no members). Partitions refused one by one come back with their code.
+    public func commitOffsets(group: String, _ offsets: [TopicPartition: (offset: Int64, metadata: String)]) async throws -> [TopicPartition: GroupCoordinatorError.Code] {
+        var request = GroupCoordinator.CommitRequest(groupId: group, offsets: [:])
+        for (tp, o) in offsets { request.offsets[tp] = .init(offset: o.offset, metadata: o.metadata) }
+        return try await groups.commit(request)
     }
 
     /// A group's committed offsets, optionally only for some topics.
-    public func committedOffsets(group: String, topics: Set<String> = []) -> [(TopicPartition, CommittedOffset)] {
-        storage.offsets.committed(group: group).sorted(by: { $0.key < $1.key })
-            .filter { topics.isEmpty || topics.contains($0.key.topic) }
+    public func committedOffsets(group: String, topics: Set<String> = []) throws -> [GroupCoordinator.FetchedOffset] {
+        try groups.fetchOffsets(groupId: group, partitions: nil).filter { topics.isEmpty || topics.contains($0.partition.topic) }
     }
 
-    /// The groups with committed offsets.
-    public func listGroups() -> [String] {
-        storage.offsets.groups
+    /// The groups with members or committed offsets.
+    public func listGroups() throws -> [String] {
+        try groups.listGroups().map(\.groupId)
     }
 
     // MARK: Lifecycle
 
     /// Stops the storage cleanly (open batches appended, flush, indexes, clean marker).
     public func close() async throws {
+        groups.shutdown()
         accumulator.flushAll()
         // Let the I/O pool finish what is queued (the batches just closed included).
         try await io.shutdown()
@@ -296,6 +298,7 @@ public final class Broker: Sendable {
 
     /// `close()` for callers that cannot await (tests' deinit); blocks the calling thread.
     public func closeBlocking() throws {
+        groups.shutdown()
         accumulator.flushAll()
         try io.syncShutdown()
         notifier.notifyAll()

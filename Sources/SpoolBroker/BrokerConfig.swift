@@ -26,6 +26,8 @@ public struct BrokerConfig: Sendable {
     /// Most partitions one topic may have (topic creation holds no global lock, but
     /// creating directories and descriptors is not free).
     public var maxPartitionsPerTopic: Int32 = 10_000
+    /// Consumer-group coordinator limits and timings (Kafka's defaults).
+    public var groups = GroupCoordinatorConfig()
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
 

@@ -196,16 +196,19 @@ final class ConnectionHandler: ChannelInboundHandler {
             var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
             for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
             answer(id) { [broker, offsets] in
-                try await broker.commitOffsets(group: request.group, offsets)
+                let refused = try await broker.commitOffsets(group: request.group, offsets)
+                if let (tp, code) = refused.sorted(by: { $0.key < $1.key }).first {
+                    throw GroupCoordinatorError(code, "offset for \(tp) refused: \(code.rawValue)")
+                }
                 return Spool_V1_CommitOffsetsResponse()
             }
         case .fetchOffsets:
             let request = try ProtoCodec.decode(Spool_V1_FetchOffsetsRequest.self, from: frame.message)
             var response = Spool_V1_FetchOffsetsResponse()
-            response.offsets = broker.committedOffsets(group: request.group, topics: Set(request.topics)).map { tp, c in
+            response.offsets = try broker.committedOffsets(group: request.group, topics: Set(request.topics)).map { c in
                 var o = Spool_V1_GroupOffset()
-                o.topic = tp.topic
-                o.partition = tp.partition
+                o.topic = c.partition.topic
+                o.partition = c.partition.partition
                 o.offset = c.offset
                 o.metadata = c.metadata
                 o.commitTimestamp = c.commitTimestamp
@@ -214,7 +217,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             respond(id, response)
         case .listGroups:
             var response = Spool_V1_ListGroupsResponse()
-            response.groups = broker.listGroups()
+            response.groups = try broker.listGroups()
             respond(id, response)
         case .produce:
             try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)

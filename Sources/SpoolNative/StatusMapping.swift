@@ -1,3 +1,4 @@
+import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
 import SpoolStorage
@@ -14,7 +15,7 @@ enum StatusMapping {
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
             case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
-            case .recordTooLarge: return SpoolStatusError(.resourceExhausted, e.message)
+            case .recordTooLarge, .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
             case .io: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
@@ -25,6 +26,23 @@ enum StatusMapping {
             case .unsupportedCodec: return SpoolStatusError(.invalidArgument, e.description)
             case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
+            }
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .cancelled: return SpoolStatusError(.cancelled, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            }
+        case let e as GroupCoordinatorError:
+            switch e.code {
+            case .unknownTopicOrPartition, .groupIdNotFound: return SpoolStatusError(.notFound, e.message)
+            case .invalidGroupId, .invalidSessionTimeout, .offsetMetadataTooLarge, .invalidCommitOffset, .inconsistentGroupProtocol:
+                return SpoolStatusError(.invalidArgument, e.message)
+            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress, .memberIdRequired, .fencedInstanceId, .nonEmptyGroup:
+                return SpoolStatusError(.failedPrecondition, e.message)
+            case .groupMaxSizeReached: return SpoolStatusError(.resourceExhausted, e.message)
+            case .coordinatorNotAvailable, .storageFailed: return SpoolStatusError(.unavailable, e.message)
             }
         default:
             return SpoolStatusError(.internal, "\(error)")

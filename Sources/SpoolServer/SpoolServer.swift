@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import SpoolBroker
+import SpoolKafka
 import SpoolNative
 
 /// A whole Spool broker process in one object: the broker core and its listeners on one
@@ -15,26 +16,41 @@ public final class SpoolServer: Sendable {
     public let broker: Broker
     public let group: MultiThreadedEventLoopGroup
     public let native: NativeListener
+    /// The Kafka wire protocol listener, unless turned off.
+    public let kafka: KafkaListener?
 
     /// The native listener's bound address (useful with port 0).
     public var localAddress: SocketAddress { native.localAddress }
     /// The native listener's port.
     public var port: Int { native.port }
 
-    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener) {
+    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener, kafka: KafkaListener?) {
         self.broker = broker
         self.group = group
         self.native = native
+        self.kafka = kafka
     }
 
-    /// Opens the storage (recovering it if needed), starts background work and the listeners.
-    public static func start(config: BrokerConfig, events: BrokerEvents = BrokerEvents()) async throws -> SpoolServer {
+    /// Opens the storage (recovering it if needed), starts background work and the listeners:
+    /// the native one, and the Kafka one unless `kafka` is nil. `events` receives metrics and logs.
+    public static func start(
+        config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil, events: BrokerEvents = BrokerEvents()
+    ) async throws -> SpoolServer {
         let broker = try Broker(config: config, events: events)
         broker.storage.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
             let native = try await NativeListener.start(broker: broker, group: group)
-            return SpoolServer(broker: broker, group: group, native: native)
+            var kafka: KafkaListener?
+            if let kafkaConfig {
+                do {
+                    kafka = try await KafkaListener.start(broker: broker, config: kafkaConfig, group: group)
+                } catch {
+                    await native.stopAccepting()
+                    throw error
+                }
+            }
+            return SpoolServer(broker: broker, group: group, native: native, kafka: kafka)
         } catch {
             try? await broker.close()
             try? await group.shutdownGracefully()
@@ -49,9 +65,11 @@ public final class SpoolServer: Sendable {
         let log = broker.events.logger
         log.info("shutdown: stop accepting")
         await native.stopAccepting()
+        await kafka?.stopAccepting()
         broker.wakeAllWaiters()
         log.info("shutdown: draining connections", metadata: ["drain_seconds": "\(drainSeconds)"])
         await native.drain(seconds: drainSeconds)
+        await kafka?.drain(seconds: drainSeconds)
         try await group.shutdownGracefully()
         log.info("shutdown: flushing storage and writing the clean-shutdown marker")
         try await broker.close()

@@ -6,6 +6,7 @@ import Prometheus
 import ServiceLifecycle
 import SpoolAdminHTTP
 import SpoolBroker
+import SpoolKafka
 import SpoolServer
 import SpoolStorage
 
@@ -27,6 +28,9 @@ struct BrokerCommand: AsyncParsableCommand {
             The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
               data.dir=/var/lib/spool
               listen=127.0.0.1:9292
+              kafka.listen=127.0.0.1:9092   (none: no Kafka listener)
+              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
+              auto.create.topics.enable=true
               default.partitions=3
               max.frame.bytes=16777216
               max.in.flight.per.connection=1024
@@ -45,12 +49,16 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
     @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
+    @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
+    @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
+    var kafkaAdvertise: String?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
     @OptionGroup var operations: OperationsOptions
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
-                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"] + OperationsOptions.keys
+                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable"] + OperationsOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -72,6 +80,37 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The effective configuration: defaults, then the file, then flags.
     func brokerConfig() throws -> BrokerConfig {
+        try settings().broker
+    }
+
+    /// The Kafka listener's configuration, or nil when `kafka.listen` is `none`.
+    func kafkaConfig() throws -> KafkaListenerConfig? {
+        let settings = try settings().raw
+        let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
+        if listen == "none" { return nil }
+        guard let (host, port) = KafkaListenerConfig.parseAddress(listen) else {
+            throw ValidationError("kafka.listen must be HOST:PORT or none, e.g. 127.0.0.1:9092 (got '\(listen)')")
+        }
+        var result = KafkaListenerConfig()
+        result.host = host
+        result.port = port
+        if let advertise = settings["kafka.advertise"] {
+            guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
+                throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
+            }
+            result.advertisedHost = host
+            result.advertisedPort = port
+        }
+        switch settings["auto.create.topics.enable"] {
+        case nil, "true": result.autoCreateTopics = true
+        case "false": result.autoCreateTopics = false
+        case let other?: throw ValidationError("auto.create.topics.enable must be true or false (got '\(other)')")
+        }
+        return result
+    }
+
+    /// Every setting (defaults, the file, then flags) and the broker configuration they make.
+    func settings() throws -> (raw: [String: String], broker: BrokerConfig) {
         var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
         var topicSettings: [String: String] = [:]
         if let config {
@@ -87,6 +126,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
+        if let kafkaListen { settings["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
@@ -116,11 +157,12 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch let error as StorageError {
             throw ValidationError("topic default: \(error.message)")
         }
-        return result
+        return (settings, result)
     }
 
     func validate() throws {
         _ = try brokerConfig()
+        _ = try kafkaConfig()
         _ = try operationsSettings()
     }
 
@@ -140,6 +182,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let dataDir { explicit["data.dir"] = dataDir }
         if let listen { explicit["listen"] = listen }
         if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
+        if let kafkaListen { explicit["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
         for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
         if let v = operations.httpListen { explicit["http.listen"] = v }
         if let v = operations.logLevel { explicit["log.level"] = v }
@@ -160,14 +204,18 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         let explicit = try explicitSettings()
-        let broker = BrokerService(config: config, events: events, admin: admin) { server, adminAddress in
+        let broker = BrokerService(config: config, kafka: try kafkaConfig(), events: events, admin: admin) { server, adminAddress in
             var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+            if let kafka = server.kafka { listeners += ",kafka=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)" }
             if let adminAddress { listeners += ",admin-http=\(adminAddress)" }
             logger.info("broker started", metadata: [
                 "version": "\(Broker.version)", "listeners": "\(listeners)", "data_dir": "\(dataPath)",
                 "clean_start": "\(server.broker.storage.openedClean)",
                 "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
+            if let kafka = server.kafka {
+                print("Kafka clients: \(kafka.localAddress)")
+            }
             // The banner: tools and tests wait for it. Printed once the service group's
             // signal handlers are in place, so a SIGTERM right after it finds them.
             print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
@@ -185,10 +233,4 @@ struct BrokerCommand: AsyncParsableCommand {
         try await group.run()
         print("stopped cleanly")
     }
-}
-
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-    static func keep(_ source: DispatchSourceSignal) { sources.append(source) }
 }

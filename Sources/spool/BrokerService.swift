@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import SpoolAdminHTTP
 import SpoolBroker
+import SpoolKafka
 import SpoolServer
 import Synchronization
 
@@ -11,6 +12,7 @@ import Synchronization
 /// in order: stop accepting, drain connections, flush storage, write the clean marker.
 final class BrokerService: Service, Sendable {
     let config: BrokerConfig
+    let kafka: KafkaListenerConfig?
     let events: BrokerEvents
     let admin: AdminHTTPListener?
     /// Called once the broker serves (the banner).
@@ -19,9 +21,10 @@ final class BrokerService: Service, Sendable {
 
     enum State { case starting, serving, stopping }
 
-    init(config: BrokerConfig, events: BrokerEvents, admin: AdminHTTPListener?,
+    init(config: BrokerConfig, kafka: KafkaListenerConfig?, events: BrokerEvents, admin: AdminHTTPListener?,
          announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
+        self.kafka = kafka
         self.events = events
         self.admin = admin
         self.announce = announce
@@ -31,13 +34,17 @@ final class BrokerService: Service, Sendable {
     var ready: Bool { state.withLock { $0 == .serving } }
 
     func run() async throws {
-        let server = try await SpoolServer.start(config: config, events: events)
+        let server = try await SpoolServer.start(config: config, kafka: kafka, events: events)
         var adminAddress: String?
         if let admin {
-            let native = "\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+            var listeners = [ListenerView(name: "native", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]
+            if let kafka = server.kafka {
+                listeners.append(ListenerView(name: "kafka", address: "\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"))
+            }
+            let bound = listeners
             admin.attach(AdminAPI(
                 broker: server.broker,
-                listeners: { [admin] in [ListenerView(name: "native", address: native)] + (admin.currentAddress.map { [ListenerView(name: "admin-http", address: $0)] } ?? []) },
+                listeners: { [admin] in bound + (admin.currentAddress.map { [ListenerView(name: "admin-http", address: $0)] } ?? []) },
                 ready: { [self] in ready }))
             adminAddress = await admin.boundAddress()
         }

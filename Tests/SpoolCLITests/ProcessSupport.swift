@@ -82,7 +82,7 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
     init(arguments: [String]? = nil) throws {
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
+        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in

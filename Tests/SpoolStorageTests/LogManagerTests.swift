@@ -143,7 +143,7 @@ import Testing
         }
         #expect(storage.files.openCount <= 64)
         // Counted by the kernel: descriptors of this process open on files of this data directory.
-        #expect(openDescriptors(under: tmp.path) <= 64 + 1) // the cache bound, plus the data-directory lock
+        #expect(openDescriptors(under: tmp.path) <= 64 + 2) // the cache bound, plus the data-directory lock and the offsets log
         try storage.close()
         // Reopening all 2000 partitions also stays within the bound.
         let again = try LogManager(config: config)
@@ -187,11 +187,14 @@ func openDescriptors(under directory: String) -> Int {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let cache = FileDescriptorCache(capacity: 4)
         let path = tmp.path + "/f"
-        try cache.withDescriptor(path) { old in
-            // Deleted and recreated while in use (a topic deleted and created again).
+        try cache.withDescriptor(path, create: true) { old in
+            // Deleted while in use: a plain use never brings the file back (no O_CREAT)...
             cache.forget(path)
-            try Directory.removeFile(path)
-            let size = try cache.withDescriptor(path) { new -> Int64 in
+            try Directory.removeFile(path, io: cache.io)
+            #expect { try cache.withDescriptor(path) { _ in } } throws: { ($0 as? StorageError)?.errno == ENOENT }
+            #expect(!FileManager.default.fileExists(atPath: path), "a re-open re-created a deleted file")
+            // ...only an explicit creation does (a topic created again), with a fresh descriptor.
+            let size = try cache.withDescriptor(path, create: true) { new -> Int64 in
                 #expect(new != old)
                 return try cache.io.size(new)
             }

@@ -191,21 +191,34 @@ import Testing
         #expect(try log.applyRetention(now: .max) == 0)
     }
 
-    @Test func segmentMsRollsByAge() throws {
+    /// `segment.ms` counts from the segment's first batch timestamp (as Kafka's
+    /// rollingBasedTimestamp), so the age survives a restart: a segment opened again after
+    /// it came of age rolls at the next append. (Counting from when the process opened
+    /// it, as before, never rolled a segment of a broker restarted more often than segment.ms.)
+    @Test func segmentMsRollsByAgeAndTheAgeSurvivesARestart() throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let now = Atomic<Int64>(1_000_000)
         var config = TopicConfig()
         config.segmentMillis = 1000
-        let log = try openLog(tmp.path, config: config, clock: { now.load(ordering: .relaxed) })
-        var a = makeBatch(1)
+        let clock: @Sendable () -> Int64 = { now.load(ordering: .relaxed) }
+        let log = try openLog(tmp.path, config: config, clock: clock)
+        var a = makeBatch(1, timestamp: 1_000_000)
         _ = try log.append(&a)
-        var b = makeBatch(1)
+        var b = makeBatch(1, timestamp: 1_000_500)
         _ = try log.append(&b)
         #expect(log.segmentCount == 1)
-        now.store(1_002_000, ordering: .relaxed)
-        var c = makeBatch(1)
+        var c = makeBatch(1, timestamp: 1_001_000)
         _ = try log.append(&c)
-        #expect(log.segmentCount == 2)
+        #expect(log.segmentCount == 2, "1000 ms after the segment's first record it rolls")
+        var d = makeBatch(1, timestamp: 1_001_400)
+        _ = try log.append(&d)
+        try log.close()
+        // Restarted: the active segment started at 1_001_000 whatever the wall clock says.
+        now.store(1_001_500, ordering: .relaxed)
+        let again = try openLog(tmp.path, config: config, clock: clock)
+        var e = makeBatch(1, timestamp: 1_002_100)
+        _ = try again.append(&e)
+        #expect(again.segmentCount == 3, "the age counted before the restart was forgotten")
     }
 
     @Test func oversizedBatchIsRefused() throws {

@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "console check FAILED: $*" >&2; echo "--- broker log:" >&2; tail -n 20 "$tmp/broker.out" "$tmp/broker.err" >&2 || true; exit 1; }
 
-"$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-format json \
+"$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --log-format json \
   >"$tmp/broker.out" 2>"$tmp/broker.err" &
 broker_pid=$!
 for _ in $(seq 1 200); do grep -q "admin http://" "$tmp/broker.out" 2>/dev/null && break; sleep 0.05; done
