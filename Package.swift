@@ -195,7 +195,8 @@ let package = Package(
         .testTarget(
             name: "SpoolAdminHTTPTests",
             dependencies: [
-                "SpoolAdminHTTP", "SpoolBroker", "SpoolClient", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolAdminHTTP", "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -71,12 +71,18 @@ public struct AdminAPI: Sendable {
             recordsIn: totals.recordsIn, recordsOut: totals.recordsOut, bytesIn: totals.bytesIn, bytesOut: totals.bytesOut)
     }
 
+    /// Groups with members (the coordinator's) or committed offsets (the store's), by name.
+    func groupNames() -> [String] {
+        let active = ((try? broker.groups.listGroups()) ?? []).map(\.groupId)
+        return Set(active + storage.offsets.groups).sorted()
+    }
+
     public func groups() -> [GroupView] {
-        storage.offsets.groups.map(group)
+        groupNames().map(group)
     }
 
     public func group(named name: String) throws -> GroupView {
-        guard storage.offsets.groups.contains(name) else {
+        guard groupNames().contains(name) else {
             throw AdminAPIError(.notFound, "consumer group \(name) does not exist")
         }
         return group(name)
@@ -93,15 +99,24 @@ public struct AdminAPI: Sendable {
                 topic: tp.topic, partition: tp.partition, committedOffset: committed.offset, endOffset: end, lag: lag,
                 commitTimestampMillis: committed.commitTimestamp, metadata: committed.metadata))
         }
-        // Until the group coordinator runs in the core, a group is what its committed offsets say: no members.
-        return GroupView(group: name, state: "Empty", generation: nil, protocolName: nil, members: [],
-                         offsets: offsets, totalLag: totalLag)
+        guard let description = try? broker.groups.describeGroup(name) else {
+            // Only committed offsets: no member has joined since the broker started.
+            return GroupView(group: name, state: "Empty", generation: nil, protocolName: nil, members: [],
+                             offsets: offsets, totalLag: totalLag)
+        }
+        let members = description.members.map { m in
+            GroupMemberView(memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost,
+                            assignment: description.protocolType == "consumer" ? ConsumerAssignment.decode(m.assignment) ?? [] : [])
+        }
+        return GroupView(group: name, state: description.state.rawValue, generation: description.generationId,
+                         protocolName: description.protocolName.isEmpty ? nil : description.protocolName,
+                         members: members, offsets: offsets, totalLag: totalLag)
     }
 
     /// What the metrics need from the groups on a scrape.
     public func groupSnapshots() -> [BrokerMetrics.GroupSnapshot] {
-        storage.offsets.groups.map { name in
-            BrokerMetrics.GroupSnapshot(group: name, members: nil,
+        groupNames().map { name in
+            BrokerMetrics.GroupSnapshot(group: name, members: (try? broker.groups.describeGroup(name))?.members.count ?? 0,
                                         committed: storage.offsets.committed(group: name).mapValues(\.offset))
         }
     }

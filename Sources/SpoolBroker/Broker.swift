@@ -41,7 +41,7 @@ public final class Broker: Sendable {
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         let storage = storage
-        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced) { tp in
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
