@@ -42,7 +42,8 @@ struct BrokerCommand: AsyncParsableCommand {
               log.format=text               (text or json: one JSON object per line on standard error)
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
-            """
+            """,
+        subcommands: [BrokerInfoCommand.self]
     )
 
     @Option(help: "A key=value config file (see below).") var config: String?

@@ -14,6 +14,7 @@ root=$(pwd)
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -27,7 +28,9 @@ shots="$root/.build/console-screenshots"
 mkdir -p "$shots"
 tmp=$(mktemp -d)
 broker_pid=""
+kcat_pids=()
 cleanup() {
+  for pid in "${kcat_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
@@ -98,6 +101,24 @@ expect topic 'order-[0-9]+' "a record key"
 render "http://$admin/#/groups/billing" group
 expect group 'data-test="lag">[0-9,]+<' "lag per partition"
 expect group "data-test=\"group-lag\"><div class=\"label\">Total lag</div><div class=\"value\">$lag<" "the total lag"
+
+# A live group: two Kafka consumers (kcat, librdkafka) split the topic; the console shows
+# both members with their assignments.
+kport=$(sed -n 's/.*Kafka clients: .*:\([0-9][0-9]*\)$/\1/p' "$tmp/broker.out" | head -1)
+for _ in 1 2; do
+  timeout 60 kcat -b "127.0.0.1:$kport" -G live orders -q >/dev/null 2>&1 &
+  kcat_pids+=($!)
+done
+for _ in $(seq 1 150); do
+  curl -fsS "http://$admin/v1/groups/live" 2>/dev/null | grep -q '"state":"Stable"' &&
+    [ "$(curl -fsS "http://$admin/v1/groups/live" | grep -o '"memberId"' | wc -l)" = 2 ] && break
+  sleep 0.2
+done
+render "http://$admin/#/groups/live" members
+[ "$(grep -o 'data-test="member"' "$tmp/members.html" | wc -l)" = 2 ] || fail "the live group page does not show its 2 members"
+expect members 'orders-[0-9], ?orders-[0-9]|orders-[0-9]</td>' "the members' assignments"
+for pid in "${kcat_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+kcat_pids=()
 
 render "http://$admin/#/broker" broker
 expect broker "$port" "the native listener's port"

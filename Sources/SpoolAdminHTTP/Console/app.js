@@ -6,6 +6,7 @@
 const POLL_MS = 2000;          // how often the API is read
 const HISTORY_POINTS = 150;    // samples kept for the charts (5 minutes at 2 s)
 const RECORD_LIMIT = 50;       // records the browser asks for
+const MIN_WINDOW_MS = 20000;   // the charts' time axis spans at least this much
 
 const state = {
   broker: null, topics: [], groups: [],
@@ -112,8 +113,10 @@ function drawChart(canvas, series, unit) {
   const left = 56, right = 8, top = 8, bottom = 20;
   const points = series.flatMap(s => s.points);
   const now = Date.now();
-  const t0 = now - HISTORY_POINTS * POLL_MS;
-  let max = Math.max(1, ...points.map(p => p.v));
+  const first = Math.min(now, ...points.map(p => p.t));
+  const windowMs = Math.min(HISTORY_POINTS * POLL_MS, Math.max(MIN_WINDOW_MS, now - first));
+  const t0 = now - windowMs;
+  let max = Math.max(4, ...points.map(p => p.v));
   const mag = Math.pow(10, Math.floor(Math.log10(max)));
   max = Math.ceil(max / mag) * mag;
   ctx.font = "11px system-ui, sans-serif";
@@ -124,7 +127,7 @@ function drawChart(canvas, series, unit) {
     const v = max * (1 - i / 4);
     ctx.fillText((v >= 1000 ? Math.round(v).toLocaleString("en-US") : +v.toFixed(1)) + (i === 0 ? " " + unit : ""), 4, y + 4);
   }
-  ctx.fillText("−" + Math.round(HISTORY_POINTS * POLL_MS / 60000) + " min", left, h - 4);
+  ctx.fillText("−" + (windowMs >= 120000 ? Math.round(windowMs / 60000) + " min" : Math.round(windowMs / 1000) + " s"), left, h - 4);
   ctx.fillText("now", w - right - 22, h - 4);
   const x = t => left + (w - left - right) * Math.max(0, (t - t0)) / (now - t0);
   const y = v => top + (h - top - bottom) * (1 - v / max);
@@ -342,10 +345,10 @@ function groupView() {
          ["Partitions", num(g.offsets.length)], ["Total lag", num(g.totalLag), 'data-test="group-lag"']]);
   $("#members").innerHTML = g.members.length
     ? '<table><thead><tr><th>Member</th><th>Client</th><th>Host</th><th>Assigned partitions</th></tr></thead><tbody>' +
-      g.members.map(m => "<tr><td>" + esc(m.memberId) + "</td><td>" + esc(m.clientId) + "</td><td>" + esc(m.clientHost) + "</td><td>" +
+      g.members.map(m => '<tr data-test="member"><td>' + esc(m.memberId) + "</td><td>" + esc(m.clientId) + "</td><td>" + esc(m.clientHost) + "</td><td>" +
         m.assignment.map(a => esc(a.topic) + "-" + a.partition).join(", ") + "</td></tr>").join("") + "</tbody></table>"
     : '<p class="muted">No active members: the group has committed offsets only.</p>';
-  $("#offsets").innerHTML = '<table><thead><tr><th>Topic</th><th>Partition</th><th class="num">Committed</th><th class="num">End offset</th><th class="num">Lag</th><th>Committed at (UTC)</th></tr></thead><tbody>' +
+  $("#offsets").innerHTML = !g.offsets.length ? '<p class="muted">No committed offsets yet.</p>' : '<table><thead><tr><th>Topic</th><th>Partition</th><th class="num">Committed</th><th class="num">End offset</th><th class="num">Lag</th><th>Committed at (UTC)</th></tr></thead><tbody>' +
     g.offsets.map(o => '<tr data-partition="' + esc(o.topic) + "-" + o.partition + '"><td><a href="#/topics/' + encodeURIComponent(o.topic) + '">' + esc(o.topic) + "</a></td><td>" + o.partition +
       '</td><td class="num">' + num(o.committedOffset) + '</td><td class="num">' + num(o.endOffset) + '</td><td class="num' + (o.lag ? " lag" : "") + '" data-test="lag">' + num(o.lag) +
       "</td><td>" + esc(time(o.commitTimestampMillis)) + "</td></tr>").join("") + "</tbody></table>";
