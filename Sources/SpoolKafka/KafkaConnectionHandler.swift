@@ -31,11 +31,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var draining = false
     private var closing = false
     private var clientHost = ""
+    private var calls: KafkaCallMetrics
 
     init(apis: KafkaAPIs, maxInFlight: Int) {
         precondition(maxInFlight >= 1)
         self.apis = apis
         self.maxInFlight = maxInFlight
+        calls = KafkaCallMetrics(metrics: apis.broker.events.metrics)
     }
 
     private var inFlight: Int { Int(nextRequest - nextAnswer) }
@@ -43,6 +45,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
+        calls.connectionOpened()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -52,6 +55,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        calls.connectionClosed()
         for fetch in fetches.values { fetch.cancel() }
         fetches.removeAll()
         // Descriptors of answers that will never be written.
@@ -77,6 +81,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         let sequence = nextRequest
         nextRequest += 1
+        calls.started(sequence, frame)
         let started = apis.handle(frame, clientHost: clientHost, eventLoop: context.eventLoop)
         if let fetch = started.fetch { fetches[sequence] = fetch }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -131,6 +136,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         ready[sequence] = reply
         var wrote = false
         while let next = ready.removeValue(forKey: nextAnswer) {
+            if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
             case .response(let frame, let regions, let handles):
