@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SpoolRecords", targets: ["SpoolRecords"]),
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
+        .library(name: "SpoolBroker", targets: ["SpoolBroker"]),
         .executable(name: "spool", targets: ["spool"]),
         .executable(name: "spool-perf", targets: ["spool-perf"]),
     ],
