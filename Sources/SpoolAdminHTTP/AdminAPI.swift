@@ -12,11 +12,15 @@ public struct AdminAPI: Sendable {
     public let listeners: @Sendable () -> [ListenerView]
     /// True once recovery is done and the listeners accept connections.
     public let ready: @Sendable () -> Bool
+    /// Readings taken right before a scrape (e.g. the listeners' buffered bytes).
+    public let sample: @Sendable () async -> Void
 
-    public init(broker: Broker, listeners: @escaping @Sendable () -> [ListenerView], ready: @escaping @Sendable () -> Bool) {
+    public init(broker: Broker, listeners: @escaping @Sendable () -> [ListenerView], ready: @escaping @Sendable () -> Bool,
+                sample: @escaping @Sendable () async -> Void = {}) {
         self.broker = broker
         self.listeners = listeners
         self.ready = ready
+        self.sample = sample
     }
 
     var storage: LogManager { broker.storage }

@@ -88,7 +88,9 @@ public final class AdminHTTPListener: Service, Sendable {
             guard let exporter else { return Self.text("metrics are off\n", status: .notFound) }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = (try? self.api()).map { $0.metricsText(exporter) } ?? exporter.render()
+            let api = try? self.api()
+            await api?.sample()
+            let text = api.map { $0.metricsText(exporter) } ?? exporter.render()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         router.get("/v1/broker") { _, _ in Self.answer { try self.api().brokerInfo() } }

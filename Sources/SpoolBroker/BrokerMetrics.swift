@@ -396,15 +396,27 @@ public final class ListenerMetrics: Sendable {
     public let connections: Meter
     public let connectionsAccepted: Counter
     public let callsInFlight: Meter
-    public let bufferedInBytes: Meter
     public let bufferedOutBytes: Meter
+    private let bufferedIn: Mutex<Meter?> = Mutex(nil)
+    private let dims: [(String, String)]
+    private let factory: any MetricsFactory
+
+    /// Bytes of unfinished request frames held for this listener (exported from the first
+    /// report on: a listener that does not measure it shows no series rather than a false 0).
+    public func bufferedInBytes(_ bytes: Int) {
+        bufferedIn.withLock { meter in
+            if meter == nil { meter = Meter(label: "spool_buffered_in_bytes", dimensions: dims, factory: factory) }
+            return meter!
+        }.set(bytes)
+    }
 
     init(listener: String, factory: any MetricsFactory) {
         let dims = [("listener", listener)]
+        self.dims = dims
+        self.factory = factory
         connections = Meter(label: "spool_connections", dimensions: dims, factory: factory)
         connectionsAccepted = Counter(label: "spool_connections_accepted_total", dimensions: dims, factory: factory)
         callsInFlight = Meter(label: "spool_calls_in_flight", dimensions: dims, factory: factory)
-        bufferedInBytes = Meter(label: "spool_buffered_in_bytes", dimensions: dims, factory: factory)
         bufferedOutBytes = Meter(label: "spool_buffered_out_bytes", dimensions: dims, factory: factory)
     }
 

@@ -45,7 +45,11 @@ final class BrokerService: Service, Sendable {
             admin.attach(AdminAPI(
                 broker: server.broker,
                 listeners: { [admin] in bound + (admin.currentAddress.map { [ListenerView(name: "admin-http", address: $0)] } ?? []) },
-                ready: { [self] in ready }))
+                ready: { [self] in ready },
+                sample: { [server] in
+                    await server.native.sampleBufferedOutboundBytes()
+                    await server.kafka?.sampleBufferedOutboundBytes(into: server.broker.events.metrics)
+                }))
             adminAddress = await admin.boundAddress()
         }
         state.withLock { $0 = .serving }
