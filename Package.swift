@@ -88,7 +88,10 @@ let package = Package(
                 "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
+            // on this module in release builds: compiled unoptimized.
+            swiftSettings: [.unsafeFlags(["-Onone"])]
         ),
 
         // The admin HTTP listener: /metrics (Prometheus), /health, /ready, the JSON API under /v1/, the web console.
