@@ -54,7 +54,7 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_connections", kind: .gauge, help: "Open client connections, by listener.", buckets: []),
         .init(name: "spool_connections_accepted_total", kind: .counter, help: "Client connections accepted, by listener.", buckets: []),
         .init(name: "spool_calls_in_flight", kind: .gauge, help: "Calls received and not yet fully answered, by listener.", buckets: []),
-        .init(name: "spool_buffered_in_bytes", kind: .gauge, help: "Bytes of unfinished request frames held in memory, by listener.", buckets: []),
+        .init(name: "spool_buffered_in_bytes", kind: .gauge, help: "Bytes of unfinished request frames held in memory, by listener (once the listener measures it).", buckets: []),
         .init(name: "spool_buffered_out_bytes", kind: .gauge, help: "Bytes of responses queued and not yet written to sockets, by listener.", buckets: []),
         .init(name: "spool_budget_rejections_total", kind: .counter, help: "Requests or connections refused because a budget was hit, by budget.", buckets: []),
         // Storage.

@@ -9,11 +9,15 @@ struct KafkaCallMetrics {
     static let listener = "kafka"
 
     private let listener: ListenerMetrics
+    private let events: BrokerEvents
+    private var client = "?"
     private let byKey: [Int16: RequestMetrics]
     private let unknown: RequestMetrics
-    private var started: [UInt64: (metrics: RequestMetrics, nanos: UInt64)] = [:]
+    private var started: [UInt64: (metrics: RequestMetrics, api: Int16, nanos: UInt64)] = [:]
 
-    init(metrics: BrokerMetrics) {
+    init(events: BrokerEvents) {
+        self.events = events
+        let metrics = events.metrics
         listener = metrics.listener(Self.listener)
         var byKey: [Int16: RequestMetrics] = [:]
         for key in KafkaApiKey.allCases {
@@ -23,7 +27,10 @@ struct KafkaCallMetrics {
         unknown = metrics.requests(listener: Self.listener, api: "unknown")
     }
 
-    func connectionOpened() { listener.connectionOpened() }
+    mutating func connectionOpened(client: String) {
+        self.client = client
+        listener.connectionOpened()
+    }
 
     mutating func connectionClosed() {
         listener.connectionClosed()
@@ -34,7 +41,7 @@ struct KafkaCallMetrics {
     /// Request `sequence` was read; its API key is the frame's first two bytes.
     mutating func started(_ sequence: UInt64, _ frame: ByteBuffer) {
         let key = frame.getInteger(at: frame.readerIndex, as: Int16.self) ?? -1
-        started[sequence] = (byKey[key] ?? unknown, DispatchTime.now().uptimeNanoseconds)
+        started[sequence] = (byKey[key] ?? unknown, key, DispatchTime.now().uptimeNanoseconds)
         listener.callsInFlight.increment()
     }
 
@@ -42,6 +49,9 @@ struct KafkaCallMetrics {
     mutating func ended(_ sequence: UInt64, error: String? = nil) {
         guard let call = started.removeValue(forKey: sequence) else { return }
         listener.callsInFlight.decrement()
-        call.metrics.completed(durationNanos: Int64(DispatchTime.now().uptimeNanoseconds - call.nanos), errorCode: error)
+        let nanos = Int64(DispatchTime.now().uptimeNanoseconds - call.nanos)
+        call.metrics.completed(durationNanos: nanos, errorCode: error)
+        events.request(listener: Self.listener, api: KafkaApiKey(rawValue: call.api).map { "\($0)" } ?? "unknown(\(call.api))",
+                       client: client, durationNanos: nanos, error: error)
     }
 }

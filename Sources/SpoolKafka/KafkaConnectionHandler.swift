@@ -37,7 +37,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         precondition(maxInFlight >= 1)
         self.apis = apis
         self.maxInFlight = maxInFlight
-        calls = KafkaCallMetrics(metrics: apis.broker.events.metrics)
+        calls = KafkaCallMetrics(events: apis.broker.events)
     }
 
     private var inFlight: Int { Int(nextRequest - nextAnswer) }
@@ -45,7 +45,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
-        calls.connectionOpened()
+        calls.connectionOpened(client: context.channel.remoteAddress.map { "\($0)" } ?? "?")
     }
 
     func channelActive(context: ChannelHandlerContext) {

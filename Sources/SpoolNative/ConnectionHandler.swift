@@ -34,12 +34,12 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     init(broker: Broker) {
         self.broker = broker
-        calls = NativeCallMetrics(metrics: broker.events.metrics)
+        calls = NativeCallMetrics(events: broker.events)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        calls.connectionOpened()
+        calls.connectionOpened(client: context.channel.remoteAddress.map { "\($0)" } ?? "?")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

@@ -10,11 +10,16 @@ struct NativeCallMetrics {
     static let listener = "native"
 
     private let metrics: BrokerMetrics
+    private let events: BrokerEvents
+    /// The peer, for debug logs of requests.
+    private var client = "?"
     private let listener: ListenerMetrics
     private let byMethod: [RequestMetrics?]
     private var started: [UInt32: (method: SpoolMethod, nanos: UInt64)] = [:]
 
-    init(metrics: BrokerMetrics) {
+    init(events: BrokerEvents) {
+        self.events = events
+        let metrics = events.metrics
         self.metrics = metrics
         listener = metrics.listener(Self.listener)
         let maxRaw = Int(SpoolMethod.allCases.map(\.rawValue).max() ?? 0)
@@ -25,7 +30,8 @@ struct NativeCallMetrics {
         self.byMethod = byMethod
     }
 
-    func connectionOpened() {
+    mutating func connectionOpened(client: String) {
+        self.client = client
         listener.connectionOpened()
     }
 
@@ -47,6 +53,7 @@ struct NativeCallMetrics {
         listener.callsInFlight.decrement()
         let nanos = Int64(DispatchTime.now().uptimeNanoseconds - call.nanos)
         byMethod[Int(call.method.rawValue)]?.completed(durationNanos: nanos, errorCode: error?.name)
+        events.request(listener: Self.listener, api: "\(call.method)", client: client, durationNanos: nanos, error: error?.name)
     }
 
     /// Batches of `tp` went out in `span` (fetch or subscribe).

@@ -69,6 +69,21 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("log.format must be text or json"))
     }
 
+    @Test func debugLevelLogsRequests() throws {
+        let dir = NSTemporaryDirectory() + "spool-ops-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try BrokerProcess(arguments: [
+            "broker", "--data-dir", dir, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0",
+            "--http-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug",
+        ])
+        #expect(try broker.spool(["topic", "create", "t"]).status == 0)
+        #expect(try broker.spool(["topic", "describe", "nope"]).status != 0)
+        #expect(broker.terminate() == 0)
+        let requests = try Self.jsonLines(broker.logText).filter { $0["msg"] == "request" && $0["listener"] == "native" }
+        #expect(requests.contains { $0["api"] == "createTopic" && $0["level"] == "debug" && $0["error"] == nil && $0["client"]?.contains("127.0.0.1") == true })
+        #expect(requests.contains { $0["api"] == "describeTopic" && $0["error"] == "NOT_FOUND" })
+    }
+
     @Test func brokerInfoAndGroupDescribeThroughTheAdminListener() throws {
         let broker = try BrokerProcess()
         let admin = try #require(broker.adminAddress)
