@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -48,6 +49,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                // Named here too: without it SwiftPM 6.3 compiled SpoolBroker before swift-log's module.
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/BrokerBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

@@ -69,13 +69,34 @@ func produceBenchmark(_ name: String, recordsPerBatch: Int, metricsOn: Bool) {
     }
 }
 
+/// Only the metric calls one produce request makes (listener and core), 1000 requests per
+/// op: their cost per request in isolation, to set beside the produce path's.
+func metricCallsBenchmark(_ name: String, metricsOn: Bool) {
+    Benchmark(name, configuration: .init(metrics: [.cpuTotal, .wallClock, .throughput], scalingFactor: .kilo)) { benchmark in
+        let factory: any MetricsFactory = metricsOn ? PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()) : NOOPMetricsHandler.instance
+        let metrics = BrokerMetrics(factory: factory)
+        let listener = metrics.listener("native")
+        let request = metrics.requests(listener: "native", api: "produce")
+        let topic = "bench-topic-with-a-usual-name"
+        for _ in benchmark.scaledIterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            listener.callsInFlight.increment()
+            metrics.topic(topic).recordsIn(count: 16, bytes: 1_700)
+            listener.callsInFlight.decrement()
+            request.completed(durationNanos: Int64(DispatchTime.now().uptimeNanoseconds - start), errorCode: nil)
+        }
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock],
+        metrics: [.throughput, .wallClock, .cpuTotal],
         warmupIterations: 5,
-        maxDuration: .seconds(4),
+        maxDuration: .seconds(6),
         maxIterations: 100_000
     )
+    metricCallsBenchmark("Metric calls per produce request, metrics off", metricsOn: false)
+    metricCallsBenchmark("Metric calls per produce request, metrics on", metricsOn: true)
     // Interleaved, so drift on a shared machine hits both variants alike.
     produceBenchmark("Produce 16-record batches, metrics off", recordsPerBatch: 16, metricsOn: false)
     produceBenchmark("Produce 16-record batches, metrics on", recordsPerBatch: 16, metricsOn: true)
