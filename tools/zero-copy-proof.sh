@@ -22,7 +22,8 @@ trap cleanup EXIT
 
 strace -f -qq -e trace=sendfile -o "$tmp/trace" "$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
-for _ in $(seq 1 100); do
+# Up to 60 s: under strace a debug broker on a loaded machine starts slowly.
+for _ in $(seq 1 600); do
   grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
   sleep 0.1
 done
