@@ -69,12 +69,12 @@ public final class KafkaListener: Sendable {
         for connection in open {
             connection.pipeline.fireUserInboundEventTriggered(KafkaConnectionHandler.DrainEvent())
         }
-        let deadline = ContinuousClock.now + .seconds(seconds)
+        // Each connection closes itself once it has answered; one still open at the deadline is closed.
+        let deadline = NIODeadline.now() + .seconds(seconds)
         for connection in open {
-            while connection.isActive && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            if connection.isActive { try? await connection.close() }
+            let forced = connection.eventLoop.scheduleTask(deadline: deadline) { connection.close(promise: nil) }
+            try? await connection.closeFuture.get()
+            forced.cancel()
         }
     }
 }
