@@ -187,6 +187,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
         case .commitOffsets:
             let request = try ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)
+            if request.hasGenerationID {
+                return answer(id) { [broker] in try await NativeGroupCalls.memberCommit(request, broker: broker) }
+            }
             var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
             for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
             answer(id) { [broker, offsets] in
@@ -213,6 +216,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             var response = Spool_V1_ListGroupsResponse()
             response.groups = try broker.listGroups()
             respond(id, response)
+        // Group membership and producer ids (NativeGroupCalls.swift).
+        case .joinGroup:
+            let request = try ProtoCodec.decode(Spool_V1_JoinGroupRequest.self, from: frame.message)
+            let host = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
+            answer(id) { [broker] in await NativeGroupCalls.join(request, clientHost: host, broker: broker) }
+        case .syncGroup:
+            let request = try ProtoCodec.decode(Spool_V1_SyncGroupRequest.self, from: frame.message)
+            answer(id) { [broker] in await NativeGroupCalls.sync(request, broker: broker) }
+        case .heartbeat:
+            respond(id, NativeGroupCalls.heartbeat(try ProtoCodec.decode(Spool_V1_HeartbeatRequest.self, from: frame.message), broker: broker))
+        case .leaveGroup:
+            respond(id, NativeGroupCalls.leave(try ProtoCodec.decode(Spool_V1_LeaveGroupRequest.self, from: frame.message), broker: broker))
+        case .describeGroups:
+            respond(id, NativeGroupCalls.describe(try ProtoCodec.decode(Spool_V1_DescribeGroupsRequest.self, from: frame.message), broker: broker))
+        case .initProducerId:
+            let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
+            answer(id) { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
         case .produce:
             try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)
         case .produceRecords:

@@ -26,6 +26,12 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case fetchOffsets = 12
     case alterTopicConfig = 13
     case listGroups = 14
+    case joinGroup = 15
+    case syncGroup = 16
+    case heartbeat = 17
+    case leaveGroup = 18
+    case describeGroups = 19
+    case initProducerId = 20
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.

@@ -63,6 +63,8 @@ public final class SpoolServer: Sendable {
         await native.stopAccepting()
         await kafka?.stopAccepting()
         broker.wakeAllWaiters()
+        // Held JoinGroup/SyncGroup calls are answered now rather than holding up the drain.
+        broker.groups.shutdown()
         await native.drain(seconds: drainSeconds)
         await kafka?.drain(seconds: drainSeconds)
         try await group.shutdownGracefully()

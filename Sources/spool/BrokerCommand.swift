@@ -33,6 +33,12 @@ struct BrokerCommand: AsyncParsableCommand {
               idle.timeout.seconds=600
               max.open.files=1024
               log.retention.check.interval.ms=300000
+              group.initial.rebalance.delay.ms=3000   (consumer groups, as Kafka names them)
+              group.min.session.timeout.ms=6000
+              group.max.session.timeout.ms=1800000
+              group.max.size=1000
+              offsets.retention.minutes=10080
+              offsets.retention.check.interval.ms=600000
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
             """
@@ -50,7 +56,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
-                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable"]
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
+                             "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+                             "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms"]
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -144,6 +152,15 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("idle.timeout.seconds", 1...86_400 * 7) { result.idleTimeoutSeconds = Int64(v) }
         if let v = try int("max.open.files", 16...1_000_000) { result.storage.maxOpenFiles = v }
         if let v = try int("log.retention.check.interval.ms", 100...86_400_000) { result.storage.retentionCheckIntervalMillis = Int64(v) }
+        if let v = try int("group.initial.rebalance.delay.ms", 0...300_000) { result.groups.initialRebalanceDelayMillis = Int64(v) }
+        if let v = try int("group.min.session.timeout.ms", 1...86_400_000) { result.groups.minSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.session.timeout.ms", 1...86_400_000) { result.groups.maxSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.size", 1...1_000_000) { result.groups.maxMembersPerGroup = v }
+        if let v = try int("offsets.retention.minutes", 1...10_000_000) { result.groups.offsetsRetentionMillis = Int64(v) * 60_000 }
+        if let v = try int("offsets.retention.check.interval.ms", 1_000...86_400_000) { result.groups.offsetsRetentionCheckIntervalMillis = Int64(v) }
+        guard result.groups.minSessionTimeoutMillis <= result.groups.maxSessionTimeoutMillis else {
+            throw ValidationError("group.min.session.timeout.ms must not be above group.max.session.timeout.ms")
+        }
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {

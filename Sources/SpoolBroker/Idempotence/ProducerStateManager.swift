@@ -1,3 +1,4 @@
+import NIOCore
 import SpoolRecords
 import SpoolStorage
 import Synchronization
@@ -8,10 +9,9 @@ import Synchronization
 /// The append path wires in like this (the check and the append are one atomic
 /// step per partition; batches without a producer id cost one scan of the headers):
 /// ```swift
-/// let validated = try ProducedBatches.validate(batches, maxBatchBytes: log.config.maxMessageBytes)
-/// switch try producers.append(validated, to: log, write: { try log.append(validated: validated, &batches) }) {
-/// case .appended(let result): …           // notify readers, answer with result
-/// case .duplicate(let original): …        // answer with original; nothing was written
+/// switch try producers.append(&batches, to: log) {   // instead of log.append(&batches)
+/// case .appended(let result): …                       // notify readers, answer with result
+/// case .duplicate(let base, let last): …              // answer with the original's offsets; nothing was written
 /// }
 /// ```
 public final class ProducerStateManager: Sendable {
@@ -77,6 +77,19 @@ public final class ProducerStateManager: Sendable {
             return .appended(try write())
         }
         return try table(for: log).append(batches, log: log, write: write)
+    }
+
+    /// The whole append path in one call: validates `batches` as `PartitionLog.append(_:)`
+    /// does (CRC and shape; a batch over the topic's `max.message.bytes` is
+    /// `recordTooLarge`), checks them against the producers' state, and appends them
+    /// (offsets patched in place) unless one is refused or they are a duplicate.
+    public func append(_ batches: inout ByteBuffer, to log: PartitionLog) throws -> ProducerAppendOutcome {
+        let validated = try ProducedBatches.validate(batches)
+        let maxBytes = log.config.maxMessageBytes
+        if let large = validated.batches.first(where: { $0.header.totalBytes > maxBytes }) {
+            throw StorageError(.recordTooLarge, "a batch of \(large.header.totalBytes) bytes is over max.message.bytes (\(maxBytes)) of \(log.topic)")
+        }
+        return try append(validated, to: log) { try log.append(validated: validated, &batches) }
     }
 
     /// Forgets the state of a deleted topic's partitions.
