@@ -39,6 +39,11 @@ struct BrokerCommand: AsyncParsableCommand {
               group.max.size=1000
               offsets.retention.minutes=10080
               offsets.retention.check.interval.ms=600000
+              max.connections=4096          (default: derived from the descriptor limit)
+              max.span.descriptors.per.connection=32
+              max.outbound.bytes.per.connection=4194304
+              max.inbound.buffered.bytes=268435456
+              frame.completion.seconds=30
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
             """
@@ -58,7 +63,9 @@ struct BrokerCommand: AsyncParsableCommand {
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
                              "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
-                             "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms"]
+                             "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+                             "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
+                             "max.inbound.buffered.bytes", "frame.completion.seconds"]
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -161,6 +168,11 @@ struct BrokerCommand: AsyncParsableCommand {
         guard result.groups.minSessionTimeoutMillis <= result.groups.maxSessionTimeoutMillis else {
             throw ValidationError("group.min.session.timeout.ms must not be above group.max.session.timeout.ms")
         }
+        if let v = try int("max.connections", 1...1_000_000) { result.budgets.maxConnections = v }
+        if let v = try int("max.span.descriptors.per.connection", 1...65_536) { result.budgets.spanDescriptorsPerConnectionMax = v }
+        if let v = try int("max.outbound.bytes.per.connection", 65_536...(1 << 30)) { result.budgets.outboundBytesPerConnectionMax = v }
+        if let v = try int("max.inbound.buffered.bytes", 1 << 20...(1 << 40)) { result.budgets.inboundBufferedBytesMax = v }
+        if let v = try int("frame.completion.seconds", 1...3600) { result.budgets.frameCompletionSeconds = Int64(v) }
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {

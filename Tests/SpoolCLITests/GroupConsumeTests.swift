@@ -51,16 +51,6 @@ final class ConsumerProcess: @unchecked Sendable { // `out` and `err` are guarde
     }
 }
 
-/// Waits (bounded) until `condition` holds; false if it never did.
-func eventually(seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(50_000)
-    }
-    return condition()
-}
-
 @Suite("spool consume --group: two processes share a topic's partitions")
 struct GroupConsumeTests {
     /// Records "p:o v" printed by one consumer, by partition.

@@ -7,16 +7,6 @@ import SpoolServer
 import Synchronization
 import Testing
 
-/// Waits (bounded) for `condition`, checking every 20 ms.
-func waitFor(seconds: Double = 20, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
-}
-
 @Suite("Consumer groups over the native protocol", .serialized)
 struct GroupMembershipTests {
     /// A server whose coordinator forms generations at once and allows short sessions, so the test runs in a second or two.

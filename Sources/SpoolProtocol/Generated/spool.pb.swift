@@ -137,7 +137,7 @@ public nonisolated enum Spool_V1_Acks: SwiftProtobuf.Enum, Swift.CaseIterable {
   /// answer once written to the log (page cache)
   case leader // = 0
 
-  /// answer at once, before writing; errors are only logged
+  /// answer at once, before the append: offsets are -1, a failed append is not reported
   case none // = 1
 
   /// answer once fsynced (group commit)
@@ -559,9 +559,53 @@ public nonisolated struct Spool_V1_PartitionDescription: Sendable {
 
   public var segments: Int32 = 0
 
+  /// stopped after a failed write or fsync: appends refused until recovered
+  public var stopped: Bool = false
+
+  /// why it stopped
+  public var failure: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// (method_id 15) Brings a topic's stopped partitions back without a restart: each is
+/// re-opened and re-checked as after an unclean stop.
+public nonisolated struct Spool_V1_RecoverTopicRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_RecoverTopicResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the partitions that were stopped and run again
+  public var recovered: [Int32] = []
+
+  public var topic: Spool_V1_TopicDescription {
+    get {_topic ?? Spool_V1_TopicDescription()}
+    set {_topic = newValue}
+  }
+  /// Returns true if `topic` has been explicitly set.
+  public var hasTopic: Bool {self._topic != nil}
+  /// Clears the value of `topic`. Subsequent reads from it will return its default value.
+  public mutating func clearTopic() {self._topic = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _topic: Spool_V1_TopicDescription? = nil
 }
 
 /// (method_id 13)
@@ -1958,7 +2002,7 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PartitionDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0\u{1}stopped\0\u{1}failure\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1972,6 +2016,8 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.highWatermark) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.segments) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.stopped) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.failure) }()
       default: break
       }
     }
@@ -1996,6 +2042,12 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if self.segments != 0 {
       try visitor.visitSingularInt32Field(value: self.segments, fieldNumber: 6)
     }
+    if self.stopped != false {
+      try visitor.visitSingularBoolField(value: self.stopped, fieldNumber: 7)
+    }
+    if !self.failure.isEmpty {
+      try visitor.visitSingularStringField(value: self.failure, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2006,6 +2058,77 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if lhs.highWatermark != rhs.highWatermark {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.segments != rhs.segments {return false}
+    if lhs.stopped != rhs.stopped {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_RecoverTopicRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoverTopicRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_RecoverTopicRequest, rhs: Spool_V1_RecoverTopicRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_RecoverTopicResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoverTopicResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recovered\0\u{1}topic\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt32Field(value: &self.recovered) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._topic) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.recovered.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.recovered, fieldNumber: 1)
+    }
+    try { if let v = self._topic {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_RecoverTopicResponse, rhs: Spool_V1_RecoverTopicResponse) -> Bool {
+    if lhs.recovered != rhs.recovered {return false}
+    if lhs._topic != rhs._topic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
