@@ -203,7 +203,7 @@ struct BrokerCommand: AsyncParsableCommand {
         // line must find them.
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         if let kafka = server.kafka {
-            print("Kafka clients: \(kafka.localAddress)")
+            print("Kafka clients: \(kafka.localAddress) (advertised as \(kafka.advertisedAddress))")
         }
         print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
         fflush(nil)

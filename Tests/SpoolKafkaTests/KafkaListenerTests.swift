@@ -217,3 +217,13 @@ private final class KafkaHarness {
         try await h.stop()
     }
 }
+
+@Suite struct AdvertisedAddressTests {
+    /// A wildcard or `localhost` is never sent to clients as an address to connect to.
+    @Test func wildcardsAndLocalhostAdvertiseLoopback() {
+        for host in ["0.0.0.0", "", "::", "localhost"] {
+            #expect(KafkaListener.defaultAdvertisedHost(forBoundHost: host) == "127.0.0.1")
+        }
+        #expect(KafkaListener.defaultAdvertisedHost(forBoundHost: "10.1.2.3") == "10.1.2.3")
+    }
+}

@@ -36,7 +36,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 native_port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$tmp/broker.log" | head -1)
-kafka_port=$(sed -n 's/^Kafka clients: .*:\([0-9][0-9]*\)$/\1/p' "$tmp/broker.log" | head -1)
+kafka_port=$(sed -n 's/^Kafka clients: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p' "$tmp/broker.log" | head -1)
 [ -n "$native_port" ] && [ -n "$kafka_port" ] || { echo "broker did not start:"; cat "$tmp/broker.log"; exit 1; }
 kafka="127.0.0.1:$kafka_port"
 native="--broker 127.0.0.1:$native_port"
