@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A raw blocking TCP socket to the broker, for clients that misbehave on purpose.

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A long-running `spool consume` process whose output is collected as it arrives.
