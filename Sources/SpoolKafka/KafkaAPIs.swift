@@ -12,6 +12,8 @@ struct KafkaAPIs: Sendable {
     let config: KafkaListenerConfig
     let advertisedHost: String
     let advertisedPort: Int32
+    /// The connection's share of the broker's budgets (span descriptors).
+    let budget: ConnectionBudget
 
     /// A started request: its answer, and the long poll behind it when it is a Fetch.
     struct Started {

@@ -68,11 +68,11 @@ public final class KafkaListener: Sendable {
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 let (host, port) = advertised.withLockedValue { $0 }
                 let apis = KafkaAPIs(
-                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port))
+                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port), budget: budget)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
-                    try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes)))
+                    try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes, budget: budget)))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
                 }
             }
