@@ -193,6 +193,12 @@ public final class SpoolConnection: Sendable {
         }
     }
 
+    /// The broker's answer to the last handshake: protocol version and limits
+    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say, or while disconnected).
+    public var handshake: Spool_V1_HandshakeResponse {
+        (try? current())?.calls.withLockedValue { $0.handshake } ?? Spool_V1_HandshakeResponse()
+    }
+
     /// The broker's frame limit learnt in the handshake (nil while disconnected).
     public var maxFrameBytes: Int? {
         (try? current())?.calls.withLockedValue { $0.maxFrameBytes }

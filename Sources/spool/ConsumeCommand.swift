@@ -128,6 +128,29 @@ struct ConsumeCommand: AsyncParsableCommand {
             let list = partitions.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted()
             FileHandle.standardError.write(Data("spool: group \(group) generation \(generation): \(list.isEmpty ? "no partitions" : list.joined(separator: ","))\n".utf8))
         }
+        leaveGroupOnSignals(consumer)
+    }
+
+    /// SIGINT or SIGTERM while in a group: leave it before exiting (waiting at most 2 s), so
+    /// that the other members take the partitions over at once, not after the session timeout.
+    private func leaveGroupOnSignals(_ consumer: SpoolConsumer) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                Task {
+                    await withTaskGroup(of: Void.self) { race in
+                        race.addTask { await consumer.unsubscribe() }
+                        race.addTask { try? await Task.sleep(for: .seconds(2)) }
+                        await race.next()
+                        race.cancelAll()
+                    }
+                    Glibc.exit(128 + sig)
+                }
+            }
+            source.resume()
+            SignalSources.keep(source)
+        }
     }
 
     /// Commits, riding out a broker restart (the next commit carries the same positions) and

@@ -188,6 +188,28 @@ final class TestBroker: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: broker.directory)
     }
 
+    /// acks=none: the broker answers before the append, so offsets are unknown (-1) for
+    /// every record; the records still land, in order.
+    @Test func acksNoneReportsUnknownOffsetsAndStillAppends() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("fire")
+        var config = ProducerConfig()
+        config.acks = .none
+        let producer = SpoolProducer(connection: connection, config: config)
+        var offsets: [Int64] = []
+        for i in 0..<20 { offsets.append(try await producer.send(topic: "fire", partition: 0, value: Array("\(i)".utf8)).offset) }
+        #expect(offsets == Array(repeating: -1, count: 20))
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 100)
+        try await consumer.assign(topic: "fire", from: .beginning)
+        var got: [String] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while got.count < 20 && ContinuousClock.now < deadline { got += try await consumer.poll().map { String(buffer: $0.value!) } }
+        #expect(got == (0..<20).map { "\($0)" })
+        await connection.close()
+        await broker.stop()
+    }
+
     @Test func replayFromTheBeginningAfterARestart() async throws {
         let broker = try await TestBroker()
         var connection = try await broker.connect()

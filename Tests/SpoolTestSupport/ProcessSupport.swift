@@ -134,7 +134,18 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
             process.waitUntilExit()
             return nil
         }
+        drainLog()
         return process.terminationStatus
+    }
+
+    /// Takes what the exited process wrote last (the readability handler may not have
+    /// run for it yet), so the log is complete once the process is gone.
+    private func drainLog() {
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        lock.lock()
+        log.append(rest)
+        lock.unlock()
     }
 
     public func spool(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
