@@ -64,7 +64,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         fetches.removeAll()
         // Descriptors of answers that will never be written.
         for reply in ready.values {
-            if case .response(_, _, let handles) = reply { for h in handles { try? h.close() } }
+            if case .response(_, _, let handles) = reply { release(handles) }
         }
         ready.removeAll()
         context.fireChannelInactive()
@@ -137,7 +137,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private func complete(_ sequence: UInt64, _ reply: KafkaReply) {
         guard let context, !closing else {
-            if case .response(_, _, let handles) = reply { for h in handles { try? h.close() } }
+            if case .response(_, _, let handles) = reply { release(handles) }
             return
         }
         ready[sequence] = reply
@@ -170,6 +170,15 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Closes the span descriptors of a response (written, or never to be) and gives them
+    /// back to the connection's budget.
+    private func release(_ handles: [NIOFileHandle]) {
+        for handle in handles {
+            try? handle.close()
+            apis.budget.releaseSpanDescriptor()
+        }
+    }
+
     /// The response bytes, with each deferred records span sent as its `FileRegion`.
     private func write(_ frame: KafkaResponseFrame, regions: [FileRegion], handles: [NIOFileHandle], context: ChannelHandlerContext) {
         precondition(regions.count == frame.deferredSpans.count, "one file region per deferred span")
@@ -188,7 +197,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: nil)
         } else {
             let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { _ in for h in handles { try? h.close() } }
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.release(handles) }
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: written)
         }
     }

@@ -245,7 +245,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
             if let kafka = server.kafka {
-                print("Kafka clients: \(kafka.localAddress)")
+                print("Kafka clients: \(kafka.localAddress) (advertised as \(kafka.advertisedAddress))")
             }
             // The banner: tools and tests wait for it. Printed once the service group's
             // signal handlers are in place, so a SIGTERM right after it finds them.

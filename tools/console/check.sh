@@ -104,7 +104,7 @@ expect group "data-test=\"group-lag\"><div class=\"label\">Total lag</div><div c
 
 # A live group: two Kafka consumers (kcat, librdkafka) split the topic; the console shows
 # both members with their assignments.
-kport=$(sed -n 's/.*Kafka clients: .*:\([0-9][0-9]*\)$/\1/p' "$tmp/broker.out" | head -1)
+kport=$(sed -n 's/.*Kafka clients: [^ ]*:\([0-9][0-9]*\).*/\1/p' "$tmp/broker.out" | head -1)
 for _ in 1 2; do
   timeout 60 kcat -b "127.0.0.1:$kport" -G live orders -q >/dev/null 2>&1 &
   kcat_pids+=($!)
