@@ -26,6 +26,7 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case fetchOffsets = 12
     case alterTopicConfig = 13
     case listGroups = 14
+    case createPartitions = 15
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.

@@ -121,3 +121,22 @@ import Testing
         #expect(producer.waitForExit(seconds: 10) == 0)
     }
 }
+
+@Suite struct TopicAlterCLITests {
+    @Test func alterPartitionsGrowsATopicAndNeverShrinksIt() throws {
+        let broker = try BrokerProcess()
+        #expect(try broker.spool(["topic", "create", "grow", "--partitions", "2"]).status == 0)
+        var r = try broker.spool(["topic", "alter", "grow", "--partitions", "4"])
+        #expect(r.status == 0 && r.stdout.contains("now has 4 partitions (was 2)"), "\(r.stdout) \(r.stderr)")
+        #expect(try broker.spool(["produce", "grow", "--partition", "3"], stdin: "late\n").status == 0)
+        r = try broker.spool(["consume", "grow", "--partition", "3", "--from", "beginning", "--exit-at-end"])
+        #expect(r.stdout == "late\n")
+        r = try broker.spool(["topic", "alter", "grow", "--partitions", "3"])
+        #expect(r.status != 0 && r.stderr.contains("has 4 partitions; --partitions must be more than that"), "\(r.stderr)")
+        // The new partitions survive a restart.
+        #expect(broker.terminate() == 0)
+        let again = try BrokerProcess(arguments: ["broker", "--data-dir", broker.directory, "--listen", "127.0.0.1:0"])
+        r = try again.spool(["consume", "grow", "--partition", "3", "--from", "beginning", "--exit-at-end"])
+        #expect(r.stdout == "late\n", "\(r.stderr)")
+    }
+}
