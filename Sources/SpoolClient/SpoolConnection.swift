@@ -21,6 +21,8 @@ public final class SpoolConnection: Sendable {
     public let group: EventLoopGroup
     let ownsGroup: Bool
     private let link: NIOLockedValueBox<Link>
+    /// The most recent transport that completed its handshake (kept after it breaks).
+    private let latest = NIOLockedValueBox<Transport?>(nil)
 
     /// The state of the one TCP connection behind this object.
     enum Link {
@@ -104,6 +106,7 @@ public final class SpoolConnection: Sendable {
                 link = .connected(transport)
                 return true
             }
+            latest.withLockedValue { $0 = transport }
             if !kept {
                 await transport.close()
                 throw SpoolClientError(.closed, "the connection to \(config.address) was closed")
@@ -191,6 +194,18 @@ public final class SpoolConnection: Sendable {
             if case .connected(let t) = link { return t }
             throw SpoolClientError(.connectionLost, "not connected to \(config.address)")
         }
+    }
+
+    /// The TCP channel of the current connection (the last one while reconnecting); it
+    /// changes when the connection reconnects. Its event loop belongs to `group`.
+    public var channel: Channel {
+        latest.withLockedValue { $0! }.channel
+    }
+
+    /// The broker's answer to the last handshake: protocol version and limits
+    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say).
+    public var handshake: Spool_V1_HandshakeResponse {
+        latest.withLockedValue { $0! }.calls.withLockedValue { $0.handshake }
     }
 
     /// The broker's frame limit learnt in the handshake (nil while disconnected).

@@ -275,7 +275,7 @@ public final class SpoolProducer: Sendable {
                 }
                 let item = s.ready[s.readyHead]
                 s.readyHead += 1
-                if s.readyHead > 1024 && s.readyHead * 2 > s.ready.count {
+                if s.readyHead > 16 && s.readyHead * 2 > s.ready.count {
                     s.ready.removeFirst(s.readyHead)
                     s.readyHead = 0
                 }

@@ -17,6 +17,8 @@ final class Transport: Sendable {
         var maxFrameBytes = Int.max
         /// The broker's limit on calls in flight per connection (from the handshake).
         var maxInFlight = Int.max
+        /// The broker's whole handshake answer.
+        var handshake = Spool_V1_HandshakeResponse()
     }
 
     let channel: Channel
@@ -69,6 +71,7 @@ final class Transport: Sendable {
             let reply = try await transport.startCall(.handshake, hello, deadline: deadline).reply
             let answer = try ProtoCodec.decode(Spool_V1_HandshakeResponse.self, from: reply.message)
             calls.withLockedValue { t in
+                t.handshake = answer
                 if answer.maxFrameBytes > 0 { t.maxFrameBytes = Int(answer.maxFrameBytes) }
                 if answer.maxInFlight > 0 { t.maxInFlight = Int(answer.maxInFlight) }
             }
