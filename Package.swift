@@ -179,6 +179,7 @@ let package = Package(
             dependencies: [
                 "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolTestSupport", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(
