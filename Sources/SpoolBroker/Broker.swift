@@ -23,6 +23,8 @@ public final class Broker: Sendable {
     public let storage: LogManager
     /// The I/O pool: per-partition serial work and admin work.
     public let io: PartitionExecutor
+    /// The budgets every listener draws from (connections, descriptors, buffered bytes).
+    public let budgets: ResourceBudgets
     /// Consumer groups (Kafka's classic protocol) and their committed offsets, for every listener.
     public let groups: GroupCoordinator
     /// Idempotent producers: producer ids and per-partition sequence state.
@@ -30,9 +32,16 @@ public final class Broker: Sendable {
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
-    public init(config: BrokerConfig) throws {
+    /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
+    /// pass one that injects faults).
+    public init(config: BrokerConfig, io: FileIO = PosixFileIO()) throws {
         self.config = config
-        storage = try LogManager(config: config.storage)
+        // The descriptor cache and the connections share the process limit (see DescriptorBudget).
+        var storageConfig = config.storage
+        storageConfig.maxOpenFiles = DescriptorBudget.cacheSize(
+            config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
+        storage = try LogManager(config: storageConfig, io: io)
+        budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         let storage = storage
@@ -42,12 +51,14 @@ public final class Broker: Sendable {
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
+        let maxDecompressed = config.maxDecompressedBatchBytes
         accumulator.sink = { [storage, notifier, producers] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
                     var batch = try builder.build()
-                    return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier).result
+                    return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
+                                           maxDecompressedBytes: maxDecompressed).result
                 }
                 deliver(result)
             }
@@ -64,7 +75,7 @@ public final class Broker: Sendable {
             PartitionDescription(
                 partition: log.partition, logStartOffset: log.startOffset, logEndOffset: log.endOffset,
                 highWatermark: log.highWatermark, sizeBytes: log.sizeBytes, segments: log.segmentCount,
-                stopped: log.failure != nil)
+                stopped: log.failure != nil, failure: log.failure?.message)
         }
         return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides)
     }
@@ -89,7 +100,20 @@ public final class Broker: Sendable {
 
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
-        try await io.run { [storage] in try storage.deleteTopic(name) }
+        try await io.run { [storage, producers] in
+            try storage.deleteTopic(name)
+            producers.forget(topic: name)
+        }
+    }
+
+    /// Brings the topic's stopped partitions back without a restart: each is re-opened and
+    /// re-checked as after an unclean stop (storage's `LogManager.recover(topic:)`).
+    /// Returns the partitions that were stopped and run again, and the topic as it is now.
+    public func recoverTopic(_ name: String) async throws -> (recovered: [Int32], topic: TopicDescription) {
+        try await io.run { [self] in
+            let recovered = try storage.recover(topic: name)
+            return (recovered, try describeTopic(name))
+        }
     }
 
     /// Merges config overrides into a topic's.
@@ -119,9 +143,11 @@ public final class Broker: Sendable {
         let storage = storage
         let notifier = notifier
         let producers = producers
+        let maxDecompressed = config.maxDecompressedBatchBytes
         let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
             var batches = batches
-            return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier)
+            return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
+                                   maxDecompressedBytes: maxDecompressed)
         }
         let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
         if acks == .all {
@@ -159,17 +185,21 @@ public final class Broker: Sendable {
                         timestamp: timestamp, eventLoop: eventLoop, completion: completion)
     }
 
-    /// The one append path (Produce and the loose-record accumulator): validate, check
-    /// idempotent producers' sequences, append, wake readers. Runs on the partition's
-    /// serial queue, so the sequence check and the append are one step. A retried batch
-    /// already in the log is answered with its original offsets and not written again.
+    /// The one append path (Produce and the loose-record accumulator): validate (headers
+    /// and CRC, then every record, with this I/O thread's scratch buffer), check idempotent
+    /// producers' sequences, append, wake readers. Runs on the partition's serial queue, so
+    /// the sequence check and the append are one step. A retried batch already in the log
+    /// is answered with its original offsets and not written again.
     static func append(
         _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
-        notifier: AppendNotifier
+        notifier: AppendNotifier, maxDecompressedBytes: Int
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
-        let validated = try log.validate(batches)
-        let outcome = try producers.append(validated, to: log) { try log.append(validated: validated, &batches) }
+        let produced = try log.validate(batches)
+        let limits = RecordBatchValidator.Limits(
+            maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: log.config.timestampDifferenceMaxMillis)
+        try RecordValidation.validate(batches, produced, limits: limits, nowMillis: PartitionLog.wallClockMillis())
+        let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
         switch outcome {
         case .appended(let result):
             notifier.notify(tp)
@@ -220,7 +250,9 @@ public final class Broker: Sendable {
                     entry.highWatermark = read.highWatermark
                     entry.logStartOffset = read.logStartOffset
                     if let span = read.span {
-                        if span.length <= spec.spanBytesMax {
+                        // The first span may exceed the fetch's byte limits (KIP-74) but
+                        // never what one response can carry; later ones must fit in what is left.
+                        if anySpan ? span.length <= remaining : span.length <= spec.spanBytesMax {
                             entry.span = span
                             remaining -= span.length
                             anySpan = true
@@ -256,6 +288,10 @@ public final class Broker: Sendable {
     public func cancelWait(_ tp: TopicPartition, _ token: UInt64) {
         notifier.cancel(tp, token)
     }
+
+    /// Long polls and subscriptions waiting for an append now (for tests and metrics: a
+    /// cancelled or closed call must leave none behind).
+    public var waitingForAppends: Int { notifier.count }
 
     /// Wakes every waiting fetch and subscription (at shutdown).
     public func wakeAllWaiters() {

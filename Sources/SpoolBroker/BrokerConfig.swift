@@ -31,6 +31,14 @@ public struct BrokerConfig: Sendable {
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
 
+    /// Largest records section of one batch once decompressed: a batch that inflates past
+    /// it is refused (RESOURCE_EXHAUSTED) before anything is stored.
+    public var maxDecompressedBatchBytes = 64 << 20
+    /// Most records in one ProduceRecords request (INVALID_ARGUMENT above it).
+    public var maxRecordsPerRequest = 10_000
+    /// Connections, descriptors, and bytes buffered in and out: see `BudgetConfig`.
+    public var budgets = BudgetConfig()
+
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
     }

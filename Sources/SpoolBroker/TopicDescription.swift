@@ -18,4 +18,6 @@ public struct PartitionDescription: Sendable {
     public var segments: Int
     /// The partition stopped after a failed write or fsync and refuses appends.
     public var stopped: Bool
+    /// Why it stopped (nil while it runs).
+    public var failure: String? = nil
 }

@@ -38,8 +38,15 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
             }
         case .goAway:
             let status = (try? ProtoCodec.decode(Spool_V1_Status.self, from: frame.message)).map(SpoolStatusError.init)
-            let message = status.map { "the broker at \(address) closed the connection: \($0.message)" } ?? "the broker at \(address) closed the connection"
-            failAll(SpoolClientError(.connectionLost, message))
+            if let status, status.code != .unavailable {
+                // A refusal with a reason (over max.connections, a budget, a protocol error):
+                // the caller sees the broker's own status and message.
+                failAll(status)
+            } else {
+                // Draining, idle: the connection is gone, a new one may be opened.
+                let message = status.map { "the broker at \(address) closed the connection: \($0.message)" } ?? "the broker at \(address) closed the connection"
+                failAll(SpoolClientError(.connectionLost, message))
+            }
             context.close(promise: nil)
         default:
             failAll(SpoolClientError(.notASpoolBroker, "\(address) sent an unexpected \(frame.type) frame"))

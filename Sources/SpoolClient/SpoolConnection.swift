@@ -21,8 +21,6 @@ public final class SpoolConnection: Sendable {
     public let group: EventLoopGroup
     let ownsGroup: Bool
     private let link: NIOLockedValueBox<Link>
-    /// The most recent transport that completed its handshake (kept after it breaks).
-    private let latest = NIOLockedValueBox<Transport?>(nil)
 
     /// The state of the one TCP connection behind this object.
     enum Link {
@@ -106,7 +104,6 @@ public final class SpoolConnection: Sendable {
                 link = .connected(transport)
                 return true
             }
-            latest.withLockedValue { $0 = transport }
             if !kept {
                 await transport.close()
                 throw SpoolClientError(.closed, "the connection to \(config.address) was closed")
@@ -196,16 +193,10 @@ public final class SpoolConnection: Sendable {
         }
     }
 
-    /// The TCP channel of the current connection (the last one while reconnecting); it
-    /// changes when the connection reconnects. Its event loop belongs to `group`.
-    public var channel: Channel {
-        latest.withLockedValue { $0! }.channel
-    }
-
     /// The broker's answer to the last handshake: protocol version and limits
-    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say).
+    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say, or while disconnected).
     public var handshake: Spool_V1_HandshakeResponse {
-        latest.withLockedValue { $0! }.calls.withLockedValue { $0.handshake }
+        (try? current())?.calls.withLockedValue { $0.handshake } ?? Spool_V1_HandshakeResponse()
     }
 
     /// The broker's frame limit learnt in the handshake (nil while disconnected).

@@ -73,6 +73,21 @@ public final class SpoolConsumer: Sendable {
         var metrics = ConsumerMetrics()
     }
 
+    // MARK: Group membership (SpoolConsumer+Subscribe.swift, GroupMembership.swift)
+
+    /// The group membership `subscribe` started; nil for a consumer that assigns itself partitions.
+    let membershipBox = NIOLockedValueBox<GroupMembership?>(nil)
+
+    /// Removes partitions from the assignment (a rebalance gave them to another member);
+    /// their buffered records are dropped, their next owner reads them from the commits.
+    func dropPartitions(_ partitions: [String: [Int32]]) {
+        let dropped = Set(partitions.flatMap { topic, ps in ps.map { TopicPartition(topic, $0) } })
+        state.withLockedValue { s in
+            for tp in dropped { s.cursors[tp] = nil }
+            s.buffer.removeAll { dropped.contains(TopicPartition($0.cursor.topic, $0.cursor.partition)) }
+        }
+    }
+
     /// Counters of the fetches this consumer made (Kafka's consumer fetch metrics).
     public struct ConsumerMetrics: Sendable {
         /// Fetch requests answered.
@@ -236,10 +251,15 @@ public final class SpoolConsumer: Sendable {
 
     /// Commits the given next-offsets.
     public func commit(positions: [TopicPartition: Int64]) async throws {
-        guard let group else { throw SpoolClientError(.invalidUse, "commit needs a group id") }
         guard !positions.isEmpty else { return }
-        let sorted = positions.sorted { $0.key < $1.key }
-        try await admin.commit(group: group, offsets: sorted.map { ($0.key.topic, $0.key.partition, $0.value) })
+        let sorted = positions.sorted { $0.key < $1.key }.map { ($0.key.topic, $0.key.partition, $0.value) }
+        if let membership = membershipBox.withLockedValue({ $0 }) {
+            // Subscribed: commit as a member of the current generation.
+            try await membership.commit(sorted)
+        } else {
+            guard let group else { throw SpoolClientError(.invalidUse, "commit needs a group id") }
+            try await admin.commit(group: group, offsets: sorted)
+        }
         state.withLockedValue { s in
             for (tp, offset) in positions { s.committed[tp] = offset }
         }
@@ -396,6 +416,15 @@ public final class SpoolConsumer: Sendable {
     /// One fetch request over every assigned partition, from their fetch offsets.
     private func fetchRound() async throws -> [FetchedPartition] {
         let cursors = state.withLockedValue { s in s.cursors.sorted { $0.key < $1.key }.map(\.value) }
+        if let membership = membershipBox.withLockedValue({ $0 }) {
+            // Subscribed: report a membership that ended; while the group gives this member
+            // nothing, idle like an empty long poll.
+            if let failure = membership.failure { throw failure }
+            if cursors.isEmpty {
+                try await Task.sleep(for: .milliseconds(Int(config.maxWaitMillis)))
+                return []
+            }
+        }
         guard !cursors.isEmpty else { throw SpoolClientError(.invalidUse, "no partitions assigned") }
         var request = Spool_V1_FetchRequest()
         request.maxWaitMs = config.maxWaitMillis

@@ -17,7 +17,7 @@ final class Transport: Sendable {
         var maxFrameBytes = Int.max
         /// The broker's limit on calls in flight per connection (from the handshake).
         var maxInFlight = Int.max
-        /// The broker's whole handshake answer.
+        /// The handshake's whole answer.
         var handshake = Spool_V1_HandshakeResponse()
     }
 

@@ -30,13 +30,22 @@ public final class KafkaListener: Sendable {
         let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
         // The advertised port is only known after binding when the port is 0.
         let advertised = NIOLockedValueBox<(host: String, port: Int)>((config.advertisedHost ?? config.host, config.advertisedPort ?? config.port))
+        let budgets = broker.budgets
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // accept() out of descriptors: pause instead of retrying in a busy loop.
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptThrottle()) }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: false)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
+                // Over max.connections (shared with the native listener): closed at once, as
+                // Kafka's broker does (the protocol has no frame to say why).
+                guard let budget = budgets.admitConnection() else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in budget.close() }
                 let id = ObjectIdentifier(channel)
                 connections.withLockedValue { $0[id] = channel }
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }

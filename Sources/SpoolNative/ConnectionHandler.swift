@@ -12,14 +12,40 @@ import SwiftProtobuf
 ///
 /// Runs on the connection's event loop. Calls are independent: each is answered
 /// when it completes, in any order.
-final class ConnectionHandler: ChannelInboundHandler {
+///
+/// Backpressure (the connection's `ConnectionBudget`): a call counts as in flight until
+/// the last byte of its answer is written; each span sent holds a duplicated descriptor
+/// until then, within the connection's descriptor budget (a response that finds none
+/// waits for an earlier one to be written); and the handler stops reading requests while
+/// the socket is unwritable, its queued bytes are over budget, or responses wait.
+final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = Frame
+    typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
+    /// Most times a Subscribe retries opening its segment after a failure before it ends.
+    static let subscribeOpenRetriesMax = 8
+    /// First pause before such a retry (doubled each time, up to `subscribeRetryMillisMax`).
+    static let subscribeRetryMillisMin: Int64 = 10
+    static let subscribeRetryMillisMax: Int64 = 1000
+
     let broker: Broker
+    let budget: ConnectionBudget
     private var context: ChannelHandlerContext?
     /// Calls open on this connection (unary ones until answered, streams until ended).
     private var inFlight: Set<UInt32> = []
+    /// Calls answered whose answer is not yet written out: still in flight for the limit.
+    private var answered: Set<UInt32> = []
+    /// Fetch answers waiting for a span descriptor of this connection, oldest first.
+    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>()
+    /// A `read` the handler held back (reads are paused).
+    private var readHeld = false
+    /// `serviceAfterWrites` is queued on the event loop.
+    private var serviceScheduled = false
+    /// Span descriptors were given back since the last `serviceAfterWrites`.
+    private var descriptorsFreed = false
+    /// Drops the connection if the frame it started is not finished in time.
+    private var frameTimer: Scheduled<Void>?
     private var subscriptions: [UInt32: NativeSubscription] = [:]
     /// Fetches waiting for data (long polls), by stream id.
     private var pendingFetches: [UInt32: PendingFetch] = [:]
@@ -31,8 +57,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Sent through the pipeline by `SpoolServer.shutdown()`.
     struct DrainEvent {}
 
-    init(broker: Broker) {
+    init(broker: Broker, budget: ConnectionBudget) {
         self.broker = broker
+        self.budget = budget
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -40,8 +67,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        for sub in subscriptions.values { if let token = sub.waitToken { broker.cancelWait(sub.tp, token) } }
+        for sub in subscriptions.values { stopWaiting(sub) }
         subscriptions.removeAll()
+        frameTimer?.cancel()
+        deferredFetches.removeAll()
         for fetch in pendingFetches.values { fetch.cancel() }
         pendingFetches.removeAll()
         self.context = nil
@@ -57,10 +86,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         switch frame.type {
         case .request:
-            guard !inFlight.contains(frame.streamID) else {
+            guard !inFlight.contains(frame.streamID) && !answered.contains(frame.streamID) else {
                 return goAway(SpoolStatusError(.invalidArgument, "stream id \(frame.streamID) is already in use"))
             }
-            guard inFlight.count < broker.config.maxInFlightPerConnection else {
+            guard inFlight.count + answered.count < broker.config.maxInFlightPerConnection else {
                 return writeStatus(frame.streamID, SpoolStatusError(.resourceExhausted, "more than \(broker.config.maxInFlightPerConnection) calls in flight on this connection"))
             }
             guard !draining else {
@@ -82,12 +111,10 @@ final class ConnectionHandler: ChannelInboundHandler {
                 sub.credit = min(sub.credit + Int(credit.bytes), Int(Int32.max))
                 pump(sub)
             } catch {
-                finish(frame.streamID, error)
+                endSubscription(sub, error)
             }
         case .cancel:
-            if let sub = subscriptions.removeValue(forKey: frame.streamID), let token = sub.waitToken {
-                broker.cancelWait(sub.tp, token)
-            }
+            if let sub = subscriptions.removeValue(forKey: frame.streamID) { stopWaiting(sub) }
             pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
             if inFlight.contains(frame.streamID) {
                 finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
@@ -103,8 +130,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let framing = error as? FramingError {
-            let code: Spool_V1_StatusCode = framing.message.contains("over the limit") ? .resourceExhausted : .invalidArgument
-            goAway(SpoolStatusError(code, framing.message))
+            goAway(SpoolStatusError(framing.code == .tooLarge ? .resourceExhausted : .invalidArgument, framing.message))
+        } else if let status = error as? SpoolStatusError {
+            // The decoder refused a frame (the inbound budget).
+            goAway(status)
         } else if error is ByteToMessageDecoderError {
             goAway(SpoolStatusError(.invalidArgument, "\(error)"))
         } else {
@@ -115,6 +144,51 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             for sub in Array(subscriptions.values) { pump(sub) }
+            resumeReadsIfPossible()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Backpressure
+
+    /// Holds back the channel's reads while the connection should not take more requests.
+    func read(context: ChannelHandlerContext) {
+        if shouldPauseReads {
+            if !readHeld { broker.budgets.count(.readsPaused) }
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Unwritable socket, too many bytes queued, or answers waiting for a descriptor.
+    private var shouldPauseReads: Bool {
+        guard let context else { return false }
+        return !context.channel.isWritable || budget.isOverOutboundBudget || !deferredFetches.isEmpty
+    }
+
+    private func resumeReadsIfPossible() {
+        guard readHeld, let context, !shouldPauseReads else { return }
+        readHeld = false
+        context.read()
+    }
+
+    private func frameTimedOut(bytes: Int) {
+        frameTimer = nil
+        guard let context, budget.hasInboundReservation else { return }
+        if readHeld {
+            // The broker itself stopped reading: the sender is not the slow one.
+            return startFrameTimer(bytes: bytes, context: context)
+        }
+        broker.budgets.count(.slowSendersDropped)
+        goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(broker.config.budgets.frameCompletionSeconds) s"))
+    }
+
+    private func startFrameTimer(bytes: Int, context: ChannelHandlerContext) {
+        frameTimer?.cancel()
+        let bound = self.bound
+        frameTimer = context.eventLoop.scheduleTask(in: .seconds(broker.config.budgets.frameCompletionSeconds)) {
+            bound.value.frameTimedOut(bytes: bytes)
         }
     }
 
@@ -124,14 +198,21 @@ final class ConnectionHandler: ChannelInboundHandler {
             // Streams end now; unary calls in flight are answered, then the connection says goodbye.
             for fetch in pendingFetches.values { fetch.finishNow() }
             for sub in Array(subscriptions.values) {
-                if let token = sub.waitToken { broker.cancelWait(sub.tp, token) }
-                subscriptions.removeValue(forKey: sub.streamID)
-                finish(sub.streamID, SpoolStatusError(.unavailable, "the broker is shutting down"))
+                endSubscription(sub, SpoolStatusError(.unavailable, "the broker is shutting down"))
             }
             goAwayIfDrained()
             return
         }
-        if event is IdleStateHandler.IdleStateEvent, inFlight.isEmpty {
+        if let progress = event as? BudgetedFrameDecoder.FrameProgress {
+            switch progress {
+            case .started(let bytes): startFrameTimer(bytes: bytes, context: context)
+            case .completed:
+                frameTimer?.cancel()
+                frameTimer = nil
+            }
+            return
+        }
+        if event is IdleStateHandler.IdleStateEvent, inFlight.isEmpty, answered.isEmpty {
             goAway(SpoolStatusError(.unavailable, "idle for \(broker.config.idleTimeoutSeconds) s"))
         } else {
             context.fireUserInboundEventTriggered(event)
@@ -191,10 +272,22 @@ final class ConnectionHandler: ChannelInboundHandler {
                 response.topic = NativeMessages.topic(try broker.describeTopic(request.name))
                 return response
             }
+        case .recoverTopic:
+            let request = try ProtoCodec.decode(Spool_V1_RecoverTopicRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                let (recovered, topic) = try await broker.recoverTopic(request.name)
+                var response = Spool_V1_RecoverTopicResponse()
+                response.recovered = recovered
+                response.topic = NativeMessages.topic(topic)
+                return response
+            }
         case .listOffsets:
             respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
         case .commitOffsets:
             let request = try ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)
+            if request.hasGenerationID {
+                return answer(id) { [broker] in try await NativeGroupCalls.memberCommit(request, broker: broker) }
+            }
             var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
             for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
             answer(id) { [broker, offsets] in
@@ -221,6 +314,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             var response = Spool_V1_ListGroupsResponse()
             response.groups = try broker.listGroups()
             respond(id, response)
+        // Group membership and producer ids (NativeGroupCalls.swift).
+        case .joinGroup:
+            let request = try ProtoCodec.decode(Spool_V1_JoinGroupRequest.self, from: frame.message)
+            let host = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
+            answer(id) { [broker] in await NativeGroupCalls.join(request, clientHost: host, broker: broker) }
+        case .syncGroup:
+            let request = try ProtoCodec.decode(Spool_V1_SyncGroupRequest.self, from: frame.message)
+            answer(id) { [broker] in await NativeGroupCalls.sync(request, broker: broker) }
+        case .heartbeat:
+            respond(id, NativeGroupCalls.heartbeat(try ProtoCodec.decode(Spool_V1_HeartbeatRequest.self, from: frame.message), broker: broker))
+        case .leaveGroup:
+            respond(id, NativeGroupCalls.leave(try ProtoCodec.decode(Spool_V1_LeaveGroupRequest.self, from: frame.message), broker: broker))
+        case .describeGroups:
+            respond(id, NativeGroupCalls.describe(try ProtoCodec.decode(Spool_V1_DescribeGroupsRequest.self, from: frame.message), broker: broker))
+        case .initProducerId:
+            let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
+            answer(id) { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
         case .produce:
             try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)
         case .produceRecords:
@@ -293,8 +403,24 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         var rest = payload
         let parts = request.partitions.map { p in (partition: p.partition, batches: rest.readSlice(length: Int(p.bytes))!) }
+        let acks = NativeMessages.acks(request.acks)
+        let appended = broker.produce(topic: request.topic, parts, acks: acks, on: context!.eventLoop)
+        if acks == .none {
+            // ACKS_NONE: answered at once, before the append; offsets are unknown (-1) and
+            // a failed append is not reported (proto/spool.proto).
+            var response = Spool_V1_ProduceResponse()
+            response.results = request.partitions.map { p in
+                var m = Spool_V1_ProducePartitionResult()
+                m.partition = p.partition
+                m.baseOffset = -1
+                m.lastOffset = -1
+                m.logStartOffset = -1
+                return m
+            }
+            return respond(id, response)
+        }
         let bound = self.bound
-        broker.produce(topic: request.topic, parts, acks: NativeMessages.acks(request.acks), on: context!.eventLoop).whenSuccess { results in
+        appended.whenSuccess { results in
             var response = Spool_V1_ProduceResponse()
             response.results = results.map { r in
                 var m = Spool_V1_ProducePartitionResult()
@@ -316,35 +442,24 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
         let logs = try broker.storage.partitions(of: request.topic)
         let config = try broker.storage.topicConfig(request.topic)
-        guard !request.records.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
-        let count = request.records.count
+        let placed = try LooseRecordPlacement.place(
+            request, partitions: Int32(logs.count), config: config, recordsMax: broker.config.maxRecordsPerRequest,
+            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: PartitionLog.wallClockMillis())
+        guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
+        let count = placed.count
+        let ackNone = request.acks == .none
         let results = NIOLockedValueBox<(remaining: Int, results: [Spool_V1_RecordResult])>((count, Array(repeating: Spool_V1_RecordResult(), count: count)))
         let bound = self.bound
         let eventLoop = context!.eventLoop
         let acksAll = request.acks == .all
-        let now = PartitionLog.wallClockMillis()
-        var roundRobin = Int32(truncatingIfNeeded: id)
-        for (i, record) in request.records.enumerated() {
-            var partition = record.partition
-            if partition < 0 {
-                if record.hasKey {
-                    partition = KafkaPartitioner.partition(forKey: Array(record.key), partitions: Int32(logs.count))
-                } else {
-                    partition = (roundRobin & 0x7FFF_FFFF) % Int32(logs.count)
-                    roundRobin &+= 1
-                }
-            }
-            guard partition < Int32(logs.count) else {
-                throw SpoolStatusError(.notFound, "topic \(request.topic) has partitions 0–\(logs.count - 1), not \(partition)")
-            }
-            let tp = TopicPartition(request.topic, partition)
-            let chosen = partition
-            let headers = record.headers.map { RecordHeader(key: $0.key, value: $0.hasValue ? ByteBuffer(bytes: $0.value) : nil) }
+        for (i, record) in placed.enumerated() {
+            let tp = TopicPartition(request.topic, record.partition)
+            let chosen = record.partition
             broker.produceRecord(
                 tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
-                key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,
-                headers: headers, timestamp: record.timestamp == 0 ? now : record.timestamp, eventLoop: eventLoop
+                key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp, eventLoop: eventLoop
             ) { outcome in
+                if ackNone { return }
                 var r = Spool_V1_RecordResult()
                 r.partition = chosen
                 switch outcome {
@@ -383,22 +498,23 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             }
         }
+        if ackNone {
+            // ACKS_NONE: answered at once with the partitions chosen; offsets unknown (-1).
+            var response = Spool_V1_ProduceRecordsResponse()
+            response.results = placed.map { record in
+                var r = Spool_V1_RecordResult()
+                r.partition = record.partition
+                r.offset = -1
+                return r
+            }
+            respond(id, response)
+        }
     }
 
     // MARK: Fetch
 
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
-        guard !request.partitions.isEmpty else { throw SpoolStatusError(.invalidArgument, "fetch names no partitions") }
-        // Room for the response message: the payload must fit in one frame with it.
-        let spanBytesMax = broker.config.maxFrameBytes - 64 * 1024
-        let spec = FetchSpec(
-            partitions: request.partitions.map { p in
-                FetchSpec.Partition(TopicPartition(p.topic, p.partition), offset: p.offset, maxBytes: p.maxBytes == 0 ? 1 << 20 : Int(p.maxBytes))
-            },
-            maxBytes: min(request.maxBytes == 0 ? 50 << 20 : Int(request.maxBytes), spanBytesMax),
-            minBytes: Int(request.minBytes),
-            maxWaitMillis: Int64(request.maxWaitMs),
-            spanBytesMax: spanBytesMax)
+        let spec = try NativeFetchRequest.spec(request, maxFrameBytes: broker.config.maxFrameBytes)
         let pending = broker.fetch(spec, on: context!.eventLoop)
         pendingFetches[id] = pending
         let bound = self.bound
@@ -406,7 +522,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let handler = bound.value
             handler.pendingFetches.removeValue(forKey: id)
             switch result {
-            case .success(let planned): handler.writeFetchResponse(id, planned)
+            case .success(let planned): handler.answerFetch(id, planned)
             case .failure(let error): handler.finish(id, error)
             }
             handler.flushIfNeeded()
@@ -414,8 +530,27 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) {
-        guard inFlight.contains(id) else { return }
+    /// Answers a fetch now, or queues it behind the answers waiting for a descriptor.
+    private func answerFetch(_ id: UInt32, _ planned: [FetchedPartition]) {
+        if deferredFetches.isEmpty && writeFetchResponse(id, planned) { return }
+        broker.budgets.count(.responsesDeferred)
+        deferredFetches.append((id, planned))
+    }
+
+    /// Writes the fetch answers that waited for descriptors, oldest first, while descriptors last.
+    private func serveDeferredFetches() {
+        while let next = deferredFetches.first {
+            guard writeFetchResponse(next.id, next.planned) else { break }
+            deferredFetches.removeFirst()
+        }
+    }
+
+    /// Writes a fetch answer, its spans sent from duplicated descriptors. Returns false
+    /// (writing nothing) when not one descriptor could be had: the answer must wait for an
+    /// earlier one of this connection to be written. Spans after the first that find no
+    /// descriptor are left out (the partition reports no data; the client fetches it again).
+    private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) -> Bool {
+        guard inFlight.contains(id) else { return true } // cancelled meanwhile
         var results: [Spool_V1_FetchPartitionResult] = []
         var regions: [FileRegion] = []
         var handles: [NIOFileHandle] = []
@@ -428,26 +563,31 @@ final class ConnectionHandler: ChannelInboundHandler {
             result.logStartOffset = p.logStartOffset
             var failure = p.error
             if failure == nil, let span = p.span, let log = p.log {
-                do {
-                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
-                    handles.append(handle)
-                    regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
-                    result.bytes = UInt32(span.length)
-                } catch {
-                    failure = error
+                if budget.acquireSpanDescriptor() {
+                    do {
+                        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
+                        handles.append(handle)
+                        regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
+                        result.bytes = UInt32(span.length)
+                    } catch {
+                        budget.releaseSpanDescriptor()
+                        failure = error
+                    }
+                } else if handles.isEmpty {
+                    return false
                 }
             }
             if let failure {
                 let status = StatusMapping.status(for: failure)
                 result.code = status.code
-                result.message = status.message
+                result.message = String(status.message.utf8.prefix(NativeFetchRequest.errorMessageBytesMax)) ?? status.code.name
             }
             results.append(result)
         }
         var response = Spool_V1_FetchResponse()
         response.partitions = results
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, closing: handles)
-        inFlight.remove(id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, handles: handles, ends: id)
+        return true
     }
 
     // MARK: Subscribe
@@ -461,22 +601,37 @@ final class ConnectionHandler: ChannelInboundHandler {
         let sub = NativeSubscription(
             streamID: id, tp: tp, log: log, nextOffset: request.offset,
             credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
-            maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - 64 * 1024))
+            maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - Self.responseMessageBytesMax))
         subscriptions[id] = sub
         pump(sub)
     }
 
-    /// Sends events while the subscription has credit and the socket is writable;
-    /// when it has caught up, waits for the next append.
+    /// Ends a subscription for good: no more events, no wake-ups, a final STATUS.
+    private func endSubscription(_ sub: NativeSubscription, _ error: Error) {
+        guard subscriptions[sub.streamID] === sub else { return }
+        subscriptions.removeValue(forKey: sub.streamID)
+        stopWaiting(sub)
+        finish(sub.streamID, error)
+    }
+
+    /// Cancels whatever a subscription is waiting on (an append, a retry).
+    private func stopWaiting(_ sub: NativeSubscription) {
+        if let token = sub.waitToken { broker.cancelWait(sub.tp, token) }
+        sub.waitToken = nil
+        sub.retry?.cancel()
+        sub.retry = nil
+    }
+
+    /// Sends events while the subscription has credit, the socket is writable and a span
+    /// descriptor is free; when it has caught up, waits for the next append.
     private func pump(_ sub: NativeSubscription) {
-        guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil else { return }
+        guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil, sub.retry == nil else { return }
         while sub.credit > 0 && context.channel.isWritable {
             let read: LogReadResult
             do {
                 read = try sub.log.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
             } catch {
-                subscriptions.removeValue(forKey: sub.streamID)
-                return finish(sub.streamID, error)
+                return endSubscription(sub, error)
             }
             guard let span = read.span else {
                 let bound = self.bound
@@ -498,8 +653,16 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
                 break
             }
+            // Out of descriptors: the events already queued release theirs when written.
+            guard budget.acquireSpanDescriptor() else { break }
             let fd: Int32
-            do { fd = try sub.log.openDescriptor(for: span) } catch { continue }
+            do {
+                fd = try sub.log.openDescriptor(for: span)
+                sub.openFailures = 0
+            } catch {
+                budget.releaseSpanDescriptor()
+                return retryLater(sub, error)
+            }
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             var event = Spool_V1_SubscribeEvent()
             event.partition = sub.tp.partition
@@ -507,65 +670,135 @@ final class ConnectionHandler: ChannelInboundHandler {
             event.logStartOffset = read.logStartOffset
             event.bytes = UInt32(span.length)
             let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
-            writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], closing: [handle])
+            writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], handles: [handle], ends: nil)
             sub.credit -= span.length
             sub.nextOffset = span.nextOffset
         }
         flushIfNeeded()
     }
 
+    /// The segment could not be opened (no descriptor left, or retention deleted it):
+    /// try again after a pause that doubles each time; after `subscribeOpenRetriesMax`
+    /// failures in a row, end the stream with the error.
+    private func retryLater(_ sub: NativeSubscription, _ error: Error) {
+        sub.openFailures += 1
+        guard sub.openFailures <= Self.subscribeOpenRetriesMax, let context else { return endSubscription(sub, error) }
+        let millis = min(Self.subscribeRetryMillisMax, Self.subscribeRetryMillisMin << Int64(sub.openFailures - 1))
+        let bound = self.bound
+        let streamID = sub.streamID
+        sub.retry = context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
+            let handler = bound.value
+            guard let sub = handler.subscriptions[streamID] else { return }
+            sub.retry = nil
+            handler.pump(sub)
+        }
+    }
+
     // MARK: Writing
+
+    /// Room left in a frame for a response message beside its payload.
+    static let responseMessageBytesMax = 64 * 1024
 
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], closing: [])
-        inFlight.remove(id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], handles: [], ends: id)
         if flushNow { flushIfNeeded() }
-        goAwayIfDrained()
     }
 
-    /// While draining, says goodbye once the last call in flight was answered.
+    /// While draining, says goodbye once the last call in flight was answered and written.
     private func goAwayIfDrained() {
-        if draining && inFlight.isEmpty {
+        if draining && inFlight.isEmpty && answered.isEmpty {
             goAway(SpoolStatusError(.unavailable, "the broker is shutting down"))
         }
     }
 
-    /// Ends call `id` with a STATUS for `error`.
+    /// Ends call `id` with a STATUS for `error` (nothing if the call already ended).
     private func finish(_ id: UInt32, _ error: Error) {
-        writeStatus(id, StatusMapping.status(for: error))
-        inFlight.remove(id)
+        guard inFlight.contains(id) else { return }
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, StatusMapping.status(for: error).status, regions: [], handles: [], ends: id)
         flushIfNeeded()
-        goAwayIfDrained()
     }
 
+    /// A STATUS for a REQUEST that was refused before it became a call.
     private func writeStatus(_ id: UInt32, _ status: SpoolStatusError) {
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], closing: [])
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: nil)
     }
 
+    /// Writes one frame: header and message, then the payload's file regions. `handles`
+    /// (each holding a span descriptor of the budget) are closed, the queued bytes counted
+    /// off and call `ends` (whose last frame this is) leaves the in-flight set only once
+    /// the last byte is written, or the write failed.
     private func writeMessage<M: SwiftProtobuf.Message>(
-        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], closing handles: [NIOFileHandle]
+        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], handles: [NIOFileHandle], ends call: UInt32?
     ) {
         guard let context, !closing else {
-            for handle in handles { try? handle.close() }
+            for handle in handles {
+                try? handle.close()
+                budget.releaseSpanDescriptor()
+            }
+            if let call { inFlight.remove(call) }
             return
         }
-        let bytes: [UInt8] = (try? message.serializedBytes()) ?? []
+        let bytes: [UInt8]
+        do {
+            bytes = try message.serializedBytes()
+        } catch {
+            // Never send an empty message in its place: the client could not tell.
+            for handle in handles {
+                try? handle.close()
+                budget.releaseSpanDescriptor()
+            }
+            return goAway(SpoolStatusError(.internal, "could not encode a \(M.protoMessageName): \(error)"))
+        }
         let payloadBytes = regions.reduce(0) { $0 + $1.readableBytes }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
         Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count, payloadBytes: payloadBytes, to: &buffer)
         buffer.writeBytes(bytes)
-        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
-        for region in regions {
-            context.write(wrapOutboundOut(.fileRegion(region)), promise: nil)
+        let queued = buffer.readableBytes + payloadBytes
+        budget.addOutbound(queued)
+        if let call {
+            inFlight.remove(call)
+            answered.insert(call)
         }
-        if !handles.isEmpty {
-            // Close the duplicated descriptors once the last region has gone out (or failed).
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.write(wrapOutboundOut(.byteBuffer(context.channel.allocator.buffer(capacity: 0))), promise: promise)
-            promise.futureResult.whenComplete { _ in for handle in handles { try? handle.close() } }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: regions.isEmpty ? written : nil)
+        for (i, region) in regions.enumerated() {
+            context.write(wrapOutboundOut(.fileRegion(region)), promise: i == regions.count - 1 ? written : nil)
         }
         needsFlush = true
+        let bound = self.bound
+        let descriptors = handles.count
+        written.futureResult.whenComplete { _ in
+            for handle in handles { try? handle.close() }
+            bound.value.written(queued, descriptors: descriptors, call: call)
+        }
+    }
+
+    /// A frame's last byte went out (or the write failed): give back what it held. Writes
+    /// complete inside `flush()`, so what the freed room allows (deferred answers, streams,
+    /// reads) runs once, after the current work, not nested in it.
+    private func written(_ bytes: Int, descriptors: Int, call: UInt32?) {
+        budget.removeOutbound(bytes)
+        for _ in 0..<descriptors { budget.releaseSpanDescriptor() }
+        if let call { answered.remove(call) }
+        descriptorsFreed = descriptorsFreed || descriptors > 0
+        guard let context, !closing, !serviceScheduled else { return }
+        serviceScheduled = true
+        let bound = self.bound
+        context.eventLoop.execute { bound.value.serviceAfterWrites() }
+    }
+
+    private func serviceAfterWrites() {
+        serviceScheduled = false
+        guard context != nil, !closing else { return }
+        if descriptorsFreed {
+            descriptorsFreed = false
+            serveDeferredFetches()
+            for sub in Array(subscriptions.values) { pump(sub) }
+        }
+        resumeReadsIfPossible()
+        flushIfNeeded()
+        goAwayIfDrained()
     }
 
     private func flushIfNeeded() {
@@ -577,12 +810,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Sends GOAWAY with `status` and closes the connection.
     private func goAway(_ status: SpoolStatusError) {
         guard let context, !closing else { return }
-        let bytes: [UInt8] = (try? status.status.serializedBytes()) ?? []
-        var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
-        Frame.writeHeader(type: .goAway, streamID: 0, messageBytes: bytes.count, payloadBytes: 0, to: &buffer)
-        buffer.writeBytes(bytes)
         closing = true
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).whenComplete { _ in channel.close(promise: nil) }
+        guard let frame = try? NativeFrames.goAway(status, allocator: channel.allocator) else {
+            return channel.close(promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(frame))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

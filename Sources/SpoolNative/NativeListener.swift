@@ -34,18 +34,33 @@ public final class NativeListener: Sendable {
     public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
         let config = broker.config
         let connections = ConnectionSet()
+        let budgets = broker.budgets
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // accept() failing with EMFILE/ENFILE (or out of memory) leaves the connection
+                // in the backlog: without a pause the event loop would retry at once, forever.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptThrottle())
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
+                guard let budget = budgets.admitConnection() else {
+                    let status = SpoolStatusError(.resourceExhausted, "the broker has \(budgets.descriptors.maxConnections) connections open, its limit (max.connections); try again later")
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in budget.close() }
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxFrameBytes)))
-                    try sync.addHandler(ConnectionHandler(broker: broker))
+                    try sync.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: config.maxFrameBytes, budget: budget)))
+                    try sync.addHandler(ConnectionHandler(broker: broker, budget: budget))
                 }
             }
         let channel = try await bootstrap.bind(host: config.host, port: config.port).get()

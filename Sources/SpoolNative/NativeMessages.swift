@@ -14,6 +14,8 @@ enum NativeMessages {
             m.highWatermark = p.highWatermark
             m.sizeBytes = p.sizeBytes
             m.segments = Int32(p.segments)
+            m.stopped = p.stopped
+            m.failure = p.failure ?? ""
             return m
         }
         t.configs = entries(d.configs)

@@ -1,3 +1,4 @@
+import NIOCore
 import SpoolStorage
 
 /// A live Subscribe stream on one connection: where it reads next, and the client's credit.
@@ -11,6 +12,10 @@ final class NativeSubscription {
     let maxBytesPerEvent: Int
     /// Set while waiting for an append (token of `Broker.waitForAppend`).
     var waitToken: UInt64?
+    /// Set while waiting to retry opening the segment after a failure.
+    var retry: Scheduled<Void>?
+    /// Failures to open the segment in a row.
+    var openFailures = 0
 
     init(streamID: UInt32, tp: TopicPartition, log: PartitionLog, nextOffset: Int64, credit: Int, maxBytesPerEvent: Int) {
         self.streamID = streamID

@@ -9,6 +9,13 @@ enum StatusMapping {
         switch error {
         case let e as SpoolStatusError:
             return e
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .cancelled: return SpoolStatusError(.cancelled, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            }
         case let e as StorageError:
             switch e.code {
             case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)
@@ -23,7 +30,8 @@ enum StatusMapping {
         case let e as RecordsError:
             switch e.code {
             case .badCRC, .corruptCompressedData: return SpoolStatusError(.dataLoss, e.description)
-            case .unsupportedCodec: return SpoolStatusError(.invalidArgument, e.description)
+            case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
+            case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
             }

@@ -255,7 +255,7 @@ public final class PartitionLog: Sendable {
         let maxBytes = config.maxMessageBytes
         do {
             return try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
-        } catch let error as RecordsError where error.code == .badLength && error.message.contains("over the limit") {
+        } catch let error as RecordsError where error.code == .batchTooLarge {
             throw StorageError(.recordTooLarge, error.message)
         }
     }

@@ -34,6 +34,17 @@ struct BrokerCommand: AsyncParsableCommand {
               idle.timeout.seconds=600
               max.open.files=1024
               log.retention.check.interval.ms=300000
+              group.initial.rebalance.delay.ms=3000   (consumer groups, as Kafka names them)
+              group.min.session.timeout.ms=6000
+              group.max.session.timeout.ms=1800000
+              group.max.size=1000
+              offsets.retention.minutes=10080
+              offsets.retention.check.interval.ms=600000
+              max.connections=4096          (default: derived from the descriptor limit)
+              max.span.descriptors.per.connection=32
+              max.outbound.bytes.per.connection=4194304
+              max.inbound.buffered.bytes=268435456
+              frame.completion.seconds=30
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
             """
@@ -51,7 +62,11 @@ struct BrokerCommand: AsyncParsableCommand {
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
-                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable"]
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
+                             "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+                             "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+                             "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
+                             "max.inbound.buffered.bytes", "frame.completion.seconds"]
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -145,6 +160,20 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("idle.timeout.seconds", 1...86_400 * 7) { result.idleTimeoutSeconds = Int64(v) }
         if let v = try int("max.open.files", 16...1_000_000) { result.storage.maxOpenFiles = v }
         if let v = try int("log.retention.check.interval.ms", 100...86_400_000) { result.storage.retentionCheckIntervalMillis = Int64(v) }
+        if let v = try int("group.initial.rebalance.delay.ms", 0...300_000) { result.groups.initialRebalanceDelayMillis = Int64(v) }
+        if let v = try int("group.min.session.timeout.ms", 1...86_400_000) { result.groups.minSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.session.timeout.ms", 1...86_400_000) { result.groups.maxSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.size", 1...1_000_000) { result.groups.maxMembersPerGroup = v }
+        if let v = try int("offsets.retention.minutes", 1...10_000_000) { result.groups.offsetsRetentionMillis = Int64(v) * 60_000 }
+        if let v = try int("offsets.retention.check.interval.ms", 1_000...86_400_000) { result.groups.offsetsRetentionCheckIntervalMillis = Int64(v) }
+        guard result.groups.minSessionTimeoutMillis <= result.groups.maxSessionTimeoutMillis else {
+            throw ValidationError("group.min.session.timeout.ms must not be above group.max.session.timeout.ms")
+        }
+        if let v = try int("max.connections", 1...1_000_000) { result.budgets.maxConnections = v }
+        if let v = try int("max.span.descriptors.per.connection", 1...65_536) { result.budgets.spanDescriptorsPerConnectionMax = v }
+        if let v = try int("max.outbound.bytes.per.connection", 65_536...(1 << 30)) { result.budgets.outboundBytesPerConnectionMax = v }
+        if let v = try int("max.inbound.buffered.bytes", 1 << 20...(1 << 40)) { result.budgets.inboundBufferedBytesMax = v }
+        if let v = try int("frame.completion.seconds", 1...3600) { result.budgets.frameCompletionSeconds = Int64(v) }
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {

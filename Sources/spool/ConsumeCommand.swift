@@ -88,7 +88,12 @@ struct ConsumeCommand: AsyncParsableCommand {
         }
         try await address.withConnection { connection in
             let consumer = SpoolConsumer(connection: connection, config: config)
-            try await consumer.assign(topic: topic, partitions: partition.map { [$0] }, from: start)
+            // With --group and no --partition the consumer joins the group, whose members share the partitions.
+            if let group, partition == nil {
+                try await subscribe(consumer, group: group, from: start)
+            } else {
+                try await consumer.assign(topic: topic, partitions: partition.map { [$0] }, from: start)
+            }
             var printed = 0
             var out = [UInt8]()
             let stdout = FileHandle.standardOutput
@@ -109,14 +114,52 @@ struct ConsumeCommand: AsyncParsableCommand {
                 if let count, printed >= count { break }
                 if exitAtEnd && consumer.isAtEnd { break }
             }
-            if group != nil { try await consumer.commit() }
+            if group != nil { try await commitRiding(consumer) }
+            await consumer.unsubscribe()
         }
     }
 
-    /// Commits, riding out a broker restart (the next commit carries the same positions).
+    // MARK: Consumer groups (GroupMembership.swift)
+
+    /// Joins the group; rebalances are reported on standard error.
+    private func subscribe(_ consumer: SpoolConsumer, group: String, from start: StartPosition) async throws {
+        try await consumer.subscribe(topics: [topic], group: group, from: start) { event in
+            guard case .assigned(let partitions, let generation) = event else { return }
+            let list = partitions.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted()
+            FileHandle.standardError.write(Data("spool: group \(group) generation \(generation): \(list.isEmpty ? "no partitions" : list.joined(separator: ","))\n".utf8))
+        }
+        leaveGroupOnSignals(consumer)
+    }
+
+    /// SIGINT or SIGTERM while in a group: leave it before exiting (waiting at most 2 s), so
+    /// that the other members take the partitions over at once, not after the session timeout.
+    private func leaveGroupOnSignals(_ consumer: SpoolConsumer) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                Task {
+                    await withTaskGroup(of: Void.self) { race in
+                        race.addTask { await consumer.unsubscribe() }
+                        race.addTask { try? await Task.sleep(for: .seconds(2)) }
+                        await race.next()
+                        race.cancelAll()
+                    }
+                    Glibc.exit(128 + sig)
+                }
+            }
+            source.resume()
+            SignalSources.keep(source)
+        }
+    }
+
+    /// Commits, riding out a broker restart (the next commit carries the same positions) and
+    /// a rebalance (the records go to the partitions' next owners, at least once).
     private func commitRiding(_ consumer: SpoolConsumer) async throws {
         do {
             try await consumer.commit()
+        } catch let error as GroupMembershipError where error.isRebalance {
+            return
         } catch where isRetriable(error) {
             consumer.config.onRetry?(error)
         }

@@ -230,7 +230,10 @@ struct GroupCoordinatorMembershipTests {
 
     @Test("Argument checks: session timeout range, group id, unknown member of an unknown group, group size")
     func argumentChecks() throws {
-        let h = try CoordinatorHarness { $0.maxMembersPerGroup = 2 }
+        let h = try CoordinatorHarness {
+            $0.maxMembersPerGroup = 2
+            $0.maxGroups = 2
+        }
         #expect(h.join(CoordinatorHarness.request(sessionMillis: 1_000)).errorCode == .invalidSessionTimeout)
         #expect(h.join(CoordinatorHarness.request("")).errorCode == .invalidGroupId)
         #expect(h.join(CoordinatorHarness.request("fresh", memberId: "made-up")).errorCode == .unknownMemberId)
@@ -245,6 +248,10 @@ struct GroupCoordinatorMembershipTests {
             if case .failure(let e) = r { return e.memberId } else { return nil }
         })))
         #expect(late.errorCode == .unknownMemberId)
+        // Groups "g" and "p" exist; a third is refused until the retention check forgets empty ones ("p").
+        #expect(h.join(CoordinatorHarness.request("q")).errorCode == .coordinatorNotAvailable)
+        h.coordinator.expireOffsets()
+        #expect(h.join(CoordinatorHarness.request("q")).errorCode == .memberIdRequired)
     }
 
     @Test("Shutdown answers held calls")

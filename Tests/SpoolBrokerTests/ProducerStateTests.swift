@@ -158,6 +158,22 @@ struct ProducerStateTests {
         #expect(try h.append(pid: 3, sequence: 2) == .duplicate(baseOffset: 2, lastOffset: 2))
     }
 
+    @Test("A recreated partition (a new log) starts with fresh producer state; forget(topic:) drops it")
+    func recreatedPartition() throws {
+        let h = try ProducerStateHarness()
+        _ = try h.append(pid: 1, sequence: 0, count: 3)
+        let old = h.producers.table(for: h.log)
+        #expect(h.producers.table(for: h.log) === old)
+        let other = NSTemporaryDirectory() + "spool-producers-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let recreated = try ProducerStateHarness.openLog(other, clean: true)
+        #expect(h.producers.table(for: recreated) !== old)
+        #expect(h.producers.table(for: recreated).producerCount == 0)
+        let current = h.producers.table(for: recreated)
+        h.producers.forget(topic: "t")
+        #expect(h.producers.table(for: recreated) !== current)
+    }
+
     @Test("Concurrent retries of one batch: exactly one is appended")
     func concurrentRetries() throws {
         let h = try ProducerStateHarness()

@@ -20,14 +20,19 @@ final class HandlerHarness: @unchecked Sendable {
     var fileRegions: [(Int, Int)] = []
     private var pending = ByteBuffer()
 
-    init(maxInFlight: Int = 1024) async throws {
+    let budget: ConnectionBudget
+
+    init(maxInFlight: Int = 1024, io: FileIO = PosixFileIO(), configure: (inout BrokerConfig) -> Void = { _ in }) async throws {
         var config = BrokerConfig(dataDirectory: directory)
         config.maxInFlightPerConnection = maxInFlight
-        let broker = try Broker(config: config)
+        configure(&config)
+        let broker = try Broker(config: config, io: io)
         self.broker = broker
+        let budget = broker.budgets.admitConnection()!
+        self.budget = budget
         channel = try await NIOAsyncTestingChannel { channel in
-            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: 1 << 20)))
-            try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker))
+            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: 1 << 20, budget: budget)))
+            try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker, budget: budget))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
     }
@@ -40,10 +45,11 @@ final class HandlerHarness: @unchecked Sendable {
         try await channel.writeInbound(buffer)
     }
 
-    /// The frames the handler wrote, decoded; waits (up to 10 s) until at least `count` arrived.
+    /// The frames the handler wrote, decoded; waits (up to 60 s: the whole suite may run
+    /// on two busy cores) until at least `count` arrived.
     func outbound(_ count: Int = 1) async throws -> [Frame] {
         var frames: [Frame] = []
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             while let data = try await channel.readOutbound(as: IOData.self) {
                 switch data {
@@ -67,7 +73,18 @@ final class HandlerHarness: @unchecked Sendable {
         create.name = name
         create.partitions = partitions
         try await send(method: .createTopic, stream: stream, create)
-        _ = try await outbound()
+        let frames = try await outbound()
+        #expect(frames.map(\.streamID) == [stream], "createTopic answered \(frames.map(\.streamID))")
+    }
+
+    /// Waits (up to 60 s) for the next frame on `stream`; frames of other streams read
+    /// meanwhile are dropped.
+    func reply(_ stream: UInt32) async throws -> Frame {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let frame = try await outbound(1).first(where: { $0.streamID == stream }) { return frame }
+        }
+        throw SpoolStatusError(.deadlineExceeded, "no frame on stream \(stream) within 60 s")
     }
 
     /// A fetch of partition 0 of `topic` that long-polls for 10 s (it stays in flight).
@@ -154,6 +171,7 @@ final class HandlerHarness: @unchecked Sendable {
         try await h.send(method: .listTopics, stream: 7, Spool_V1_ListTopicsRequest())
         let frames = try await h.outbound()
         #expect(frames.last?.type == .goAway)
+        try await h.channel.closeFuture.get()
     }
 
     @Test func aClientMayNotSendResponses() async throws {
@@ -170,7 +188,12 @@ final class HandlerHarness: @unchecked Sendable {
         try? await h.channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 3, 1, 0, 0, 0]))
         let frames = try await h.outbound()
         #expect(frames.map(\.type) == [.goAway])
+        #expect(try h.status(frames[0]).code == .invalidArgument)
         #expect(try h.status(frames[0]).message.contains("shorter"))
+        // ...and the connection is closed after it.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while h.channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(!h.channel.isActive)
     }
 
     @Test func produceThenFetchSendsTheStoredBytes() async throws {
@@ -219,5 +242,66 @@ final class HandlerHarness: @unchecked Sendable {
         try await h.send(method: .produce, stream: 2, produce, payload: ByteBuffer(bytes: [1, 2, 3]))
         let frames = try await h.outbound()
         #expect(try h.status(frames[0]).code == .invalidArgument)
+    }
+
+    /// Produces `payload` to partition 0 of `topic` on `stream`; returns the partition's result.
+    func produce(_ h: HandlerHarness, topic: String, _ payload: ByteBuffer, stream: UInt32) async throws -> Spool_V1_ProducePartitionResult {
+        var produce = Spool_V1_ProduceRequest()
+        produce.topic = topic
+        var p = Spool_V1_ProducePartition()
+        p.bytes = UInt32(payload.readableBytes)
+        produce.partitions = [p]
+        try await h.send(method: .produce, stream: stream, produce, payload: payload)
+        let frame = try await h.reply(stream)
+        return try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frame.message).results.first)
+    }
+
+    /// Validated at the door: a batch whose CRC is right but whose records cannot be read
+    /// is refused (DATA_LOSS for corrupt compressed data, INVALID_ARGUMENT for a malformed
+    /// record or a timestamp out of bounds) and nothing of the request is stored.
+    @Test func batchesWithUnreadableRecordsAreRefusedAtTheDoor() async throws {
+        let h = try await HandlerHarness()
+        try await h.createTopic("t")
+        var builder = RecordBatchBuilder(codec: .lz4)
+        for i in 0..<20 { builder.append(key: nil, value: Array("value \(i)".utf8), timestamp: PartitionLog.wallClockMillis()) }
+        let good = try builder.build()
+        // Corrupt lz4 with a correct CRC.
+        var corrupt = good
+        let recordsAt = RecordBatchHeader.size + 12
+        for i in recordsAt..<corrupt.writerIndex { corrupt.setInteger(UInt8(truncatingIfNeeded: i &* 31), at: i) }
+        RecordBatch.writeCRC(in: &corrupt, at: 0)
+        let r1 = try await produce(h, topic: "t", corrupt, stream: 2)
+        #expect(r1.code == .dataLoss, "\(r1.message)")
+        // A good batch followed by one whose count lies: neither is stored.
+        var plain = RecordBatchBuilder(codec: .none)
+        plain.append(key: nil, value: [1, 2, 3], timestamp: PartitionLog.wallClockMillis())
+        var lying = try plain.build()
+        lying.setInteger(Int32(2), at: RecordBatchHeader.Position.recordCount)
+        lying.setInteger(Int32(1), at: RecordBatchHeader.Position.lastOffsetDelta)
+        RecordBatch.writeCRC(in: &lying, at: 0)
+        var both = good
+        both.writeImmutableBuffer(lying)
+        let r2 = try await produce(h, topic: "t", both, stream: 3)
+        #expect(r2.code == .invalidArgument, "\(r2.message)")
+        #expect(try h.broker.storage.partition(.init("t", 0)).endOffset == 0)
+        // The good batch alone goes in.
+        let r3 = try await produce(h, topic: "t", good, stream: 4)
+        #expect(r3.code == .ok && r3.lastOffset == 19)
+    }
+
+    @Test func timestampsOutsideTheTopicsBoundAreRefused() async throws {
+        let h = try await HandlerHarness()
+        var create = Spool_V1_CreateTopicRequest()
+        create.name = "clocked"
+        var entry = Spool_V1_ConfigEntry()
+        entry.key = "message.timestamp.difference.max.ms"
+        entry.value = "60000"
+        create.configs = [entry]
+        try await h.send(method: .createTopic, stream: 1, create)
+        _ = try await h.reply(1)
+        var old = RecordBatchBuilder(codec: .gzip)
+        old.append(key: nil, value: [1], timestamp: PartitionLog.wallClockMillis() - 3_600_000)
+        let r = try await produce(h, topic: "clocked", try old.build(), stream: 2)
+        #expect(r.code == .invalidArgument && r.message.contains("message.timestamp.difference.max.ms"), "\(r.message)")
     }
 }

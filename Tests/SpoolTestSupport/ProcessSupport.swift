@@ -64,7 +64,7 @@ public final class DataBox: @unchecked Sendable {
 
 /// A `spool broker` process on 127.0.0.1 with an ephemeral port and a temporary data directory.
 public final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
-    public let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
+    public let directory: String
     public let process = Process()
     let output = Pipe()
     public private(set) var port = 0
@@ -76,7 +76,8 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
 
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
     /// ports for both listeners, so that brokers of tests running in parallel never collide).
-    public init(arguments: [String]? = nil) throws {
+    public init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
+        self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
         var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
         // Given arguments without a Kafka address get an ephemeral one too (not the default 9092).
@@ -133,7 +134,18 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
             process.waitUntilExit()
             return nil
         }
+        drainLog()
         return process.terminationStatus
+    }
+
+    /// Takes what the exited process wrote last (the readability handler may not have
+    /// run for it yet), so the log is complete once the process is gone.
+    private func drainLog() {
+        output.fileHandleForReading.readabilityHandler = nil
+        let rest = output.fileHandleForReading.readDataToEndOfFile()
+        lock.lock()
+        log.append(rest)
+        lock.unlock()
     }
 
     public func spool(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
@@ -233,4 +245,14 @@ public func freeLoopbackPort() -> Int {
     _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Waits (bounded) until `condition` holds, polling; false if it never did.
+public func eventually(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return condition()
 }

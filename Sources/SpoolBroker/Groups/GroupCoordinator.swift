@@ -121,6 +121,9 @@ public final class GroupCoordinator: Sendable {
             guard r.memberId.isEmpty else {
                 throw GroupCoordinatorError(.unknownMemberId, "group \(r.groupId) has no member \(r.memberId)")
             }
+            guard s.groups.count < config.maxGroups else {
+                throw GroupCoordinatorError(.coordinatorNotAvailable, "the coordinator holds \(config.maxGroups) groups already")
+            }
             s.nextIncarnation += 1
             group = ConsumerGroup(groupId: r.groupId, incarnation: s.nextIncarnation, nowMillis: now)
             s.groups[r.groupId] = group

@@ -11,6 +11,10 @@ public struct GroupCoordinatorConfig: Sendable {
     public var initialRebalanceDelayMillis: Int64 = 3_000
     /// Members (joined or holding a MEMBER_ID_REQUIRED id) per group (`group.max.size`).
     public var maxMembersPerGroup = 1_000
+    /// Groups with membership state held in memory at once; a JoinGroup that would
+    /// create one more is answered `coordinatorNotAvailable` (retry later). Empty
+    /// groups without offsets are forgotten by every retention check.
+    public var maxGroups = 100_000
     /// Committed offsets of a group without members expire this long after the
     /// group became empty or its last commit, whichever is later (`offsets.retention.minutes`, 7 days).
     public var offsetsRetentionMillis: Int64 = 7 * 24 * 60 * 60 * 1000
