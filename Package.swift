@@ -19,7 +19,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No traits: swift-protobuf's two default traits become -D flags whose order SwiftPM
+        // does not keep stable between runs, and a new order recompiles SwiftProtobuf (30-50 s of
+        // every `swift run -c release`). Spool uses neither trait's API.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -206,6 +209,7 @@ let package = Package(
             dependencies: [
                 "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolTestSupport", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         .testTarget(

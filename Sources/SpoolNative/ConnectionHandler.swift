@@ -270,6 +270,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
                 return response
             }
+        case .createPartitions:
+            let request = try ProtoCodec.decode(Spool_V1_CreatePartitionsRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                try await broker.addPartitions(topic: request.name, totalCount: request.partitions)
+                var response = Spool_V1_CreatePartitionsResponse()
+                response.topic = NativeMessages.topic(try broker.describeTopic(request.name))
+                return response
+            }
         case .recoverTopic:
             let request = try ProtoCodec.decode(Spool_V1_RecoverTopicRequest.self, from: frame.message)
             answer(id) { [broker] in
