@@ -44,6 +44,18 @@ public final class SpoolConsumer: Sendable {
     private let positions = NIOLockedValueBox<[PartitionKey: Int64]>([:])
     private let highWatermarks = NIOLockedValueBox<[PartitionKey: Int64]>([:])
 
+    // MARK: Group membership (SpoolConsumer+Subscribe.swift, GroupMembership.swift)
+
+    /// The group membership `subscribe` started; nil for a consumer that assigns itself partitions.
+    let membershipBox = NIOLockedValueBox<GroupMembership?>(nil)
+
+    /// Removes partitions from the assignment (a rebalance gave them to another member).
+    func dropPartitions(_ partitions: [String: [Int32]]) {
+        let keys = partitions.flatMap { topic, ps in ps.map { PartitionKey(topic: topic, partition: $0) } }
+        positions.withLockedValue { p in for key in keys { p[key] = nil } }
+        highWatermarks.withLockedValue { h in for key in keys { h[key] = nil } }
+    }
+
     struct PartitionKey: Hashable, Comparable {
         var topic: String
         var partition: Int32
@@ -110,8 +122,9 @@ public final class SpoolConsumer: Sendable {
         }
     }
 
-    /// Commits the current positions for the group.
+    /// Commits the current positions for the group (as a member of its generation when subscribed).
     public func commit() async throws {
+        if let membership = membershipBox.withLockedValue({ $0 }) { return try await membership.commit(position) }
         guard let group else { throw SpoolStatusError(.invalidArgument, "commit needs a group id") }
         try await admin.commit(group: group, offsets: position)
     }
@@ -129,6 +142,14 @@ public final class SpoolConsumer: Sendable {
     /// (not decompressed): the fast path for consumers that handle batches themselves.
     public func pollBatches() async throws -> [FetchedBatch] {
         let snapshot = positions.withLockedValue { $0 }
+        if let membership = membershipBox.withLockedValue({ $0 }) {
+            // Subscribed: report a membership that ended; while the group gives this member nothing, idle like an empty long poll.
+            if let failure = membership.failure { throw failure }
+            if snapshot.isEmpty {
+                try await Task.sleep(for: .milliseconds(Int(maxWaitMillis)))
+                return []
+            }
+        }
         guard !snapshot.isEmpty else { throw SpoolStatusError(.failedPrecondition, "no partitions assigned") }
         var request = Spool_V1_FetchRequest()
         request.maxWaitMs = maxWaitMillis

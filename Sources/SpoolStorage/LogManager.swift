@@ -40,9 +40,9 @@ public final class LogManager: Sendable {
     public let io: FileIO
     /// True when the previous run stopped cleanly (no recovery scan was needed).
     public let openedClean: Bool
-    private let logs: Mutex<[TopicPartition: PartitionLog]>
+    let logs: Mutex<[TopicPartition: PartitionLog]>
     private let lockFD: Int32
-    private let executor: StorageExecutor
+    let executor: StorageExecutor
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 

@@ -14,6 +14,13 @@ public struct AppendResult: Hashable, Sendable {
     public var lastOffset: Int64
     /// Records appended.
     public var recordCount: Int64
+
+    public init(baseOffset: Int64, lastOffset: Int64, recordCount: Int64) {
+        precondition(lastOffset - baseOffset + 1 == recordCount, "an append result covers its records exactly")
+        self.baseOffset = baseOffset
+        self.lastOffset = lastOffset
+        self.recordCount = recordCount
+    }
 }
 
 /// What a read found: a span of whole batches in one segment file, ready for `sendfile`.
@@ -239,14 +246,18 @@ public final class PartitionLog: Sendable {
 
     /// Validates producer batches (CRC included), assigns their offsets in place and appends them.
     public func append(_ batches: inout ByteBuffer) throws -> AppendResult {
+        try append(validated: validate(batches), &batches)
+    }
+
+    /// Checks producer batches against this log's rules (format, CRC, `max.message.bytes`)
+    /// without appending them.
+    public func validate(_ batches: ByteBuffer) throws -> ProducedBatches {
         let maxBytes = config.maxMessageBytes
-        let validated: ProducedBatches
         do {
-            validated = try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
-        } catch let error as RecordsError where error.code == .badLength && error.message.contains("over the limit") {
+            return try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
+        } catch let error as RecordsError where error.code == .batchTooLarge {
             throw StorageError(.recordTooLarge, error.message)
         }
-        return try append(validated: validated, &batches)
     }
 
     /// Appends batches already validated by `ProducedBatches.validate`.

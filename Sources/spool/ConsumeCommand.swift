@@ -58,8 +58,13 @@ struct ConsumeCommand: AsyncParsableCommand {
         let formatter = try RecordFormat(format)
         try await address.withConnection { connection in
             let consumer = SpoolConsumer(connection: connection, group: group, maxWaitMillis: exitAtEnd ? 100 : 500)
-            try await consumer.assign(topic: topic, partitions: partition.map { [$0] },
-                                      from: group != nil ? .committed(fallback: start) : start)
+            // With --group and no --partition the consumer joins the group, whose members share the partitions.
+            if let group, partition == nil {
+                try await subscribe(consumer, group: group, from: start)
+            } else {
+                try await consumer.assign(topic: topic, partitions: partition.map { [$0] },
+                                          from: group != nil ? .committed(fallback: start) : start)
+            }
             var printed = 0
             var out = [UInt8]()
             loop: while true {
@@ -77,11 +82,31 @@ struct ConsumeCommand: AsyncParsableCommand {
                     FileHandle.standardOutput.write(Data(out))
                     out.removeAll(keepingCapacity: true)
                 }
-                if group != nil && !records.isEmpty { try await consumer.commit() }
+                if group != nil && !records.isEmpty { try await commitUnlessRebalancing(consumer) }
                 if exitAtEnd && consumer.isAtEnd { break }
             }
             FileHandle.standardOutput.write(Data(out))
-            if group != nil { try await consumer.commit() }
+            if group != nil { try await commitUnlessRebalancing(consumer) }
+            await consumer.unsubscribe()
+        }
+    }
+
+    // MARK: Consumer groups (GroupMembership.swift)
+
+    /// Joins the group; rebalances are reported on standard error.
+    private func subscribe(_ consumer: SpoolConsumer, group: String, from start: StartPosition) async throws {
+        try await consumer.subscribe(topics: [topic], group: group, from: start) { event in
+            guard case .assigned(let partitions, let generation) = event else { return }
+            let list = partitions.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted()
+            FileHandle.standardError.write(Data("spool: group \(group) generation \(generation): \(list.isEmpty ? "no partitions" : list.joined(separator: ","))\n".utf8))
+        }
+    }
+
+    /// A commit refused because the group moved on is not an error: the records go to the partitions' next owners.
+    private func commitUnlessRebalancing(_ consumer: SpoolConsumer) async throws {
+        do {
+            try await consumer.commit()
+        } catch let error as GroupMembershipError where error.isRebalance {
         }
     }
 }

@@ -7,7 +7,7 @@ struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group",
         abstract: "Inspect and reset consumer groups' committed offsets.",
-        subcommands: [List.self, Describe.self, Reset.self]
+        subcommands: [List.self, Describe.self, Members.self, Reset.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -35,6 +35,31 @@ struct GroupCommand: AsyncParsableCommand {
                 for o in offsets {
                     let end = try await admin.listOffset(topic: o.topic, partition: o.partition, .latest)
                     print("\(o.topic)\t\(o.partition)\t\(o.offset)\t\(end)\t\(max(0, end - o.offset))")
+                }
+            }
+        }
+    }
+
+    struct Members: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A group's state and its members with their partitions.",
+            discussion: "Prints 'state STATE generation N protocol NAME', then one line per member: member id, client id, host, partitions.")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Group id.") var group: String
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                var request = Spool_V1_DescribeGroupsRequest()
+                request.groups = [group]
+                let response: Spool_V1_DescribeGroupsResponse = try await connection.call(.describeGroups, request)
+                guard let g = response.groups.first, g.error == .none else {
+                    throw CLIError("group \(group) does not exist")
+                }
+                print("state \(g.state) generation \(g.generationID) protocol \(g.protocolName.isEmpty ? "-" : g.protocolName)")
+                for m in g.members {
+                    let owned = (try? ConsumerProtocol.decodeAssignment(Array(m.assignment))) ?? [:]
+                    let list = owned.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted().joined(separator: ",")
+                    print("\(m.memberID)\t\(m.clientID)\t\(m.clientHost)\t\(list.isEmpty ? "-" : list)")
                 }
             }
         }

@@ -64,7 +64,7 @@ final class DataBox: @unchecked Sendable {
 
 /// A `spool broker` process on 127.0.0.1 with an ephemeral port and a temporary data directory.
 final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
-    let directory = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString
+    let directory: String
     let process = Process()
     let output = Pipe()
     private(set) var port = 0
@@ -74,10 +74,12 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
     var address: String { "127.0.0.1:\(port)" }
     var pid: Int32 { process.processIdentifier }
 
-    /// Starts `spool broker` with `arguments` (default: a temporary data directory and an ephemeral port).
-    init(arguments: [String]? = nil) throws {
+    /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
+    /// ports for both listeners, so that brokers of tests running in parallel never collide).
+    init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
+        self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        process.arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
         process.standardOutput = output
         process.standardError = output
         output.fileHandleForReading.readabilityHandler = { [weak self] handle in
@@ -142,4 +144,14 @@ final class BrokerProcess: @unchecked Sendable { // the log is guarded by `lock`
         output.fileHandleForReading.readabilityHandler = nil
         try? FileManager.default.removeItem(atPath: directory)
     }
+}
+
+/// Waits (bounded) until `condition` holds, polling; false if it never did.
+func eventually(seconds: Double = 20, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return condition()
 }
