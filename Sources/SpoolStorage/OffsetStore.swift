@@ -434,21 +434,7 @@ public final class OffsetStore: Sendable {
         }
     }
 
-    /// Percent-escapes tab, newline and percent so free text fits the line format.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "%": out += "%25"
-            case "\t": out += "%09"
-            case "\n": out += "%0A"
-            case "\r": out += "%0D"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
-
+    /// Undoes the percent-escaping (of tab, newline, CR and percent) of the legacy table.
     static func unescape(_ s: String) -> String? {
         guard s.contains("%") else { return s }
         var bytes: [UInt8] = []

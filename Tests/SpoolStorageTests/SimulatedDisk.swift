@@ -87,7 +87,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     let state = Mutex(State())
     /// Runs before each fsync of a file or directory, outside the disk's lock, with the path.
     let beforeFsync = Mutex<(@Sendable (String) -> Void)?>(nil)
-    /// Runs before each open, outside the disk's lock, with the path.
+    /// Runs before each open and mkdir, outside the disk's lock, with the path.
     let beforeOpen = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     init() {}
@@ -406,6 +406,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     }
 
     func makeDirectory(_ path: String) throws {
+        if let hook = beforeOpen.withLock({ $0 }) { hook(path) }
         try state.withLock { s in
             try step(&s, "mkdir \(path)")
             switch s.names[path] {

@@ -193,9 +193,10 @@ import Testing
 /// No lock that produce, fetch, metadata or offset reads take is held while storage waits
 /// for the disk: at every fsync (of a file or a directory), another thread must get through
 /// the partition lock, the partitions map, the topic set and the committed offsets at once.
-/// (Before, a roll fsynced the directory under the partition lock, topic creation opened
-/// thousands of partitions under the map's lock, and topic and offset rewrites fsynced
-/// under the locks their readers take.)
+/// At every file or directory creation, the shared locks (map, topics, offsets) must be
+/// free too. (Before, a roll fsynced the directory under the partition lock, topic
+/// creation created thousands of partition directories under the map's lock, and topic
+/// and offset rewrites fsynced under the locks their readers take.)
 @Suite struct LockDisciplineTests {
     @Test func noReaderLockIsHeldAcrossAnFsync() throws {
         let disk = SimulatedDisk()
@@ -224,6 +225,19 @@ import Testing
                 blocked.withLock { $0.append(path) }
             }
         }
+        // Creating files and directories may happen under a partition's own lock (a roll
+        // creates the next segment), never under the locks every partition shares.
+        disk.onOpen { path in
+            guard probes.add(1, ordering: .relaxed).newValue <= 600 else { return }
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                _ = try? storage.partition(TopicPartition("probe", 0))
+                _ = storage.topics.get("probe")
+                _ = storage.offsets.committed(group: "g")
+                done.signal()
+            }
+            if done.wait(timeout: .now() + 2) == .timedOut { blocked.withLock { $0.append("open " + path) } }
+        }
         try storage.createTopic("wide", partitions: 50, overrides: ["segment.bytes": "1024", "retention.bytes": "2048"])
         let log = try storage.partition(TopicPartition("wide", 7))
         for i in 0..<40 {
@@ -238,6 +252,7 @@ import Testing
         try storage.deleteTopic("wide")
         try storage.close()
         disk.onFsync(nil)
+        disk.onOpen(nil)
         #expect(probes.load(ordering: .relaxed) > 20, "the workload fsynced")
         let stuck = blocked.withLock { $0 }
         #expect(stuck.isEmpty, "a reader waited for these fsyncs: \(stuck.prefix(5))")
