@@ -43,14 +43,18 @@ public final class LogManager: Sendable {
     let logs: Mutex<[TopicPartition: PartitionLog]>
     private let lockFD: Int32
     let executor: StorageExecutor
+    let clock: @Sendable () -> Int64
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 
-    /// Opens the data directory. `executor` runs background fsyncs (tests pass their own).
-    public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
+    /// Opens the data directory. `executor` runs background fsyncs and `clock` tells the
+    /// partitions the time (tests pass their own).
+    public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
+                clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis) throws {
         self.config = config
         self.io = io
         self.executor = executor
+        self.clock = clock
         let dir = config.dataDirectory
         try Directory.create(dir, io: io)
         lockFD = try io.open(dir + "/" + Self.lockFileName, flags: O_RDWR | O_CREAT, mode: 0o644)
@@ -75,7 +79,7 @@ public final class LogManager: Sendable {
                 for p in 0..<topic.partitions {
                     let tp = TopicPartition(topic.name, p)
                     opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
-                                                  config: topicConfig, files: files, cleanShutdown: openedClean, executor: executor)
+                                                  config: topicConfig, files: files, cleanShutdown: openedClean, clock: clock, executor: executor)
                 }
             }
             logs = Mutex(opened)
@@ -115,7 +119,7 @@ public final class LogManager: Sendable {
                 let directory = Self.directory(config.dataDirectory, tp)
                 if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
                 created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                               config: topicConfig, files: files, cleanShutdown: true, executor: executor)
+                                               config: topicConfig, files: files, cleanShutdown: true, clock: clock, executor: executor)
             }
             // The partition directories' names. Each partition fsyncs its own directory
             // (its first segment file) with its first flush, before anything is acknowledged.
