@@ -157,7 +157,14 @@ public final class LogManager: Sendable {
         }
         if !definitionRemoved { try topics.delete(name) }
         try Directory.sync(config.dataDirectory, io: io)
-        try offsets.removeTopic(name)
+        do {
+            try offsets.removeTopic(name)
+        } catch let error as StorageError {
+            // The topic is gone; only its committed offsets stay (a consumer of a topic
+            // re-created under the name finds them outside the log and resets).
+            throw StorageError(error.code, "topic \(name) was deleted, but its committed offsets could not be removed: \(error.message)",
+                               errno: error.errno)
+        }
         if let firstError { throw firstError }
     }
 

@@ -124,6 +124,8 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
             var batch = makeBatch(4, tag: "big\(i)", valueBytes: 50)
             _ = try big.append(&batch)
         }
+        try storage.offsets.commit(group: "g", [TopicPartition("big", 0): CommittedOffset(offset: 7, commitTimestamp: 0),
+                                               TopicPartition("keep", 0): CommittedOffset(offset: 1, commitTimestamp: 0)])
         disk.fill(leaving: 0)
         var more = makeBatch(1)
         #expect { _ = try big.append(&more) } throws: { ($0 as? StorageError)?.errno == ENOSPC }
@@ -133,6 +135,7 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
         #expect(storage.topics.get("big") == nil)
         #expect(!disk.paths.contains { $0.hasPrefix("/data/big-") }, "left: \(disk.paths.filter { $0.hasPrefix("/data/big") })")
         #expect(disk.usedBytes < usedBefore - 5000)
+        #expect(storage.offsets.committed(group: "g").keys.map(\.topic) == ["keep"], "the deleted topic's offsets are gone too")
         #expect { _ = try big.read(from: 0, maxBytes: 10) } throws: { ($0 as? StorageError)?.code == .closed }
         // The rest works, and the delete survives a restart.
         var after = makeBatch(1, tag: "after")
