@@ -16,6 +16,9 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
+    /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
+    /// busy partitions would otherwise wait for each other's fsyncs one by one.
+    public var closeConcurrency = 16
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -265,9 +268,7 @@ public final class LogManager: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
-        for log in logs.withLock({ Array($0.values) }) {
-            do { try log.close() } catch { firstError = firstError ?? error }
-        }
+        firstError = Self.closeAll(logs.withLock { Array($0.values) }, concurrency: config.closeConcurrency)
         offsets.close()
         files.closeAll()
         if firstError == nil {
@@ -280,6 +281,51 @@ public final class LogManager: Sendable {
         }
         io.close(lockFD)
         if let firstError { throw firstError }
+    }
+}
+
+extension LogManager {
+    /// Closes `logs` on up to `concurrency` threads (in order, on this one, when it is 1);
+    /// returns the first error.
+    static func closeAll(_ logs: [PartitionLog], concurrency: Int) -> Error? {
+        let work = CloseQueue(logs)
+        let workers = max(1, min(concurrency, logs.count))
+        if workers == 1 {
+            work.drain()
+        } else {
+            let group = DispatchGroup()
+            let queue = DispatchQueue(label: "spool.storage.close", attributes: .concurrent)
+            for _ in 0..<workers {
+                queue.async(group: group) { work.drain() }
+            }
+            group.wait()
+        }
+        return work.firstError
+    }
+}
+
+/// The partitions left to close at shutdown, taken one at a time by the closing threads.
+final class CloseQueue: Sendable {
+    private let logs: [PartitionLog]
+    private let state = Mutex<(next: Int, firstError: Error?)>((0, nil))
+
+    init(_ logs: [PartitionLog]) { self.logs = logs }
+
+    var firstError: Error? { state.withLock { $0.firstError } }
+
+    func drain() {
+        while true {
+            let i = state.withLock { s -> Int in
+                defer { s.next += 1 }
+                return s.next
+            }
+            guard i < logs.count else { return }
+            do {
+                try logs[i].close()
+            } catch {
+                state.withLock { $0.firstError = $0.firstError ?? error }
+            }
+        }
     }
 }
 

@@ -99,6 +99,7 @@ struct PowerLossRun {
         config.topicDefaults.retentionBytes = 2500
         config.topicDefaults.indexIntervalBytes = 150
         config.maxOpenFiles = 8
+        config.closeConcurrency = 1 // one thread: the crash point must land in the same place on every run
         return config
     }
 
