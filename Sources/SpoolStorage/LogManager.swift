@@ -72,9 +72,19 @@ public final class LogManager: Sendable {
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
-            // Directories of deleted topics whose removal was interrupted.
-            for name in try Directory.list(dir, io: io) where name.hasSuffix(".deleted") {
-                try Directory.removeTree(dir + "/" + name, io: io)
+            // Directories of deleted topics whose removal was interrupted, and stray partition
+            // directories no topic owns (a delete cut short after its definition went, or
+            // partitions added but never recorded): their data must never come back.
+            let owned = Dictionary(uniqueKeysWithValues: topics.all.map { ($0.name, $0.partitions) })
+            for name in try Directory.list(dir, io: io) {
+                let path = dir + "/" + name
+                if name.hasSuffix(".deleted") {
+                    try Directory.removeTree(path, io: io)
+                } else if let dash = name.lastIndex(of: "-"), let p = Int32(name[name.index(after: dash)...]),
+                          (try? TopicName.validate(String(name[..<dash]))) != nil, Directory.exists(path, io: io),
+                          p >= owned[String(name[..<dash]), default: 0] {
+                    try Directory.removeTree(path, io: io)
+                }
             }
             var opened: [TopicPartition: PartitionLog] = [:]
             for topic in topics.all {
