@@ -168,7 +168,16 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "SpoolCLITests"),
+        // Starts and drives `spool broker` processes for the end-to-end tests.
+        .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport"]),
+        .testTarget(
+            name: "SpoolClientTests",
+            dependencies: [
+                "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolTestSupport", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "SpoolStorageTests",
             dependencies: ["SpoolStorage", "SpoolRecords", nioCore]

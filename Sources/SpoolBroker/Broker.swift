@@ -36,8 +36,12 @@ public final class Broker: Sendable {
     /// pass one that injects faults).
     public init(config: BrokerConfig, io: FileIO = PosixFileIO()) throws {
         self.config = config
-        storage = try LogManager(config: config.storage, io: io)
-        budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: config.storage.maxOpenFiles)
+        // The descriptor cache and the connections share the process limit (see DescriptorBudget).
+        var storageConfig = config.storage
+        storageConfig.maxOpenFiles = DescriptorBudget.cacheSize(
+            config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
+        storage = try LogManager(config: storageConfig, io: io)
+        budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         let storage = storage
@@ -96,7 +100,10 @@ public final class Broker: Sendable {
 
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
-        try await io.run { [storage] in try storage.deleteTopic(name) }
+        try await io.run { [storage, producers] in
+            try storage.deleteTopic(name)
+            producers.forget(topic: name)
+        }
     }
 
     /// Brings the topic's stopped partitions back without a restart: each is re-opened and

@@ -431,62 +431,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// One loose record, checked and placed before any record of its request is accepted.
-    private struct PlacedRecord {
-        var partition: Int32
-        var key: [UInt8]?
-        var value: [UInt8]?
-        var headers: [RecordHeader]
-        var timestamp: Int64
-    }
-
-    /// Checks every record of a ProduceRecords request and picks its partition; throws
-    /// (accepting none) if any record is invalid, so a client is never told a request
-    /// failed after part of it was appended.
-    private func placeRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest, partitions: Int32, config: TopicConfig) throws -> [PlacedRecord] {
-        let limit = broker.config.maxRecordsPerRequest
-        guard request.records.count <= limit else {
-            throw SpoolStatusError(.invalidArgument, "\(request.records.count) records in one request, more than the limit of \(limit)")
-        }
-        let now = PartitionLog.wallClockMillis()
-        var roundRobin = Int32(truncatingIfNeeded: id)
-        var placed: [PlacedRecord] = []
-        placed.reserveCapacity(request.records.count)
-        for (i, record) in request.records.enumerated() {
-            var partition = record.partition
-            if partition < 0 {
-                if record.hasKey {
-                    partition = KafkaPartitioner.partition(forKey: Array(record.key), partitions: partitions)
-                } else {
-                    partition = (roundRobin & 0x7FFF_FFFF) % partitions
-                    roundRobin &+= 1
-                }
-            }
-            guard partition < partitions else {
-                throw SpoolStatusError(.notFound, "record \(i): topic \(request.topic) has partitions 0–\(partitions - 1), not \(partition)")
-            }
-            let timestamp = record.timestamp == 0 ? now : record.timestamp
-            // Checked here, not only when the batch is built: a batch holds other clients' records too.
-            let difference = config.timestampDifferenceMaxMillis
-            guard difference == .max || (timestamp >= now &- difference && timestamp <= now &+ difference) else {
-                throw SpoolStatusError(.invalidArgument, "record \(i): timestamp \(timestamp) is more than message.timestamp.difference.max.ms=\(difference) from the broker's clock")
-            }
-            let size = record.key.count + record.value.count + record.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
-            guard size + RecordBatchHeader.size <= config.maxMessageBytes else {
-                throw StorageError(.recordTooLarge, "record \(i) of \(size) bytes does not fit in a batch of max.message.bytes=\(config.maxMessageBytes)")
-            }
-            placed.append(PlacedRecord(
-                partition: partition, key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,
-                headers: record.headers.map { RecordHeader(key: $0.key, value: $0.hasValue ? ByteBuffer(bytes: $0.value) : nil) },
-                timestamp: timestamp))
-        }
-        return placed
-    }
-
     private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
         let logs = try broker.storage.partitions(of: request.topic)
         let config = try broker.storage.topicConfig(request.topic)
-        let placed = try placeRecords(id, request, partitions: Int32(logs.count), config: config)
+        let placed = try LooseRecordPlacement.place(
+            request, partitions: Int32(logs.count), config: config, recordsMax: broker.config.maxRecordsPerRequest,
+            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: PartitionLog.wallClockMillis())
         guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
         let count = placed.count
         let ackNone = request.acks == .none
@@ -556,22 +506,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     // MARK: Fetch
 
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
-        guard !request.partitions.isEmpty else { throw SpoolStatusError(.invalidArgument, "fetch names no partitions") }
-        // The whole response, message and payload, must fit in one frame of max_frame_bytes:
-        // the payload gets what the message (bounded per partition) leaves.
-        let messageBytesMax = request.partitions.reduce(Self.messageOverheadBytes) { $0 + $1.topic.utf8.count + Self.fetchResultBytesMax }
-        let spanBytesMax = broker.config.maxFrameBytes - Frame.headerBytes - messageBytesMax
-        guard spanBytesMax > 0 else {
-            throw SpoolStatusError(.invalidArgument, "a fetch of \(request.partitions.count) partitions cannot be answered within max_frame_bytes (\(broker.config.maxFrameBytes))")
-        }
-        let spec = FetchSpec(
-            partitions: request.partitions.map { p in
-                FetchSpec.Partition(TopicPartition(p.topic, p.partition), offset: p.offset, maxBytes: p.maxBytes == 0 ? 1 << 20 : Int(p.maxBytes))
-            },
-            maxBytes: min(request.maxBytes == 0 ? 50 << 20 : Int(request.maxBytes), spanBytesMax),
-            minBytes: Int(request.minBytes),
-            maxWaitMillis: Int64(request.maxWaitMs),
-            spanBytesMax: spanBytesMax)
+        let spec = try NativeFetchRequest.spec(request, maxFrameBytes: broker.config.maxFrameBytes)
         let pending = broker.fetch(spec, on: context!.eventLoop)
         pendingFetches[id] = pending
         let bound = self.bound
@@ -637,7 +572,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if let failure {
                 let status = StatusMapping.status(for: failure)
                 result.code = status.code
-                result.message = String(status.message.utf8.prefix(Self.fetchErrorMessageBytesMax)) ?? status.code.name
+                result.message = String(status.message.utf8.prefix(NativeFetchRequest.errorMessageBytesMax)) ?? status.code.name
             }
             results.append(result)
         }
@@ -755,12 +690,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     /// Room left in a frame for a response message beside its payload.
     static let responseMessageBytesMax = 64 * 1024
-    /// Most bytes one partition's result adds to a fetch response besides its topic name
-    /// (numbers, tags, and an error message of at most `fetchErrorMessageBytesMax`).
-    static let fetchResultBytesMax = 64 + fetchErrorMessageBytesMax
-    static let fetchErrorMessageBytesMax = 256
-    /// A response message's own fields and tags beside its repeated ones.
-    static let messageOverheadBytes = 64
 
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }

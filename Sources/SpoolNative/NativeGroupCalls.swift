@@ -147,12 +147,8 @@ enum NativeGroupCalls {
     }
 
     static func initProducerId(_ r: Spool_V1_InitProducerIdRequest, broker: Broker) async throws -> Spool_V1_InitProducerIdResponse {
-        // A new block of ids is a durable write: off the event loop.
-        let granted = try await broker.io.run { [producers = broker.producers] in
-            try producers.initProducerId(
-                producerId: r.hasProducerID ? r.producerID : -1,
-                producerEpoch: r.hasProducerEpoch ? Int16(clamping: r.producerEpoch) : -1)
-        }
+        let granted = try await broker.initProducerId(
+            producerId: r.hasProducerID ? r.producerID : -1, producerEpoch: r.hasProducerEpoch ? Int16(clamping: r.producerEpoch) : -1)
         var response = Spool_V1_InitProducerIdResponse()
         response.producerID = granted.producerId
         response.producerEpoch = Int32(granted.producerEpoch)

@@ -28,6 +28,21 @@ public enum Compression {
         }
     }
 
+    /// The most bytes `compress` can append for `inputBytes` bytes of input
+    /// (incompressible data grows a little: block and frame headers).
+    public static func maxCompressedBytes(_ inputBytes: Int, codec: CompressionCodec) -> Int {
+        switch codec {
+        case .none, .snappy, .zstd:
+            return inputBytes
+        case .gzip:
+            // zlib's deflateBound for the default window and memory level, plus the gzip wrapper.
+            return inputBytes + (inputBytes >> 12) + (inputBytes >> 14) + (inputBytes >> 25) + 13 + 18
+        case .lz4:
+            var prefs = lz4Preferences(level: 0)
+            return LZ4F_compressFrameBound(inputBytes, &prefs)
+        }
+    }
+
     /// Appends the decompressed form of `input` to `output`, refusing to produce more than `maxBytes`.
     public static func decompress(
         _ input: UnsafeRawBufferPointer, codec: CompressionCodec, maxBytes: Int, into output: inout ByteBuffer
@@ -106,10 +121,7 @@ public enum Compression {
     // MARK: LZ4 frame
 
     private static func lz4Compress(_ input: UnsafeRawBufferPointer, level: Int32, into output: inout ByteBuffer) throws {
-        var prefs = LZ4F_preferences_t()
-        prefs.frameInfo.blockSizeID = LZ4F_max64KB
-        prefs.frameInfo.blockMode = LZ4F_blockIndependent
-        prefs.compressionLevel = level
+        var prefs = lz4Preferences(level: level)
         let bound = LZ4F_compressFrameBound(input.count, &prefs)
         try output.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { out in
             let n = LZ4F_compressFrame(out.baseAddress, out.count, input.baseAddress, input.count, &prefs)
@@ -118,6 +130,15 @@ public enum Compression {
             }
             return n
         }
+    }
+
+    /// Kafka's LZ4 framing: independent 64 KiB blocks.
+    private static func lz4Preferences(level: Int32) -> LZ4F_preferences_t {
+        var prefs = LZ4F_preferences_t()
+        prefs.frameInfo.blockSizeID = LZ4F_max64KB
+        prefs.frameInfo.blockMode = LZ4F_blockIndependent
+        prefs.compressionLevel = level
+        return prefs
     }
 
     private static func lz4Decompress(_ input: UnsafeRawBufferPointer, maxBytes: Int, into output: inout ByteBuffer) throws {

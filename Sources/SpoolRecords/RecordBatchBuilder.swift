@@ -158,22 +158,38 @@ public struct RecordBatchBuilder: Sendable {
     /// Closes the batch: compresses the records, writes the header and the CRC.
     /// The builder can be reused after `reset()`.
     public func build(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+        let capacity = codec == .none ? maxBuiltBytes : RecordBatchHeader.size + records.readableBytes / 2 + 64
+        var out = allocator.buffer(capacity: capacity)
+        try build(into: &out)
+        return out
+    }
+
+    /// Largest size `build` can produce for the records appended so far (the
+    /// codec's worst case, for incompressible records).
+    public var maxBuiltBytes: Int {
+        RecordBatchHeader.size + Compression.maxCompressedBytes(records.readableBytes, codec: codec)
+    }
+
+    /// Appends the closed batch to `out` (after its readable bytes): compresses the
+    /// records, writes the header and the CRC. Lets a producer put many batches into
+    /// one reused request buffer. Returns the number of bytes written.
+    @discardableResult
+    public func build(into out: inout ByteBuffer) throws -> Int {
         precondition(recordCount > 0, "a record batch needs at least one record")
-        var out: ByteBuffer
+        let start = out.writerIndex
+        out.writeRepeatingByte(0, count: RecordBatchHeader.size)
         if codec == .none {
-            out = allocator.buffer(capacity: RecordBatchHeader.size + records.readableBytes)
-            out.moveWriterIndex(forwardBy: RecordBatchHeader.size)
             out.writeImmutableBuffer(records)
         } else {
-            out = allocator.buffer(capacity: RecordBatchHeader.size + records.readableBytes / 2 + 64)
-            out.moveWriterIndex(forwardBy: RecordBatchHeader.size)
             try records.withUnsafeReadableBytes { raw in
                 try Compression.compress(raw, codec: codec, level: compressionLevel, into: &out)
             }
         }
+        let total = out.writerIndex - start
+        assert(total <= maxBuiltBytes, "batch larger than its worst case")
         let header = RecordBatchHeader(
             baseOffset: baseOffset,
-            batchLength: Int32(out.readableBytes - RecordBatchHeader.logOverhead),
+            batchLength: Int32(total - RecordBatchHeader.logOverhead),
             partitionLeaderEpoch: partitionLeaderEpoch,
             magic: RecordBatchHeader.currentMagic,
             crc: 0,
@@ -185,9 +201,9 @@ public struct RecordBatchBuilder: Sendable {
             producerEpoch: producerEpoch,
             baseSequence: baseSequence,
             recordCount: Int32(recordCount))
-        header.write(to: &out, at: out.readerIndex)
-        RecordBatch.writeCRC(in: &out, at: out.readerIndex)
-        return out
+        header.write(to: &out, at: start)
+        RecordBatch.writeCRC(in: &out, at: start)
+        return total
     }
 
     /// Forgets the records so the builder (and its buffer) can be reused.

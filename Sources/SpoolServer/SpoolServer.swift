@@ -34,6 +34,8 @@ public final class SpoolServer: Sendable {
     /// Opens the storage (recovering it if needed), starts background work and the listeners:
     /// the native one, and the Kafka one unless `kafka` is nil.
     public static func start(config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil) async throws -> SpoolServer {
+        // A broker process uses what descriptors it may: the budgets are derived from them.
+        DescriptorBudget.raiseProcessLimit()
         let broker = try Broker(config: config)
         broker.storage.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))

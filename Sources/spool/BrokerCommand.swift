@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import NIOCore
 import SpoolBroker
 import SpoolKafka
 import SpoolServer
@@ -188,7 +189,17 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try brokerConfig()
-        let server = try await SpoolServer.start(config: config, kafka: try kafkaConfig())
+        let kafka = try kafkaConfig()
+        let server: SpoolServer
+        do {
+            server = try await SpoolServer.start(config: config, kafka: kafka)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL {
+            // Say which listener could not bind, in words.
+            var address = "\(config.host):\(config.port)"
+            if let kafka, Self.canBind(host: config.host, port: config.port) { address = "\(kafka.host):\(kafka.port)" }
+            if error.errnoCode == EADDRNOTAVAIL { throw CLIError("cannot listen on \(address): the address is not one of this machine's") }
+            throw CLIError("address \(address) is already in use (another broker?); pick another with --listen HOST:PORT or --kafka-listen HOST:PORT|none")
+        }
         // Wait for SIGINT or SIGTERM.
         let stop = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {
@@ -213,6 +224,23 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         try await server.shutdown()
         print("stopped cleanly")
+    }
+}
+
+extension BrokerCommand {
+    /// True if a TCP socket can bind `host:port` right now (used to tell which listener failed).
+    static func canBind(host: String, port: Int) -> Bool {
+        guard port != 0 else { return true }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return true }
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 }
 

@@ -158,21 +158,20 @@ struct ProducerStateTests {
         #expect(try h.append(pid: 3, sequence: 2) == .duplicate(baseOffset: 2, lastOffset: 2))
     }
 
-    @Test("The one-call append path validates like the log does and refuses batches over max.message.bytes")
-    func oneCallAppendPath() throws {
-        var topicConfig = TopicConfig()
-        topicConfig.maxMessageBytes = 200
-        let h = try ProducerStateHarness(topicConfig: topicConfig)
-        var small = ProducerStateHarness.batch(pid: 9, sequence: 0)
-        #expect(try h.producers.append(&small, to: h.log) == .appended(AppendResult(baseOffset: 0, lastOffset: 0, recordCount: 1)))
-        var retry = ProducerStateHarness.batch(pid: 9, sequence: 0)
-        #expect(try h.producers.append(&retry, to: h.log) == .duplicate(baseOffset: 0, lastOffset: 0))
-        var large = ProducerStateHarness.batch(pid: 9, sequence: 1, count: 20)
-        #expect { _ = try h.producers.append(&large, to: h.log) } throws: { ($0 as? StorageError)?.code == .recordTooLarge }
-        var corrupt = ProducerStateHarness.batch(pid: 9, sequence: 1)
-        corrupt.setInteger(UInt8(0xFF), at: corrupt.writerIndex - 1)
-        #expect { _ = try h.producers.append(&corrupt, to: h.log) } throws: { ($0 as? RecordsError)?.code == .badCRC }
-        #expect(h.log.endOffset == 1)
+    @Test("A recreated partition (a new log) starts with fresh producer state; forget(topic:) drops it")
+    func recreatedPartition() throws {
+        let h = try ProducerStateHarness()
+        _ = try h.append(pid: 1, sequence: 0, count: 3)
+        let old = h.producers.table(for: h.log)
+        #expect(h.producers.table(for: h.log) === old)
+        let other = NSTemporaryDirectory() + "spool-producers-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        let recreated = try ProducerStateHarness.openLog(other, clean: true)
+        #expect(h.producers.table(for: recreated) !== old)
+        #expect(h.producers.table(for: recreated).producerCount == 0)
+        let current = h.producers.table(for: recreated)
+        h.producers.forget(topic: "t")
+        #expect(h.producers.table(for: recreated) !== current)
     }
 
     @Test("Concurrent retries of one batch: exactly one is appended")

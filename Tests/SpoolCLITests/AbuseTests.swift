@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A raw blocking TCP socket to the broker, for clients that misbehave on purpose.
@@ -81,6 +82,7 @@ func openDescriptors(_ pid: Int32) -> Int {
         let used = cpuTicks(broker.pid) - start
         let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
         let share = Double(used) / ticksPerSecond / Date().timeIntervalSince(began)
+        print("acceptBacksOffWhenOutOfDescriptors: the broker used \(Int(share * 100)) % of a core while accept failed")
         #expect(share < 0.25, "the broker used \(Int(share * 100)) % of a core while accept failed")
         // Descriptors back: it accepts again and serves.
         try setLimit(String(original.rlim_cur))

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A long-running `spool consume` process whose output is collected as it arrives.
@@ -78,6 +79,30 @@ struct GroupConsumeTests {
         try "data.dir=\(dir)/data\ngroup.min.session.timeout.ms=9000\ngroup.max.session.timeout.ms=8000\n".write(toFile: file, atomically: true, encoding: .utf8)
         let bad = try runCommand("spool", ["broker", "--config", file])
         #expect(bad.status != 0 && bad.stderr.contains("group.min.session.timeout.ms"))
+    }
+
+    @Test("A member stopped with SIGTERM leaves the group: the other takes over without waiting for its session to expire")
+    func gracefulStopHandsOverAtOnce() throws {
+        let broker = try BrokerProcess()
+        defer { _ = broker.terminate() }
+        #expect(try broker.spool(["topic", "create", "handover", "--partitions", "2"]).status == 0)
+        let args = ["consume", "handover", "--group", "h", "--from", "beginning", "--format", "%p:%o %v\\n", "--broker", broker.address]
+        let one = try ConsumerProcess(args)
+        let two = try ConsumerProcess(args)
+        #expect(eventually(seconds: 60) { one.errorText.contains("handover-") && two.errorText.contains("handover-")
+            && !one.errorText.contains("handover-0,handover-1") && !two.errorText.contains("handover-0,handover-1") },
+                "both members got one partition: \(one.errorText) | \(two.errorText)")
+        let stopped = Date()
+        two.kill(SIGTERM)
+        #expect(two.process.terminationStatus == 128 + SIGTERM)
+        // The session timeout is 10 s; a member that left is replaced within a heartbeat (3 s).
+        #expect(eventually(seconds: 8) { one.errorText.contains("handover-0,handover-1") }, "\(one.errorText)")
+        #expect(Date().timeIntervalSince(stopped) < 9)
+        for p in 0..<2 {
+            _ = try broker.spool(["produce", "handover", "--partition", String(p)], stdin: "after-\(p)\n")
+        }
+        #expect(eventually(seconds: 30) { Self.values(one.lines).isSuperset(of: ["after-0", "after-1"]) })
+        one.kill(SIGTERM)
     }
 
     @Test("Two members split four partitions; when one is killed the other takes its partitions over")

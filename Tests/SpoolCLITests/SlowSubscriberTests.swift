@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// A raw TCP client that subscribes with `credit` bytes and then either never reads its

@@ -45,10 +45,11 @@ final class HandlerHarness: @unchecked Sendable {
         try await channel.writeInbound(buffer)
     }
 
-    /// The frames the handler wrote, decoded; waits (up to 10 s) until at least `count` arrived.
+    /// The frames the handler wrote, decoded; waits (up to 60 s: the whole suite may run
+    /// on two busy cores) until at least `count` arrived.
     func outbound(_ count: Int = 1) async throws -> [Frame] {
         var frames: [Frame] = []
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while true {
             while let data = try await channel.readOutbound(as: IOData.self) {
                 switch data {
@@ -72,7 +73,18 @@ final class HandlerHarness: @unchecked Sendable {
         create.name = name
         create.partitions = partitions
         try await send(method: .createTopic, stream: stream, create)
-        _ = try await outbound()
+        let frames = try await outbound()
+        #expect(frames.map(\.streamID) == [stream], "createTopic answered \(frames.map(\.streamID))")
+    }
+
+    /// Waits (up to 60 s) for the next frame on `stream`; frames of other streams read
+    /// meanwhile are dropped.
+    func reply(_ stream: UInt32) async throws -> Frame {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if let frame = try await outbound(1).first(where: { $0.streamID == stream }) { return frame }
+        }
+        throw SpoolStatusError(.deadlineExceeded, "no frame on stream \(stream) within 60 s")
     }
 
     /// A fetch of partition 0 of `topic` that long-polls for 10 s (it stays in flight).
@@ -179,7 +191,7 @@ final class HandlerHarness: @unchecked Sendable {
         #expect(try h.status(frames[0]).code == .invalidArgument)
         #expect(try h.status(frames[0]).message.contains("shorter"))
         // ...and the connection is closed after it.
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while h.channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
         #expect(!h.channel.isActive)
     }
@@ -240,8 +252,8 @@ final class HandlerHarness: @unchecked Sendable {
         p.bytes = UInt32(payload.readableBytes)
         produce.partitions = [p]
         try await h.send(method: .produce, stream: stream, produce, payload: payload)
-        let frames = try await h.outbound(1)
-        return try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frames[0].message).results.first)
+        let frame = try await h.reply(stream)
+        return try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frame.message).results.first)
     }
 
     /// Validated at the door: a batch whose CRC is right but whose records cannot be read
@@ -286,7 +298,7 @@ final class HandlerHarness: @unchecked Sendable {
         entry.value = "60000"
         create.configs = [entry]
         try await h.send(method: .createTopic, stream: 1, create)
-        _ = try await h.outbound()
+        _ = try await h.reply(1)
         var old = RecordBatchBuilder(codec: .gzip)
         old.append(key: nil, value: [1], timestamp: PartitionLog.wallClockMillis() - 3_600_000)
         let r = try await produce(h, topic: "clocked", try old.build(), stream: 2)

@@ -22,8 +22,7 @@ import Testing
         p.bytes = UInt32(batch.readableBytes)
         produce.partitions = [p]
         try await h.send(method: .produce, stream: stream, produce, payload: batch)
-        let frames = try await h.outbound(1)
-        return try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frames[0].message).results.first)
+        return try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: try await h.reply(stream).message).results.first)
     }
 
     /// A failed fsync stops the partition (its data state is unknown); RecoverTopic brings
@@ -38,13 +37,13 @@ import Testing
         var describe = Spool_V1_DescribeTopicRequest()
         describe.name = "t"
         try await h.send(method: .describeTopic, stream: 3, describe)
-        let described = try ProtoCodec.decode(Spool_V1_DescribeTopicResponse.self, from: try await h.outbound(1)[0].message)
+        let described = try ProtoCodec.decode(Spool_V1_DescribeTopicResponse.self, from: try await h.reply(3).message)
         #expect(described.topic.partitions.first?.stopped == true && described.topic.partitions.first?.failure.contains("fsync") == true)
         io.faults.withLockedValue { $0.fsync = false }
         var recover = Spool_V1_RecoverTopicRequest()
         recover.name = "t"
         try await h.send(method: .recoverTopic, stream: 4, recover)
-        let recovered = try ProtoCodec.decode(Spool_V1_RecoverTopicResponse.self, from: try await h.outbound(1)[0].message)
+        let recovered = try ProtoCodec.decode(Spool_V1_RecoverTopicResponse.self, from: try await h.reply(4).message)
         #expect(recovered.recovered == [0])
         #expect(recovered.topic.partitions.first?.stopped == false)
         let ok = try await produceAll(h, stream: 5)
@@ -64,11 +63,11 @@ import Testing
         p.topic = "t"
         fetch.partitions = [p]
         try await h.send(method: .fetch, stream: 3, fetch)
-        let refused = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: try await h.outbound(1)[0].message)
+        let refused = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: try await h.reply(3).message)
         #expect(refused.partitions.first?.code == .resourceExhausted, "\(refused.partitions.first?.message ?? "")")
         io.faults.withLockedValue { $0.duplicate = false }
         try await h.send(method: .fetch, stream: 4, fetch)
-        let served = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: try await h.outbound(1)[0].message)
+        let served = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: try await h.reply(4).message)
         #expect(served.partitions.first?.code == .ok && served.partitions.first?.bytes ?? 0 > 0)
         #expect(h.budget.spanDescriptors <= 1)
     }

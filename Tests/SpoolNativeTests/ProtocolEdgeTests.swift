@@ -23,7 +23,7 @@ extension HandlerHarness {
     func sync(stream: UInt32) async throws -> [Frame] {
         try await send(method: .listTopics, stream: stream, Spool_V1_ListTopicsRequest())
         var frames: [Frame] = []
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !frames.contains(where: { $0.streamID == stream }) && ContinuousClock.now < deadline {
             frames += try await outbound(1)
         }
@@ -31,7 +31,7 @@ extension HandlerHarness {
     }
 
     func waitFor(_ condition: () throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if try condition() { return true }
             try? await Task.sleep(for: .milliseconds(2))

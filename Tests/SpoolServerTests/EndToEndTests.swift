@@ -180,11 +180,34 @@ final class TestBroker: @unchecked Sendable {
         let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
         #expect(response.partitions.first?.code == .ok && response.partitions.first?.bytes == 0)
         #expect(ContinuousClock.now - started < .seconds(5))
-        // The connection was told why it is closing; later calls fail cleanly.
-        await #expect { _ = try await SpoolAdmin(connection).listTopics() } throws: { ($0 as? SpoolStatusError)?.code == .unavailable }
+        // The connection was told why it is closing; later calls try to reconnect and fail
+        // cleanly, with a retriable error (nothing listens any more).
+        await #expect { _ = try await SpoolAdmin(connection).listTopics() } throws: { isRetriable($0) }
         #expect(FileManager.default.fileExists(atPath: broker.directory + "/.clean-shutdown"))
         await connection.close()
         try? FileManager.default.removeItem(atPath: broker.directory)
+    }
+
+    /// acks=none: the broker answers before the append, so offsets are unknown (-1) for
+    /// every record; the records still land, in order.
+    @Test func acksNoneReportsUnknownOffsetsAndStillAppends() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        try await SpoolAdmin(connection).createTopic("fire")
+        var config = ProducerConfig()
+        config.acks = .none
+        let producer = SpoolProducer(connection: connection, config: config)
+        var offsets: [Int64] = []
+        for i in 0..<20 { offsets.append(try await producer.send(topic: "fire", partition: 0, value: Array("\(i)".utf8)).offset) }
+        #expect(offsets == Array(repeating: -1, count: 20))
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 100)
+        try await consumer.assign(topic: "fire", from: .beginning)
+        var got: [String] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while got.count < 20 && ContinuousClock.now < deadline { got += try await consumer.poll().map { String(buffer: $0.value!) } }
+        #expect(got == (0..<20).map { "\($0)" })
+        await connection.close()
+        await broker.stop()
     }
 
     @Test func replayFromTheBeginningAfterARestart() async throws {
@@ -250,11 +273,11 @@ final class TestBroker: @unchecked Sendable {
         #expect(response.results.first?.code == .dataLoss)
         #expect(try await admin.listOffset(topic: "t", partition: 0, .latest) == 0)
         // Offset out of range on fetch.
-        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0)
+        let consumer = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .error)
         try await consumer.seek(topic: "t", partition: 0, to: .offset(99))
-        await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolStatusError)?.code == .outOfRange }
+        await #expect { _ = try await consumer.poll() } throws: { ($0 as? SpoolClientError)?.code == .offsetOutOfRange }
         // With auto.offset.reset the consumer moves to the log's start instead.
-        let resetting = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .beginning)
+        let resetting = SpoolConsumer(connection: connection, maxWaitMillis: 0, autoOffsetReset: .earliest)
         try await resetting.seek(topic: "t", partition: 0, to: .offset(99))
         #expect(try await resetting.poll().isEmpty)
         #expect(resetting.position.first { $0.partition == 0 }?.offset == 0)

@@ -50,7 +50,7 @@ struct GroupMembershipTests {
         #expect(Self.all(ma.assignment) == ["t-0", "t-1", "t-2", "t-3"], "alone, a member owns every partition")
         let b = SpoolConsumer(connection: try await SpoolConnection.connect(host: "127.0.0.1", port: server.port), group: "g", maxWaitMillis: 50)
         let mb = try await b.subscribe(topics: ["t"], group: "g", from: .beginning, config: Self.fastMembership) { events.add("b", $0) }
-        #expect(try await waitFor { ma.assignment.values.joined().count == 2 })
+        #expect(await waitFor { ma.assignment.values.joined().count == 2 })
         #expect(Set(Self.all(ma.assignment)).isDisjoint(with: Self.all(mb.assignment)))
         #expect(Set(Self.all(ma.assignment) + Self.all(mb.assignment)) == ["t-0", "t-1", "t-2", "t-3"])
         #expect(ma.generation.generationId == mb.generation.generationId)
@@ -83,7 +83,7 @@ struct GroupMembershipTests {
 
         // b leaves: a gets every partition within a heartbeat or two.
         await b.unsubscribe()
-        #expect(try await waitFor { Self.all(ma.assignment) == ["t-0", "t-1", "t-2", "t-3"] })
+        #expect(await waitFor { Self.all(ma.assignment) == ["t-0", "t-1", "t-2", "t-3"] })
         var describe = Spool_V1_DescribeGroupsRequest()
         describe.groups = ["g", "nobody"]
         let described: Spool_V1_DescribeGroupsResponse = try await connection.call(.describeGroups, describe)
@@ -125,8 +125,8 @@ struct GroupMembershipTests {
         sync.memberID = joined.memberID
         let synced: Spool_V1_SyncGroupResponse = try await connection.call(.syncGroup, sync)
         #expect(synced.error == .none)
-        #expect(try await waitFor { ma.assignment.values.joined().count == 1 }, "the silent member got a partition")
-        #expect(try await waitFor(seconds: 10) { ma.assignment["t"] == [0, 1] }, "after its session timeout the silent member's partition comes back")
+        #expect(await waitFor { ma.assignment.values.joined().count == 1 }, "the silent member got a partition")
+        #expect(await waitFor(seconds: 10) { ma.assignment["t"] == [0, 1] }, "after its session timeout the silent member's partition comes back")
         var heartbeat = Spool_V1_HeartbeatRequest()
         heartbeat.group = "g"
         heartbeat.memberID = joined.memberID
@@ -151,7 +151,7 @@ struct GroupMembershipTests {
         let second = try await replacement.subscribe(topics: ["t"], group: "g", config: config)
         #expect(second.generation.generationId == first.generation.generationId, "the slot is taken over without a rebalance")
         #expect(second.assignment == ["t": [0, 1]])
-        #expect(try await waitFor { first.failure?.code == .fencedInstanceId })
+        #expect(await waitFor { first.failure?.code == .fencedInstanceId })
         await #expect(throws: GroupMembershipError.self) { _ = try await old.poll() }
         await replacement.unsubscribe()
         try await server.shutdown()

@@ -6,7 +6,13 @@ import SpoolRecords
 
 /// `spool-perf produce`: send N records as fast as allowed, measure acknowledgement latency.
 struct Produce: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Produce records and report throughput and latency.")
+    static let configuration = CommandConfiguration(
+        abstract: "Produce records and report throughput and latency.",
+        discussion: """
+            --api picks the producer API: 'batch' (default) queues raw bytes with trySend through a topic handle and
+            learns outcomes once per batch (latency per record is estimated from its batch's open and close times);
+            'callback' passes a closure per record; 'async' awaits every record from --concurrency tasks.
+            """)
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Bytes per record value.") var recordSize = 100
@@ -18,6 +24,8 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Acknowledgement: 0, 1 or all.") var acks = "1"
     @Option(help: "Batch size in bytes.") var batchBytes = 256 * 1024
     @Option(help: "Linger in milliseconds.") var lingerMs = 5
+    @Option(help: "Producer API: batch, callback or async.") var api = "batch"
+    @Option(help: "Tasks per producer awaiting sends (--api async).") var concurrency = 256
 
     func validate() throws {
         guard recordSize >= 1 && recordSize <= 1 << 20 else { throw ValidationError("--record-size must be 1...1048576") }
@@ -27,6 +35,8 @@ struct Produce: AsyncParsableCommand {
         guard CompressionCodec(name: compression)?.isSupported == true else { throw ValidationError("--compression must be none, gzip or lz4") }
         guard ["0", "1", "all"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all") }
         guard batchBytes >= 1024 && batchBytes <= 8 << 20 else { throw ValidationError("--batch-bytes must be 1024...8388608") }
+        guard ["batch", "callback", "async"].contains(api) else { throw ValidationError("--api must be batch, callback or async") }
+        guard concurrency >= 1 && concurrency <= 10_000 else { throw ValidationError("--concurrency must be 1...10000") }
     }
 
     func run() async throws {
@@ -41,33 +51,79 @@ struct Produce: AsyncParsableCommand {
         config.lingerMillis = lingerMs
         config.maxInFlightRequests = 16
         config.bufferBytes = 64 << 20
+        config.maxRequestBytes = max(config.maxRequestBytes, 2 * batchBytes + 4096)
         let producerConfig = config
         let topic = common.topic
         let total = common.records
         let producerCount = producers
         let rate = Double(throughput) / Double(producers)
+        let api = self.api
+        let concurrency = self.concurrency
+        let recordSize = self.recordSize
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<producerCount {
                 let share = total / producerCount + (index < total % producerCount ? 1 : 0)
                 group.addTask {
                     let connection = try await common.connect()
-                    let producer = SpoolProducer(connection: connection, config: producerConfig)
                     let throttle = Throttle(perSecond: rate)
-                    for i in 0..<share {
-                        await throttle.wait(done: i)
-                        let value = payloads.values[(i &* 7 &+ index) % payloads.values.count]
-                        let sent = ContinuousClock.now
-                        try await producer.send(topic: topic, value: value) { result in
-                            switch result {
-                            case .success:
-                                let d = ContinuousClock.now - sent
-                                stats.record(bytes: value.count, latencyMicros: UInt64(d.components.seconds) * 1_000_000 + UInt64(d.components.attoseconds / 1_000_000_000_000))
-                            case .failure:
-                                stats.error()
+                    let value: @Sendable (Int) -> [UInt8] = { i in payloads.values[(i &* 7 &+ index) % payloads.values.count] }
+                    switch api {
+                    case "batch":
+                        // Outcomes once per batch: no closure, lock or clock read per record.
+                        let producer = SpoolProducer(connection: connection, config: producerConfig) { report in
+                            if report.error != nil {
+                                stats.errors(report.recordCount)
+                                return
+                            }
+                            let now = ContinuousClock.now
+                            stats.recordBatch(
+                                records: report.recordCount, bytes: report.recordCount * recordSize,
+                                latencyMicrosMin: micros(now - report.closedAt), latencyMicrosMax: micros(now - report.openedAt))
+                        }
+                        let handle = try await producer.topic(topic)
+                        for i in 0..<share {
+                            await throttle.wait(done: i)
+                            while try !value(i).withUnsafeBytes({ try producer.trySend(handle, value: $0) }) {
+                                await producer.waitForRoom()
                             }
                         }
+                        try await producer.flush()
+                    case "callback":
+                        let producer = SpoolProducer(connection: connection, config: producerConfig)
+                        for i in 0..<share {
+                            await throttle.wait(done: i)
+                            let v = value(i)
+                            let sent = ContinuousClock.now
+                            try await producer.send(topic: topic, value: v) { result in
+                                switch result {
+                                case .success: stats.record(bytes: v.count, latencyMicros: micros(ContinuousClock.now - sent))
+                                case .failure: stats.error()
+                                }
+                            }
+                        }
+                        try await producer.flush()
+                    default:
+                        let producer = SpoolProducer(connection: connection, config: producerConfig)
+                        try await withThrowingTaskGroup(of: Void.self) { senders in
+                            for lane in 0..<concurrency {
+                                senders.addTask {
+                                    for i in stride(from: lane, to: share, by: concurrency) {
+                                        await throttle.wait(done: i)
+                                        let v = value(i)
+                                        let sent = ContinuousClock.now
+                                        do {
+                                            _ = try await producer.send(topic: topic, value: v)
+                                            stats.record(bytes: v.count, latencyMicros: micros(ContinuousClock.now - sent))
+                                        } catch {
+                                            stats.error()
+                                        }
+                                    }
+                                }
+                            }
+                            try await senders.waitForAll()
+                        }
+                        try await producer.flush()
                     }
-                    try await producer.flush()
                     await connection.close()
                 }
             }
@@ -77,4 +133,9 @@ struct Produce: AsyncParsableCommand {
         stats.summary(json: common.json)
         if stats.state.withLockedValue({ $0.errors }) > 0 { throw ExitCode(1) }
     }
+}
+
+/// Whole microseconds of a duration.
+func micros(_ d: Duration) -> UInt64 {
+    UInt64(max(0, d.components.seconds)) * 1_000_000 + UInt64(max(0, d.components.attoseconds) / 1_000_000_000_000)
 }

@@ -117,7 +117,32 @@ final class Stats: Sendable {
         }
     }
 
+    /// Records a batch of `records` whose per-record latencies lie between the two
+    /// bounds (its records were queued between the batch's opening and closing):
+    /// eight evenly spaced values share the count.
+    func recordBatch(records: Int, bytes: Int, latencyMicrosMin: UInt64, latencyMicrosMax: UInt64) {
+        guard records > 0 else { return }
+        let points = min(records, 8)
+        state.withLockedValue { s in
+            s.records += records
+            s.bytes += bytes
+            s.windowRecords += records
+            s.windowBytes += bytes
+            let span = latencyMicrosMax &- latencyMicrosMin
+            for k in 0..<points {
+                let l = latencyMicrosMin + (points > 1 ? span * UInt64(k) / UInt64(points - 1) : 0)
+                let n = records / points + (k < records % points ? 1 : 0)
+                _ = s.histogram.record(min(l, 60_000_000), count: UInt64(n))
+                s.windowLatencySum += l * UInt64(n)
+                s.windowLatencyMax = max(s.windowLatencyMax, l)
+                s.windowCount += n
+            }
+        }
+    }
+
     func error() { state.withLockedValue { $0.errors += 1 } }
+
+    func errors(_ n: Int) { state.withLockedValue { $0.errors += n } }
 
     var records: Int { state.withLockedValue { $0.records } }
 

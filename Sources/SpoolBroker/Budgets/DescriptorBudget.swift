@@ -36,6 +36,32 @@ public struct DescriptorBudget: Sendable, Hashable {
         assert(maxConnections * Self.descriptorsPerConnection + sharedSpanDescriptors <= max(available, Self.descriptorsPerConnection))
     }
 
+    /// The storage descriptor cache size to use under `limit`: the configured one, but never
+    /// more than half of what the reserve leaves, so that connections keep the other half
+    /// (with the common soft limit of 1024 and the default cache of 1024, the cache alone
+    /// would otherwise take every descriptor).
+    public static func cacheSize(_ requested: Int, limit: Int, reserve: Int) -> Int {
+        max(2, min(requested, (limit - reserve) / 2))
+    }
+
+    /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (as many servers do at
+    /// start) and returns the new soft limit.
+    @discardableResult
+    public static func raiseProcessLimit() -> Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        if getrlimit(resource, &limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = min(limit.rlim_max, 1 << 20)
+            _ = setrlimit(resource, &raised)
+        }
+        return processLimit()
+    }
+
     /// The soft `RLIMIT_NOFILE` of this process (descriptors it may have open).
     public static func processLimit() -> Int {
         var limit = rlimit()

@@ -1,4 +1,3 @@
-import NIOCore
 import SpoolRecords
 import SpoolStorage
 import Synchronization
@@ -9,9 +8,10 @@ import Synchronization
 /// The append path wires in like this (the check and the append are one atomic
 /// step per partition; batches without a producer id cost one scan of the headers):
 /// ```swift
-/// switch try producers.append(&batches, to: log) {   // instead of log.append(&batches)
-/// case .appended(let result): …                       // notify readers, answer with result
-/// case .duplicate(let base, let last): …              // answer with the original's offsets; nothing was written
+/// let validated = try log.validate(batches)
+/// switch try producers.append(validated, to: log, write: { try log.append(validated: validated, &batches) }) {
+/// case .appended(let result): …                   // notify readers, answer with result
+/// case .duplicate(let base, let last): …          // answer with the original's offsets; nothing was written
 /// }
 /// ```
 public final class ProducerStateManager: Sendable {
@@ -26,8 +26,9 @@ public final class ProducerStateManager: Sendable {
     let clock: @Sendable () -> Int64
     /// Ids reserved durably and not handed out yet.
     private let unused = Mutex<Range<Int64>>(0..<0)
-    /// Per partition: the log the table belongs to (a recreated topic gets a new table) and the table.
-    private let tables = Mutex<[TopicPartition: (log: ObjectIdentifier, table: ProducerStateTable)]>([:])
+    /// Per partition: the log the table belongs to (a recreated topic's new log gets a new
+    /// table; held strongly, so that its identity is never reused while compared) and the table.
+    private let tables = Mutex<[TopicPartition: (log: PartitionLog, table: ProducerStateTable)]>([:])
 
     public init(
         dataDirectory: String, config: ProducerStateConfig = ProducerStateConfig(), io: FileIO = PosixFileIO(),
@@ -60,11 +61,10 @@ public final class ProducerStateManager: Sendable {
     /// The state of `log`'s partition (created empty, rebuilt from the log on first append).
     public func table(for log: PartitionLog) -> ProducerStateTable {
         let tp = TopicPartition(log.topic, log.partition)
-        let identity = ObjectIdentifier(log)
         return tables.withLock { tables in
-            if let existing = tables[tp], existing.log == identity { return existing.table }
+            if let existing = tables[tp], existing.log === log { return existing.table }
             let table = ProducerStateTable(topicPartition: tp, config: config, clock: clock)
-            tables[tp] = (identity, table)
+            tables[tp] = (log, table)
             return table
         }
     }
@@ -77,19 +77,6 @@ public final class ProducerStateManager: Sendable {
             return .appended(try write())
         }
         return try table(for: log).append(batches, log: log, write: write)
-    }
-
-    /// The whole append path in one call: validates `batches` as `PartitionLog.append(_:)`
-    /// does (CRC and shape; a batch over the topic's `max.message.bytes` is
-    /// `recordTooLarge`), checks them against the producers' state, and appends them
-    /// (offsets patched in place) unless one is refused or they are a duplicate.
-    public func append(_ batches: inout ByteBuffer, to log: PartitionLog) throws -> ProducerAppendOutcome {
-        let validated = try ProducedBatches.validate(batches)
-        let maxBytes = log.config.maxMessageBytes
-        if let large = validated.batches.first(where: { $0.header.totalBytes > maxBytes }) {
-            throw StorageError(.recordTooLarge, "a batch of \(large.header.totalBytes) bytes is over max.message.bytes (\(maxBytes)) of \(log.topic)")
-        }
-        return try append(validated, to: log) { try log.append(validated: validated, &batches) }
     }
 
     /// Forgets the state of a deleted topic's partitions.

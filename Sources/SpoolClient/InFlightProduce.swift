@@ -1,0 +1,29 @@
+import NIOCore
+
+/// One Produce request from planning to outcome: the batches of one topic it
+/// carries, per partition in request order, and the payload they were sealed into.
+final class InFlightProduce: @unchecked Sendable {
+    let topic: Int
+    let name: String
+    var entries: [(partition: Int32, batches: [ProducerBatch])] = []
+    /// The request's payload; back to the producer's pool once every batch is delivered.
+    var payload = ByteBuffer()
+    /// Set (under the producer's lock) by whichever comes first: the reply or the deadline.
+    var finished = false
+    var timeout: Scheduled<Void>?
+
+    init(topic: Int, name: String) {
+        self.topic = topic
+        self.name = name
+    }
+
+    /// Upper bound of the payload: every batch at its worst-case size.
+    var payloadBytesMax: Int {
+        entries.reduce(0) { sum, entry in entry.batches.reduce(sum) { $0 + $1.wireBytesMax } }
+    }
+
+    /// The earliest deadline of its batches: past it the request is abandoned.
+    var deadline: NIODeadline {
+        entries.lazy.flatMap(\.batches).map(\.deadline).min() ?? .distantFuture
+    }
+}

@@ -1,0 +1,37 @@
+/// A failure decided by the producer itself (the broker's own answers arrive as `SpoolStatusError`).
+///
+/// Match on `code`, never on `message`:
+/// ```swift
+/// catch let error as ProducerError where error.code == .recordTooLarge { … }
+/// ```
+public struct ProducerError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Sendable, Hashable {
+        /// The record cannot fit in one batch under the topic's `max.message.bytes`,
+        /// the producer's `maxRequestBytes` or the broker's frame limit. Never sent.
+        case recordTooLarge
+        /// Not acknowledged within `deliveryTimeoutMillis` (retries included).
+        case deliveryTimedOut
+        /// The producer was closed before the record was queued.
+        case closed
+        /// An explicit partition the topic does not have.
+        case unknownPartition
+        /// The topic has no partitions to send to.
+        case noPartitions
+    }
+
+    public var code: Code
+    public var message: String
+    /// The last retriable failure, for `deliveryTimedOut`.
+    public var underlying: Error?
+
+    public init(_ code: Code, _ message: String, underlying: Error? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String {
+        guard let underlying else { return message }
+        return "\(message) (last failure: \(underlying))"
+    }
+}

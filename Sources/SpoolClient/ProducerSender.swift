@@ -1,0 +1,254 @@
+import NIOCore
+import SpoolProtocol
+import SpoolRecords
+
+/// The producer's sending side, on its event loop: seals closed batches into
+/// Produce requests (compression happens here, off the caller's thread), writes
+/// them, applies the replies, retries, reconnects.
+extension SpoolProducer {
+    /// Most payload buffers kept for reuse.
+    static let sparePayloadsMax = 16
+    /// Most batch builders kept for reuse.
+    static let spareBuildersMax = 32
+
+    func scheduleDrain() {
+        eventLoop.execute { self.drain() }
+    }
+
+    /// Sends what may be sent now. Runs on the event loop, after a drain was requested.
+    func drain() {
+        eventLoop.preconditionInEventLoop()
+        var effects = ProducerState.Effects()
+        let (connection, requests, reconnect, identity) = state.withLockedValue {
+            s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
+            s.drainScheduled = false
+            guard let connection = s.connection, connection.isConnected else {
+                s.connection = nil
+                let start = !s.reconnecting && !s.isIdle && !s.sendable.isEmpty
+                if start { s.reconnecting = true }
+                return (nil, [], start, nil)
+            }
+            let requests = s.planRequests(
+                maxInFlight: s.maxInFlightRequests, payloadBytesMax: s.requestPayloadBytesMax, now: .now(), effects: &effects)
+            return (connection, requests, false, s.identity)
+        }
+        run(effects)
+        if reconnect { startReconnecting() }
+        guard let connection else { return }
+        for request in requests { send(request, on: connection, identity: identity) }
+    }
+
+    /// Seals the request's batches into one payload and writes the request.
+    private func send(_ request: InFlightProduce, on connection: SpoolConnection, identity: ProducerIdentity?) {
+        let capacity = request.payloadBytesMax
+        var payload = state.withLockedValue { s in s.sparePayloads.popLast() } ?? ByteBufferAllocator().buffer(capacity: capacity)
+        payload.reserveCapacity(minimumWritableBytes: capacity)
+        var message = Spool_V1_ProduceRequest()
+        message.topic = request.name
+        message.acks = config.acks
+        message.timeoutMs = UInt32(clamping: config.deliveryTimeoutMillis)
+        var builders: [RecordBatchBuilder] = []
+        do {
+            for entry in request.entries {
+                let start = payload.writerIndex
+                for batch in entry.batches {
+                    if var builder = try batch.write(into: &payload, identity: identity) {
+                        builder.reset()
+                        builders.append(builder)
+                    }
+                }
+                var p = Spool_V1_ProducePartition()
+                p.partition = entry.partition
+                p.bytes = UInt32(payload.writerIndex - start)
+                message.partitions.append(p)
+            }
+        } catch {
+            request.payload = payload
+            finish(request, outcome: .failed(error))
+            return
+        }
+        request.payload = payload
+        if !builders.isEmpty {
+            state.withLockedValue { s in
+                for builder in builders where s.spareBuilders.count < Self.spareBuildersMax { s.spareBuilders.append(builder) }
+            }
+        }
+        // A request without an answer is abandoned at its batches' delivery deadline.
+        request.timeout = eventLoop.scheduleTask(deadline: request.deadline) { [self] in
+            finish(request, outcome: .failed(ProducerError(
+                .deliveryTimedOut, "no answer from the broker to a Produce request within the delivery timeout")))
+        }
+        let pending: SpoolConnection.PendingReply
+        do {
+            pending = try connection.startCall(.produce, message, payload: payload)
+        } catch {
+            finish(request, outcome: Self.classify(error))
+            return
+        }
+        Task {
+            let reply: Result<SpoolConnection.Reply, Error>
+            do { reply = .success(try await pending.reply) } catch { reply = .failure(error) }
+            complete(request, reply)
+        }
+    }
+
+    /// Turns a reply into per-partition outcomes.
+    private func complete(_ request: InFlightProduce, _ reply: Result<SpoolConnection.Reply, Error>) {
+        request.timeout?.cancel()
+        switch reply {
+        case .failure(let error):
+            finish(request, outcome: Self.classify(error))
+        case .success(let reply):
+            let response: Spool_V1_ProduceResponse
+            do {
+                response = try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: reply.message)
+            } catch {
+                finish(request, outcome: .failed(error))
+                return
+            }
+            guard response.results.count == request.entries.count else {
+                finish(request, outcome: .failed(SpoolStatusError(
+                    .internal, "produce response has \(response.results.count) results for \(request.entries.count) partitions")))
+                return
+            }
+            let outcomes = zip(request.entries, response.results).map { entry, result -> ProducerState.EntryOutcome in
+                guard result.partition == entry.partition else {
+                    return .failed(SpoolStatusError(.internal, "produce response answers partition \(result.partition) for \(entry.partition)"))
+                }
+                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message)) }
+                return .delivered(baseOffset: result.baseOffset)
+            }
+            finish(request, outcomes: outcomes)
+        }
+    }
+
+    private func finish(_ request: InFlightProduce, outcome: ProducerState.EntryOutcome) {
+        finish(request, outcomes: Array(repeating: outcome, count: request.entries.count))
+    }
+
+    /// Applies the outcomes once (reply or deadline, whichever came first) and runs the effects.
+    private func finish(_ request: InFlightProduce, outcomes: [ProducerState.EntryOutcome]) {
+        var effects = ProducerState.Effects()
+        let backoff = { (attempts: Int) in self.backoff(attempts: attempts) }
+        state.withLockedValue { s in
+            guard !request.finished else { return }
+            request.finished = true
+            let delivered = s.complete(request, outcomes: outcomes, now: .now(), backoff: backoff, effects: &effects)
+            var payload = request.payload
+            request.payload = ByteBuffer()
+            if delivered && s.sparePayloads.count < Self.sparePayloadsMax {
+                payload.clear()
+                s.sparePayloads.append(payload)
+            }
+        }
+        run(effects)
+    }
+
+    /// Retriable: the broker is unavailable or overloaded, or the connection is gone.
+    static func classify(_ error: Error) -> ProducerState.EntryOutcome {
+        if let status = error as? SpoolStatusError {
+            switch status.code {
+            case .unavailable, .resourceExhausted: return .retriable(error)
+            default: return .failed(error)
+            }
+        }
+        if error is ChannelError || error is IOError { return .retriable(error) }
+        return .failed(error)
+    }
+
+    /// Pause before attempt `attempts + 1`: exponential from `retryBackoffMillis` to
+    /// `retryBackoffMaxMillis`, with ±20% jitter so that producers do not retry in step.
+    func backoff(attempts: Int) -> TimeAmount {
+        let base = Double(config.retryBackoffMillis) * Double(1 << min(max(attempts - 1, 0), 20))
+        let capped = min(base, Double(config.retryBackoffMaxMillis))
+        return .microseconds(Int64(capped * Double.random(in: 0.8...1.2) * 1000))
+    }
+
+    /// Runs what the state decided: outcomes to report, waiters to wake, timers, a drain.
+    /// Event-loop work is scheduled before user code runs: a caller woken by its
+    /// outcome may shut the event loop down.
+    func run(_ effects: ProducerState.Effects) {
+        if effects.drain { scheduleDrain() }
+        for (ref, notBefore) in effects.retryTimers {
+            eventLoop.scheduleTask(deadline: notBefore) { [self] in
+                let drain = state.withLockedValue { s -> Bool in
+                    s.list(ref)
+                    return s.requestDrain()
+                }
+                if drain { self.drain() }
+            }
+        }
+        for (batch, outcome) in effects.finished { report(batch, outcome) }
+        for waiter in effects.waiters { waiter.resume(returning: false) }
+    }
+
+    /// Tells the batch's records and the delivery handler how the batch ended.
+    private func report(_ batch: ProducerBatch, _ outcome: Result<Int64, Error>) {
+        let topic = batch.topic.name
+        switch outcome {
+        case .success(let base):
+            for (index, completion) in batch.completions {
+                completion.complete(.success(RecordMetadata(topic: topic, partition: batch.partition, offset: base < 0 ? -1 : base + Int64(index))))
+            }
+        case .failure(let error):
+            for (_, completion) in batch.completions { completion.complete(.failure(error)) }
+        }
+        batch.completions = []
+        if let onDelivery {
+            let base: Int64
+            let error: Error?
+            switch outcome {
+            case .success(let b): (base, error) = (b, nil)
+            case .failure(let e): (base, error) = (-1, e)
+            }
+            onDelivery(DeliveryReport(
+                topic: topic, partition: batch.partition, baseOffset: base, recordCount: batch.recordCount, error: error,
+                openedAt: batch.openedAt, closedAt: batch.closedAt, attempts: batch.attempts))
+        }
+    }
+
+    // MARK: Reconnecting
+
+    /// Opens a new connection to the same broker, with backoff, while there is
+    /// something to send; fails batches whose deadline passes meanwhile.
+    func startReconnecting() {
+        Task {
+            var attempts = 0
+            while true {
+                var effects = ProducerState.Effects()
+                let keepGoing = state.withLockedValue { s -> Bool in
+                    s.expireOverdue(now: .now(), effects: &effects)
+                    if s.isIdle || s.closed || address == nil {
+                        s.reconnecting = false
+                        return false
+                    }
+                    return true
+                }
+                run(effects)
+                guard keepGoing, let address else { return }
+                attempts += 1
+                try? await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
+                do {
+                    let connection = try await SpoolConnection.connect(host: address.host, port: address.port, group: eventLoop)
+                    let (previous, drain) = state.withLockedValue { s -> ([SpoolConnection], Bool) in
+                        let previous = s.ownedConnections
+                        s.ownedConnections = [connection]
+                        s.connection = connection
+                        s.reconnecting = false
+                        s.maxInFlightRequests = Self.maxInFlight(config, connection)
+                        s.requestPayloadBytesMax = ProducerLimits(
+                            config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
+                        ).requestPayloadBytesMax
+                        // Partitions waiting out a backoff are relisted by their timers; the rest now.
+                        return (previous, s.requestDrain())
+                    }
+                    for old in previous { await old.close() }
+                    if drain { scheduleDrain() }
+                    return
+                } catch {
+                    continue
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import NIOCore
+import SpoolRecords
+
+/// A partition of one of the producer's topics.
+struct PartitionRef: Sendable, Hashable {
+    var topic: Int
+    var partition: Int32
+}
+
+/// Everything a `SpoolProducer`'s lock guards: per-partition queues, buffer memory,
+/// requests in flight, waiters and the connection. The methods here decide; they do
+/// no I/O and call no user code (the producer runs the `Effects` after unlocking).
+struct ProducerState: Sendable {
+    /// A topic's queues, found by the index in its `ProducerTopic` handle.
+    struct TopicQueues: Sendable {
+        let handle: ProducerTopic
+        var partitions: [PartitionQueue]
+        /// The partition keyless records stick to until its batch closes.
+        var sticky: Int32
+    }
+
+    /// What to do once the lock is released.
+    struct Effects: Sendable {
+        var finished: [(batch: ProducerBatch, outcome: Result<Int64, Error>)] = []
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+        var drain = false
+        /// Partitions to list again once their retry backoff has passed.
+        var retryTimers: [(PartitionRef, NIODeadline)] = []
+    }
+
+    var topics: [TopicQueues] = []
+    var topicIndex: [String: Int] = [:]
+    /// The topic of the last send by name: repeated sends compare the name instead of hashing it.
+    var lastTopic = -1
+    /// Partitions with batches to send, in the order they became sendable.
+    var sendable = CircularBuffer<PartitionRef>()
+    var bufferedBytes = 0
+    var openBatches = 0
+    /// Closed batches whose outcome is not known yet.
+    var pendingBatches = 0
+    var inFlightRequests = 0
+    var drainScheduled = false
+    /// Woken (all) whenever buffer memory is released or the producer becomes idle.
+    var waiters: [CheckedContinuation<Bool, Never>] = []
+    var spareBuilders: [RecordBatchBuilder] = []
+    var sparePayloads: [ByteBuffer] = []
+    var closed = false
+    /// The connection requests go out on; nil while reconnecting.
+    var connection: SpoolConnection?
+    var reconnecting = false
+    /// Connections the producer opened itself (closed with it).
+    var ownedConnections: [SpoolConnection] = []
+    var identity: ProducerIdentity?
+    /// From the config and the current connection's handshake.
+    var requestPayloadBytesMax = 1 << 20
+    var maxInFlightRequests = 1
+
+    var isIdle: Bool { openBatches == 0 && pendingBatches == 0 }
+
+    /// The handle of a known topic; a repeat of the last name costs a string comparison, not a hash.
+    mutating func knownTopic(_ name: String) -> ProducerTopic? {
+        if lastTopic >= 0 && topics[lastTopic].handle.name == name { return topics[lastTopic].handle }
+        guard let index = topicIndex[name] else { return nil }
+        lastTopic = index
+        return topics[index].handle
+    }
+
+    /// Lists a partition as having work, unless it is listed already.
+    mutating func list(_ ref: PartitionRef) {
+        let p = Int(ref.partition)
+        guard !topics[ref.topic].partitions[p].listed, topics[ref.topic].partitions[p].hasWork else { return }
+        topics[ref.topic].partitions[p].listed = true
+        sendable.append(ref)
+    }
+
+    /// Closes the open batch of a partition and queues it. Returns true if the caller
+    /// must schedule a drain (none is scheduled yet).
+    mutating func close(_ ref: PartitionRef, at now: ContinuousClock.Instant) -> Bool {
+        let p = Int(ref.partition)
+        guard let batch = topics[ref.topic].partitions[p].open else { return false }
+        topics[ref.topic].partitions[p].open = nil
+        batch.closedAt = now
+        batch.recordCount = batch.builder!.recordCount
+        topics[ref.topic].partitions[p].enqueueClosed(batch)
+        openBatches -= 1
+        pendingBatches += 1
+        if topics[ref.topic].sticky == ref.partition {
+            topics[ref.topic].sticky = (ref.partition + 1) % topics[ref.topic].handle.partitionCount
+        }
+        list(ref)
+        return requestDrain()
+    }
+
+    /// Closes every open batch (flush). Returns true if a drain must be scheduled.
+    mutating func closeAll(at now: ContinuousClock.Instant) -> Bool {
+        var drain = false
+        for t in topics.indices {
+            for p in topics[t].partitions.indices where topics[t].partitions[p].open != nil {
+                drain = close(PartitionRef(topic: t, partition: Int32(p)), at: now) || drain
+            }
+        }
+        return drain
+    }
+
+    mutating func requestDrain() -> Bool {
+        if drainScheduled { return false }
+        drainScheduled = true
+        return true
+    }
+
+    // MARK: Planning requests
+
+    /// Takes the batches to send now: one request per topic group of sendable
+    /// partitions, each up to `payloadBytesMax`, while fewer than `maxInFlight`
+    /// requests are out. Batches past their deadline come back in `effects`.
+    mutating func planRequests(
+        maxInFlight: Int, payloadBytesMax: Int, now: NIODeadline, effects: inout Effects
+    ) -> [InFlightProduce] {
+        var requests: [InFlightProduce] = []
+        while inFlightRequests < maxInFlight, let first = sendable.popFirst() {
+            topics[first.topic].partitions[Int(first.partition)].listed = false
+            let request = InFlightProduce(topic: first.topic, name: topics[first.topic].handle.name)
+            var budget = payloadBytesMax
+            take(first, into: request, budget: &budget, now: now, effects: &effects)
+            // Other partitions of the same topic join the request while it has room.
+            var others: [PartitionRef] = []
+            var scan = sendable.count
+            while scan > 0, budget > 0, request.entries.count < ProducerLimits.partitionsPerRequestMax, let next = sendable.popFirst() {
+                scan -= 1
+                if next.topic != first.topic {
+                    others.append(next)
+                    continue
+                }
+                topics[next.topic].partitions[Int(next.partition)].listed = false
+                take(next, into: request, budget: &budget, now: now, effects: &effects)
+            }
+            for ref in others.reversed() { sendable.prepend(ref) }
+            if !request.entries.isEmpty {
+                inFlightRequests += 1
+                requests.append(request)
+            }
+        }
+        return requests
+    }
+
+    /// Moves a partition's sendable batches into `request`, within `budget` bytes.
+    private mutating func take(
+        _ ref: PartitionRef, into request: InFlightProduce, budget: inout Int, now: NIODeadline, effects: inout Effects
+    ) {
+        let p = Int(ref.partition)
+        var expired: [ProducerBatch] = []
+        let batches = topics[ref.topic].partitions[p].take(
+            budget: &budget, takeOneAnyway: request.entries.isEmpty, now: now, expired: &expired)
+        for batch in expired { expire(batch, effects: &effects) }
+        if !batches.isEmpty { request.entries.append((ref.partition, batches)) }
+        if topics[ref.topic].partitions[p].isSendable(now: now) {
+            topics[ref.topic].partitions[p].listed = true
+            sendable.append(ref)
+        }
+    }
+
+    private mutating func expire(_ batch: ProducerBatch, effects: inout Effects) {
+        let error = ProducerError(
+            .deliveryTimedOut, "batch of \(batch.recordCount) records not acknowledged within the delivery timeout",
+            underlying: batch.lastError)
+        finish(batch, .failure(error), effects: &effects)
+    }
+
+    /// Fails every queued batch whose deadline has passed (used while no connection is up).
+    mutating func expireOverdue(now: NIODeadline, effects: inout Effects) {
+        for t in topics.indices {
+            for p in topics[t].partitions.indices {
+                while let b = topics[t].partitions[p].retries.first, now >= b.deadline {
+                    topics[t].partitions[p].retries.removeFirst()
+                    expire(b, effects: &effects)
+                }
+                while let b = topics[t].partitions[p].ready.first, now >= b.deadline {
+                    topics[t].partitions[p].ready.removeFirst()
+                    expire(b, effects: &effects)
+                }
+            }
+        }
+    }
+
+    // MARK: Outcomes
+
+    /// What became of one partition's batches in a request.
+    enum EntryOutcome {
+        case delivered(baseOffset: Int64)
+        /// Worth another attempt (broker unavailable, connection lost, overloaded).
+        case retriable(Error)
+        case failed(Error)
+    }
+
+    /// Applies a request's outcome, partition by partition. Returns true if every
+    /// batch was delivered (the payload buffer may then be reused).
+    mutating func complete(
+        _ request: InFlightProduce, outcomes: [EntryOutcome], now: NIODeadline, backoff: (Int) -> TimeAmount, effects: inout Effects
+    ) -> Bool {
+        inFlightRequests -= 1
+        var allDelivered = true
+        for (i, entry) in request.entries.enumerated() {
+            let ref = PartitionRef(topic: request.topic, partition: entry.partition)
+            let p = Int(entry.partition)
+            topics[ref.topic].partitions[p].inFlight -= 1
+            switch outcomes[i] {
+            case .delivered(let base):
+                var next = base
+                for batch in entry.batches {
+                    finish(batch, .success(next), effects: &effects)
+                    next += Int64(batch.recordCount)
+                }
+                if topics[ref.topic].partitions[p].retries.isEmpty { topics[ref.topic].partitions[p].retrying = false }
+            case .failed(let error):
+                allDelivered = false
+                for batch in entry.batches { finish(batch, .failure(error), effects: &effects) }
+            case .retriable(let error):
+                allDelivered = false
+                var attempts = 0
+                for batch in entry.batches {
+                    batch.lastError = error
+                    if now >= batch.deadline {
+                        expire(batch, effects: &effects)
+                    } else {
+                        batch.keepSealedBytes(from: request.payload)
+                        topics[ref.topic].partitions[p].requeueForRetry(batch)
+                        attempts = max(attempts, batch.attempts)
+                    }
+                }
+                if attempts > 0 {
+                    let notBefore = now + backoff(attempts)
+                    topics[ref.topic].partitions[p].retryNotBefore = notBefore
+                    effects.retryTimers.append((ref, notBefore))
+                }
+            }
+            list(ref)
+        }
+        if !sendable.isEmpty { effects.drain = requestDrain() || effects.drain }
+        return allDelivered
+    }
+
+    /// Records a batch's outcome and releases its memory.
+    private mutating func finish(_ batch: ProducerBatch, _ outcome: Result<Int64, Error>, effects: inout Effects) {
+        pendingBatches -= 1
+        bufferedBytes -= batch.reservedBytes
+        batch.reservedBytes = 0
+        effects.finished.append((batch, outcome))
+        if !waiters.isEmpty {
+            effects.waiters += waiters
+            waiters.removeAll()
+        }
+    }
+}
