@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-strace -f -qq -e trace=sendfile -o "$tmp/trace" "$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 >"$tmp/broker.log" 2>&1 &
+strace -f -qq -e trace=sendfile -o "$tmp/trace" "$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 100); do
   grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break

@@ -48,6 +48,7 @@ extension KafkaAPIs {
                     handles.append(handle)
                     regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
                     partition.records = .deferred(byteCount: span.length)
+                    broker.events.metrics.topic(entry.topicPartition.topic).recordsOut(count: span.nextOffset - span.firstOffset, bytes: span.length)
                 } catch {
                     partition.errorCode = KafkaErrorCode(error).rawValue
                 }

@@ -31,11 +31,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var draining = false
     private var closing = false
     private var clientHost = ""
+    private var calls: KafkaCallMetrics
 
     init(apis: KafkaAPIs, maxInFlight: Int) {
         precondition(maxInFlight >= 1)
         self.apis = apis
         self.maxInFlight = maxInFlight
+        calls = KafkaCallMetrics(events: apis.broker.events)
     }
 
     private var inFlight: Int { Int(nextRequest - nextAnswer) }
@@ -43,6 +45,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
+        calls.connectionOpened(client: context.channel.remoteAddress.map { "\($0)" } ?? "?")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -56,6 +59,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        calls.connectionClosed()
         for fetch in fetches.values { fetch.cancel() }
         fetches.removeAll()
         // Descriptors of answers that will never be written.
@@ -81,6 +85,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         let sequence = nextRequest
         nextRequest += 1
+        calls.started(sequence, frame)
         let started = apis.handle(frame, clientHost: clientHost, eventLoop: context.eventLoop)
         if let fetch = started.fetch { fetches[sequence] = fetch }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -138,6 +143,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         ready[sequence] = reply
         var wrote = false
         while let next = ready.removeValue(forKey: nextAnswer) {
+            if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
             case .response(let frame, let regions, let handles):

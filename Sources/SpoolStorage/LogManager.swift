@@ -40,6 +40,8 @@ public final class LogManager: Sendable {
     public let topics: TopicStore
     public let offsets: OffsetStore
     public let files: FileDescriptorCache
+    /// Told about fsyncs, recoveries, retention deletions and stopped partitions.
+    public let observer: any StorageObserver
     public let io: FileIO
     /// True when the previous run stopped cleanly (no recovery scan was needed).
     public let openedClean: Bool
@@ -51,10 +53,12 @@ public final class LogManager: Sendable {
     private let closed = Atomic<Bool>(false)
 
     /// Opens the data directory. `executor` runs background fsyncs and `clock` tells the
-    /// partitions the time (tests pass their own).
+    /// partitions the time (tests pass their own); `observer` hears storage events.
     public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
-                clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis) throws {
+                clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis,
+                observer: any StorageObserver = NoStorageObserver()) throws {
         self.config = config
+        self.observer = observer
         self.io = io
         self.executor = executor
         self.clock = clock
@@ -92,7 +96,7 @@ public final class LogManager: Sendable {
                 for p in 0..<topic.partitions {
                     let tp = TopicPartition(topic.name, p)
                     opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
-                                                  config: topicConfig, files: files, cleanShutdown: openedClean, clock: clock, executor: executor)
+                                                  config: topicConfig, files: files, cleanShutdown: openedClean, clock: clock, executor: executor, observer: observer)
                 }
             }
             logs = Mutex(opened)
@@ -132,7 +136,7 @@ public final class LogManager: Sendable {
                 let directory = Self.directory(config.dataDirectory, tp)
                 if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
                 created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                               config: topicConfig, files: files, cleanShutdown: true, clock: clock, executor: executor)
+                                               config: topicConfig, files: files, cleanShutdown: true, clock: clock, executor: executor, observer: observer)
             }
             // The partition directories' names. Each partition fsyncs its own directory
             // (its first segment file) with its first flush, before anything is acknowledged.
