@@ -384,9 +384,6 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         }
     }
 
-    /// Whether the segment has index files (small segments have none).
-    var hasIndexFiles: Bool { Directory.fileExists(indexPath, io: files.io) }
-
     /// fsyncs the index files written by ``writeIndexes()`` (outside the partition lock).
     /// A deleted segment has nothing left to sync.
     func syncIndexes() throws {

@@ -173,6 +173,17 @@ public final class PartitionLog: Sendable {
     /// recovery may still be only in the page cache, so the first flush fsyncs them.
     static func loadSegments(_ directory: String, config: TopicConfig, files: FileDescriptorCache, cleanShutdown: Bool,
                              recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
+        do {
+            return try loadSegmentsOrFail(directory, config: config, files: files, cleanShutdown: cleanShutdown,
+                                          recoveryPoint: recoveryPoint, now: now)
+        } catch let error as DataStateUnknown {
+            // A truncation by recovery failed: the open fails (nothing was acknowledged from it).
+            throw error.cause
+        }
+    }
+
+    private static func loadSegmentsOrFail(_ directory: String, config: TopicConfig, files: FileDescriptorCache, cleanShutdown: Bool,
+                                           recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
         let io = files.io
         var bases: [Int64] = []
         for name in try Directory.list(directory, io: io) {
