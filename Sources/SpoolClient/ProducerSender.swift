@@ -73,18 +73,24 @@ extension SpoolProducer {
                 for builder in builders where s.spareBuilders.count < Self.spareBuildersMax { s.spareBuilders.append(builder) }
             }
         }
-        // A request without an answer is abandoned at its batches' delivery deadline.
-        request.timeout = eventLoop.scheduleTask(deadline: request.deadline) { [self] in
-            finish(request, outcome: .failed(ProducerError(
-                .deliveryTimedOut, "no answer from the broker to a Produce request within the delivery timeout")))
-        }
         let pending: SpoolConnection.PendingReply
         do {
             pending = try connection.startCall(.produce, message, payload: payload)
         } catch {
-            finish(request, outcome: Self.classify(error))
+            finish(request, outcome: Self.classify(error, wholeCall: true))
             return
         }
+        // A request without an answer is abandoned at its batches' delivery deadline.
+        let timeout = eventLoop.scheduleTask(deadline: request.deadline) { [self] in
+            finish(request, outcome: .failed(ProducerError(
+                .deliveryTimedOut, "no answer from the broker to a Produce request within the delivery timeout")))
+        }
+        let answered = state.withLockedValue { _ -> Bool in
+            if request.finished { return true }
+            request.timeout = timeout
+            return false
+        }
+        if answered { timeout.cancel() }
         Task {
             let reply: Result<SpoolConnection.Reply, Error>
             do { reply = .success(try await pending.reply) } catch { reply = .failure(error) }
@@ -94,10 +100,9 @@ extension SpoolProducer {
 
     /// Turns a reply into per-partition outcomes.
     private func complete(_ request: InFlightProduce, _ reply: Result<SpoolConnection.Reply, Error>) {
-        request.timeout?.cancel()
         switch reply {
         case .failure(let error):
-            finish(request, outcome: Self.classify(error))
+            finish(request, outcome: Self.classify(error, wholeCall: true))
         case .success(let reply):
             let response: Spool_V1_ProduceResponse
             do {
@@ -115,7 +120,7 @@ extension SpoolProducer {
                 guard result.partition == entry.partition else {
                     return .failed(SpoolStatusError(.internal, "produce response answers partition \(result.partition) for \(entry.partition)"))
                 }
-                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message)) }
+                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message), wholeCall: false) }
                 return .delivered(baseOffset: result.baseOffset)
             }
             finish(request, outcomes: outcomes)
@@ -130,9 +135,10 @@ extension SpoolProducer {
     private func finish(_ request: InFlightProduce, outcomes: [ProducerState.EntryOutcome]) {
         var effects = ProducerState.Effects()
         let backoff = { (attempts: Int) in self.backoff(attempts: attempts) }
-        state.withLockedValue { s in
-            guard !request.finished else { return }
+        let timeout = state.withLockedValue { s -> Scheduled<Void>? in
+            guard !request.finished else { return nil }
             request.finished = true
+            defer { request.timeout = nil }
             let delivered = s.complete(request, outcomes: outcomes, now: .now(), backoff: backoff, effects: &effects)
             var payload = request.payload
             request.payload = ByteBuffer()
@@ -140,15 +146,20 @@ extension SpoolProducer {
                 payload.clear()
                 s.sparePayloads.append(payload)
             }
+            return request.timeout
         }
+        timeout?.cancel()
         run(effects)
     }
 
-    /// Retriable: the broker is unavailable or overloaded, or the connection is gone.
-    static func classify(_ error: Error) -> ProducerState.EntryOutcome {
+    /// Retriable: the broker is unavailable or the connection is gone; for a whole
+    /// call also RESOURCE_EXHAUSTED (too many calls in flight). For one partition's
+    /// result RESOURCE_EXHAUSTED means a batch over the topic's limit: not retriable.
+    static func classify(_ error: Error, wholeCall: Bool) -> ProducerState.EntryOutcome {
         if let status = error as? SpoolStatusError {
             switch status.code {
-            case .unavailable, .resourceExhausted: return .retriable(error)
+            case .unavailable: return .retriable(error)
+            case .resourceExhausted where wholeCall: return .retriable(error)
             default: return .failed(error)
             }
         }
@@ -179,7 +190,13 @@ extension SpoolProducer {
             }
         }
         for (batch, outcome) in effects.finished { report(batch, outcome) }
-        for waiter in effects.waiters { waiter.resume(returning: false) }
+        var waiters = effects.waiters
+        if !effects.finished.isEmpty {
+            var after = ProducerState.Effects()
+            state.withLockedValue { $0.reported(effects.finished.count, effects: &after) }
+            waiters += after.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
     }
 
     /// Tells the batch's records and the delivery handler how the batch ended.
@@ -210,45 +227,61 @@ extension SpoolProducer {
     // MARK: Reconnecting
 
     /// Opens a new connection to the same broker, with backoff, while there is
-    /// something to send; fails batches whose deadline passes meanwhile.
+    /// something to send; fails batches whose deadline passes meanwhile. `close()`
+    /// cancels it and waits for it, so that no connect outlives the producer.
     func startReconnecting() {
-        Task {
+        let task = Task {
             var attempts = 0
             while true {
-                var effects = ProducerState.Effects()
-                let keepGoing = state.withLockedValue { s -> Bool in
-                    s.expireOverdue(now: .now(), effects: &effects)
-                    if s.isIdle || s.closed || address == nil {
-                        s.reconnecting = false
-                        return false
-                    }
-                    return true
-                }
-                run(effects)
-                guard keepGoing, let address else { return }
+                guard stillNeedsConnection() else { return }
                 attempts += 1
-                try? await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
+                do {
+                    try await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
+                } catch {
+                    state.withLockedValue { $0.reconnecting = false }
+                    return
+                }
+                guard stillNeedsConnection(), let address else { return }
                 do {
                     let connection = try await SpoolConnection.connect(host: address.host, port: address.port, group: eventLoop)
-                    let (previous, drain) = state.withLockedValue { s -> ([SpoolConnection], Bool) in
+                    let (previous, drain, closed) = state.withLockedValue { s -> ([SpoolConnection], Bool, Bool) in
+                        s.reconnecting = false
+                        if s.closed { return ([connection], false, true) }
                         let previous = s.ownedConnections
                         s.ownedConnections = [connection]
                         s.connection = connection
-                        s.reconnecting = false
+                        s.connectError = nil
                         s.maxInFlightRequests = Self.maxInFlight(config, connection)
                         s.requestPayloadBytesMax = ProducerLimits(
                             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
                         ).requestPayloadBytesMax
                         // Partitions waiting out a backoff are relisted by their timers; the rest now.
-                        return (previous, s.requestDrain())
+                        return (previous, s.requestDrain(), false)
                     }
                     for old in previous { await old.close() }
-                    if drain { scheduleDrain() }
+                    if drain && !closed { scheduleDrain() }
                     return
                 } catch {
-                    continue
+                    state.withLockedValue { $0.connectError = error }
                 }
             }
         }
+        state.withLockedValue { $0.reconnectTask = task }
+    }
+
+    /// Expires overdue batches; false (and reconnecting ends) when nothing needs a
+    /// connection any more, or the producer is closed or cancelled.
+    private func stillNeedsConnection() -> Bool {
+        var effects = ProducerState.Effects()
+        let needed = state.withLockedValue { s -> Bool in
+            s.expireOverdue(now: .now(), effects: &effects)
+            if s.isIdle || s.closed || address == nil || Task.isCancelled {
+                s.reconnecting = false
+                return false
+            }
+            return true
+        }
+        run(effects)
+        return needed
     }
 }

@@ -186,8 +186,14 @@ public final class SpoolProducer: Sendable {
     /// Flushes, refuses further sends, and closes the connections the producer opened itself.
     public func close() async throws {
         try await flush()
-        let owned = state.withLockedValue { s -> [SpoolConnection] in
+        let reconnect = state.withLockedValue { s -> Task<Void, Never>? in
             s.closed = true
+            defer { s.reconnectTask = nil }
+            return s.reconnectTask
+        }
+        reconnect?.cancel()
+        await reconnect?.value
+        let owned = state.withLockedValue { s -> [SpoolConnection] in
             defer { s.ownedConnections.removeAll() }
             return s.ownedConnections
         }
