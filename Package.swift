@@ -39,15 +39,49 @@ let package = Package(
             dependencies: [nioCore, .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
 
-        // The broker: server, call dispatch, accumulator, waiters.
+        // The Kafka wire protocol: message codecs generated from proto/kafka/ (tools/generate-kafka.py),
+        // request framing, and the Kafka listener.
+        .target(
+            name: "SpoolKafka",
+            dependencies: [
+                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+
+        // The broker core, independent of any wire protocol: topics, produce path, fetch
+        // planning and long polls, accumulator, offsets, the I/O pool.
         .target(
             name: "SpoolBroker",
             dependencies: [
-                "SpoolStorage", "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+
+        // The native listener (proto/, FRAMING.md): connection handler, call dispatch, frame writing.
+        .target(
+            name: "SpoolNative",
+            dependencies: [
+                "SpoolBroker", "SpoolStorage", "SpoolProtocol", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
+        ),
+
+        // A whole broker process: the core and its listeners, started and stopped in order.
+        .target(
+            name: "SpoolServer",
+            dependencies: [
+                "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
+            // on this module in release builds: compiled unoptimized.
+            swiftSettings: [.unsafeFlags(["-Onone"])]
         ),
 
         // The client library: connection, Producer, Consumer, Admin.
@@ -68,6 +102,8 @@ let package = Package(
                 "SpoolRecords",
                 "SpoolStorage",
                 "SpoolBroker",
+                "SpoolServer",
+                "SpoolKafka",
                 "SpoolClient",
                 "SpoolProtocol",
                 nioCore,
@@ -104,13 +140,44 @@ let package = Package(
         .testTarget(
             name: "SpoolBrokerTests",
             dependencies: [
-                "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
+                "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolNativeTests",
+            dependencies: [
+                "SpoolNative", "SpoolBroker", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
-        .testTarget(name: "SpoolCLITests"),
+        .testTarget(
+            name: "SpoolServerTests",
+            dependencies: [
+                "SpoolServer", "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolKafkaTests",
+            dependencies: [
+                "SpoolKafka", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        // Starts and drives `spool broker` processes for the end-to-end tests.
+        .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport"]),
+        .testTarget(
+            name: "SpoolClientTests",
+            dependencies: [
+                "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolTestSupport", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "SpoolStorageTests",
             dependencies: ["SpoolStorage", "SpoolRecords", nioCore]

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs the Swift test suite,
 # then the interop check against kafka-python (an independent Kafka implementation)
-# and the zero-copy proof (strace shows fetched batches leaving through sendfile).
+# the zero-copy proof (strace shows fetched batches leaving through sendfile), and the
+# Kafka clients (kcat, kafka-python, confluent-kafka, aiokafka) against a real broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
+python3 tools/generate-kafka.py --check
 swift build
 swift test
 tools/interop/check.sh
 tools/zero-copy-proof.sh
+tools/kafka-clients/check.sh

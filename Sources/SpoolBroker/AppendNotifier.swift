@@ -23,6 +23,9 @@ final class AppendNotifier: Sendable {
         }
     }
 
+    /// Callbacks registered and not yet run or cancelled.
+    var count: Int { waiters.withLockedValue { $0.values.reduce(0) { $0 + $1.count } } }
+
     func notify(_ tp: TopicPartition) {
         let callbacks = waiters.withLockedValue { $0.removeValue(forKey: tp) }
         callbacks?.values.forEach { $0() }

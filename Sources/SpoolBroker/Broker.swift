@@ -1,185 +1,350 @@
 import NIOCore
-import SpoolProtocol
 import SpoolRecords
 import SpoolStorage
 
-/// The broker's request logic, independent of connections: topic admin, produce,
-/// fetch planning, offsets. Connection handlers decode frames and call it.
+/// The broker core: what Spool does with topics, records and offsets, independent of any
+/// wire protocol. The native listener and the Kafka listener decode their requests, call
+/// it, and encode its answers, so a record produced through one is read through the other.
+///
+/// Blocking storage work (appends, fsync waits, admin, metadata rewrites) runs on the
+/// `io` pool, never on the calling event loop: the data-plane calls return futures on the
+/// caller's event loop, the admin calls are `async`.
+///
+/// ```swift
+/// let broker = try Broker(config: BrokerConfig(dataDirectory: "data"))
+/// let results = broker.produce(topic: "t", [(0, batches)], acks: .leader, on: eventLoop)
+/// let fetch = broker.fetch(spec, on: eventLoop)        // PendingFetch: long poll, cancellable
+/// ```
 public final class Broker: Sendable {
-    public static let protocolVersion: UInt32 = 1
-    public static let version = "0.1.0"
+    /// The broker's release version.
+    public static let version = "0.2.0"
 
     public let config: BrokerConfig
     public let storage: LogManager
+    /// The I/O pool: per-partition serial work and admin work.
+    public let io: PartitionExecutor
+    /// The budgets every listener draws from (connections, descriptors, buffered bytes).
+    public let budgets: ResourceBudgets
+    /// Consumer groups (Kafka's classic protocol) and their committed offsets, for every listener.
+    public let groups: GroupCoordinator
+    /// Idempotent producers: producer ids and per-partition sequence state.
+    public let producers: ProducerStateManager
     let notifier = AppendNotifier()
     let accumulator: RecordAccumulator
 
-    public init(config: BrokerConfig) throws {
+    /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
+    /// pass one that injects faults).
+    public init(config: BrokerConfig, io: FileIO = PosixFileIO()) throws {
         self.config = config
-        storage = try LogManager(config: config.storage)
+        // The descriptor cache and the connections share the process limit (see DescriptorBudget).
+        var storageConfig = config.storage
+        storageConfig.maxOpenFiles = DescriptorBudget.cacheSize(
+            config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
+        storage = try LogManager(config: storageConfig, io: io)
+        budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
+        let io = PartitionExecutor(threads: max(1, config.ioThreads))
+        self.io = io
+        let storage = storage
+        let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
+        self.producers = producers
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
+            (try? storage.partition(tp)) != nil
+        }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
-        accumulator.sink = { [storage, notifier] tp, batch in
-            var batch = batch
-            return try Self.append(tp, &batch, storage: storage, notifier: notifier).result
+        let maxDecompressed = config.maxDecompressedBatchBytes
+        accumulator.sink = { [storage, notifier, producers] tp, builder, deliver in
+            // Compression and the append run on the partition's serial queue, in close order.
+            io.submit(tp) {
+                let result = Result { () throws -> AppendResult in
+                    var batch = try builder.build()
+                    return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
+                                           maxDecompressedBytes: maxDecompressed).result
+                }
+                deliver(result)
+            }
         }
     }
 
-    // MARK: Admin
+    // MARK: Topics
 
-    func handshake(_ request: Spool_V1_HandshakeRequest) throws -> Spool_V1_HandshakeResponse {
-        let minVersion = request.minVersion == 0 ? 1 : request.minVersion
-        let maxVersion = request.maxVersion == 0 ? 1 : request.maxVersion
-        guard minVersion <= Self.protocolVersion && maxVersion >= Self.protocolVersion else {
-            throw SpoolStatusError(.failedPrecondition, "client speaks protocol versions \(minVersion)...\(maxVersion); broker speaks \(Self.protocolVersion)")
-        }
-        var response = Spool_V1_HandshakeResponse()
-        response.version = Self.protocolVersion
-        response.brokerVersion = Self.version
-        response.maxFrameBytes = UInt32(config.maxFrameBytes)
-        response.maxInFlight = UInt32(config.maxInFlightPerConnection)
-        return response
-    }
-
-    func describe(_ name: String) throws -> Spool_V1_TopicDescription {
+    /// Describes a topic: effective configs, overrides, each partition's offsets and size.
+    public func describeTopic(_ name: String) throws -> TopicDescription {
         guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
         let config = try storage.topicConfig(name)
-        var d = Spool_V1_TopicDescription()
-        d.name = name
-        for log in try storage.partitions(of: name) {
-            var p = Spool_V1_PartitionDescription()
-            p.partition = log.partition
-            p.logStartOffset = log.startOffset
-            p.logEndOffset = log.endOffset
-            p.highWatermark = log.highWatermark
-            p.sizeBytes = log.sizeBytes
-            p.segments = Int32(log.segmentCount)
-            d.partitions.append(p)
+        let partitions = try storage.partitions(of: name).map { log in
+            PartitionDescription(
+                partition: log.partition, logStartOffset: log.startOffset, logEndOffset: log.endOffset,
+                highWatermark: log.highWatermark, sizeBytes: log.sizeBytes, segments: log.segmentCount,
+                stopped: log.failure != nil, failure: log.failure?.message)
         }
-        d.configs = config.entries.sorted { $0.key < $1.key }.map(Self.entry)
-        d.overrides = definition.overrides.sorted { $0.key < $1.key }.map(Self.entry)
-        return d
+        return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides)
     }
 
-    static func entry(_ kv: (key: String, value: String)) -> Spool_V1_ConfigEntry {
-        var e = Spool_V1_ConfigEntry()
-        e.key = kv.key
-        e.value = kv.value
-        return e
+    /// The topics, by name, with their partition counts.
+    public func listTopics() -> [(name: String, partitions: Int32)] {
+        storage.topics.all.map { ($0.name, $0.partitions) }
     }
 
-    func createTopic(_ request: Spool_V1_CreateTopicRequest) throws -> Spool_V1_CreateTopicResponse {
-        var overrides: [String: String] = [:]
-        for c in request.configs { overrides[c.key] = c.value }
-        try storage.createTopic(request.name, partitions: request.partitions == 0 ? config.defaultPartitions : request.partitions, overrides: overrides)
-        var response = Spool_V1_CreateTopicResponse()
-        response.topic = try describe(request.name)
-        return response
-    }
-
-    func deleteTopic(_ request: Spool_V1_DeleteTopicRequest) throws -> Spool_V1_DeleteTopicResponse {
-        try storage.deleteTopic(request.name)
-        return Spool_V1_DeleteTopicResponse()
-    }
-
-    func listTopics() -> Spool_V1_ListTopicsResponse {
-        var response = Spool_V1_ListTopicsResponse()
-        response.topics = storage.topics.all.map { t in
-            var s = Spool_V1_TopicSummary()
-            s.name = t.name
-            s.partitions = t.partitions
-            return s
+    /// Creates a topic (`partitions` nil: the broker's default count).
+    public func createTopic(_ name: String, partitions: Int32?, configs: [String: String] = [:]) async throws -> TopicDescription {
+        let count = partitions ?? config.defaultPartitions
+        guard count > 0 else { throw BrokerError(.invalidRequest, "a topic needs at least one partition, not \(count)") }
+        guard count <= config.maxPartitionsPerTopic else {
+            throw BrokerError(.invalidRequest, "\(count) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
         }
-        return response
+        return try await io.run { [self] in
+            try storage.createTopic(name, partitions: count, overrides: configs)
+            return try describeTopic(name)
+        }
     }
 
-    func alterTopic(_ request: Spool_V1_AlterTopicConfigRequest) throws -> Spool_V1_AlterTopicConfigResponse {
-        var set: [String: String] = [:]
-        for c in request.set { set[c.key] = c.value }
-        _ = try storage.alterTopic(request.name, set: set)
-        var response = Spool_V1_AlterTopicConfigResponse()
-        response.topic = try describe(request.name)
-        return response
+    /// Deletes a topic with its data and committed offsets.
+    public func deleteTopic(_ name: String) async throws {
+        try await io.run { [storage, producers] in
+            try storage.deleteTopic(name)
+            producers.forget(topic: name)
+        }
+    }
+
+    /// Brings the topic's stopped partitions back without a restart: each is re-opened and
+    /// re-checked as after an unclean stop (storage's `LogManager.recover(topic:)`).
+    /// Returns the partitions that were stopped and run again, and the topic as it is now.
+    public func recoverTopic(_ name: String) async throws -> (recovered: [Int32], topic: TopicDescription) {
+        try await io.run { [self] in
+            let recovered = try storage.recover(topic: name)
+            return (recovered, try describeTopic(name))
+        }
+    }
+
+    /// Merges config overrides into a topic's.
+    public func alterTopic(_ name: String, set: [String: String]) async throws -> TopicDescription {
+        try await io.run { [self] in
+            _ = try storage.alterTopic(name, set: set)
+            return try describeTopic(name)
+        }
     }
 
     // MARK: Produce
 
-    /// Appends one partition's batches. Notifies waiting fetches and subscribers.
-    func append(_ tp: TopicPartition, _ batches: inout ByteBuffer) throws -> (log: PartitionLog, result: AppendResult) {
-        try Self.append(tp, &batches, storage: storage, notifier: notifier)
+    /// Appends each partition's batches (validated, offsets assigned) on the partition's
+    /// serial queue and answers per partition; with `.all`, once each append is fsynced.
+    /// The future never fails: failures are per partition.
+    public func produce(
+        topic: String, _ partitions: [(partition: Int32, batches: ByteBuffer)], acks: Acks, on eventLoop: EventLoop
+    ) -> EventLoopFuture<[PartitionProduceResult]> {
+        let futures = partitions.map { p in
+            produce(TopicPartition(topic, p.partition), p.batches, acks: acks, on: eventLoop)
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
     }
 
-    /// The one append path (Produce and the loose-record accumulator): validate, append, wake readers.
+    /// Appends one partition's batches; never fails (the error is in the result).
+    public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
+        let storage = storage
+        let notifier = notifier
+        let producers = producers
+        let maxDecompressed = config.maxDecompressedBatchBytes
+        let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
+            var batches = batches
+            return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
+                                   maxDecompressedBytes: maxDecompressed)
+        }
+        let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
+        if acks == .all {
+            durable = appended.flatMap { appended in
+                eventLoop.makeFutureWithTask {
+                    try await appended.log.waitUntilDurable(appended.result.lastOffset + 1)
+                    return appended
+                }
+            }
+        } else {
+            durable = appended
+        }
+        return durable.map { appended in
+            var r = PartitionProduceResult(topicPartition: tp)
+            r.baseOffset = appended.result.baseOffset
+            r.lastOffset = appended.result.lastOffset
+            r.logStartOffset = appended.log.startOffset
+            return r
+        }.recover { error in
+            var r = PartitionProduceResult(topicPartition: tp)
+            r.error = error
+            return r
+        }
+    }
+
+    /// Adds one loose record to the partition's open batch (the accumulator); `completion`
+    /// gets its offset once its batch is in the log. Compression and the append run on
+    /// the I/O pool.
+    public func produceRecord(
+        _ tp: TopicPartition, codec: CompressionCodec, lingerMillis: Int64, key: [UInt8]?, value: [UInt8]?,
+        headers: [RecordHeader], timestamp: Int64, eventLoop: EventLoop,
+        completion: @escaping @Sendable (Result<Int64, Error>) -> Void
+    ) {
+        accumulator.add(tp, codec: codec, lingerMillis: lingerMillis, key: key, value: value, headers: headers,
+                        timestamp: timestamp, eventLoop: eventLoop, completion: completion)
+    }
+
+    /// The one append path (Produce and the loose-record accumulator): validate (headers
+    /// and CRC, then every record, with this I/O thread's scratch buffer), check idempotent
+    /// producers' sequences, append, wake readers. Runs on the partition's serial queue, so
+    /// the sequence check and the append are one step. A retried batch already in the log
+    /// is answered with its original offsets and not written again.
     static func append(
-        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, notifier: AppendNotifier
+        _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
+        notifier: AppendNotifier, maxDecompressedBytes: Int
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
-        let result = try log.append(&batches)
-        notifier.notify(tp)
-        return (log, result)
+        let produced = try log.validate(batches)
+        let limits = RecordBatchValidator.Limits(
+            maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: log.config.timestampDifferenceMaxMillis)
+        try RecordValidation.validate(batches, produced, limits: limits, nowMillis: PartitionLog.wallClockMillis())
+        let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
+        switch outcome {
+        case .appended(let result):
+            notifier.notify(tp)
+            return (log, result)
+        case .duplicate(let base, let last):
+            return (log, AppendResult(baseOffset: base, lastOffset: last, recordCount: last - base + 1))
+        }
+    }
+
+    /// InitProducerId for an idempotent producer (no transactions): a fresh id at epoch 0,
+    /// or the given id with its epoch bumped. Runs on the I/O pool (ids are reserved
+    /// durably, a block at a time).
+    public func initProducerId(producerId: Int64 = -1, producerEpoch: Int16 = -1) async throws -> ProducerStateManager.ProducerIdAndEpoch {
+        try await io.run { [producers] in try producers.initProducerId(producerId: producerId, producerEpoch: producerEpoch) }
+    }
+
+    // MARK: Fetch
+
+    /// Starts a fetch: planned at once, answered when it holds `minBytes`, an error, or
+    /// its wait ran out. Cancel it when the client goes away.
+    public func fetch(_ spec: FetchSpec, on eventLoop: EventLoop) -> PendingFetch {
+        var spec = spec
+        spec.maxWaitMillis = max(0, min(spec.maxWaitMillis, Int64(config.maxFetchWaitMillis)))
+        let pending = PendingFetch(broker: self, spec: spec, eventLoop: eventLoop)
+        if eventLoop.inEventLoop {
+            pending.attempt()
+        } else {
+            eventLoop.execute { pending.attempt() }
+        }
+        return pending
+    }
+
+    /// Finds, for each partition, the span of whole batches to send from its offset, within
+    /// the fetch's byte limits; the first batch found is always taken (KIP-74).
+    func plan(_ spec: FetchSpec) -> [FetchedPartition] {
+        var remaining = spec.maxBytes
+        var planned: [FetchedPartition] = []
+        planned.reserveCapacity(spec.partitions.count)
+        var anySpan = false
+        for p in spec.partitions {
+            var entry = FetchedPartition(topicPartition: p.topicPartition)
+            do {
+                let log = try storage.partition(p.topicPartition)
+                entry.log = log
+                let want = min(p.maxBytes, remaining)
+                if want > 0 || !anySpan {
+                    let read = try log.read(from: p.offset, maxBytes: max(want, 1))
+                    entry.highWatermark = read.highWatermark
+                    entry.logStartOffset = read.logStartOffset
+                    if let span = read.span {
+                        // The first span may exceed the fetch's byte limits (KIP-74) but
+                        // never what one response can carry; later ones must fit in what is left.
+                        if anySpan ? span.length <= remaining : span.length <= spec.spanBytesMax {
+                            entry.span = span
+                            remaining -= span.length
+                            anySpan = true
+                        } else if !anySpan {
+                            throw StorageError(.recordTooLarge, "the batch at offset \(p.offset) of \(p.topicPartition) is \(span.length) bytes, more than a response can carry (\(spec.spanBytesMax))")
+                        }
+                    }
+                } else {
+                    entry.highWatermark = log.highWatermark
+                    entry.logStartOffset = log.startOffset
+                }
+            } catch {
+                entry.error = error
+                if let log = entry.log {
+                    entry.highWatermark = log.highWatermark
+                    entry.logStartOffset = log.startOffset
+                }
+            }
+            planned.append(entry)
+        }
+        return planned
+    }
+
+    // MARK: Push (subscriptions)
+
+    /// Calls `callback` once, at the next append to `tp` (or at shutdown). Returns a
+    /// token for `cancelWait`.
+    public func waitForAppend(_ tp: TopicPartition, _ callback: @escaping @Sendable () -> Void) -> UInt64 {
+        notifier.register(tp, callback)
+    }
+
+    /// Cancels a `waitForAppend` that has not fired.
+    public func cancelWait(_ tp: TopicPartition, _ token: UInt64) {
+        notifier.cancel(tp, token)
+    }
+
+    /// Long polls and subscriptions waiting for an append now (for tests and metrics: a
+    /// cancelled or closed call must leave none behind).
+    public var waitingForAppends: Int { notifier.count }
+
+    /// Wakes every waiting fetch and subscription (at shutdown).
+    public func wakeAllWaiters() {
+        notifier.notifyAll()
     }
 
     // MARK: Offsets
 
-    func listOffsets(_ request: Spool_V1_ListOffsetsRequest) -> Spool_V1_ListOffsetsResponse {
-        var response = Spool_V1_ListOffsetsResponse()
-        for p in request.partitions {
-            var r = Spool_V1_ListOffsetsResult()
-            r.topic = p.topic
-            r.partition = p.partition
-            do {
-                let log = try storage.partition(TopicPartition(p.topic, p.partition))
-                switch p.spec {
-                case .earliest: r.offset = log.startOffset
-                case .latest: r.offset = log.endOffset
-                case .timestamp: r.offset = try log.offset(forTimestamp: p.timestamp) ?? -1
-                case .UNRECOGNIZED(let n): throw SpoolStatusError(.invalidArgument, "unknown offset spec \(n)")
-                }
-            } catch {
-                let status = StatusMapping.status(for: error)
-                r.code = status.code
-                r.message = status.message
-            }
-            response.results.append(r)
+    /// One offset lookup (ListOffsets).
+    public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec) throws -> Int64 {
+        let log = try storage.partition(tp)
+        switch spec {
+        case .earliest: return log.startOffset
+        case .latest: return log.highWatermark
+        case .timestamp(let t): return try log.offset(forTimestamp: t) ?? -1
         }
-        return response
     }
 
-    func commitOffsets(_ request: Spool_V1_CommitOffsetsRequest) throws -> Spool_V1_CommitOffsetsResponse {
-        let now = PartitionLog.wallClockMillis()
-        var offsets: [TopicPartition: CommittedOffset] = [:]
-        for o in request.offsets {
-            _ = try storage.partition(TopicPartition(o.topic, o.partition)) // must exist
-            offsets[TopicPartition(o.topic, o.partition)] = CommittedOffset(offset: o.offset, metadata: o.metadata, commitTimestamp: now)
-        }
-        try storage.offsets.commit(group: request.group, offsets)
-        return Spool_V1_CommitOffsetsResponse()
+    /// Stores committed offsets for a consumer outside any generation (assign mode: the
+    /// group must have no members). Partitions refused one by one come back with their code.
+    public func commitOffsets(group: String, _ offsets: [TopicPartition: (offset: Int64, metadata: String)]) async throws -> [TopicPartition: GroupCoordinatorError.Code] {
+        var request = GroupCoordinator.CommitRequest(groupId: group, offsets: [:])
+        for (tp, o) in offsets { request.offsets[tp] = .init(offset: o.offset, metadata: o.metadata) }
+        return try await groups.commit(request)
     }
 
-    func fetchOffsets(_ request: Spool_V1_FetchOffsetsRequest) -> Spool_V1_FetchOffsetsResponse {
-        var response = Spool_V1_FetchOffsetsResponse()
-        let topics = Set(request.topics)
-        for (tp, c) in storage.offsets.committed(group: request.group).sorted(by: { $0.key < $1.key })
-        where topics.isEmpty || topics.contains(tp.topic) {
-            var o = Spool_V1_GroupOffset()
-            o.topic = tp.topic
-            o.partition = tp.partition
-            o.offset = c.offset
-            o.metadata = c.metadata
-            o.commitTimestamp = c.commitTimestamp
-            response.offsets.append(o)
-        }
-        return response
+    /// A group's committed offsets, optionally only for some topics.
+    public func committedOffsets(group: String, topics: Set<String> = []) throws -> [GroupCoordinator.FetchedOffset] {
+        try groups.fetchOffsets(groupId: group, partitions: nil).filter { topics.isEmpty || topics.contains($0.partition.topic) }
     }
 
-    func listGroups() -> Spool_V1_ListGroupsResponse {
-        var response = Spool_V1_ListGroupsResponse()
-        response.groups = storage.offsets.groups
-        return response
+    /// The groups with members or committed offsets.
+    public func listGroups() throws -> [String] {
+        try groups.listGroups().map(\.groupId)
     }
 
-    /// Stops the storage cleanly (flush, indexes, clean marker).
-    public func close() throws {
+    // MARK: Lifecycle
+
+    /// Stops the storage cleanly (open batches appended, flush, indexes, clean marker).
+    public func close() async throws {
+        groups.shutdown()
         accumulator.flushAll()
+        // Let the I/O pool finish what is queued (the batches just closed included).
+        try await io.shutdown()
+        notifier.notifyAll()
+        try storage.close()
+    }
+
+    /// `close()` for callers that cannot await (tests' deinit); blocks the calling thread.
+    public func closeBlocking() throws {
+        groups.shutdown()
+        accumulator.flushAll()
+        try io.syncShutdown()
         notifier.notifyAll()
         try storage.close()
     }

@@ -1,7 +1,7 @@
 import NIOCore
 import SpoolStorage
 
-/// Everything a broker needs to run, with documented defaults.
+/// Everything a broker and its listeners need to run, with documented defaults.
 public struct BrokerConfig: Sendable {
     /// Address to listen on. Default: loopback only.
     public var host = "127.0.0.1"
@@ -21,8 +21,23 @@ public struct BrokerConfig: Sendable {
     public var accumulatorBatchBytes = 256 << 10
     /// Partitions of a topic created without a partition count.
     public var defaultPartitions: Int32 = 1
+    /// Threads of the I/O pool (appends, fsync waits, admin and metadata work).
+    public var ioThreads = max(2, System.coreCount)
+    /// Most partitions one topic may have (topic creation holds no global lock, but
+    /// creating directories and descriptors is not free).
+    public var maxPartitionsPerTopic: Int32 = 10_000
+    /// Consumer-group coordinator limits and timings (Kafka's defaults).
+    public var groups = GroupCoordinatorConfig()
     /// Longest a fetch may wait for data (caps `max_wait_ms`).
     public var maxFetchWaitMillis: UInt32 = 30_000
+
+    /// Largest records section of one batch once decompressed: a batch that inflates past
+    /// it is refused (RESOURCE_EXHAUSTED) before anything is stored.
+    public var maxDecompressedBatchBytes = 64 << 20
+    /// Most records in one ProduceRecords request (INVALID_ARGUMENT above it).
+    public var maxRecordsPerRequest = 10_000
+    /// Connections, descriptors, and bytes buffered in and out: see `BudgetConfig`.
+    public var budgets = BudgetConfig()
 
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)

@@ -7,11 +7,16 @@ import SpoolStorage
 ///
 /// Records are appended per partition into an open `RecordBatchBuilder` with the
 /// topic's codec; a batch closes when it reaches `maxBatchBytes` or when its
-/// linger time (the topic's `linger.ms`) runs out, is appended to the log once,
-/// and every record in it learns its offset. Memory is bounded by
-/// `maxBatchBytes` per partition with open records.
+/// linger time (the topic's `linger.ms`) runs out. A closed batch goes to the `sink`
+/// (the broker's I/O pool, which compresses and appends it) *inside* the lock that
+/// closed it, so batches of one partition reach the sink in the order they closed,
+/// whichever event loops added their records. Memory is bounded by `maxBatchBytes` per
+/// partition with open records.
 final class RecordAccumulator: @unchecked Sendable {
     typealias Completion = @Sendable (Result<Int64, Error>) -> Void
+    /// Takes a closed batch: builds (compresses) and appends it, then calls the delivery
+    /// with the append's result. Must only enqueue: it is called under the accumulator's lock.
+    typealias Sink = @Sendable (TopicPartition, RecordBatchBuilder, @escaping @Sendable (Result<AppendResult, Error>) -> Void) -> Void
 
     struct Open {
         var builder: RecordBatchBuilder
@@ -20,8 +25,8 @@ final class RecordAccumulator: @unchecked Sendable {
     }
 
     let maxBatchBytes: Int
-    /// Appends a closed batch to the log (set by the broker).
-    var sink: (@Sendable (TopicPartition, ByteBuffer) throws -> AppendResult)?
+    /// Set by the broker before the first record.
+    var sink: Sink?
     private let open = NIOLockedValueBox<[TopicPartition: Open]>([:])
 
     init(maxBatchBytes: Int) {
@@ -33,48 +38,50 @@ final class RecordAccumulator: @unchecked Sendable {
         _ tp: TopicPartition, codec: CompressionCodec, lingerMillis: Int64, key: [UInt8]?, value: [UInt8]?,
         headers: [RecordHeader], timestamp: Int64, eventLoop: EventLoop, completion: @escaping Completion
     ) {
-        let closed: (ByteBuffer?, [Completion], Error?)? = open.withLockedValue { all in
+        open.withLockedValue { all in
             // Taken out while appending, so the builder's buffer is not shared (no copy-on-write).
             var entry = all.removeValue(forKey: tp) ?? Open(builder: RecordBatchBuilder(codec: codec), completions: [], lingerTask: nil)
             entry.builder.append(key: key, value: value, headers: headers, timestamp: timestamp)
             entry.completions.append(completion)
             if entry.builder.uncompressedBytes >= maxBatchBytes || lingerMillis == 0 {
                 entry.lingerTask?.cancel()
-                do { return (try entry.builder.build(), entry.completions, nil) } catch { return (nil, entry.completions, error) }
+                close(tp, entry)
+                return
             }
             if entry.lingerTask == nil {
                 entry.lingerTask = eventLoop.scheduleTask(in: .milliseconds(lingerMillis)) { [self] in self.flush(tp) }
             }
             all[tp] = entry
-            return nil
         }
-        if let (batch, completions, error) = closed { deliver(tp, batch, completions, error) }
     }
 
-    /// Closes and appends the open batch of `tp`, if any.
+    /// Closes the open batch of `tp`, if any, and hands it to the sink.
     func flush(_ tp: TopicPartition) {
-        let closed: (ByteBuffer?, [Completion], Error?)? = open.withLockedValue { all in
-            guard let entry = all.removeValue(forKey: tp) else { return nil }
+        open.withLockedValue { all in
+            guard let entry = all.removeValue(forKey: tp) else { return }
             entry.lingerTask?.cancel()
-            do { return (try entry.builder.build(), entry.completions, nil) } catch { return (nil, entry.completions, error) }
+            close(tp, entry)
         }
-        if let (batch, completions, error) = closed { deliver(tp, batch, completions, error) }
     }
 
     func flushAll() {
         for tp in open.withLockedValue({ Array($0.keys) }) { flush(tp) }
     }
 
-    private func deliver(_ tp: TopicPartition, _ batch: ByteBuffer?, _ completions: [Completion], _ error: Error?) {
-        guard let batch, error == nil, let sink else {
-            completions.forEach { $0(.failure(error ?? StorageError(.closed, "broker is shutting down"))) }
+    /// Called under the lock: enqueues the batch; completions run when the append is done.
+    private func close(_ tp: TopicPartition, _ entry: Open) {
+        let completions = entry.completions
+        guard let sink else {
+            completions.forEach { $0(.failure(StorageError(.closed, "broker is shutting down"))) }
             return
         }
-        do {
-            let result = try sink(tp, batch)
-            for (i, completion) in completions.enumerated() { completion(.success(result.baseOffset + Int64(i))) }
-        } catch {
-            completions.forEach { $0(.failure(error)) }
+        sink(tp, entry.builder) { result in
+            switch result {
+            case .success(let appended):
+                for (i, completion) in completions.enumerated() { completion(.success(appended.baseOffset + Int64(i))) }
+            case .failure(let error):
+                completions.forEach { $0(.failure(error)) }
+            }
         }
     }
 }

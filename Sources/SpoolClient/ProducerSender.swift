@@ -22,7 +22,7 @@ extension SpoolProducer {
         let (connection, requests, reconnect, identity) = state.withLockedValue {
             s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
             s.drainScheduled = false
-            guard let connection = s.connection, connection.channel.isActive else {
+            guard let connection = s.connection, connection.isConnected else {
                 s.connection = nil
                 let start = !s.reconnecting && !s.isIdle && !s.sendable.isEmpty
                 if start { s.reconnecting = true }
@@ -205,7 +205,7 @@ extension SpoolProducer {
         switch outcome {
         case .success(let base):
             for (index, completion) in batch.completions {
-                completion.complete(.success(RecordMetadata(topic: topic, partition: batch.partition, offset: base + Int64(index))))
+                completion.complete(.success(RecordMetadata(topic: topic, partition: batch.partition, offset: base < 0 ? -1 : base + Int64(index))))
             }
         case .failure(let error):
             for (_, completion) in batch.completions { completion.complete(.failure(error)) }

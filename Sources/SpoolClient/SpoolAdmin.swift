@@ -25,6 +25,15 @@ public struct SpoolAdmin: Sendable {
         let _: Spool_V1_DeleteTopicResponse = try await connection.call(.deleteTopic, request)
     }
 
+    /// Brings a topic's stopped partitions back (re-opened and re-checked by recovery);
+    /// returns the partitions that were stopped, and the topic as it is now.
+    public func recoverTopic(_ name: String) async throws -> (recovered: [Int32], topic: Spool_V1_TopicDescription) {
+        var request = Spool_V1_RecoverTopicRequest()
+        request.name = name
+        let response: Spool_V1_RecoverTopicResponse = try await connection.call(.recoverTopic, request)
+        return (response.recovered, response.topic)
+    }
+
     public func listTopics() async throws -> [Spool_V1_TopicSummary] {
         let response: Spool_V1_ListTopicsResponse = try await connection.call(.listTopics, Spool_V1_ListTopicsRequest())
         return response.topics

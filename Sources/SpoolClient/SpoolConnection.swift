@@ -4,249 +4,217 @@ import NIOPosix
 import SpoolProtocol
 import SwiftProtobuf
 
-/// One TCP connection to a broker carrying many concurrent calls, multiplexed by stream id.
+/// A connection to a broker carrying many concurrent calls, multiplexed by stream id.
+/// When the TCP connection breaks (the broker restarted), calls in flight fail with
+/// `SpoolClientError.Code.connectionLost` and the next call reconnects, with an
+/// exponential backoff between attempts, within its own deadline.
 ///
 /// ```swift
 /// let connection = try await SpoolConnection.connect(host: "127.0.0.1", port: 9292)
 /// let topics: Spool_V1_ListTopicsResponse = try await connection.call(.listTopics, Spool_V1_ListTopicsRequest())
 /// ```
 public final class SpoolConnection: Sendable {
-    /// A call's answer: the response message bytes and the raw payload.
-    public struct Reply: Sendable {
-        public var message: ByteBuffer
-        public var payload: ByteBuffer
-    }
+    public typealias Reply = SpoolReply
+    public typealias PendingReply = SpoolPendingReply
 
-    let channel: Channel
-    let state: NIOLockedValueBox<State>
+    public let config: ConnectionConfig
     public let group: EventLoopGroup
     let ownsGroup: Bool
+    private let link: NIOLockedValueBox<Link>
 
-    struct State {
-        var nextStreamID: UInt32 = 1
-        var unary: [UInt32: PendingReply] = [:]
-        var streams: [UInt32: AsyncThrowingStream<Reply, Error>.Continuation] = [:]
-        var closedError: Error?
-        var handshake = Spool_V1_HandshakeResponse()
+    /// The state of the one TCP connection behind this object.
+    enum Link {
+        case connected(Transport)
+        case connecting(Task<Transport, Error>)
+        /// Broke (or failed to connect) `failures` times in a row, the last at `since`.
+        case disconnected(error: Error, failures: Int, since: ContinuousClock.Instant)
+        case closed
     }
 
-    init(channel: Channel, state: NIOLockedValueBox<State>, group: EventLoopGroup, ownsGroup: Bool) {
-        self.channel = channel
-        self.state = state
+    private init(config: ConnectionConfig, group: EventLoopGroup, ownsGroup: Bool) {
+        self.config = config
         self.group = group
         self.ownsGroup = ownsGroup
+        self.link = NIOLockedValueBox(.disconnected(error: SpoolClientError(.connectionLost, "not connected yet"), failures: 0, since: .now))
     }
 
-    /// Connects and performs the version handshake.
-    public static func connect(host: String, port: Int, maxFrameBytes: Int = 64 << 20, group: EventLoopGroup? = nil) async throws -> SpoolConnection {
-        let ownsGroup = group == nil
-        let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let state = NIOLockedValueBox(State())
+    /// Connects and performs the version handshake; fails at once (no retry) with a
+    /// `SpoolClientError` that says why, e.g. "cannot connect to 127.0.0.1:9999: connection refused".
+    public static func connect(_ config: ConnectionConfig, group: EventLoopGroup? = nil) async throws -> SpoolConnection {
+        let connection = SpoolConnection(config: config, group: group ?? MultiThreadedEventLoopGroup(numberOfThreads: 1), ownsGroup: group == nil)
         do {
-            let channel = try await ClientBootstrap(group: group)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .connectTimeout(.seconds(10))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: maxFrameBytes)))
-                        try channel.pipeline.syncOperations.addHandler(ClientHandler(state: state))
-                    }
-                }
-                .connect(host: host, port: port).get()
-            let connection = SpoolConnection(channel: channel, state: state, group: group, ownsGroup: ownsGroup)
-            var hello = Spool_V1_HandshakeRequest()
-            hello.minVersion = 1
-            hello.maxVersion = 1
-            hello.clientID = "spool-swift"
-            let handshake: Spool_V1_HandshakeResponse = try await connection.call(.handshake, hello)
-            connection.state.withLockedValue { $0.handshake = handshake }
+            _ = try await connection.ready(deadline: .now + .milliseconds(config.connectTimeoutMillis + config.handshakeTimeoutMillis), retry: false)
             return connection
         } catch {
-            if ownsGroup { try? await group.shutdownGracefully() }
+            await connection.close()
             throw error
         }
     }
 
-    /// The broker's answer to the handshake: protocol version and limits
-    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say).
-    public var handshake: Spool_V1_HandshakeResponse { state.withLockedValue { $0.handshake } }
+    /// Connects to `host:port` with default timeouts.
+    public static func connect(host: String, port: Int, maxFrameBytes: Int = 64 << 20, group: EventLoopGroup? = nil) async throws -> SpoolConnection {
+        var config = ConnectionConfig(host: host, port: port)
+        config.maxInboundFrameBytes = maxFrameBytes
+        return try await connect(config, group: group)
+    }
 
-    /// A call whose request is on its way and whose reply can be awaited later.
-    public final class PendingReply: Sendable {
-        private let state = NIOLockedValueBox<(result: Result<Reply, Error>?, waiter: CheckedContinuation<Reply, Error>?)>((nil, nil))
-
-        init() {}
-
-        func complete(_ result: Result<Reply, Error>) {
-            let waiter = state.withLockedValue { s -> CheckedContinuation<Reply, Error>? in
-                if let w = s.waiter { s.waiter = nil; return w }
-                s.result = result
-                return nil
-            }
-            waiter?.resume(with: result)
-        }
-
-        /// The reply (waits for it).
-        public var reply: Reply {
-            get async throws {
-                try await withCheckedThrowingContinuation { c in
-                    let ready = state.withLockedValue { s -> Result<Reply, Error>? in
-                        if let r = s.result { return r }
-                        s.waiter = c
-                        return nil
-                    }
-                    if let ready { c.resume(with: ready) }
+    /// The live transport, reconnecting first if the connection broke (waiting out the
+    /// backoff, but never past `deadline`).
+    @discardableResult
+    func ready(deadline: ContinuousClock.Instant, retry: Bool = true) async throws -> Transport {
+        while true {
+            enum Step { case use(Transport), await(Task<Transport, Error>), wait(ContinuousClock.Instant, Error) }
+            let step: Step = try link.withLockedValue { link in
+                switch link {
+                case .connected(let t): return .use(t)
+                case .connecting(let task): return .await(task)
+                case .closed: throw SpoolClientError(.closed, "the connection to \(config.address) was closed")
+                case .disconnected(let error, let failures, let since):
+                    let due = since + .milliseconds(config.backoffMillis(afterFailures: failures))
+                    if due > .now { return .wait(due, error) }
+                    let task = Task { try await self.attempt(failuresBefore: failures) }
+                    link = .connecting(task)
+                    return .await(task)
                 }
             }
+            switch step {
+            case .use(let t): return t
+            case .await(let task):
+                do {
+                    return try await task.value
+                } catch {
+                    // A failed attempt: try again after the backoff if allowed and the deadline allows.
+                    if !retry || ContinuousClock.now >= deadline || !isRetriable(error) { throw error }
+                }
+            case .wait(let due, let error):
+                guard due < deadline else { throw error }
+                try await Task.sleep(until: due)
+            }
         }
+    }
+
+    /// One connect-and-handshake attempt; records the outcome in `link`.
+    private func attempt(failuresBefore: Int) async throws -> Transport {
+        do {
+            let transport = try await Transport.open(config, group: group) { [weak self] transport, error in
+                self?.transportClosed(transport, error)
+            }
+            let kept = link.withLockedValue { link -> Bool in
+                if case .closed = link { return false }
+                link = .connected(transport)
+                return true
+            }
+            if !kept {
+                await transport.close()
+                throw SpoolClientError(.closed, "the connection to \(config.address) was closed")
+            }
+            return transport
+        } catch {
+            link.withLockedValue { link in
+                if case .closed = link { return }
+                link = .disconnected(error: error, failures: failuresBefore + 1, since: .now)
+            }
+            throw error
+        }
+    }
+
+    private func transportClosed(_ transport: Transport, _ error: Error) {
+        link.withLockedValue { link in
+            if case .connected(let current) = link, current === transport {
+                link = .disconnected(error: error, failures: 0, since: .now)
+            }
+        }
+    }
+
+    /// True while the TCP connection is up (it may still break at any moment).
+    public var isConnected: Bool {
+        link.withLockedValue { if case .connected = $0 { return true } else { return false } }
+    }
+
+    /// Reconnects now if the connection is down (after the backoff, within `timeoutMillis`).
+    public func reconnect(timeoutMillis: Int? = nil) async throws {
+        _ = try await ready(deadline: .now + .milliseconds(timeoutMillis ?? config.requestTimeoutMillis))
     }
 
     /// Writes a request now (synchronously, so calls leave in the order they are started)
-    /// and returns a handle to await its reply.
-    public func startCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) throws -> PendingReply {
-        let bytes: [UInt8] = try message.serializedBytes()
-        let pending = PendingReply()
-        let id = try register { s, id in s.unary[id] = pending }
-        send(.request, method: method.rawValue, streamID: id, message: bytes, payload: payload)
-        return pending
+    /// and returns a handle to await its reply. Fails at once with `connectionLost` while
+    /// the connection is down: call `reconnect()` (or any async call) to bring it back.
+    /// The call fails with `deadlineExceeded` if no answer comes within `timeoutMillis`
+    /// (default `requestTimeoutMillis`).
+    public func startCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil, timeoutMillis: Int? = nil) throws -> PendingReply {
+        let transport = try link.withLockedValue { link -> Transport in
+            switch link {
+            case .connected(let t): return t
+            case .closed: throw SpoolClientError(.closed, "the connection to \(config.address) was closed")
+            case .disconnected(let error, _, _): throw error
+            case .connecting: throw SpoolClientError(.connectionLost, "reconnecting to \(config.address)")
+            }
+        }
+        return try transport.startCall(method, message, payload: payload, deadline: .now() + .milliseconds(Int64(timeoutMillis ?? config.requestTimeoutMillis)))
     }
 
-    /// A unary call with an optional request payload; returns the raw reply.
-    public func rawCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) async throws -> Reply {
-        try await startCall(method, message, payload: payload).reply
+    /// A unary call with an optional request payload; returns the raw reply. Reconnects
+    /// first if needed. `timeoutMillis` bounds the whole call, reconnecting included.
+    public func rawCall(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil, timeoutMillis: Int? = nil) async throws -> Reply {
+        let millis = timeoutMillis ?? config.requestTimeoutMillis
+        let deadline = ContinuousClock.now + .milliseconds(millis)
+        let transport = try await ready(deadline: deadline)
+        let left = deadline - .now
+        let leftMillis = max(1, Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+        return try await transport.startCall(method, message, payload: payload, deadline: .now() + .milliseconds(Int64(leftMillis))).reply
     }
 
     /// A unary call decoded into `R`.
-    public func call<R: SwiftProtobuf.Message>(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil) async throws -> R {
-        let reply = try await rawCall(method, message, payload: payload)
+    public func call<R: SwiftProtobuf.Message>(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message, payload: ByteBuffer? = nil, timeoutMillis: Int? = nil) async throws -> R {
+        let reply = try await rawCall(method, message, payload: payload, timeoutMillis: timeoutMillis)
         return try ProtoCodec.decode(R.self, from: reply.message)
     }
 
-    /// Opens a server stream (Subscribe); returns its id and the stream of events.
+    /// Opens a server stream (Subscribe) on the current connection; returns its id and the
+    /// stream of events. The stream ends with `connectionLost` if the connection breaks.
     public func openStream(_ method: SpoolMethod, _ message: some SwiftProtobuf.Message) throws -> (UInt32, AsyncThrowingStream<Reply, Error>) {
-        let bytes: [UInt8] = try message.serializedBytes()
-        let (stream, continuation) = AsyncThrowingStream<Reply, Error>.makeStream()
-        let id = try register { s, id in s.streams[id] = continuation }
-        continuation.onTermination = { [self] reason in
-            if case .cancelled = reason { cancel(id) }
-        }
-        send(.request, method: method.rawValue, streamID: id, message: bytes, payload: nil)
-        return (id, stream)
-    }
-
-    /// Picks the next free stream id (never 0) and records the call under it.
-    private func register(_ record: (inout State, UInt32) -> Void) throws -> UInt32 {
-        try state.withLockedValue { s in
-            if let error = s.closedError { throw error }
-            var id = s.nextStreamID
-            while id == 0 || s.unary[id] != nil || s.streams[id] != nil { id &+= 1 }
-            s.nextStreamID = id &+ 1
-            record(&s, id)
-            return id
-        }
+        try current().openStream(method, message)
     }
 
     /// Grants `bytes` more credit to a stream.
     public func grantCredit(_ streamID: UInt32, bytes: Int) {
-        var credit = Spool_V1_Credit()
-        credit.bytes = UInt32(clamping: bytes)
-        send(.credit, method: 0, streamID: streamID, message: (try? credit.serializedBytes()) ?? [], payload: nil)
+        try? current().grantCredit(streamID, bytes: bytes)
     }
 
     /// Abandons a stream.
     public func cancel(_ streamID: UInt32) {
-        state.withLockedValue { _ = $0.streams.removeValue(forKey: streamID) }
-        send(.cancel, method: 0, streamID: streamID, message: [], payload: nil)
+        (try? current())?.cancel(streamID)
     }
 
-    private func send(_ type: FrameType, method: UInt16, streamID: UInt32, message: [UInt8], payload: ByteBuffer?) {
-        var buffer = channel.allocator.buffer(capacity: Frame.headerBytes + message.count)
-        Frame.writeHeader(type: type, method: method, streamID: streamID, messageBytes: message.count,
-                          payloadBytes: payload?.readableBytes ?? 0, to: &buffer)
-        buffer.writeBytes(message)
-        guard let payload else {
-            channel.writeAndFlush(buffer, promise: nil)
-            return
-        }
-        // Header and payload must leave back to back: do both writes in one turn of the
-        // event loop, or another task's frame could land between them.
-        let channel = self.channel
-        let header = buffer
-        if channel.eventLoop.inEventLoop {
-            channel.write(header, promise: nil)
-            channel.writeAndFlush(payload, promise: nil)
-        } else {
-            channel.eventLoop.execute {
-                channel.write(header, promise: nil)
-                channel.writeAndFlush(payload, promise: nil)
-            }
+    private func current() throws -> Transport {
+        try link.withLockedValue { link in
+            if case .connected(let t) = link { return t }
+            throw SpoolClientError(.connectionLost, "not connected to \(config.address)")
         }
     }
 
-    /// Closes the connection; calls in flight fail with UNAVAILABLE.
+    /// The broker's answer to the last handshake: protocol version and limits
+    /// (`maxFrameBytes`, `maxInFlight`; 0 when the broker did not say, or while disconnected).
+    public var handshake: Spool_V1_HandshakeResponse {
+        (try? current())?.calls.withLockedValue { $0.handshake } ?? Spool_V1_HandshakeResponse()
+    }
+
+    /// The broker's frame limit learnt in the handshake (nil while disconnected).
+    public var maxFrameBytes: Int? {
+        (try? current())?.calls.withLockedValue { $0.maxFrameBytes }
+    }
+
+    /// Closes the connection; calls in flight fail with `connectionLost`, later ones with `closed`.
     public func close() async {
-        try? await channel.close()
+        let previous = link.withLockedValue { link -> Link in
+            defer { link = .closed }
+            return link
+        }
+        switch previous {
+        case .connected(let t): await t.close()
+        case .connecting(let task): if let t = try? await task.value { await t.close() }
+        default: break
+        }
         if ownsGroup { try? await group.shutdownGracefully() }
-    }
-}
-
-/// Routes inbound frames to the waiting calls and streams.
-final class ClientHandler: ChannelInboundHandler, Sendable {
-    typealias InboundIn = Frame
-
-    let state: NIOLockedValueBox<SpoolConnection.State>
-
-    init(state: NIOLockedValueBox<SpoolConnection.State>) {
-        self.state = state
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        let reply = SpoolConnection.Reply(message: frame.message, payload: frame.payload)
-        switch frame.type {
-        case .response:
-            if let c = state.withLockedValue({ $0.unary.removeValue(forKey: frame.streamID) }) {
-                c.complete(.success(reply))
-            } else if let stream = state.withLockedValue({ frame.endStream ? $0.streams.removeValue(forKey: frame.streamID) : $0.streams[frame.streamID] }) {
-                stream.yield(reply)
-                if frame.endStream { stream.finish() }
-            }
-        case .status:
-            let status = (try? ProtoCodec.decode(Spool_V1_Status.self, from: frame.message)).map(SpoolStatusError.init) ?? SpoolStatusError(.unknown, "unreadable status")
-            if let c = state.withLockedValue({ $0.unary.removeValue(forKey: frame.streamID) }) {
-                c.complete(.failure(status))
-            } else if let stream = state.withLockedValue({ $0.streams.removeValue(forKey: frame.streamID) }) {
-                if status.code == .cancelled { stream.finish() } else { stream.finish(throwing: status) }
-            }
-        case .goAway:
-            let status = (try? ProtoCodec.decode(Spool_V1_Status.self, from: frame.message)).map(SpoolStatusError.init) ?? SpoolStatusError(.unavailable, "broker closed the connection")
-            failAll(status)
-            context.close(promise: nil)
-        default:
-            failAll(SpoolStatusError(.internal, "broker sent an unexpected \(frame.type) frame"))
-            context.close(promise: nil)
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        failAll(SpoolStatusError(.unavailable, "connection to the broker closed"))
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        failAll(SpoolStatusError(.unavailable, "connection error: \(error)"))
-        context.close(promise: nil)
-    }
-
-    private func failAll(_ error: Error) {
-        let (unary, streams) = state.withLockedValue { s in
-            defer {
-                s.unary.removeAll()
-                s.streams.removeAll()
-                if s.closedError == nil { s.closedError = error }
-            }
-            return (Array(s.unary.values), Array(s.streams.values))
-        }
-        unary.forEach { $0.complete(.failure(error)) }
-        streams.forEach { $0.finish(throwing: error) }
     }
 }

@@ -47,12 +47,9 @@ public final class SpoolProducer: Sendable {
         self.connection = connection
         self.config = config
         self.onDelivery = onDelivery
-        self.eventLoop = connection.channel.eventLoop
-        if let remote = connection.channel.remoteAddress, let host = remote.ipAddress, let port = remote.port {
-            address = (host, port)
-        } else {
-            address = nil
-        }
+        // The connection's own loop when it owns a one-thread group (its writes then need no hop).
+        self.eventLoop = connection.group.next()
+        address = (connection.config.host, connection.config.port)
         var initial = ProducerState()
         initial.connection = connection
         initial.requestPayloadBytesMax = ProducerLimits(

@@ -26,6 +26,13 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case fetchOffsets = 12
     case alterTopicConfig = 13
     case listGroups = 14
+    case joinGroup = 15
+    case syncGroup = 16
+    case heartbeat = 17
+    case leaveGroup = 18
+    case describeGroups = 19
+    case initProducerId = 20
+    case recoverTopic = 21
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.
@@ -83,8 +90,25 @@ public struct Frame: Sendable {
 
 /// A framing violation: the connection cannot continue.
 public struct FramingError: Error, Hashable, CustomStringConvertible, Sendable {
+    /// The kind of violation.
+    public enum Code: String, Hashable, Sendable {
+        /// The bytes do not follow the frame layout.
+        case malformed
+        /// The frame is longer than `max_frame_bytes` (answered with RESOURCE_EXHAUSTED).
+        case tooLarge
+    }
+
+    public var code: Code
     public var message: String
-    public init(_ message: String) { self.message = message }
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// A malformed frame.
+    public init(_ message: String) {
+        self.init(.malformed, message)
+    }
     public var description: String { "framing error: \(message)" }
 }
 
@@ -124,7 +148,7 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
             throw FramingError("frame length \(frameLength) is shorter than the 12 header bytes it must cover")
         }
         guard Int(frameLength) + 4 <= maxFrameBytes else {
-            throw FramingError("frame of \(Int(frameLength) + 4) bytes is over the limit of \(maxFrameBytes)")
+            throw FramingError(.tooLarge, "frame of \(Int(frameLength) + 4) bytes is over the limit of \(maxFrameBytes)")
         }
         if buffer.readableBytes >= 5 {
             let rawType = buffer.getInteger(at: buffer.readerIndex + 4, as: UInt8.self)!

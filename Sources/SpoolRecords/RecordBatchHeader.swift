@@ -113,7 +113,7 @@ public struct RecordBatchHeader: Hashable, Sendable {
             throw RecordsError(.badLength, "batch length \(batchLength) is smaller than a batch header", position: position)
         }
         guard totalBytes <= maxBatchBytes else {
-            throw RecordsError(.badLength, "batch of \(totalBytes) bytes is over the limit of \(maxBatchBytes)", position: position)
+            throw RecordsError(.batchTooLarge, "batch of \(totalBytes) bytes is over the limit of \(maxBatchBytes)", position: position)
         }
         guard totalBytes <= available else {
             throw RecordsError(.truncated, "batch declares \(totalBytes) bytes but only \(available) are present", position: position)

@@ -10,6 +10,8 @@ public struct RecordsError: Error, Hashable, CustomStringConvertible, Sendable {
         case truncated
         /// A length field that is negative, too small for a header, or inconsistent.
         case badLength
+        /// A batch longer than the limit it is checked against (`max.message.bytes`).
+        case batchTooLarge
         /// A magic byte other than 2 (only Kafka RecordBatch v2 is supported).
         case badMagic
         /// The stored CRC-32C does not match the bytes.
@@ -24,6 +26,8 @@ public struct RecordsError: Error, Hashable, CustomStringConvertible, Sendable {
         case decompressedTooLarge
         /// A record inside the batch is malformed (bad field, count mismatch, …).
         case badRecord
+        /// A record's timestamp is too far from the broker's clock (`message.timestamp.difference.max.ms`).
+        case invalidTimestamp
         /// Compression failed (out of memory or a library error).
         case compressionFailed
     }

@@ -4,29 +4,26 @@ import Glibc
 import Darwin
 #endif
 
-/// Directory helpers: listing, creating, removing, atomic file replacement.
-/// Directory metadata changes (create, rename, unlink) are made durable with an
-/// fsync of the directory itself.
+/// Directory and whole-file helpers built on a `FileIO`: creating, listing, removing,
+/// atomic file replacement. Directory changes (create, rename, unlink) are durable
+/// only after an fsync of the directory itself; the helpers say which do it.
 public enum Directory {
-    public static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    public static func exists(_ path: String, io: FileIO) -> Bool {
+        io.kind(of: path) == .directory
     }
 
-    public static func fileExists(_ path: String) -> Bool {
-        access(path, F_OK) == 0
+    public static func fileExists(_ path: String, io: FileIO) -> Bool {
+        io.kind(of: path) != nil
     }
 
-    /// Creates `path` and its parents if missing.
-    public static func create(_ path: String) throws {
-        if exists(path) { return }
+    /// Creates `path` and its parents if missing (not synced: the caller fsyncs the parent).
+    public static func create(_ path: String, io: FileIO) throws {
+        if exists(path, io: io) { return }
         let parent = parentOf(path)
-        if !parent.isEmpty && parent != path && !exists(parent) {
-            try create(parent)
+        if !parent.isEmpty && parent != path && !exists(parent, io: io) {
+            try create(parent, io: io)
         }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw ioError("mkdir \(path)")
-        }
+        try io.makeDirectory(path)
     }
 
     public static func parentOf(_ path: String) -> String {
@@ -36,52 +33,40 @@ public enum Directory {
     }
 
     /// Names in `path`, without "." and "..".
-    public static func list(_ path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw ioError("opendir \(path)") }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+    public static func list(_ path: String, io: FileIO) throws -> [String] {
+        try io.listDirectory(path)
     }
 
     /// fsyncs a directory so that entries created, renamed or removed in it are durable.
-    public static func sync(_ path: String) throws {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ioError("open directory \(path)") }
-        defer { Glibc.close(fd) }
-        guard Glibc.fsync(fd) == 0 else { throw ioError("fsync directory \(path)") }
+    public static func sync(_ path: String, io: FileIO) throws {
+        try io.syncDirectory(path)
     }
 
-    public static func removeFile(_ path: String) throws {
-        if unlink(path) != 0 && errno != ENOENT { throw ioError("unlink \(path)") }
+    public static func removeFile(_ path: String, io: FileIO) throws {
+        try io.removeFile(path)
     }
 
-    /// Removes a directory tree.
-    public static func removeTree(_ path: String) throws {
-        guard exists(path) else {
-            try removeFile(path)
+    /// Removes a directory tree (not synced). Frees space on a full disk: it writes nothing.
+    public static func removeTree(_ path: String, io: FileIO) throws {
+        guard exists(path, io: io) else {
+            try io.removeFile(path)
             return
         }
-        for name in try list(path) {
+        for name in try io.listDirectory(path) {
             let child = path + "/" + name
-            if exists(child) { try removeTree(child) } else { try removeFile(child) }
+            if exists(child, io: io) { try removeTree(child, io: io) } else { try io.removeFile(child) }
         }
-        if rmdir(path) != 0 && errno != ENOENT { throw ioError("rmdir \(path)") }
+        try io.removeDirectory(path)
     }
 
-    public static func rename(_ from: String, _ to: String) throws {
-        if Glibc.rename(from, to) != 0 { throw ioError("rename \(from) to \(to)") }
+    public static func rename(_ from: String, _ to: String, io: FileIO) throws {
+        try io.rename(from, to: to)
     }
 
     /// Replaces `path` atomically with `bytes`: write a temporary file, fsync it,
     /// rename it over `path`, fsync the directory. A crash leaves either the old
-    /// or the new contents, never a mix.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, io: FileIO = PosixFileIO()) throws {
+    /// or the new contents, never a mix; on return the new contents are durable.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, io: FileIO) throws {
         let temp = path + ".tmp"
         let fd = try io.open(temp, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
         do {
@@ -90,17 +75,22 @@ public enum Directory {
             io.close(fd)
         } catch {
             io.close(fd)
-            try? removeFile(temp)
+            try? io.removeFile(temp)
             throw error
         }
-        try rename(temp, path)
-        try sync(parentOf(path))
+        try io.rename(temp, to: path)
+        try io.syncDirectory(parentOf(path))
     }
 
     /// Reads a whole (small) file, or nil if it does not exist.
-    public static func readFile(_ path: String, io: FileIO = PosixFileIO()) throws -> [UInt8]? {
-        guard fileExists(path) else { return nil }
-        let fd = try io.open(path, flags: O_RDONLY, mode: 0)
+    public static func readFile(_ path: String, io: FileIO) throws -> [UInt8]? {
+        guard io.kind(of: path) == .file else { return nil }
+        let fd: Int32
+        do {
+            fd = try io.open(path, flags: O_RDONLY, mode: 0)
+        } catch let error as StorageError where error.errno == ENOENT {
+            return nil
+        }
         defer { io.close(fd) }
         let size = Int(try io.size(fd))
         var bytes = [UInt8](repeating: 0, count: size)

@@ -23,6 +23,8 @@ public final class FileDescriptorCache: Sendable {
         var retired: [Int32: Int] = [:]
         var clock: UInt64 = 0
         var opens = 0
+        /// Counts `forget` calls: an open that saw it change must not be cached.
+        var forgets: UInt64 = 0
     }
 
     public let capacity: Int
@@ -40,30 +42,69 @@ public final class FileDescriptorCache: Sendable {
     /// Total `open` calls made (a cache-miss counter).
     public var openCalls: Int { state.withLock { $0.opens } }
 
-    /// Runs `body` with an open read-write descriptor of `path` (created if missing).
-    public func withDescriptor<R>(_ path: String, _ body: (Int32) throws -> R) throws -> R {
-        let fd = try acquire(path)
+    /// Runs `body` with an open read-write descriptor of `path`.
+    ///
+    /// Only `create: true` may create the file (`O_CREAT`): a plain use of a path whose
+    /// file was deleted (a segment removed by retention, a topic deleted) fails with
+    /// ENOENT instead of bringing back an empty ghost file. A failed `open` throws
+    /// (`.resourceExhausted` for EMFILE/ENFILE, after closing idle descriptors and
+    /// trying once more) and touches no file.
+    public func withDescriptor<R>(_ path: String, create: Bool = false, _ body: (Int32) throws -> R) throws -> R {
+        let fd = try acquire(path, create: create)
         defer { release(path, fd) }
         return try body(fd)
     }
 
-    private func acquire(_ path: String) throws -> Int32 {
-        try state.withLock { s in
+    /// A hit is served under the lock; a miss opens the file outside it (an `open` may
+    /// wait on the disk, and every partition shares this cache), then publishes it.
+    private func acquire(_ path: String, create: Bool) throws -> Int32 {
+        let (hit, epoch) = state.withLock { s -> (Int32?, UInt64) in
             s.clock += 1
             if var entry = s.entries[path] {
                 entry.users += 1
                 entry.lastUse = s.clock
                 s.entries[path] = entry
+                return (entry.fd, s.forgets)
+            }
+            return (nil, s.forgets)
+        }
+        if let hit { return hit }
+        let flags = create ? O_RDWR | O_CREAT : O_RDWR
+        var fd: Int32
+        do {
+            fd = try io.open(path, flags: flags, mode: 0o644)
+        } catch let error as StorageError where error.code == .resourceExhausted {
+            // Out of descriptors: give back the idle ones (other partitions reopen
+            // on demand) and try once more; a second failure fails this request only.
+            closeAll()
+            fd = try io.open(path, flags: flags, mode: 0o644)
+        }
+        var duplicate: Int32?
+        let result = state.withLock { s -> Int32 in
+            s.opens += 1
+            s.clock += 1
+            if s.forgets != epoch {
+                // A file was forgotten (deleted, renamed) while this one was being opened:
+                // it may be this path's old file. Use it once, never cache it.
+                s.retired[fd, default: 0] += 1
+                return fd
+            }
+            if var entry = s.entries[path] {
+                // Another caller opened the same file meanwhile: share theirs.
+                entry.users += 1
+                entry.lastUse = s.clock
+                s.entries[path] = entry
+                duplicate = fd
                 return entry.fd
             }
             if s.entries.count >= capacity {
                 evictOne(&s)
             }
-            let fd = try io.open(path, flags: O_RDWR | O_CREAT, mode: 0o644)
-            s.opens += 1
             s.entries[path] = Entry(fd: fd, users: 1, lastUse: s.clock)
             return fd
         }
+        if let duplicate { io.close(duplicate) }
+        return result
     }
 
     private func release(_ path: String, _ fd: Int32) {
@@ -106,6 +147,7 @@ public final class FileDescriptorCache: Sendable {
     /// new file created under the same name never sees the old descriptor.
     public func forget(_ path: String) {
         state.withLock { s in
+            s.forgets += 1
             guard let entry = s.entries.removeValue(forKey: path) else { return }
             if entry.users == 0 {
                 io.close(entry.fd)

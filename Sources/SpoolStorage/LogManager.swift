@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSpoolNative
 import Dispatch
 import Synchronization
 
@@ -27,8 +26,9 @@ public struct StorageConfig: Sendable {
 /// offsets, and the background work (retention, time-based flushes).
 ///
 /// Opening takes an exclusive lock on the data directory, so two brokers can
-/// never share it. A clean ``close()`` leaves a marker; without it, the next
-/// open re-validates the tail of every partition.
+/// never share it. A clean ``close()`` leaves a marker, written only after every
+/// file it vouches for was fsynced; without it, the next open re-validates the
+/// tail of every partition. Every file operation goes through the `FileIO` given.
 public final class LogManager: Sendable {
     public static let cleanShutdownMarker = ".clean-shutdown"
     public static let lockFileName = ".lock"
@@ -37,46 +37,54 @@ public final class LogManager: Sendable {
     public let topics: TopicStore
     public let offsets: OffsetStore
     public let files: FileDescriptorCache
+    public let io: FileIO
     /// True when the previous run stopped cleanly (no recovery scan was needed).
     public let openedClean: Bool
-    private let logs: Mutex<[TopicPartition: PartitionLog]>
+    let logs: Mutex<[TopicPartition: PartitionLog]>
     private let lockFD: Int32
+    let executor: StorageExecutor
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 
-    public init(config: StorageConfig, io: FileIO = PosixFileIO()) throws {
+    /// Opens the data directory. `executor` runs background fsyncs (tests pass their own).
+    public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
         self.config = config
+        self.io = io
+        self.executor = executor
         let dir = config.dataDirectory
-        try Directory.create(dir)
-        lockFD = open(dir + "/" + Self.lockFileName, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lockFD >= 0 else { throw ioError("open lock file in \(dir)") }
-        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            Glibc.close(lockFD)
+        try Directory.create(dir, io: io)
+        lockFD = try io.open(dir + "/" + Self.lockFileName, flags: O_RDWR | O_CREAT, mode: 0o644)
+        guard try io.lockExclusive(lockFD) else {
+            io.close(lockFD)
             throw StorageError(.io, "data directory \(dir) is in use by another Spool process")
         }
-        files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
-        topics = try TopicStore(dataDirectory: dir, io: io)
-        offsets = try OffsetStore(dataDirectory: dir, io: io)
-        let marker = dir + "/" + Self.cleanShutdownMarker
-        // A directory without topics has nothing to recover: it counts as clean.
-        openedClean = Directory.fileExists(marker) || topics.all.isEmpty
-        var opened: [TopicPartition: PartitionLog] = [:]
-        for topic in topics.all {
-            let topicConfig = try TopicConfig(topic.overrides, base: config.topicDefaults)
-            for p in 0..<topic.partitions {
-                let tp = TopicPartition(topic.name, p)
-                opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
-                                              config: topicConfig, files: files, cleanShutdown: openedClean)
+        do {
+            files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
+            topics = try TopicStore(dataDirectory: dir, io: io)
+            offsets = try OffsetStore(dataDirectory: dir, io: io, executor: executor)
+            let marker = dir + "/" + Self.cleanShutdownMarker
+            // A directory without topics has nothing to recover: it counts as clean.
+            openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
+            // Directories of deleted topics whose removal was interrupted.
+            for name in try Directory.list(dir, io: io) where name.hasSuffix(".deleted") {
+                try Directory.removeTree(dir + "/" + name, io: io)
             }
-        }
-        // Directories of deleted topics whose removal was interrupted.
-        for name in try Directory.list(dir) where name.hasSuffix(".deleted") {
-            try? Directory.removeTree(dir + "/" + name)
-        }
-        logs = Mutex(opened)
-        if openedClean {
-            try Directory.removeFile(marker)
-            try Directory.sync(dir)
+            var opened: [TopicPartition: PartitionLog] = [:]
+            for topic in topics.all {
+                let topicConfig = try TopicConfig(topic.overrides, base: config.topicDefaults)
+                for p in 0..<topic.partitions {
+                    let tp = TopicPartition(topic.name, p)
+                    opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
+                                                  config: topicConfig, files: files, cleanShutdown: openedClean, executor: executor)
+                }
+            }
+            logs = Mutex(opened)
+            // The marker vouches for one clean stop only: gone before anything is written.
+            try Directory.removeFile(marker, io: io)
+            try Directory.sync(dir, io: io)
+        } catch {
+            io.close(lockFD)
+            throw error
         }
     }
 
@@ -87,38 +95,87 @@ public final class LogManager: Sendable {
     // MARK: Topics
 
     /// Creates a topic with `partitions` partitions and config `overrides`.
+    ///
+    /// The definition is persisted first; the partition directories are then created
+    /// without holding any lock that produce or fetch take (10,000 partitions take a
+    /// while), and the partitions appear together once all exist. If creating them
+    /// fails, the topic is removed again.
     @discardableResult
     public func createTopic(_ name: String, partitions: Int32, overrides: [String: String] = [:]) throws -> TopicDefinition {
         try checkOpen()
         let topicConfig = try TopicConfig(overrides, base: config.topicDefaults)
         let definition = TopicDefinition(name: name, partitions: partitions, overrides: overrides)
         try topics.create(definition)
-        try logs.withLock { logs in
+        var created: [TopicPartition: PartitionLog] = [:]
+        do {
             for p in 0..<partitions {
                 let tp = TopicPartition(name, p)
-                logs[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                            config: topicConfig, files: files, cleanShutdown: true)
+                // A directory already there is stray data of a topic of the same name whose
+                // delete was cut short (the definition went first): never let it come back.
+                let directory = Self.directory(config.dataDirectory, tp)
+                if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
+                created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
+                                               config: topicConfig, files: files, cleanShutdown: true, executor: executor)
             }
+            // The partition directories' names. Each partition fsyncs its own directory
+            // (its first segment file) with its first flush, before anything is acknowledged.
+            try Directory.sync(config.dataDirectory, io: io)
+        } catch {
+            for log in created.values { try? log.delete() }
+            _ = try? topics.delete(name)
+            throw error
         }
-        try Directory.sync(config.dataDirectory)
+        logs.withLock { logs in logs.merge(created) { _, new in new } }
         return definition
     }
 
-    /// Deletes a topic: its definition first (atomically), then its data and committed offsets.
+    /// Deletes a topic: its partitions' data, its definition, its committed offsets.
+    ///
+    /// Works on a full disk: when the definition cannot be rewritten (ENOSPC), the data
+    /// is removed first (which writes nothing and frees space), then the definition is
+    /// rewritten. Should the process stop in between, the topic comes back empty at the
+    /// next start (the delete was not acknowledged; run it again).
     public func deleteTopic(_ name: String) throws {
         try checkOpen()
-        let definition = try topics.delete(name)
+        guard let definition = topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
+        var definitionRemoved = true
+        do {
+            try topics.delete(name)
+        } catch let error as StorageError where error.code == .io {
+            definitionRemoved = false
+        }
         let removed = logs.withLock { logs -> [PartitionLog] in
             (0..<definition.partitions).compactMap { logs.removeValue(forKey: TopicPartition(name, $0)) }
         }
+        var firstError: Error?
         for log in removed {
-            let doomed = log.directory + ".deleted"
-            try? Directory.rename(log.directory, doomed)
-            try? log.delete()
-            try? Directory.removeTree(doomed)
+            do { try log.delete() } catch { firstError = firstError ?? error }
         }
+        if !definitionRemoved { try topics.delete(name) }
+        try Directory.sync(config.dataDirectory, io: io)
         try offsets.removeTopic(name)
-        try Directory.sync(config.dataDirectory)
+        if let firstError { throw firstError }
+    }
+
+    /// Brings a topic's stopped partitions back without a restart: each is re-opened and
+    /// re-checked as an unclean start would (`PartitionLog.recover()`). Returns the
+    /// partitions that were stopped and run again. Throws the first failure (the others
+    /// are still tried).
+    @discardableResult
+    public func recover(topic: String) throws -> [Int32] {
+        try checkOpen()
+        var recovered: [Int32] = []
+        var firstError: Error?
+        for log in try partitions(of: topic) where log.failure != nil {
+            do {
+                try log.recover()
+                recovered.append(log.partition)
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return recovered
     }
 
     /// Changes a topic's config overrides (merged into the existing ones).
@@ -188,30 +245,29 @@ public final class LogManager: Sendable {
         if closed.load(ordering: .acquiring) { throw StorageError(.closed, "storage is closed") }
     }
 
-    /// Flushes and closes every partition, then leaves the clean-shutdown marker.
-    /// If any partition failed, no marker is written, so the next start recovers.
+    /// Closes every partition, each making its own files durable one by one (log,
+    /// indexes, directory, recovery point: an idle partition costs nothing), then leaves
+    /// the clean-shutdown marker. `syncfs` is not used: some file systems ignore it.
+    /// If any partition failed or could not be made durable, no marker is written, so
+    /// the next start recovers.
     public func close() throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
         for log in logs.withLock({ Array($0.values) }) {
-            do { try log.close(sync: false) } catch { firstError = firstError ?? error }
+            do { try log.close() } catch { firstError = firstError ?? error }
         }
+        offsets.close()
         files.closeAll()
-        // One syncfs makes every partition's log, indexes and recovery point durable
-        // (thousands of partitions would otherwise cost thousands of fsyncs).
-        let dirFD = open(config.dataDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 {
-            if spool_syncfs(dirFD) != 0 { firstError = firstError ?? ioError("syncfs \(config.dataDirectory)") }
-            Glibc.close(dirFD)
-        } else {
-            firstError = firstError ?? ioError("open \(config.dataDirectory)")
-        }
         if firstError == nil {
-            try Directory.writeAtomically([], to: config.dataDirectory + "/" + Self.cleanShutdownMarker)
+            do {
+                try Directory.sync(config.dataDirectory, io: io)
+                try Directory.writeAtomically([], to: config.dataDirectory + "/" + Self.cleanShutdownMarker, io: io)
+            } catch {
+                firstError = error
+            }
         }
-        flock(lockFD, LOCK_UN)
-        Glibc.close(lockFD)
+        io.close(lockFD)
         if let firstError { throw firstError }
     }
 }

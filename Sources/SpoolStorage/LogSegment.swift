@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import SpoolRecords
+import Synchronization
 
 /// A span of a segment file: what a fetch sends with `sendfile`.
 public struct FileSpan: Hashable, Sendable {
@@ -37,13 +38,23 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     private(set) var maxTimestamp: Int64
     /// Base offset of the batch that carried `maxTimestamp`.
     private var offsetOfMaxTimestamp: Int64 = 0
-    /// Wall-clock milliseconds when the segment was created (or opened), for `segment.ms`.
+    /// Wall-clock milliseconds when this process created or opened the segment: the age
+    /// for `segment.ms` of a segment whose first batch carries no timestamp.
     let createdAtMillis: Int64
+    /// The first batch's max timestamp (-1 when empty or unknown): what `segment.ms` counts
+    /// from, as Kafka's `rollingBasedTimestamp`, so that a segment's age survives a restart.
+    private(set) var rollingBaseTimestamp: Int64 = -1
     private var offsetIndex: OffsetIndex
     private var timeIndex: TimeIndex
     private var bytesSinceIndexEntry = 0
     /// Indexes in memory differ from their files.
-    private var indexesDirty = false
+    private(set) var indexesDirty = false
+    /// The index files were written since their last fsync.
+    var indexesNeedSync = false
+    /// Set (under the partition lock) when the segment's files are deleted; read by
+    /// fsyncs that run outside that lock, so that a late one knows its file is gone.
+    private let deletedFlag = Atomic<Bool>(false)
+    var isDeleted: Bool { deletedFlag.load(ordering: .acquiring) }
 
     static func fileName(_ baseOffset: Int64, _ ext: String) -> String {
         let digits = String(baseOffset)
@@ -64,7 +75,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.createdAtMillis = nowMillis
         self.offsetIndex = OffsetIndex(baseOffset: baseOffset)
         self.timeIndex = TimeIndex(baseOffset: baseOffset)
-        try files.withDescriptor(logPath) { fd in try files.io.truncate(fd, to: 0) }
+        try files.withDescriptor(logPath, create: true) { fd in try files.io.truncate(fd, to: 0) }
         indexesDirty = true
     }
 
@@ -89,6 +100,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.maxTimestamp = -1
         let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
         self.sizeBytes = fileSize
+        defer { if sizeBytes > 0, let first = try? readHeader(at: 0) { rollingBaseTimestamp = first.maxTimestamp } }
         if recover {
             try self.recover()
             return
@@ -105,12 +117,16 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         // Walk the headers after the last index entry to find the end.
         let start = offsetIndex.last ?? (baseOffset, 0)
         var position = Int64(start.position)
+        nextOffset = start.offset
         var walkedMaxTimestamp: Int64 = -1
         var walkedOffsetOfMax = baseOffset
         bytesSinceIndexEntry = 0
         while position < fileSize {
+            // Offsets run contiguously through a segment: a batch that does not start where
+            // the previous one ended (a flipped bit in a base offset) is damage.
             guard let header = try readHeader(at: position), header.totalBytes <= fileSize - position,
-                  header.batchLength >= RecordBatchHeader.minBatchLength else {
+                  header.batchLength >= RecordBatchHeader.minBatchLength,
+                  header.baseOffset == nextOffset, header.lastOffsetDelta >= 0 else {
                 try rebuildIndexes(validateCRC: false)
                 return
             }
@@ -158,10 +174,16 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     func append(_ bytes: ByteBuffer, batches: [(index: Int, header: RecordBatchHeader)]) throws {
         precondition(!batches.isEmpty)
         assert(batches.first!.header.baseOffset >= nextOffset, "appended offsets must increase")
+        assert(batches.first!.header.baseOffset == nextOffset, "offsets must run contiguously through a segment")
         let position = sizeBytes
         try files.withDescriptor(logPath) { fd in
-            try bytes.withUnsafeReadableBytes { try files.io.pwrite(fd, $0, at: position) }
+            do {
+                try bytes.withUnsafeReadableBytes { try files.io.pwrite(fd, $0, at: position) }
+            } catch let error as StorageError {
+                throw DataStateUnknown(cause: error)
+            }
         }
+        if sizeBytes == 0 { rollingBaseTimestamp = batches.first!.header.maxTimestamp }
         // Index entries point at batch starts; one per index interval of log bytes.
         for (index, header) in batches {
             note(header, at: position + Int64(index - bytes.readerIndex))
@@ -277,7 +299,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
                 let available = chunk.readableBytes
                 guard header.magic == RecordBatchHeader.currentMagic,
                       header.batchLength >= RecordBatchHeader.minBatchLength,
-                      header.baseOffset >= nextOffset,
+                      header.baseOffset == nextOffset, header.lastOffsetDelta >= 0,
                       position + Int64(consumed) + Int64(header.totalBytes) <= fileSize else { break scan }
                 if header.totalBytes > available {
                     if consumed == 0 {
@@ -301,7 +323,9 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         }
         let truncated = fileSize - valid
         if truncated > 0 {
-            try files.withDescriptor(logPath) { try files.io.truncate($0, to: valid) }
+            try files.withDescriptor(logPath) { fd in
+                do { try files.io.truncate(fd, to: valid) } catch let error as StorageError { throw DataStateUnknown(cause: error) }
+            }
         }
         sizeBytes = valid
         indexesDirty = true
@@ -324,43 +348,72 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         nextOffset = header.nextOffset
     }
 
-    /// Writes both index files (whole; they are small) if they changed. The time
-    /// index gets a last entry for the newest timestamp, so that a closed segment's
-    /// max timestamp is known without a scan.
-    func writeIndexes(sync: Bool) throws {
+    /// Writes both index files (whole; they are small) if they changed, creating them
+    /// if needed; ``syncIndexes()`` makes them durable. The time index gets a last entry
+    /// for the newest timestamp, so that a closed segment's max timestamp is known
+    /// without a scan. Called under the partition lock (never on a deleted segment).
+    func writeIndexes() throws {
+        precondition(!isDeleted, "index write of a deleted segment")
         guard indexesDirty else { return }
         // A small segment with no index entries needs no index files: opening it walks
         // its few batches instead (cheap), and thousands of small partitions save
         // thousands of file creations.
         if offsetIndex.isEmpty && sizeBytes <= Int64(indexIntervalBytes)
-            && !Directory.fileExists(indexPath) && !Directory.fileExists(timeIndexPath) {
+            && !Directory.fileExists(indexPath, io: files.io) && !Directory.fileExists(timeIndexPath, io: files.io) {
             indexesDirty = false
             return
         }
         if maxTimestamp >= 0 { timeIndex.append(timestamp: maxTimestamp, offset: offsetOfMaxTimestamp) }
-        try writeWhole(indexPath, offsetIndex.encoded(), sync: sync)
-        try writeWhole(timeIndexPath, timeIndex.encoded(), sync: sync)
+        // A torn write leaves a prefix of whole entries (still a valid sparse index) or a
+        // partial entry (refused by `decode`, so the index is rebuilt).
+        try writeWhole(indexPath, offsetIndex.encoded())
+        try writeWhole(timeIndexPath, timeIndex.encoded())
         indexesDirty = false
+        indexesNeedSync = true
     }
 
-    private func writeWhole(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
-        try files.withDescriptor(path) { fd in
+    private func writeWhole(_ path: String, _ bytes: [UInt8]) throws {
+        try files.withDescriptor(path, create: true) { fd in
             try files.io.truncate(fd, to: 0)
             try bytes.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
-            if sync { try files.io.fsync(fd) }
         }
     }
 
-    /// fsyncs the log file.
-    func syncLog() throws {
-        try files.withDescriptor(logPath) { try files.io.fsync($0) }
+    /// Whether the segment has index files (small segments have none).
+    var hasIndexFiles: Bool { Directory.fileExists(indexPath, io: files.io) }
+
+    /// fsyncs the index files written by ``writeIndexes()`` (outside the partition lock).
+    /// A deleted segment has nothing left to sync.
+    func syncIndexes() throws {
+        for path in [indexPath, timeIndexPath] {
+            try syncFile(path)
+        }
     }
 
-    /// Closes and deletes the segment's files.
+    /// fsyncs the log file (outside the partition lock: retention may delete the segment
+    /// meanwhile, and then there is nothing left to sync). A failed fsync throws
+    /// `DataStateUnknown`; a failed open throws the plain error (nothing was touched).
+    func syncLog() throws {
+        try syncFile(logPath)
+    }
+
+    private func syncFile(_ path: String) throws {
+        do {
+            try files.withDescriptor(path) { fd in
+                do { try files.io.fsync(fd) } catch let error as StorageError { throw DataStateUnknown(cause: error) }
+            }
+        } catch let error as StorageError where error.errno == ENOENT && isDeleted {
+            return
+        }
+    }
+
+    /// Closes and deletes the segment's files (not synced: the caller fsyncs the directory).
+    /// Writes nothing, so it works on a full disk.
     func delete() throws {
+        deletedFlag.store(true, ordering: .releasing)
         for path in [logPath, indexPath, timeIndexPath] {
             files.forget(path)
-            try Directory.removeFile(path)
+            try Directory.removeFile(path, io: files.io)
         }
     }
 
@@ -371,10 +424,6 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
 
     /// Opens a private duplicate descriptor of the log for a zero-copy send; the caller closes it.
     func duplicateDescriptor() throws -> Int32 {
-        try files.withDescriptor(logPath) { fd in
-            let copy = dup(fd)
-            guard copy >= 0 else { throw ioError("dup \(logPath)") }
-            return copy
-        }
+        try files.withDescriptor(logPath) { fd in try files.io.duplicate(fd) }
     }
 }

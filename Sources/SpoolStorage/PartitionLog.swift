@@ -14,6 +14,13 @@ public struct AppendResult: Hashable, Sendable {
     public var lastOffset: Int64
     /// Records appended.
     public var recordCount: Int64
+
+    public init(baseOffset: Int64, lastOffset: Int64, recordCount: Int64) {
+        precondition(lastOffset - baseOffset + 1 == recordCount, "an append result covers its records exactly")
+        self.baseOffset = baseOffset
+        self.lastOffset = lastOffset
+        self.recordCount = recordCount
+    }
 }
 
 /// What a read found: a span of whole batches in one segment file, ready for `sendfile`.
@@ -24,6 +31,11 @@ public struct LogReadResult: Sendable {
     public var highWatermark: Int64
 }
 
+/// Runs storage background work (group-commit fsyncs, the fsync after a roll). The
+/// default hands it to a global dispatch queue; tests pass one they drain themselves,
+/// so that a simulated crash lands at a reproducible point.
+public typealias StorageExecutor = @Sendable (@escaping @Sendable () -> Void) -> Void
+
 /// One partition's log: an ordered set of segments in one directory, of which
 /// the last is active and takes appends.
 ///
@@ -31,25 +43,51 @@ public struct LogReadResult: Sendable {
 /// scans, when to fsync — and serialises access to its segments with one lock.
 /// Appends are `pwrite`s into the page cache; durability is separate: call
 /// ``waitUntilDurable(_:)`` (what `acks=all` does) and one fsync serves every
-/// append waiting for it (group commit).
+/// append waiting for it (group commit). fsyncs (of logs, of indexes, of the
+/// directory after a roll) never run under the lock.
+///
+/// Failures: a failed `write` or `fsync` stops the partition (``failure``), because
+/// what is on disk is then unknown. A failed `open`/`dup` (no descriptors left) fails
+/// only the one call, with `.resourceExhausted`. A partition stopped by a failed
+/// write recovers by itself: the next append after ``writeFailureRetryMillis``
+/// truncates the torn tail back to the last whole batch and tries again. One stopped
+/// by a failed fsync stays stopped until ``recover()`` (an admin action) re-opens it
+/// as a restart would, re-checking every segment from the recovery point.
 public final class PartitionLog: Sendable {
     public let topic: String
     public let partition: Int32
     public let directory: String
     let files: FileDescriptorCache
     let clock: @Sendable () -> Int64
+    let executor: StorageExecutor
+
+    /// How long a partition stopped by a failed write waits before an append tries again.
+    public static let writeFailureRetryMillis: Int64 = 1000
+
+    enum FailureKind {
+        /// A write failed: the in-memory state is exact; the file may hold a torn tail past it.
+        case write
+        /// An fsync failed: the kernel may have dropped pages; only a full re-check helps.
+        case fsync
+    }
 
     struct State {
         var config: TopicConfig
         var segments: [LogSegment]
-        /// Segments rolled since their last fsync (the active one is always checked).
+        /// Closed segments rolled since their log and indexes were last fsynced.
         var unsyncedSegments: [LogSegment] = []
+        /// Files were created or removed in the directory since its last fsync.
+        var directoryNeedsSync = false
         var messagesSinceFlush: Int64 = 0
         var lastFlushMillis: Int64
         /// Everything below this offset is on stable storage.
         var durableOffset: Int64
-        /// Set when a write or fsync failed: appends are refused until restart.
+        /// Set when a write or fsync failed: appends are refused until recovery.
         var failure: StorageError?
+        var failureKind: FailureKind = .write
+        var failedAtMillis: Int64 = 0
+        /// Closed, or deleted with its topic: this handle refuses every call from then on,
+        /// so it can never touch the files of a topic re-created under the same name.
         var closed = false
     }
 
@@ -60,6 +98,8 @@ public final class PartitionLog: Sendable {
 
     private let state: Mutex<State>
     private let committer = Mutex(Committer())
+    /// The recovery point last made durable; its lock also serialises the file's rewrites.
+    private let recoveryPoint: Mutex<Int64>
     private let recoveryPointPath: String
 
     /// Opens (or creates) the partition log in `directory`.
@@ -67,31 +107,69 @@ public final class PartitionLog: Sendable {
     /// re-validated and truncated at the first torn or corrupt batch.
     public init(
         directory: String, topic: String, partition: Int32, config: TopicConfig, files: FileDescriptorCache,
-        cleanShutdown: Bool, clock: @escaping @Sendable () -> Int64 = wallClockMillis
+        cleanShutdown: Bool, clock: @escaping @Sendable () -> Int64 = wallClockMillis,
+        executor: @escaping StorageExecutor = PartitionLog.globalExecutor
     ) throws {
         self.topic = topic
         self.partition = partition
         self.directory = directory
         self.files = files
         self.clock = clock
+        self.executor = executor
         self.recoveryPointPath = directory + "/recovery-point"
-        try Directory.create(directory)
+        let io = files.io
+        let created = !Directory.exists(directory, io: io)
+        try Directory.create(directory, io: io)
         let now = clock()
+        let point = try Self.readRecoveryPoint(recoveryPointPath, io: io)
+        let (segments, recovered) = try Self.loadSegments(directory, config: config, files: files, cleanShutdown: cleanShutdown,
+                                                          recoveryPoint: point, now: now)
+        let end = segments.last!.nextOffset
+        var initial = State(config: config, segments: segments, lastFlushMillis: now,
+                            durableOffset: cleanShutdown ? end : min(end, point))
+        initial.directoryNeedsSync = created || !cleanShutdown
+        initial.unsyncedSegments = recovered
+        state = Mutex(initial)
+        recoveryPoint = Mutex(point)
+        if !cleanShutdown {
+            // What survived recovery is what is on disk now: make it durable before anything else.
+            try flush()
+        }
+    }
+
+    public static let wallClockMillis: @Sendable () -> Int64 = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    public static let globalExecutor: StorageExecutor = { work in
+        DispatchQueue.global(qos: .userInitiated).async(execute: work)
+    }
+
+    static func readRecoveryPoint(_ path: String, io: FileIO) throws -> Int64 {
+        guard let bytes = try Directory.readFile(path, io: io), let text = String(validating: bytes, as: UTF8.self),
+              let value = Int64(text.filter { !$0.isWhitespace }), value >= 0 else { return 0 }
+        return value
+    }
+
+    /// Lists and opens the segments of `directory`. Segments from the one holding the
+    /// recovery point on (all of them after an unclean stop without one) are re-validated;
+    /// a segment cut short by recovery takes every later segment with it. Also returns the
+    /// re-checked closed segments, with their rebuilt indexes written: what survived
+    /// recovery may still be only in the page cache, so the first flush fsyncs them.
+    static func loadSegments(_ directory: String, config: TopicConfig, files: FileDescriptorCache, cleanShutdown: Bool,
+                             recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
+        let io = files.io
         var bases: [Int64] = []
-        for name in try Directory.list(directory) {
+        for name in try Directory.list(directory, io: io) {
             if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
                 bases.append(base)
             } else if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
-                try? Directory.removeFile(directory + "/" + name)
+                try? Directory.removeFile(directory + "/" + name, io: io)
             }
         }
         bases.sort()
-        // Segments that may hold data not yet fsynced: from the one holding the recovery point on.
-        var recoveryPoint: Int64 = 0
-        if let bytes = try Directory.readFile(recoveryPointPath), let text = String(validating: bytes, as: UTF8.self),
-           let value = Int64(text.filter { !$0.isWhitespace }) {
-            recoveryPoint = value
-        }
         var segments: [LogSegment] = []
         for (i, base) in bases.enumerated() {
             let following = i + 1 < bases.count ? bases[i + 1] : nil
@@ -99,8 +177,17 @@ public final class PartitionLog: Sendable {
             let segment = try LogSegment(
                 open: directory, baseOffset: base, files: files, indexIntervalBytes: config.indexIntervalBytes,
                 recover: mustRecover, knownNextOffset: following, nowMillis: now)
-            if let last = segments.last, segment.baseOffset < last.nextOffset {
-                throw StorageError(.corrupt, "segment \(base) overlaps the previous one in \(directory)")
+            if let last = segments.last, segment.baseOffset != last.nextOffset {
+                if mustRecover && segment.baseOffset > last.nextOffset {
+                    // A gap: the previous segment was cut by recovery, or this one is stray.
+                    try segment.delete()
+                    for later in bases[(i + 1)...] {
+                        try LogSegment(open: directory, baseOffset: later, files: files, indexIntervalBytes: config.indexIntervalBytes,
+                                       recover: false, knownNextOffset: nil, nowMillis: now).delete()
+                    }
+                    break
+                }
+                throw StorageError(.corrupt, "segment \(base) does not follow segment \(last.baseOffset), which ends at \(last.nextOffset), in \(directory)")
             }
             segments.append(segment)
             // A truncated segment invalidates all after it.
@@ -116,18 +203,14 @@ public final class PartitionLog: Sendable {
             segments.append(try LogSegment(create: directory, baseOffset: 0, files: files,
                                            indexIntervalBytes: config.indexIntervalBytes, nowMillis: now))
         }
-        let end = segments.last!.nextOffset
-        state = Mutex(State(config: config, segments: segments, lastFlushMillis: now, durableOffset: cleanShutdown ? end : min(end, recoveryPoint)))
+        var recovered: [LogSegment] = []
         if !cleanShutdown {
-            // What survived recovery is what is on disk now: make it durable before anything else.
-            try flush()
+            for segment in segments.dropLast() where segment.indexesDirty {
+                try? segment.writeIndexes()
+                recovered.append(segment)
+            }
         }
-    }
-
-    public static let wallClockMillis: @Sendable () -> Int64 = {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+        return (segments, recovered)
     }
 
     // MARK: Offsets
@@ -139,6 +222,14 @@ public final class PartitionLog: Sendable {
     public var startOffset: Int64 { state.withLock { $0.segments.first!.baseOffset } }
     /// Offset the next record will get (log end offset).
     public var endOffset: Int64 { state.withLock { $0.segments.last!.nextOffset } }
+    /// The offsets a consumer may fetch from, read together: `start...end` (the end itself
+    /// is valid and waits for new records). A committed offset outside it cannot be
+    /// resumed from; the consumer side resets it (`auto.offset.reset`).
+    public var fetchableOffsets: ClosedRange<Int64> {
+        state.withLock { $0.segments.first!.baseOffset...$0.segments.last!.nextOffset }
+    }
+    /// Whether a consumer positioned at `offset` (a committed offset) can fetch from it.
+    public func isFetchable(_ offset: Int64) -> Bool { fetchableOffsets.contains(offset) }
     /// Offsets below it are readable by consumers. A single node acknowledges at the log end.
     public var highWatermark: Int64 { endOffset }
     /// Offsets below it are on stable storage.
@@ -148,73 +239,125 @@ public final class PartitionLog: Sendable {
     public var segmentCount: Int { state.withLock { $0.segments.count } }
     /// The error that stopped the log, if one did.
     public var failure: StorageError? { state.withLock { $0.failure } }
+    /// False once closed or deleted.
+    public var isOpen: Bool { state.withLock { !$0.closed } }
 
     // MARK: Append
 
     /// Validates producer batches (CRC included), assigns their offsets in place and appends them.
     public func append(_ batches: inout ByteBuffer) throws -> AppendResult {
+        try append(validated: validate(batches), &batches)
+    }
+
+    /// Checks producer batches against this log's rules (format, CRC, `max.message.bytes`)
+    /// without appending them.
+    public func validate(_ batches: ByteBuffer) throws -> ProducedBatches {
         let maxBytes = config.maxMessageBytes
-        let validated: ProducedBatches
         do {
-            validated = try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
-        } catch let error as RecordsError where error.code == .badLength && error.message.contains("over the limit") {
+            return try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
+        } catch let error as RecordsError where error.code == .batchTooLarge {
             throw StorageError(.recordTooLarge, error.message)
         }
-        return try append(validated: validated, &batches)
     }
 
     /// Appends batches already validated by `ProducedBatches.validate`.
     public func append(validated: ProducedBatches, _ batches: inout ByteBuffer) throws -> AppendResult {
         var validated = validated
-        let (result, flushNow) = try state.withLock { s -> (AppendResult, Bool) in
-            if let failure = s.failure { throw failure }
+        let (result, syncNow) = try state.withLock { s -> (AppendResult, Bool) in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             let now = clock()
+            if let failure = s.failure { try retryAfterWriteFailure(&s, failure, now: now) }
             var active = s.segments.last!
             let incoming = Int64(batches.readableBytes)
+            var rolled = false
             if !active.isEmpty && (active.sizeBytes + incoming > s.config.segmentBytes
-                                   || now - active.createdAtMillis >= s.config.segmentMillis
+                                   || Self.age(of: active, incomingTimestamp: validated.maxTimestamp, now: now) >= s.config.segmentMillis
                                    || active.nextOffset - active.baseOffset + validated.recordCount > Int64(UInt32.max)) {
                 active = try roll(&s, now: now)
+                rolled = true
             }
             let base = active.nextOffset
             validated.assignOffsets(startingAt: base, in: &batches)
             do {
                 try active.append(batches, batches: validated.batches)
-            } catch let error as StorageError {
-                // The file may hold part of the batch: stop here; recovery truncates it on restart.
-                let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed write: \(error.message)")
-                s.failure = failure
-                throw failure
+            } catch let error as DataStateUnknown {
+                // The file may hold part of the batch: stop here; the in-memory state still
+                // ends at the last whole batch, which is where a retry or recovery cuts.
+                throw stop(&s, .write, error.cause, now: now)
             }
             s.messagesSinceFlush += validated.recordCount
             let flushNow = s.config.flushMessages > 0 && s.messagesSinceFlush >= s.config.flushMessages
-            return (AppendResult(baseOffset: base, lastOffset: base + validated.recordCount - 1, recordCount: validated.recordCount), flushNow)
+            return (AppendResult(baseOffset: base, lastOffset: base + validated.recordCount - 1, recordCount: validated.recordCount),
+                    flushNow || rolled)
         }
-        if flushNow {
+        if syncNow {
             startGroupCommit()
         }
         return result
     }
 
-    /// Closes the active segment (its indexes are written; its log is fsynced by the
-    /// next flush) and opens a new one at the log end.
+    /// How old the active segment is for `segment.ms`: like Kafka, the incoming batch's
+    /// timestamp minus the segment's first batch timestamp, so that the age survives a
+    /// restart; wall-clock time since this process opened it when there are no timestamps.
+    static func age(of segment: LogSegment, incomingTimestamp: Int64, now: Int64) -> Int64 {
+        if segment.rollingBaseTimestamp >= 0 && incomingTimestamp >= 0 {
+            return incomingTimestamp - segment.rollingBaseTimestamp
+        }
+        return now - segment.createdAtMillis
+    }
+
+    private func stop(_ s: inout State, _ kind: FailureKind, _ cause: StorageError, now: Int64) -> StorageError {
+        let verb = kind == .write ? "write" : "fsync"
+        let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed \(verb): \(cause.message)",
+                                   errno: cause.errno)
+        if s.failure == nil || kind == .fsync {
+            s.failure = failure
+            s.failureKind = kind
+        }
+        s.failedAtMillis = now
+        return failure
+    }
+
+    /// A partition stopped by a failed write tries again once `writeFailureRetryMillis`
+    /// passed: the torn tail past the last whole batch is cut, and the append goes on.
+    /// After a failed fsync it stays stopped (see ``recover()``).
+    private func retryAfterWriteFailure(_ s: inout State, _ failure: StorageError, now: Int64) throws {
+        guard s.failureKind == .write, now - s.failedAtMillis >= Self.writeFailureRetryMillis else { throw failure }
+        s.failedAtMillis = now
+        let active = s.segments.last!
+        do {
+            try files.withDescriptor(active.logPath) { fd in try files.io.truncate(fd, to: active.sizeBytes) }
+        } catch {
+            throw failure
+        }
+        s.failure = nil
+    }
+
+    /// Closes the active segment (its indexes are written now and fsynced with its log by
+    /// the group commit the caller starts, which then moves the recovery point) and opens
+    /// a new one at the log end. Nothing changes when the new file cannot be created.
     private func roll(_ s: inout State, now: Int64) throws -> LogSegment {
         let old = s.segments.last!
-        try old.writeIndexes(sync: false)
-        s.unsyncedSegments.append(old)
         let segment = try LogSegment(create: directory, baseOffset: old.nextOffset, files: files,
                                      indexIntervalBytes: s.config.indexIntervalBytes, nowMillis: now)
+        // A failed index write leaves the indexes dirty: the recovery point stays before
+        // this segment until close writes them again (its log is rescanned after a crash).
+        try? old.writeIndexes()
+        s.unsyncedSegments.append(old)
         s.segments.append(segment)
-        try Directory.sync(directory)
+        s.directoryNeedsSync = true
         return segment
     }
 
     /// Rolls the active segment now if it is not empty (used by tests and admin).
     public func roll() throws {
-        try state.withLock { s in
-            if !s.segments.last!.isEmpty { _ = try roll(&s, now: clock()) }
+        let rolled = try state.withLock { s -> Bool in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            guard !s.segments.last!.isEmpty else { return false }
+            _ = try roll(&s, now: clock())
+            return true
         }
+        if rolled { startGroupCommit() }
     }
 
     // MARK: Durability
@@ -249,7 +392,7 @@ public final class PartitionLog: Sendable {
     /// One round: fsync everything appended so far on a background thread, then
     /// release the waiters it covers; go again if newer waiters arrived meanwhile.
     private func runGroupCommit() {
-        DispatchQueue.global(qos: .userInitiated).async { [self] in
+        executor { [self] in
             var result: Result<Int64, StorageError>
             do {
                 result = .success(try flushReturningOffset())
@@ -284,41 +427,77 @@ public final class PartitionLog: Sendable {
         }
     }
 
-    /// fsyncs every unsynced segment and the active one; advances the durable offset.
+    /// fsyncs every unsynced segment (log and indexes), the active one's log and, after a
+    /// roll or retention, the directory; advances the durable offset and the recovery point.
     public func flush() throws {
         _ = try flushReturningOffset()
     }
 
-    private func flushReturningOffset() throws -> Int64 {
-        // Capture what to sync under the lock, fsync outside it so appends go on.
-        let (toSync, target) = try state.withLock { s -> ([LogSegment], Int64) in
-            if let failure = s.failure { throw failure }
-            let segments = s.unsyncedSegments + [s.segments.last!]
-            s.unsyncedSegments.removeAll()
-            s.messagesSinceFlush = 0
-            s.lastFlushMillis = clock()
-            return (segments, s.segments.last!.nextOffset)
-        }
-        do {
-            for segment in toSync {
-                try segment.syncLog()
-            }
-        } catch let error as StorageError {
-            let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed fsync: \(error.message)")
-            state.withLock { $0.failure = failure }
-            throw failure
-        }
-        state.withLock { s in s.durableOffset = max(s.durableOffset, target) }
-        // Closed segments' indexes and the recovery point only need to be as durable as the log.
-        if toSync.count > 1 {
-            for segment in toSync.dropLast() { try? segment.writeIndexes(sync: true) }
-            try? writeRecoveryPoint(toSync.last!.baseOffset)
-        }
-        return target
+    private struct FlushPlan {
+        var closed: [(segment: LogSegment, indexes: Bool)]
+        var active: LogSegment
+        var target: Int64
+        var directory: Bool
+        /// The active log has appends since its last fsync.
+        var activeDirty: Bool
+        /// Where the recovery point may move once this flush succeeded.
+        var recoveryPoint: Int64
     }
 
-    private func writeRecoveryPoint(_ offset: Int64) throws {
-        try Directory.writeAtomically(Array("\(offset)\n".utf8), to: recoveryPointPath, io: files.io)
+    private func flushReturningOffset() throws -> Int64 {
+        // Capture what to sync under the lock, fsync outside it so appends go on.
+        let plan = try state.withLock { s -> FlushPlan in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            if let failure = s.failure { throw failure }
+            let closed = s.unsyncedSegments.map { segment -> (LogSegment, Bool) in
+                defer { segment.indexesNeedSync = false }
+                return (segment, segment.indexesNeedSync)
+            }
+            // The recovery point moves past closed segments whose indexes are on disk.
+            let dirty = s.segments.dropLast().first { $0.indexesDirty }
+            let plan = FlushPlan(closed: closed, active: s.segments.last!, target: s.segments.last!.nextOffset,
+                                 directory: s.directoryNeedsSync, activeDirty: s.durableOffset < s.segments.last!.nextOffset,
+                                 recoveryPoint: dirty?.baseOffset ?? s.segments.last!.baseOffset)
+            s.unsyncedSegments.removeAll()
+            s.directoryNeedsSync = false
+            s.messagesSinceFlush = 0
+            s.lastFlushMillis = clock()
+            return plan
+        }
+        do {
+            for (segment, indexes) in plan.closed {
+                try segment.syncLog()
+                if indexes { try segment.syncIndexes() }
+            }
+            // An idle partition costs no fsync (thousands of them are closed at shutdown).
+            if plan.activeDirty || !plan.closed.isEmpty { try plan.active.syncLog() }
+            if plan.directory {
+                do { try files.io.syncDirectory(directory) } catch let error as StorageError { throw DataStateUnknown(cause: error) }
+            }
+        } catch let error as DataStateUnknown {
+            throw state.withLock { stop(&$0, .fsync, error.cause, now: clock()) }
+        } catch {
+            // No descriptor to fsync with: nothing was lost, the next flush does it all again.
+            state.withLock { s in
+                s.unsyncedSegments.insert(contentsOf: plan.closed.map(\.segment), at: 0)
+                for (segment, indexes) in plan.closed where indexes { segment.indexesNeedSync = true }
+                s.directoryNeedsSync = s.directoryNeedsSync || plan.directory
+            }
+            throw error
+        }
+        state.withLock { s in s.durableOffset = max(s.durableOffset, plan.target) }
+        // Everything below the active segment is on disk now: later recoveries can skip it.
+        // Best effort: a stale recovery point only makes recovery scan more.
+        try? moveRecoveryPoint(to: plan.recoveryPoint)
+        return plan.target
+    }
+
+    private func moveRecoveryPoint(to offset: Int64) throws {
+        try recoveryPoint.withLock { written in
+            guard offset > written else { return }
+            try Directory.writeAtomically(Array("\(offset)\n".utf8), to: recoveryPointPath, io: files.io)
+            written = offset
+        }
     }
 
     /// Runs the `flush.ms` policy: fsync if the last flush is older than the topic allows.
@@ -336,6 +515,7 @@ public final class PartitionLog: Sendable {
     /// `offset` must be within [start, end]; at the end, the span is nil.
     public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
         try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             let start = s.segments.first!.baseOffset
             let end = s.segments.last!.nextOffset
             guard offset >= start && offset <= end else {
@@ -365,12 +545,14 @@ public final class PartitionLog: Sendable {
 
     /// A private descriptor of the span's segment file, for sendfile; the caller closes it.
     /// Stays valid (the inode lives on) even if retention deletes the segment meanwhile.
+    /// Throws `.resourceExhausted` when no descriptor is left (the partition goes on).
     public func openDescriptor(for span: FileSpan) throws -> Int32 {
         try withSegment(path: span.path) { try $0.duplicateDescriptor() }
     }
 
     private func withSegment<R>(path: String, _ body: (LogSegment) throws -> R) throws -> R {
         try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             guard let segment = s.segments.first(where: { $0.logPath == path }) else {
                 throw StorageError(.offsetOutOfRange, "segment \(path) was deleted by retention")
             }
@@ -391,6 +573,7 @@ public final class PartitionLog: Sendable {
     /// The earliest offset whose record timestamp is ≥ `timestamp`, or nil if none is.
     public func offset(forTimestamp timestamp: Int64) throws -> Int64? {
         try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             for segment in s.segments where segment.maxTimestamp >= timestamp {
                 if let offset = try segment.offset(forTimestamp: timestamp) { return offset }
             }
@@ -402,10 +585,12 @@ public final class PartitionLog: Sendable {
 
     /// Deletes closed segments past `retention.ms` (by their newest timestamp) or
     /// beyond `retention.bytes`, oldest first. The active segment is never deleted.
-    /// Returns how many segments were deleted.
+    /// Deleting writes nothing, so it works on a full disk; the directory fsync runs
+    /// after the lock is released. Returns how many segments were deleted.
     @discardableResult
     public func applyRetention(now: Int64) throws -> Int {
-        try state.withLock { s in
+        let deleted = try state.withLock { s -> Int in
+            if s.closed { return 0 }
             var deleted = 0
             var total = s.segments.reduce(Int64(0)) { $0 + $1.sizeBytes }
             while s.segments.count > 1 {
@@ -417,60 +602,103 @@ public final class PartitionLog: Sendable {
                 s.segments.removeFirst()
                 s.unsyncedSegments.removeAll { $0 === oldest }
                 total -= oldest.sizeBytes
-                try oldest.delete()
                 deleted += 1
+                try oldest.delete()
             }
-            if deleted > 0 { try Directory.sync(directory) }
             return deleted
         }
+        if deleted > 0 {
+            // Until this fsync a crash may bring a deleted segment back: harmless, it only
+            // moves the log start back; its data was intact.
+            try files.io.syncDirectory(directory)
+        }
+        return deleted
     }
 
     // MARK: Lifecycle
 
-    /// Flushes everything, writes the indexes and closes the files. Idempotent.
-    /// With `sync: false` nothing is fsynced: the caller syncs the whole file
-    /// system once afterwards (what `LogManager.close()` does for all partitions).
-    public func close(sync: Bool = true) throws {
-        let alreadyClosed = state.withLock { s -> Bool in
-            defer { s.closed = true }
-            return s.closed
-        }
-        if alreadyClosed { return }
-        if failure == nil {
-            if sync { try flush() }
-            try state.withLock { s in
-                for segment in s.segments { try segment.writeIndexes(sync: sync) }
-                let base = s.segments.last!.baseOffset
-                let point = Array("\(base)\n".utf8)
-                if base == 0 && !Directory.fileExists(recoveryPointPath) {
-                    // 0 is what a missing file means: nothing to write.
-                } else if sync {
-                    try Directory.writeAtomically(point, to: recoveryPointPath, io: files.io)
-                } else {
-                    // Not atomic, but a torn file only makes the next recovery scan more.
-                    try files.withDescriptor(recoveryPointPath) { fd in
-                        try files.io.truncate(fd, to: 0)
-                        try point.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
-                    }
-                }
-            }
-        }
-        state.withLock { s in
+    /// Recovers a stopped partition without a restart: re-opens it exactly as an unclean
+    /// start would (every segment from the recovery point re-checked, a torn or corrupt
+    /// tail truncated) and makes the result durable. Works on a running partition too.
+    public func recover() throws {
+        try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             for segment in s.segments { segment.closeFiles() }
-            files.forget(recoveryPointPath)
+            let point = try Self.readRecoveryPoint(recoveryPointPath, io: files.io)
+            let now = clock()
+            (s.segments, s.unsyncedSegments) = try Self.loadSegments(directory, config: s.config, files: files, cleanShutdown: false,
+                                                                     recoveryPoint: point, now: now)
+            s.directoryNeedsSync = true
+            s.durableOffset = min(s.segments.last!.nextOffset, point)
+            s.failure = nil
+            s.messagesSinceFlush = 0
+            s.lastFlushMillis = now
         }
+        try flush()
     }
 
-    /// Closes the log and removes its directory.
+    /// Flushes everything and makes every file the clean-shutdown marker vouches for
+    /// durable, one by one: logs, index files, the directory, the recovery point. Then
+    /// closes the files. Idempotent. Throws if anything could not be made durable (and
+    /// then no clean-shutdown marker may be written).
+    public func close() throws {
+        let alreadyClosed = state.withLock { s -> Bool in
+            if s.closed { return true }
+            return false
+        }
+        if alreadyClosed { return }
+        var firstError: Error?
+        if failure == nil {
+            do {
+                try flush()
+                // Indexes of every segment (the active one's live in memory until now).
+                let written = try state.withLock { s -> [LogSegment] in
+                    var written: [LogSegment] = []
+                    for segment in s.segments where segment.indexesDirty || segment.indexesNeedSync {
+                        try segment.writeIndexes()
+                        if segment.indexesNeedSync { written.append(segment) }
+                        segment.indexesNeedSync = false
+                    }
+                    return written
+                }
+                for segment in written { try segment.syncIndexes() }
+                if !written.isEmpty { try files.io.syncDirectory(directory) }
+                try moveRecoveryPoint(to: state.withLock { $0.segments.last!.baseOffset })
+            } catch let error as DataStateUnknown {
+                firstError = state.withLock { stop(&$0, .fsync, error.cause, now: clock()) }
+            } catch {
+                firstError = error
+            }
+        } else {
+            firstError = failure
+        }
+        state.withLock { s in
+            s.closed = true
+            for segment in s.segments { segment.closeFiles() }
+        }
+        files.forget(recoveryPointPath)
+        if let firstError { throw firstError }
+    }
+
+    /// Closes the log for good and removes its directory. Writes nothing (the directory
+    /// is renamed aside, then removed), so it frees space on a full disk. Late calls on
+    /// this handle fail with `.closed`.
     public func delete() throws {
         state.withLock { s in
             s.closed = true
             for segment in s.segments { segment.closeFiles() }
         }
+        files.forget(recoveryPointPath)
         committer.withLock { c in
             for w in c.waiters { w.continuation.resume(throwing: StorageError(.closed, "partition deleted")) }
             c.waiters.removeAll()
         }
-        try Directory.removeTree(directory)
+        let io = files.io
+        let doomed = directory + ".deleted"
+        if (try? Directory.rename(directory, doomed, io: io)) != nil {
+            try Directory.removeTree(doomed, io: io)
+        } else {
+            try Directory.removeTree(directory, io: io)
+        }
     }
 }

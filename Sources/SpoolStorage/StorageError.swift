@@ -19,23 +19,37 @@ public struct StorageError: Error, Hashable, CustomStringConvertible, Sendable {
         case invalidConfig
         /// A batch is bigger than the topic's `max.message.bytes`.
         case recordTooLarge
-        /// The partition failed (write or fsync error) and refuses appends until restart.
+        /// The partition stopped after a failed write or fsync (its data state is unknown)
+        /// and refuses appends until it is recovered (`LogManager.recover(topic:)`).
         case logFailed
         /// A file operation failed.
         case io
+        /// A descriptor (or memory) could not be had: `open`/`dup` failed with EMFILE,
+        /// ENFILE or ENOMEM. Only the one request fails; the partition goes on.
+        case resourceExhausted
         /// On-disk data is corrupt beyond what recovery repairs.
         case corrupt
-        /// The store is shutting down or closed.
+        /// The store is shutting down or closed, or the partition was deleted.
         case closed
     }
 
     public var code: Code
     public var message: String
+    /// The `errno` of the system call that failed, when one did.
+    public var errno: Int32?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, errno: Int32? = nil) {
         self.code = code
         self.message = message
+        self.errno = errno
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Thrown inside storage when a `write` or `fsync` failed: what is on disk is no longer
+/// known, so the partition must stop (and recover) rather than carry on. Failures to
+/// get a descriptor are not this: they leave the file untouched.
+struct DataStateUnknown: Error {
+    let cause: StorageError
 }

@@ -14,6 +14,7 @@ import SpoolRecords
 /// | `compression.type` | producer | codec for batches the broker builds from loose records (`producer` means lz4 there) |
 /// | `max.message.bytes` | 1 MiB + 12 | largest batch accepted |
 /// | `linger.ms` | 5 | how long the broker accumulates loose records before closing a batch |
+/// | `message.timestamp.difference.max.ms` | Long.MAX | largest distance between a record's create time and the broker's clock |
 ///
 /// `acks=all` on a produce request always fsyncs (with group commit) before answering,
 /// whatever `flush.*` says.
@@ -29,12 +30,15 @@ public struct TopicConfig: Hashable, Sendable {
     public var compression: CompressionCodec? = nil
     public var maxMessageBytes: Int = (1 << 20) + 12
     public var lingerMillis: Int64 = 5
+    /// Records whose create time is further than this from the broker's clock are refused.
+    public var timestampDifferenceMaxMillis: Int64 = .max
 
     public init() {}
 
     public static let keys = [
         "segment.bytes", "segment.ms", "index.interval.bytes", "retention.ms", "retention.bytes",
         "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "linger.ms",
+        "message.timestamp.difference.max.ms",
     ]
 
     /// The defaults with `overrides` applied; unknown keys and bad values are errors.
@@ -62,6 +66,7 @@ public struct TopicConfig: Hashable, Sendable {
         case "flush.ms": flushMillis = try int(-1...Int64.max)
         case "max.message.bytes": maxMessageBytes = Int(try int(64...(1 << 30)))
         case "linger.ms": lingerMillis = try int(0...60_000)
+        case "message.timestamp.difference.max.ms": timestampDifferenceMaxMillis = try int(0...Int64.max)
         case "compression.type":
             if value == "producer" {
                 compression = nil
@@ -83,6 +88,7 @@ public struct TopicConfig: Hashable, Sendable {
             "retention.bytes": String(retentionBytes), "flush.messages": String(flushMessages),
             "flush.ms": String(flushMillis), "compression.type": compression?.description ?? "producer",
             "max.message.bytes": String(maxMessageBytes), "linger.ms": String(lingerMillis),
+            "message.timestamp.difference.max.ms": String(timestampDifferenceMaxMillis),
         ]
     }
 }

@@ -18,6 +18,8 @@ public struct TopicDefinition: Hashable, Sendable {
 ///
 /// Every change rewrites the file atomically (temporary file, fsync, rename,
 /// fsync of the directory), so a crash leaves the old or the new set, never a mix.
+/// Changes are serialised by a writer lock; the set readers see (`get`, `all`, on the
+/// produce and fetch paths) is behind its own lock, which is never held across I/O.
 /// Format: a line per topic — `name<TAB>partitions<TAB>key=value<TAB>…` — with a
 /// version line first; names and keys cannot contain tabs or newlines.
 public final class TopicStore: Sendable {
@@ -28,6 +30,8 @@ public final class TopicStore: Sendable {
     let path: String
     let io: FileIO
     private let topics: Mutex<[String: TopicDefinition]>
+    /// Held by one change at a time, across its file rewrite.
+    private let writer = Mutex(())
 
     public init(dataDirectory: String, io: FileIO = PosixFileIO()) throws {
         self.path = dataDirectory + "/" + Self.fileName
@@ -65,35 +69,37 @@ public final class TopicStore: Sendable {
         for (key, value) in topic.overrides where key.contains("\t") || key.contains("\n") || value.contains("\t") || value.contains("\n") {
             throw StorageError(.invalidConfig, "config \(key) has a tab or newline")
         }
-        try topics.withLock { all in
-            guard all[topic.name] == nil else { throw StorageError(.topicExists, "topic \(topic.name) already exists") }
-            var next = all
+        try change { next in
+            guard next[topic.name] == nil else { throw StorageError(.topicExists, "topic \(topic.name) already exists") }
             next[topic.name] = topic
+        }
+    }
+
+    /// Applies `edit` to a copy of the set, persists it (outside the readers' lock), then
+    /// publishes it. Writers are serialised, so no change is lost.
+    private func change<R>(_ edit: (inout [String: TopicDefinition]) throws -> R) throws -> R {
+        try writer.withLock { _ in
+            var next = topics.withLock { $0 }
+            let result = try edit(&next)
             try persist(next)
-            all = next
+            topics.withLock { $0 = next }
+            return result
         }
     }
 
     /// Replaces a topic's overrides and persists.
     public func update(_ topic: TopicDefinition) throws {
-        try topics.withLock { all in
-            guard all[topic.name] != nil else { throw StorageError(.unknownTopic, "topic \(topic.name) does not exist") }
-            var next = all
+        try change { next in
+            guard next[topic.name] != nil else { throw StorageError(.unknownTopic, "topic \(topic.name) does not exist") }
             next[topic.name] = topic
-            try persist(next)
-            all = next
         }
     }
 
     /// Removes a topic and persists; returns its definition.
     @discardableResult
     public func delete(_ name: String) throws -> TopicDefinition {
-        try topics.withLock { all in
-            guard let old = all[name] else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
-            var next = all
-            next.removeValue(forKey: name)
-            try persist(next)
-            all = next
+        try change { next in
+            guard let old = next.removeValue(forKey: name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
             return old
         }
     }

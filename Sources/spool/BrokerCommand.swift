@@ -1,7 +1,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import NIOCore
 import SpoolBroker
+import SpoolKafka
+import SpoolServer
 import SpoolStorage
 
 #if canImport(Glibc)
@@ -22,12 +25,26 @@ struct BrokerCommand: AsyncParsableCommand {
             The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
               data.dir=/var/lib/spool
               listen=127.0.0.1:9292
+              kafka.listen=127.0.0.1:9092   (none: no Kafka listener)
+              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
+              auto.create.topics.enable=true
               default.partitions=3
               max.frame.bytes=16777216
               max.in.flight.per.connection=1024
               idle.timeout.seconds=600
               max.open.files=1024
               log.retention.check.interval.ms=300000
+              group.initial.rebalance.delay.ms=3000   (consumer groups, as Kafka names them)
+              group.min.session.timeout.ms=6000
+              group.max.session.timeout.ms=1800000
+              group.max.size=1000
+              offsets.retention.minutes=10080
+              offsets.retention.check.interval.ms=600000
+              max.connections=4096          (default: derived from the descriptor limit)
+              max.span.descriptors.per.connection=32
+              max.outbound.bytes.per.connection=4194304
+              max.inbound.buffered.bytes=268435456
+              frame.completion.seconds=30
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
             """
@@ -37,11 +54,19 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
     @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
+    @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
+    @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
+    var kafkaAdvertise: String?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
-                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms"]
+                             "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
+                             "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
+                             "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
+                             "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
+                             "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
+                             "max.inbound.buffered.bytes", "frame.completion.seconds"]
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -63,6 +88,37 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The effective configuration: defaults, then the file, then flags.
     func brokerConfig() throws -> BrokerConfig {
+        try settings().broker
+    }
+
+    /// The Kafka listener's configuration, or nil when `kafka.listen` is `none`.
+    func kafkaConfig() throws -> KafkaListenerConfig? {
+        let settings = try settings().raw
+        let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
+        if listen == "none" { return nil }
+        guard let (host, port) = KafkaListenerConfig.parseAddress(listen) else {
+            throw ValidationError("kafka.listen must be HOST:PORT or none, e.g. 127.0.0.1:9092 (got '\(listen)')")
+        }
+        var result = KafkaListenerConfig()
+        result.host = host
+        result.port = port
+        if let advertise = settings["kafka.advertise"] {
+            guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
+                throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
+            }
+            result.advertisedHost = host
+            result.advertisedPort = port
+        }
+        switch settings["auto.create.topics.enable"] {
+        case nil, "true": result.autoCreateTopics = true
+        case "false": result.autoCreateTopics = false
+        case let other?: throw ValidationError("auto.create.topics.enable must be true or false (got '\(other)')")
+        }
+        return result
+    }
+
+    /// Every setting (defaults, the file, then flags) and the broker configuration they make.
+    func settings() throws -> (raw: [String: String], broker: BrokerConfig) {
         var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
         var topicSettings: [String: String] = [:]
         if let config {
@@ -78,6 +134,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
+        if let kafkaListen { settings["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
@@ -102,24 +160,46 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("idle.timeout.seconds", 1...86_400 * 7) { result.idleTimeoutSeconds = Int64(v) }
         if let v = try int("max.open.files", 16...1_000_000) { result.storage.maxOpenFiles = v }
         if let v = try int("log.retention.check.interval.ms", 100...86_400_000) { result.storage.retentionCheckIntervalMillis = Int64(v) }
+        if let v = try int("group.initial.rebalance.delay.ms", 0...300_000) { result.groups.initialRebalanceDelayMillis = Int64(v) }
+        if let v = try int("group.min.session.timeout.ms", 1...86_400_000) { result.groups.minSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.session.timeout.ms", 1...86_400_000) { result.groups.maxSessionTimeoutMillis = Int32(v) }
+        if let v = try int("group.max.size", 1...1_000_000) { result.groups.maxMembersPerGroup = v }
+        if let v = try int("offsets.retention.minutes", 1...10_000_000) { result.groups.offsetsRetentionMillis = Int64(v) * 60_000 }
+        if let v = try int("offsets.retention.check.interval.ms", 1_000...86_400_000) { result.groups.offsetsRetentionCheckIntervalMillis = Int64(v) }
+        guard result.groups.minSessionTimeoutMillis <= result.groups.maxSessionTimeoutMillis else {
+            throw ValidationError("group.min.session.timeout.ms must not be above group.max.session.timeout.ms")
+        }
+        if let v = try int("max.connections", 1...1_000_000) { result.budgets.maxConnections = v }
+        if let v = try int("max.span.descriptors.per.connection", 1...65_536) { result.budgets.spanDescriptorsPerConnectionMax = v }
+        if let v = try int("max.outbound.bytes.per.connection", 65_536...(1 << 30)) { result.budgets.outboundBytesPerConnectionMax = v }
+        if let v = try int("max.inbound.buffered.bytes", 1 << 20...(1 << 40)) { result.budgets.inboundBufferedBytesMax = v }
+        if let v = try int("frame.completion.seconds", 1...3600) { result.budgets.frameCompletionSeconds = Int64(v) }
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {
             throw ValidationError("topic default: \(error.message)")
         }
-        return result
+        return (settings, result)
     }
 
     func validate() throws {
         _ = try brokerConfig()
+        _ = try kafkaConfig()
     }
 
     func run() async throws {
         let config = try brokerConfig()
-        let server = try await SpoolServer.start(config: config)
-        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
-        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
-        fflush(nil)
+        let kafka = try kafkaConfig()
+        let server: SpoolServer
+        do {
+            server = try await SpoolServer.start(config: config, kafka: kafka)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL {
+            // Say which listener could not bind, in words.
+            var address = "\(config.host):\(config.port)"
+            if let kafka, Self.canBind(host: config.host, port: config.port) { address = "\(kafka.host):\(kafka.port)" }
+            if error.errnoCode == EADDRNOTAVAIL { throw CLIError("cannot listen on \(address): the address is not one of this machine's") }
+            throw CLIError("address \(address) is already in use (another broker?); pick another with --listen HOST:PORT or --kafka-listen HOST:PORT|none")
+        }
         // Wait for SIGINT or SIGTERM.
         let stop = AsyncStream<Int32> { continuation in
             for sig in [SIGINT, SIGTERM] {
@@ -130,12 +210,37 @@ struct BrokerCommand: AsyncParsableCommand {
                 SignalSources.keep(source)
             }
         }
+        // Announced only once the signal handlers are in place: a SIGTERM right after the
+        // line must find them.
+        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
+        if let kafka = server.kafka {
+            print("Kafka clients: \(kafka.localAddress)")
+        }
+        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
+        fflush(nil)
         for await sig in stop {
             print("received signal \(sig), shutting down")
             break
         }
         try await server.shutdown()
         print("stopped cleanly")
+    }
+}
+
+extension BrokerCommand {
+    /// True if a TCP socket can bind `host:port` right now (used to tell which listener failed).
+    static func canBind(host: String, port: Int) -> Bool {
+        guard port != 0 else { return true }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return true }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return true }
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
     }
 }
 

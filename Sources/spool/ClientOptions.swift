@@ -6,9 +6,15 @@ import SpoolProtocol
 struct BrokerAddress: ParsableArguments {
     @Option(name: .long, help: "Broker address as HOST:PORT.")
     var broker = "127.0.0.1:9292"
+    @Option(name: .long, help: "Give up connecting (TCP connect, then the handshake) after this many milliseconds.")
+    var connectTimeoutMs = 10_000
+    @Option(name: .long, help: "Deadline of each call to the broker, in milliseconds (a long poll adds its wait).")
+    var requestTimeoutMs = 30_000
 
     func validate() throws {
         _ = try parse()
+        guard (1...600_000).contains(connectTimeoutMs) else { throw ValidationError("--connect-timeout-ms must be 1...600000") }
+        guard (1...3_600_000).contains(requestTimeoutMs) else { throw ValidationError("--request-timeout-ms must be 1...3600000") }
     }
 
     func parse() throws -> (host: String, port: Int) {
@@ -34,13 +40,12 @@ struct BrokerAddress: ParsableArguments {
 
     func connect() async throws -> SpoolConnection {
         let (host, port) = try parse()
-        do {
-            return try await SpoolConnection.connect(host: host, port: port)
-        } catch let error as SpoolStatusError {
-            throw error
-        } catch {
-            throw CLIError("cannot reach the broker at \(broker): \(error)")
-        }
+        var config = ConnectionConfig(host: host, port: port)
+        config.connectTimeoutMillis = connectTimeoutMs
+        config.handshakeTimeoutMillis = connectTimeoutMs
+        config.requestTimeoutMillis = requestTimeoutMs
+        // Failures are SpoolClientError, whose description is the sentence to print.
+        return try await SpoolConnection.connect(config)
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import SpoolClient
 import SpoolProtocol
@@ -13,133 +14,154 @@ struct ConsumeCommand: AsyncParsableCommand {
             Examples:
               spool consume events --from beginning --exit-at-end
               spool consume events --partition 0 --from 1200 --count 10 --format '%p:%o %k=%v\\n'
-              spool consume events --group billing          resume from the group's committed offsets, and commit
-              spool consume events --from @1700000000000    from a timestamp (Unix milliseconds)
-            Format: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp, \\n, \\t, %% (default '%v\\n').
+              spool consume events --from -5 --exit-at-end     the last 5 records of each partition
+              spool consume events --group billing --count 100 resume from the group's committed offsets; commit what was printed
+              spool consume events --from @1700000000000       from a timestamp (Unix milliseconds)
+            --from applies to each partition. An offset outside a partition's log follows --offset-reset:
+            earliest (its first record), latest (its end; the default, as in Kafka's consumer) or error.
+            With --group, records are committed once printed (at least once: a record is never
+            committed before it is written to standard output).
+            Format: %t topic, %p partition, %o offset, %k key, %v value, %K key length, %S value length
+            (-1 when null), %h headers (k=v,k=v), %T timestamp, \\n, \\t, %% (default '%v\\n').
+            A null key or value prints as nothing, or as NULL with --print-null.
             """
     )
 
     @OptionGroup var address: BrokerAddress
     @Argument(help: "Topic to read.") var topic: String
     @Option(help: "Read only this partition (default: all).") var partition: Int32?
-    @Option(help: "Where to start: beginning, end, OFFSET or @UNIX_MS. With --group the committed offset wins.") var from = "end"
+    @Option(parsing: .unconditional,
+            help: "Where to start in each partition: beginning, end, OFFSET, -N (N before the end), @UNIX_MS, or stored (the group's committed offset). Default: end, or stored with --group.")
+    var from: String?
+    @Option(help: "When a partition has no record at the start offset: earliest, latest or error.") var offsetReset = "latest"
     @Option(help: "Stop after this many records.") var count: Int?
     @Flag(help: "Stop once every partition's end (as of the last fetch) is reached.") var exitAtEnd = false
     @Option(help: "Consumer group: resume from and commit its offsets.") var group: String?
     @Option(help: "Output format, as in kcat.") var format = "%v\\n"
+    @Flag(help: "Print a null key or value as NULL (an empty one prints as nothing).") var printNull = false
 
-    enum Start { case beginning, end, offset(Int64), timestamp(Int64) }
-
-    func parseStart() throws -> Start {
+    func parseStart() throws -> StartPosition {
+        let from = self.from ?? (group != nil ? "stored" : "end")
+        let reset = try parseReset()
+        let fallback: StartPosition = reset == .earliest ? .beginning : .end
         switch from {
         case "beginning": return .beginning
         case "end": return .end
+        case "stored":
+            guard group != nil else { throw ValidationError("--from stored needs --group") }
+            return .committed(fallback: fallback)
         default:
             if from.hasPrefix("@"), let ms = Int64(from.dropFirst()) { return .timestamp(ms) }
+            if from.hasPrefix("-"), let n = Int64(from.dropFirst()), n >= 0 { return .fromEnd(n) }
             if let offset = Int64(from), offset >= 0 { return .offset(offset) }
-            throw ValidationError("--from must be beginning, end, an offset or @UNIX_MS (got '\(from)')")
+            throw ValidationError("--from must be beginning, end, stored, an OFFSET, -N or @UNIX_MS (got '\(from)')")
         }
+    }
+
+    func parseReset() throws -> OffsetReset {
+        guard let reset = OffsetReset(rawValue: offsetReset) else {
+            throw ValidationError("--offset-reset must be earliest, latest or error (got '\(offsetReset)')")
+        }
+        return reset
     }
 
     func validate() throws {
         _ = try parseStart()
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
-        _ = try RecordFormat(format)
+        _ = try RecordFormat(format, printNull: printNull)
     }
 
     func run() async throws {
-        let start: StartPosition = switch try parseStart() {
-        case .beginning: .beginning
-        case .end: .end
-        case .offset(let o): .offset(o)
-        case .timestamp(let t): .timestamp(t)
+        let start = try parseStart()
+        let formatter = try RecordFormat(format, printNull: printNull)
+        var config = ConsumerConfig(group: group)
+        config.maxWaitMillis = exitAtEnd ? 100 : 500
+        config.autoOffsetReset = try parseReset()
+        // The command commits itself, right after the records are written to stdout.
+        config.enableAutoCommit = false
+        config.maxPollRecords = 10_000
+        let outage = NIOLockedValueBox(false)
+        config.onRetry = { error in
+            let first = outage.withLockedValue { was in defer { was = true }; return !was }
+            if first { FileHandle.standardError.write(Data("spool: \(error); retrying\n".utf8)) }
         }
-        let formatter = try RecordFormat(format)
         try await address.withConnection { connection in
-            let consumer = SpoolConsumer(connection: connection, group: group, maxWaitMillis: exitAtEnd ? 100 : 500)
-            try await consumer.assign(topic: topic, partitions: partition.map { [$0] },
-                                      from: group != nil ? .committed(fallback: start) : start)
+            let consumer = SpoolConsumer(connection: connection, config: config)
+            // With --group and no --partition the consumer joins the group, whose members share the partitions.
+            if let group, partition == nil {
+                try await subscribe(consumer, group: group, from: start)
+            } else {
+                try await consumer.assign(topic: topic, partitions: partition.map { [$0] }, from: start)
+            }
             var printed = 0
             var out = [UInt8]()
-            loop: while true {
-                let records = try await consumer.poll()
-                for record in records {
-                    formatter.render(record, into: &out)
-                    printed += 1
-                    if let count, printed >= count {
-                        // Commit exactly what was printed.
-                        try await consumer.seek(topic: record.topic, partition: record.partition, to: .offset(record.offset + 1))
-                        break loop
+            let stdout = FileHandle.standardOutput
+            while true {
+                let records = try await consumer.poll(maxRecords: count.map { $0 - printed })
+                if !records.isEmpty {
+                    if outage.withLockedValue({ $0 }) {
+                        outage.withLockedValue { $0 = false }
+                        FileHandle.standardError.write(Data("spool: reconnected\n".utf8))
                     }
-                }
-                if out.count > 0 {
-                    FileHandle.standardOutput.write(Data(out))
+                    for record in records { formatter.render(record, into: &out) }
+                    printed += records.count
+                    stdout.write(Data(out))
                     out.removeAll(keepingCapacity: true)
+                    // Commit exactly what was printed (poll delivered no more than that).
+                    if group != nil { try await commitRiding(consumer) }
                 }
-                if group != nil && !records.isEmpty { try await consumer.commit() }
+                if let count, printed >= count { break }
                 if exitAtEnd && consumer.isAtEnd { break }
             }
-            FileHandle.standardOutput.write(Data(out))
-            if group != nil { try await consumer.commit() }
+            if group != nil { try await commitRiding(consumer) }
+            await consumer.unsubscribe()
         }
     }
-}
 
-/// A kcat-style output format, parsed once.
-struct RecordFormat {
-    enum Piece { case literal([UInt8]), topic, partition, offset, key, value, timestamp }
-    let pieces: [Piece]
+    // MARK: Consumer groups (GroupMembership.swift)
 
-    init(_ format: String) throws {
-        var pieces: [Piece] = []
-        var literal: [UInt8] = []
-        var chars = Array(format.utf8)[...]
-        func flush() { if !literal.isEmpty { pieces.append(.literal(literal)); literal.removeAll() } }
-        while let c = chars.popFirst() {
-            if c == UInt8(ascii: "%") || c == UInt8(ascii: "\\") {
-                guard let next = chars.popFirst() else { throw ValidationError("--format ends with a lone '\(Character(UnicodeScalar(c)))'") }
-                if c == UInt8(ascii: "\\") {
-                    switch next {
-                    case UInt8(ascii: "n"): literal.append(0x0A)
-                    case UInt8(ascii: "t"): literal.append(0x09)
-                    case UInt8(ascii: "\\"): literal.append(UInt8(ascii: "\\"))
-                    default: throw ValidationError("--format: unknown escape \\\(Character(UnicodeScalar(next)))")
+    /// Joins the group; rebalances are reported on standard error.
+    private func subscribe(_ consumer: SpoolConsumer, group: String, from start: StartPosition) async throws {
+        try await consumer.subscribe(topics: [topic], group: group, from: start) { event in
+            guard case .assigned(let partitions, let generation) = event else { return }
+            let list = partitions.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted()
+            FileHandle.standardError.write(Data("spool: group \(group) generation \(generation): \(list.isEmpty ? "no partitions" : list.joined(separator: ","))\n".utf8))
+        }
+        leaveGroupOnSignals(consumer)
+    }
+
+    /// SIGINT or SIGTERM while in a group: leave it before exiting (waiting at most 2 s), so
+    /// that the other members take the partitions over at once, not after the session timeout.
+    private func leaveGroupOnSignals(_ consumer: SpoolConsumer) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                Task {
+                    await withTaskGroup(of: Void.self) { race in
+                        race.addTask { await consumer.unsubscribe() }
+                        race.addTask { try? await Task.sleep(for: .seconds(2)) }
+                        await race.next()
+                        race.cancelAll()
                     }
-                    continue
+                    Glibc.exit(128 + sig)
                 }
-                let piece: Piece
-                switch next {
-                case UInt8(ascii: "t"): piece = .topic
-                case UInt8(ascii: "p"): piece = .partition
-                case UInt8(ascii: "o"): piece = .offset
-                case UInt8(ascii: "k"): piece = .key
-                case UInt8(ascii: "v"): piece = .value
-                case UInt8(ascii: "T"): piece = .timestamp
-                case UInt8(ascii: "%"): literal.append(UInt8(ascii: "%")); continue
-                default: throw ValidationError("--format: unknown field %\(Character(UnicodeScalar(next))); use %t %p %o %k %v %T")
-                }
-                flush()
-                pieces.append(piece)
-            } else {
-                literal.append(c)
             }
+            source.resume()
+            SignalSources.keep(source)
         }
-        flush()
-        self.pieces = pieces
     }
 
-    func render(_ r: ConsumerRecord, into out: inout [UInt8]) {
-        for piece in pieces {
-            switch piece {
-            case .literal(let bytes): out += bytes
-            case .topic: out += Array(r.topic.utf8)
-            case .partition: out += Array(String(r.partition).utf8)
-            case .offset: out += Array(String(r.offset).utf8)
-            case .timestamp: out += Array(String(r.timestamp).utf8)
-            case .key: if let k = r.key { out += k.readableBytesView }
-            case .value: if let v = r.value { out += v.readableBytesView }
-            }
+    /// Commits, riding out a broker restart (the next commit carries the same positions) and
+    /// a rebalance (the records go to the partitions' next owners, at least once).
+    private func commitRiding(_ consumer: SpoolConsumer) async throws {
+        do {
+            try await consumer.commit()
+        } catch let error as GroupMembershipError where error.isRebalance {
+            return
+        } catch where isRetriable(error) {
+            consumer.config.onRetry?(error)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SpoolClient
 import SpoolProtocol
 
@@ -7,7 +8,7 @@ struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group",
         abstract: "Inspect and reset consumer groups' committed offsets.",
-        subcommands: [List.self, Describe.self, Reset.self]
+        subcommands: [List.self, Describe.self, Members.self, Reset.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -40,35 +41,127 @@ struct GroupCommand: AsyncParsableCommand {
         }
     }
 
-    struct Reset: AsyncParsableCommand {
+    struct Members: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Set a group's committed offsets for a topic.",
-            discussion: "Example: spool group reset billing --topic events --to beginning")
+            abstract: "A group's state and its members with their partitions.",
+            discussion: "Prints 'state STATE generation N protocol NAME', then one line per member: member id, client id, host, partitions.")
         @OptionGroup var address: BrokerAddress
         @Argument(help: "Group id.") var group: String
-        @Option(help: "Topic whose partitions to reset.") var topic: String
-        @Option(help: "beginning, end or an OFFSET (applied to every partition).") var to: String
-
-        func validate() throws {
-            guard ["beginning", "end"].contains(to) || (Int64(to).map { $0 >= 0 } ?? false) else {
-                throw ValidationError("--to must be beginning, end or an offset (got '\(to)')")
-            }
-        }
 
         func run() async throws {
             try await address.withConnection { connection in
+                var request = Spool_V1_DescribeGroupsRequest()
+                request.groups = [group]
+                let response: Spool_V1_DescribeGroupsResponse = try await connection.call(.describeGroups, request)
+                guard let g = response.groups.first, g.error == .none else {
+                    throw CLIError("group \(group) does not exist")
+                }
+                print("state \(g.state) generation \(g.generationID) protocol \(g.protocolName.isEmpty ? "-" : g.protocolName)")
+                for m in g.members {
+                    let owned = (try? ConsumerProtocol.decodeAssignment(Array(m.assignment))) ?? [:]
+                    let list = owned.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted().joined(separator: ",")
+                    print("\(m.memberID)\t\(m.clientID)\t\(m.clientHost)\t\(list.isEmpty ? "-" : list)")
+                }
+            }
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a group's committed offsets for a topic.",
+            discussion: """
+                Exactly one of --to, --to-datetime, --shift-by. Examples:
+                  spool group reset billing --topic events --to beginning
+                  spool group reset billing --topic events --to-datetime 2026-11-26T09:00:00Z --dry-run
+                  spool group reset billing --topic events --partition 2 --shift-by -100
+                An offset outside a partition's log is clamped to its start or end (and said so on stderr),
+                as Kafka's kafka-consumer-groups does; --strict refuses it instead.
+                """)
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Group id.") var group: String
+        @Option(help: "Topic whose partitions to reset.") var topic: String
+        @Option(help: "Reset only this partition (default: all).") var partition: Int32?
+        @Option(help: "beginning, end, an OFFSET or @UNIX_MS.") var to: String?
+        @Option(help: "The first offset at or after this time (ISO 8601, e.g. 2026-11-26T09:00:00Z).") var toDatetime: String?
+        @Option(parsing: .unconditional, help: "Move each committed offset by N (negative: back).") var shiftBy: Int64?
+        @Flag(help: "Print the new offsets without committing them.") var dryRun = false
+        @Flag(help: "Refuse offsets outside the log instead of clamping them.") var strict = false
+
+        enum Target { case beginning, end, offset(Int64), timestamp(Int64), shift(Int64) }
+
+        func target() throws -> Target {
+            let given = [to != nil, toDatetime != nil, shiftBy != nil].filter { $0 }.count
+            guard given == 1 else { throw ValidationError("give exactly one of --to, --to-datetime, --shift-by") }
+            if let shiftBy { return .shift(shiftBy) }
+            if let toDatetime {
+                let parser = ISO8601DateFormatter()
+                parser.formatOptions = [.withInternetDateTime]
+                let fractional = ISO8601DateFormatter()
+                fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+                guard let date = parser.date(from: toDatetime) ?? fractional.date(from: toDatetime) else {
+                    throw ValidationError("--to-datetime must be ISO 8601 with a zone, e.g. 2026-11-26T09:00:00Z (got '\(toDatetime)')")
+                }
+                return .timestamp(Int64((date.timeIntervalSince1970 * 1000).rounded()))
+            }
+            switch to! {
+            case "beginning": return .beginning
+            case "end": return .end
+            case let t where t.hasPrefix("@") && Int64(t.dropFirst()) != nil: return .timestamp(Int64(t.dropFirst())!)
+            case let t where (Int64(t) ?? -1) >= 0: return .offset(Int64(t)!)
+            default: throw ValidationError("--to must be beginning, end, an offset or @UNIX_MS (got '\(to!)')")
+            }
+        }
+
+        func validate() throws {
+            _ = try target()
+            if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
+        }
+
+        func run() async throws {
+            let target = try target()
+            try await address.withConnection { connection in
                 let admin = SpoolAdmin(connection)
+                let description = try await admin.describeTopic(topic)
+                var partitions = description.partitions
+                if let partition {
+                    partitions = partitions.filter { $0.partition == partition }
+                    guard !partitions.isEmpty else { throw CLIError("topic \(topic) has no partition \(partition) (it has \(description.partitions.count))") }
+                }
+                var current: [Int32: Int64] = [:]
+                for o in try await admin.committedOffsets(group: group, topics: [topic]) { current[o.partition] = o.offset }
                 var offsets: [(topic: String, partition: Int32, offset: Int64)] = []
-                for p in try await admin.describeTopic(topic).partitions {
-                    let offset: Int64 = switch to {
-                    case "beginning": p.logStartOffset
-                    case "end": p.logEndOffset
-                    default: Int64(to)!
+                var lines: [String] = ["topic\tpartition\tcurrent\tnew"]
+                for p in partitions {
+                    let start = p.logStartOffset, end = p.logEndOffset
+                    var offset: Int64
+                    switch target {
+                    case .beginning: offset = start
+                    case .end: offset = end
+                    case .offset(let o): offset = o
+                    case .timestamp(let ts):
+                        let found = try await admin.listOffset(topic: topic, partition: p.partition, .timestamp(ts))
+                        offset = found >= 0 ? found : end
+                    case .shift(let n):
+                        guard let c = current[p.partition] else {
+                            throw CLIError("\(topic)-\(p.partition) has no committed offset for group \(group) to shift; use --to first")
+                        }
+                        offset = c + n
+                    }
+                    if offset < start || offset > end {
+                        let range = describeOffsets(start: start, end: end)
+                        if strict {
+                            throw CLIError("offset \(offset) is outside the log of \(topic)-\(p.partition), which holds offsets \(range); nothing was committed")
+                        }
+                        let clamped = min(max(offset, start), end)
+                        FileHandle.standardError.write(Data("note: \(topic)-\(p.partition): offset \(offset) is outside the log (offsets \(range)); using \(clamped)\n".utf8))
+                        offset = clamped
                     }
                     offsets.append((topic, p.partition, offset))
+                    lines.append("\(topic)\t\(p.partition)\t\(current[p.partition].map(String.init) ?? "-")\t\(offset)")
                 }
-                try await admin.commit(group: group, offsets: offsets)
-                for o in offsets { print("\(o.topic)\t\(o.partition)\t\(o.offset)") }
+                if !dryRun { try await admin.commit(group: group, offsets: offsets) }
+                print(lines.joined(separator: "\n"))
+                if dryRun { print("dry run: nothing committed") }
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SpoolBroker
 
 /// The `spool` command line: the broker and the tools that talk to it.
 @main
@@ -16,6 +17,7 @@ struct SpoolCommand: AsyncParsableCommand {
               spool demo                             build, compress and read back record batches
               spool debug dump DATA/t-0/00000000000000000000.log
             """,
+        version: Broker.version,
         subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, DemoCommand.self, DebugCommand.self]
     )
 }

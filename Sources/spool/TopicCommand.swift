@@ -7,7 +7,7 @@ struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic",
         abstract: "Manage topics.",
-        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self]
+        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self, Recover.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -55,7 +55,7 @@ struct TopicCommand: AsyncParsableCommand {
                 print("topic \(topic.name)  partitions \(topic.partitions.count)")
                 print("partition\tstart\tend\tsize_bytes\tsegments")
                 for p in topic.partitions {
-                    print("\(p.partition)\t\(p.logStartOffset)\t\(p.logEndOffset)\t\(p.sizeBytes)\t\(p.segments)")
+                    print("\(p.partition)\t\(p.logStartOffset)\t\(p.logEndOffset)\t\(p.sizeBytes)\t\(p.segments)\(p.stopped ? "\tSTOPPED: \(p.failure)" : "")")
                 }
                 let overridden = Set(topic.overrides.map(\.key))
                 print("configs:")
@@ -77,6 +77,30 @@ struct TopicCommand: AsyncParsableCommand {
             try await address.withConnection { connection in
                 try await SpoolAdmin(connection).alterTopic(name, set: try parseConfigs(configs))
                 print("updated topic \(name)")
+            }
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring a topic's stopped partitions back without a restart.",
+            discussion: """
+                A partition stops when a write or fsync fails (its data state is then unknown).
+                After a failed write it recovers by itself at its next append; after a failed
+                fsync it stays stopped until this command (or a restart) re-opens it and
+                re-checks it as after an unclean stop.
+                """)
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Topic name.") var name: String
+
+        func run() async throws {
+            try await address.withConnection { connection in
+                let (recovered, _) = try await SpoolAdmin(connection).recoverTopic(name)
+                if recovered.isEmpty {
+                    print("topic \(name): no partition was stopped")
+                } else {
+                    print("topic \(name): recovered partitions \(recovered.map(String.init).joined(separator: ", "))")
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import Testing
 
 /// The `spool` executable against a real `spool broker` process.
@@ -22,6 +23,10 @@ import Testing
         r = try broker.spool(["topic", "alter", "orders", "--config", "retention.bytes=1000000"])
         #expect(r.status == 0)
         #expect(try broker.spool(["topic", "describe", "orders"]).stdout.contains("retention.bytes=1000000\n"))
+        r = try broker.spool(["topic", "recover", "orders"])
+        #expect(r.status == 0 && r.stdout == "topic orders: no partition was stopped\n", "\(r.stdout) \(r.stderr)")
+        r = try broker.spool(["topic", "recover", "missing"])
+        #expect(r.status != 0 && r.stderr.contains("NOT_FOUND"))
         r = try broker.spool(["topic", "delete", "orders"])
         #expect(r.status == 0)
         #expect(try broker.spool(["topic", "list"]).stdout.isEmpty)
@@ -97,7 +102,7 @@ import Testing
         }
         // An unreachable broker is a clear message too.
         let r = try runCommand("spool", ["topic", "list", "--broker", "127.0.0.1:1"])
-        #expect(r.status != 0 && r.stderr.contains("cannot reach the broker"))
+        #expect(r.status != 0 && r.stderr.contains("cannot connect to 127.0.0.1:1: connection refused"))
         // Producing to a missing topic fails and says so.
         let broker = try BrokerProcess()
         let p = try broker.spool(["produce", "missing"], stdin: "x\n")
@@ -146,16 +151,27 @@ import Testing
         # a comment
         data.dir=\(dir)/data
         listen=127.0.0.1:0
+        kafka.listen=127.0.0.1:0
+        auto.create.topics.enable=false
         default.partitions=4
         retention.ms=123456   # a topic default
         """.write(toFile: file, atomically: true, encoding: .utf8)
-        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--topic-default", "segment.bytes=1048576"])
+        let broker = try BrokerProcess(arguments: ["broker", "--config", file, "--topic-default", "segment.bytes=1048576", "--kafka-listen", "127.0.0.1:0"])
         _ = try broker.spool(["topic", "create", "t"])
         let d = try broker.spool(["topic", "describe", "t"])
         #expect(d.stdout.contains("partitions 4"))
         #expect(d.stdout.contains("retention.ms=123456"))
         #expect(d.stdout.contains("segment.bytes=1048576"))
         #expect(FileManager.default.fileExists(atPath: dir + "/data/topics.meta"))
+        #expect(broker.logText.contains("Kafka clients: "))
+    }
+
+    @Test func theKafkaListenerCanBeTurnedOff() throws {
+        let dir = NSTemporaryDirectory() + "spool-conf-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let broker = try BrokerProcess(arguments: ["broker", "--data-dir", dir, "--listen", "127.0.0.1:0", "--kafka-listen", "none"])
+        _ = try broker.spool(["topic", "list"])
+        #expect(!broker.logText.contains("Kafka clients"))
     }
 
     @Test func badConfigFilesAreRejectedWithAMessage() throws {
@@ -163,7 +179,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for (content, message) in [("nonsense.key=1", "unknown setting"), ("just words", "expected key=value"),
-                                   ("retention.ms=soon", "retention.ms"), ("listen=nowhere", "HOST:PORT")] {
+                                   ("retention.ms=soon", "retention.ms"), ("listen=nowhere", "HOST:PORT"),
+                                   ("kafka.listen=nowhere", "kafka.listen"), ("auto.create.topics.enable=maybe", "true or false")] {
             let file = dir + "/bad.properties"
             try content.write(toFile: file, atomically: true, encoding: .utf8)
             let r = try runCommand("spool", ["broker", "--config", file])

@@ -65,12 +65,33 @@ import Testing
         }
     }
 
-    @Test func partitionIsStableAndInRange() {
-        for i in 0..<1000 {
-            let key = Array("key-\(i)".utf8)
-            let p = KafkaPartitioner.partition(forKey: key, partitions: 7)
-            #expect((0..<7).contains(p))
-            #expect(p == KafkaPartitioner.partition(forKey: key, partitions: 7))
+    /// Vectors computed by an independent implementation: kafka-python 2.x
+    /// (`kafka.partitioner.default.murmur2`, as its DefaultPartitioner uses it:
+    /// `(murmur2(key) & 0x7fffffff) % partitions`), printed with
+    /// `python3 -c "from kafka.partitioner.default import murmur2; ..."` (its unsigned
+    /// hash shown here as Java's signed int).
+    @Test func partitionsMatchKafkaPython() {
+        let cases: [(key: String, hash: Int32, of7: Int32, of100: Int32)] = [
+            ("key-0", 29210041, 0, 41),
+            ("key-1", 193331640, 5, 40),
+            ("key-2", 852269702, 4, 2),
+            ("key-3", -1839136101, 4, 47),
+            ("key-4", 647367033, 5, 33),
+            ("key-5", -1698326880, 4, 68),
+            ("key-6", -758453868, 5, 80),
+            ("key-7", 713419675, 3, 75),
+            ("key-8", -1340033413, 4, 35),
+            ("key-9", -1335190451, 2, 97),
+            ("", 275646681, 2, 81),
+            ("a", -1563381124, 5, 24),
+            ("user-9972", 1786995698, 5, 98),
+            ("0123456789abcdef", 1438427052, 6, 52),
+        ]
+        for c in cases {
+            let key = Array(c.key.utf8)
+            #expect(KafkaPartitioner.murmur2(key) == c.hash, "murmur2(\(c.key))")
+            #expect(KafkaPartitioner.partition(forKey: key, partitions: 7) == c.of7, "\(c.key) of 7")
+            #expect(KafkaPartitioner.partition(forKey: key, partitions: 100) == c.of100, "\(c.key) of 100")
         }
     }
 }

@@ -22,6 +22,9 @@ func spoolExecutable() throws -> String {
     @Test func killNineNeverLosesAcknowledgedBatches() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let spool = try spoolExecutable()
+        let seed = testSeed()
+        print("killNineNeverLosesAcknowledgedBatches seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
+        var random = SeededRandom(seed: seed)
         var acknowledged: [(partition: Int32, base: Int64, count: Int, crc: UInt32)] = []
         for round in 0..<4 {
             let child = Process()
@@ -30,12 +33,20 @@ func spoolExecutable() throws -> String {
             let pipe = Pipe()
             child.standardOutput = pipe
             try child.run()
-            // Let it run a random while, then kill -9 (bounded: the child stops by itself after 20 s).
-            try await Task.sleep(for: .milliseconds(Int.random(in: 300...900)))
+            // Let it acknowledge a seeded number of batches, then kill -9 (bounded: the child
+            // stops by itself after 20 s, which ends the output).
+            let acksBeforeKill = Int.random(in: 5...60, using: &random)
+            var received = Data()
+            while received.split(separator: UInt8(ascii: "\n")).count < acksBeforeKill {
+                let chunk = pipe.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                received.append(chunk)
+            }
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
-            #expect(child.terminationReason == .uncaughtSignal, "round \(round): the child must die by the signal")
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(child.terminationReason == .uncaughtSignal, "round \(round): the child must die by the signal (seed \(seed))")
+            received.append(pipe.fileHandleForReading.readDataToEndOfFile())
+            let output = String(decoding: received, as: UTF8.self)
             for line in output.split(separator: "\n") {
                 let f = line.split(separator: " ")
                 // A line cut by the kill is not an acknowledgement.

@@ -71,10 +71,15 @@ import Testing
         try again.close()
     }
 
+    /// Commits are durable when `commit` returns: checked after a simulated power loss that
+    /// drops everything not fsynced (not by re-reading the page cache, which proves nothing).
     @Test func committedOffsetsAreDurableAndAtomic() throws {
-        let tmp = TempDir(); defer { tmp.cleanup() }
-        do {
-            let storage = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        let seed = testSeed()
+        print("committedOffsetsAreDurableAndAtomic seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
+        var random = SeededRandom(seed: seed)
+        for round in 0..<20 {
+            let disk = SimulatedDisk()
+            let storage = try LogManager(config: StorageConfig(dataDirectory: "/data"), io: disk, executor: ManualExecutor().executor)
             try storage.offsets.commit(group: "g1", [
                 TopicPartition("a", 0): CommittedOffset(offset: 10, metadata: "tab\there\nnewline 100%", commitTimestamp: 5),
                 TopicPartition("a", 1): CommittedOffset(offset: 20, commitTimestamp: 6),
@@ -83,17 +88,14 @@ import Testing
             try storage.offsets.commit(group: "g1", [TopicPartition("a", 0): CommittedOffset(offset: 11, commitTimestamp: 8)])
             #expect(throws: StorageError.self) { try storage.offsets.commit(group: "", [:]) }
             #expect(throws: StorageError.self) { try storage.offsets.commit(group: "g", [TopicPartition("a", 0): CommittedOffset(offset: -5, commitTimestamp: 0)]) }
-            // No close(): commits must be durable on their own.
-            try storage.files.closeAll()
-            _ = storage
+            // No close(): the power goes out; only what was fsynced is there.
+            let after = disk.powerLoss(&random)
+            let offsets = try LogManager(config: StorageConfig(dataDirectory: "/data"), io: after, executor: ManualExecutor().executor).offsets
+            #expect(offsets.groups == ["g1", "g2 with space"], "seed \(seed) round \(round)")
+            #expect(offsets.committed(group: "g1")[TopicPartition("a", 0)] == CommittedOffset(offset: 11, commitTimestamp: 8))
+            #expect(offsets.committed(group: "g1")[TopicPartition("a", 1)]?.offset == 20)
+            #expect(offsets.committed(group: "g2 with space")[TopicPartition("b", 0)]?.offset == 3)
         }
-        // A leftover temporary file from an interrupted write is ignored.
-        try Data("garbage".utf8).write(to: URL(fileURLWithPath: tmp.path + "/" + OffsetStore.fileName + ".tmp"))
-        let offsets = try OffsetStore(dataDirectory: tmp.path)
-        #expect(offsets.groups == ["g1", "g2 with space"])
-        #expect(offsets.committed(group: "g1")[TopicPartition("a", 0)] == CommittedOffset(offset: 11, commitTimestamp: 8))
-        #expect(offsets.committed(group: "g1")[TopicPartition("a", 1)]?.offset == 20)
-        #expect(offsets.committed(group: "g2 with space")[TopicPartition("b", 0)]?.offset == 3)
     }
 
     @Test func metadataWithSpecialCharactersRoundTrips() throws {
@@ -114,15 +116,31 @@ import Testing
         try LogManager(config: StorageConfig(dataDirectory: tmp.path)).close()
     }
 
+    /// A clean close is seen as clean by the next start (and the marker is gone once
+    /// started); a stop without close (power loss) is seen as unclean, and the partitions
+    /// are recovered. (The old test only ever checked a clean start.)
     @Test func uncleanStartIsDetected() throws {
-        let tmp = TempDir(); defer { tmp.cleanup() }
-        let first = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        let disk = SimulatedDisk()
+        let config = StorageConfig(dataDirectory: "/data")
+        let first = try LogManager(config: config, io: disk, executor: ManualExecutor().executor)
         try first.createTopic("t", partitions: 1)
+        var a = makeBatch(2, tag: "a")
+        _ = try first.partition(TopicPartition("t", 0)).append(&a)
         try first.close()
-        let second = try LogManager(config: StorageConfig(dataDirectory: tmp.path))
+        let second = try LogManager(config: config, io: disk, executor: ManualExecutor().executor)
         #expect(second.openedClean)
-        #expect(!FileManager.default.fileExists(atPath: tmp.path + "/" + LogManager.cleanShutdownMarker))
-        try second.close()
+        #expect(disk.kind(of: "/data/" + LogManager.cleanShutdownMarker) == nil)
+        var b = makeBatch(3, tag: "b")
+        let log = try second.partition(TopicPartition("t", 0))
+        _ = try log.append(&b)
+        try log.flush()
+        // The power goes out: no close.
+        var random = SeededRandom(seed: 1)
+        let after = disk.powerLoss(&random)
+        let third = try LogManager(config: config, io: after, executor: ManualExecutor().executor)
+        #expect(!third.openedClean)
+        #expect(try allValues(third.partition(TopicPartition("t", 0))).map(\.value) == ["a-0", "a-1", "b-0", "b-1", "b-2"])
+        try third.close()
     }
 
     /// Thousands of partitions stay within the file descriptor bound.
@@ -143,7 +161,7 @@ import Testing
         }
         #expect(storage.files.openCount <= 64)
         // Counted by the kernel: descriptors of this process open on files of this data directory.
-        #expect(openDescriptors(under: tmp.path) <= 64 + 1) // the cache bound, plus the data-directory lock
+        #expect(openDescriptors(under: tmp.path) <= 64 + 2) // the cache bound, plus the data-directory lock and the offsets log
         try storage.close()
         // Reopening all 2000 partitions also stays within the bound.
         let again = try LogManager(config: config)
@@ -187,11 +205,14 @@ func openDescriptors(under directory: String) -> Int {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let cache = FileDescriptorCache(capacity: 4)
         let path = tmp.path + "/f"
-        try cache.withDescriptor(path) { old in
-            // Deleted and recreated while in use (a topic deleted and created again).
+        try cache.withDescriptor(path, create: true) { old in
+            // Deleted while in use: a plain use never brings the file back (no O_CREAT)...
             cache.forget(path)
-            try Directory.removeFile(path)
-            let size = try cache.withDescriptor(path) { new -> Int64 in
+            try Directory.removeFile(path, io: cache.io)
+            #expect { try cache.withDescriptor(path) { _ in } } throws: { ($0 as? StorageError)?.errno == ENOENT }
+            #expect(!FileManager.default.fileExists(atPath: path), "a re-open re-created a deleted file")
+            // ...only an explicit creation does (a topic created again), with a fresh descriptor.
+            let size = try cache.withDescriptor(path, create: true) { new -> Int64 in
                 #expect(new != old)
                 return try cache.io.size(new)
             }

@@ -44,15 +44,16 @@ import Testing
         let (sizes, bytes) = try writeLog(tmp.path, batches: 5)
         let prefix = sizes.dropLast().reduce(0, +)
         let original = try Data(contentsOf: URL(fileURLWithPath: logFile(tmp.path)))
-        for position in stride(from: prefix, to: original.count, by: 3) {
+        for position in stride(from: prefix, to: original.count, by: 1) {
             var damaged = original
             damaged[position] ^= 0x20
             try damaged.write(to: URL(fileURLWithPath: logFile(tmp.path)))
             let log = try openLog(tmp.path, clean: false)
             // The CRC does not cover the base offset (0..<8) and the leader epoch (12..<16), as in
-            // Kafka: those are patched by the broker. Every other flip must cut the batch.
+            // Kafka: those are patched by the broker. A flipped base offset breaks the offsets'
+            // contiguity instead. Every flip but the leader epoch's must cut the batch.
             let field = position - prefix
-            if !(0..<8).contains(field) && !(12..<16).contains(field) {
+            if !(12..<16).contains(field) {
                 #expect(log.endOffset == 12, "flip at \(position)")
                 #expect(try log.readBytes(from: 0, maxBytes: 1 << 20) == bytes.getSlice(at: 0, length: prefix)!)
             }
@@ -77,7 +78,10 @@ import Testing
         let (_, bytes) = try writeLog(tmp.path, batches: 3)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile(tmp.path)))
         handle.seekToEndOfFile()
-        handle.write(Data((0..<100).map { _ in UInt8.random(in: 0...255) }))
+        let seed = testSeed()
+        print("garbageAfterTheLastBatchIsCut seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
+        var random = SeededRandom(seed: seed)
+        handle.write(Data((0..<100).map { _ in UInt8.random(in: 0...255, using: &random) }))
         handle.write(Data(repeating: 0, count: 4096)) // preallocated zeros, as after a power loss
         try handle.close()
         let log = try openLog(tmp.path, clean: false)
@@ -143,7 +147,8 @@ import Testing
     @Test func aFullDiskStopsThePartitionAndLosesNothingAcknowledged() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let io = FaultyFileIO()
-        let log = try openLog(tmp.path, io: io)
+        // A stopped clock: the automatic retry after a failed write never comes due here.
+        let log = try openLog(tmp.path, io: io, clock: { 1_000_000 })
         var acknowledged: [(Int64, String)] = []
         for i in 0..<10 {
             var batch = makeBatch(1, tag: "ok\(i)")

@@ -4,6 +4,12 @@ import SpoolRecords
 @testable import SpoolStorage
 import Synchronization
 
+/// The seed of a random test: $SPOOL_TEST_SEED when set (to rerun a failure), else a fresh
+/// one. Tests print it.
+func testSeed() -> UInt64 {
+    ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
+}
+
 /// A fresh temporary directory, removed by `cleanup()`.
 struct TempDir {
     let path: String
@@ -76,10 +82,44 @@ final class FaultyFileIO: FileIO, @unchecked Sendable {
     }
     func truncate(_ fd: Int32, to size: Int64) throws { try real.truncate(fd, to: size) }
     func size(_ fd: Int32) throws -> Int64 { try real.size(fd) }
+    func duplicate(_ fd: Int32) throws -> Int32 { try real.duplicate(fd) }
+    func lockExclusive(_ fd: Int32) throws -> Bool { try real.lockExclusive(fd) }
+    func makeDirectory(_ path: String) throws { try real.makeDirectory(path) }
+    func removeFile(_ path: String) throws { try real.removeFile(path) }
+    func removeDirectory(_ path: String) throws { try real.removeDirectory(path) }
+    func rename(_ from: String, to: String) throws { try real.rename(from, to: to) }
+    func syncDirectory(_ path: String) throws {
+        let fail = state.withLock { s -> Bool in
+            s.fsyncs += 1
+            return s.failFsync
+        }
+        if fail { throw ioError("fsync directory", EIO) }
+        try real.syncDirectory(path)
+    }
+    func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
+    func kind(of path: String) -> FileKind? { real.kind(of: path) }
+}
+
+/// Background work that runs only when the test says so, in the order it was handed
+/// over: what a simulated crash interrupts is then the same on every run of a seed.
+final class ManualExecutor: Sendable {
+    private let jobs = Mutex<[@Sendable () -> Void]>([])
+
+    var executor: StorageExecutor { { work in self.jobs.withLock { $0.append(work) } } }
+    var pending: Int { jobs.withLock { $0.count } }
+
+    /// Runs the queued jobs (and the ones they queue) until none is left, at most `limit`.
+    func drain(limit: Int = 1000) {
+        for _ in 0..<limit {
+            guard let job = jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { return }
+            job()
+        }
+    }
 }
 
 func openLog(_ dir: String, config: TopicConfig = TopicConfig(), io: FileIO = PosixFileIO(), clean: Bool = true,
-             files: FileDescriptorCache? = nil, clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis) throws -> PartitionLog {
+             files: FileDescriptorCache? = nil, clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis,
+             executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws -> PartitionLog {
     try PartitionLog(directory: dir + "/t-0", topic: "t", partition: 0, config: config,
-                     files: files ?? FileDescriptorCache(capacity: 64, io: io), cleanShutdown: clean, clock: clock)
+                     files: files ?? FileDescriptorCache(capacity: 64, io: io), cleanShutdown: clean, clock: clock, executor: executor)
 }

@@ -4,7 +4,10 @@
 //   - acks=all appends (fsync with group commit) with 1, 8 and 64 concurrent appenders,
 //     each op = one acknowledged append per appender, vs one fdatasync per write;
 //   - offset lookup (index + header walk) latency;
-//   - recovery of an unclean 256 MiB tail (scaled to ms per GiB).
+//   - recovery of an unclean 256 MiB tail (scaled to ms per GiB);
+//   - committed offsets: commits/s with 1 and 64 committer threads through OffsetStore (append-only
+//     log, group commit) vs the whole-table rewrite of earlier versions (LegacyOffsetTable below),
+//     both over a table of 1,000 committed partitions.
 
 import Benchmark
 import Foundation
@@ -39,6 +42,7 @@ func openLog(_ dir: String, segmentBytes: Int64 = 256 << 20, retentionBytes: Int
 }
 
 let acksPerSecond = BenchmarkMetric.custom("acks/s", polarity: .prefersLarger, useScalingFactor: false)
+let commitsPerSecond = BenchmarkMetric.custom("commits/s", polarity: .prefersLarger, useScalingFactor: false)
 let msPerGiB = BenchmarkMetric.custom("recovery ms per GiB", polarity: .prefersSmaller, useScalingFactor: false)
 
 let benchmarks: @Sendable () -> Void = {
@@ -124,6 +128,90 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Committed offsets: `committers` threads each commit `commitsPerThread` times (one partition
+    // per commit, 1,000 partitions already committed), all at once; the op is the whole run.
+    for committers in [1, 64] {
+        let commitsPerThread = committers == 1 ? 200 : 20
+        for legacy in [true, false] {
+            let name = legacy ? "Baseline offsets: whole-table rewrite (old store)" : "OffsetStore: append-only log + group commit"
+            Benchmark(
+                "\(name), \(committers) committers",
+                configuration: .init(metrics: [.wallClock, commitsPerSecond], maxDuration: .seconds(5), maxIterations: 20)
+            ) { benchmark in
+                let dir = freshDirectory("offsets-\(legacy)-\(committers)")
+                let commit: @Sendable (String, [TopicPartition: CommittedOffset]) throws -> Void
+                if legacy {
+                    let table = LegacyOffsetTable(dataDirectory: dir)
+                    commit = { try table.commit(group: $0, $1) }
+                } else {
+                    let store = try OffsetStore(dataDirectory: dir)
+                    commit = { try store.commit(group: $0, $1) }
+                }
+                for g in 0..<100 {
+                    var offsets: [TopicPartition: CommittedOffset] = [:]
+                    for p in 0..<10 { offsets[TopicPartition("topic", Int32(p))] = CommittedOffset(offset: 1, commitTimestamp: 0) }
+                    try commit("group-\(g)", offsets)
+                }
+                var total = Duration.zero
+                benchmark.startMeasurement()
+                for _ in benchmark.scaledIterations {
+                    let start = ContinuousClock.now
+                    let done = DispatchGroup()
+                    for c in 0..<committers {
+                        done.enter()
+                        Thread.detachNewThread {
+                            for i in 0..<commitsPerThread {
+                                try! commit("group-\(c % 100)", [TopicPartition("topic", Int32(i % 10)): CommittedOffset(offset: Int64(i), commitTimestamp: 0)])
+                            }
+                            done.leave()
+                        }
+                    }
+                    done.wait()
+                    total += ContinuousClock.now - start
+                }
+                benchmark.stopMeasurement()
+                let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+                let commits = committers * commitsPerThread * benchmark.scaledIterations.count
+                benchmark.measurement(commitsPerSecond, Int(Double(commits) / seconds))
+            }
+        }
+    }
+
+    // Async commits: `inFlight` commits at once from tasks (no thread each), as a request
+    // handler would issue them; the op is one such wave.
+    for inFlight in [64, 1024] {
+        Benchmark(
+            "OffsetStore async commits, \(inFlight) in flight",
+            configuration: .init(metrics: [.wallClock, commitsPerSecond], maxDuration: .seconds(5), maxIterations: 50)
+        ) { benchmark in
+            let dir = freshDirectory("offsets-async-\(inFlight)")
+            let store = try OffsetStore(dataDirectory: dir)
+            for g in 0..<100 {
+                var offsets: [TopicPartition: CommittedOffset] = [:]
+                for p in 0..<10 { offsets[TopicPartition("topic", Int32(p))] = CommittedOffset(offset: 1, commitTimestamp: 0) }
+                try store.commit(group: "group-\(g)", offsets)
+            }
+            var total = Duration.zero
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for c in 0..<inFlight {
+                        group.addTask {
+                            try await store.commit(group: "group-\(c % 100)", offsets: [TopicPartition("topic", Int32(c % 10)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)])
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                total += ContinuousClock.now - start
+            }
+            benchmark.stopMeasurement()
+            let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+            benchmark.measurement(commitsPerSecond, Int(Double(inFlight * benchmark.scaledIterations.count) / seconds))
+            store.close()
+        }
+    }
+
     // Lookup: 200k batches of 5 records over several segments; locate a random offset.
     Benchmark("Offset lookup (index + header walk), 1M records", configuration: .init(metrics: [.wallClock, .throughput], scalingFactor: .kilo)) { benchmark in
         let log = LookupFixture.log
@@ -174,4 +262,43 @@ enum LookupFixture {
         }
         return log
     }()
+}
+
+/// The committed-offsets store of earlier versions, kept here as the baseline: every commit
+/// rewrites the whole table (temporary file, fsync, rename, fsync of the directory) under
+/// one lock. Same file format as it had.
+final class LegacyOffsetTable: @unchecked Sendable {
+    let path: String
+    let directory: String
+    let lock = NSLock()
+    var table: [String: [TopicPartition: CommittedOffset]] = [:]
+
+    init(dataDirectory: String) {
+        directory = dataDirectory
+        path = dataDirectory + "/consumer-offsets.meta"
+    }
+
+    func commit(group: String, _ offsets: [TopicPartition: CommittedOffset]) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        var next = table
+        next[group, default: [:]].merge(offsets) { _, new in new }
+        var text = "spool-offsets v1\n"
+        for g in next.keys.sorted() {
+            for (tp, c) in next[g]!.sorted(by: { $0.key < $1.key }) {
+                text += "\(g)\t\(tp.topic)\t\(tp.partition)\t\(c.offset)\t\(c.commitTimestamp)\t\(c.metadata)\n"
+            }
+        }
+        let bytes = Array(text.utf8)
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        fdatasync(fd)
+        close(fd)
+        rename(temp, path)
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        fsync(dirFD)
+        close(dirFD)
+        table = next
+    }
 }

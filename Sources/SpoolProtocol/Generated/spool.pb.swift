@@ -137,7 +137,7 @@ public nonisolated enum Spool_V1_Acks: SwiftProtobuf.Enum, Swift.CaseIterable {
   /// answer once written to the log (page cache)
   case leader // = 0
 
-  /// answer at once, before writing; errors are only logged
+  /// answer at once, before the append: offsets are -1, a failed append is not reported
   case none // = 1
 
   /// answer once fsynced (group commit)
@@ -209,6 +209,116 @@ public nonisolated enum Spool_V1_OffsetSpec: SwiftProtobuf.Enum, Swift.CaseItera
     .earliest,
     .latest,
     .timestamp,
+  ]
+
+}
+
+/// Kafka's classic group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), served by
+/// the same coordinator as the Kafka listener: one group may mix both kinds of client.
+/// A group call answers OK with a GroupError in its response (what the member must do
+/// next depends on it); a STATUS is for calls that could not be understood.
+public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case none // = 0
+
+  /// not (or no longer) a member: rejoin with no member id
+  case unknownMemberID // = 1
+
+  /// a newer generation exists: rejoin
+  case illegalGeneration // = 2
+
+  /// rejoin (JoinGroup with the member id)
+  case rebalanceInProgress // = 3
+
+  /// rejoin with the member id in the response
+  case memberIDRequired // = 4
+  case inconsistentGroupProtocol // = 5
+
+  /// another process took this group_instance_id
+  case fencedInstanceID // = 6
+  case invalidSessionTimeout // = 7
+  case nonEmptyGroup // = 8
+  case groupIDNotFound // = 9
+  case invalidGroupID // = 10
+
+  /// retry later
+  case coordinatorNotAvailable // = 11
+  case unknownTopicOrPartition // = 12
+  case offsetMetadataTooLarge // = 13
+  case invalidCommitOffset // = 14
+  case groupMaxSizeReached // = 15
+  case storageFailed // = 16
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .none
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .none
+    case 1: self = .unknownMemberID
+    case 2: self = .illegalGeneration
+    case 3: self = .rebalanceInProgress
+    case 4: self = .memberIDRequired
+    case 5: self = .inconsistentGroupProtocol
+    case 6: self = .fencedInstanceID
+    case 7: self = .invalidSessionTimeout
+    case 8: self = .nonEmptyGroup
+    case 9: self = .groupIDNotFound
+    case 10: self = .invalidGroupID
+    case 11: self = .coordinatorNotAvailable
+    case 12: self = .unknownTopicOrPartition
+    case 13: self = .offsetMetadataTooLarge
+    case 14: self = .invalidCommitOffset
+    case 15: self = .groupMaxSizeReached
+    case 16: self = .storageFailed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .none: return 0
+    case .unknownMemberID: return 1
+    case .illegalGeneration: return 2
+    case .rebalanceInProgress: return 3
+    case .memberIDRequired: return 4
+    case .inconsistentGroupProtocol: return 5
+    case .fencedInstanceID: return 6
+    case .invalidSessionTimeout: return 7
+    case .nonEmptyGroup: return 8
+    case .groupIDNotFound: return 9
+    case .invalidGroupID: return 10
+    case .coordinatorNotAvailable: return 11
+    case .unknownTopicOrPartition: return 12
+    case .offsetMetadataTooLarge: return 13
+    case .invalidCommitOffset: return 14
+    case .groupMaxSizeReached: return 15
+    case .storageFailed: return 16
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Spool_V1_GroupError] = [
+    .none,
+    .unknownMemberID,
+    .illegalGeneration,
+    .rebalanceInProgress,
+    .memberIDRequired,
+    .inconsistentGroupProtocol,
+    .fencedInstanceID,
+    .invalidSessionTimeout,
+    .nonEmptyGroup,
+    .groupIDNotFound,
+    .invalidGroupID,
+    .coordinatorNotAvailable,
+    .unknownTopicOrPartition,
+    .offsetMetadataTooLarge,
+    .invalidCommitOffset,
+    .groupMaxSizeReached,
+    .storageFailed,
   ]
 
 }
@@ -449,9 +559,53 @@ public nonisolated struct Spool_V1_PartitionDescription: Sendable {
 
   public var segments: Int32 = 0
 
+  /// stopped after a failed write or fsync: appends refused until recovered
+  public var stopped: Bool = false
+
+  /// why it stopped
+  public var failure: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// (method_id 15) Brings a topic's stopped partitions back without a restart: each is
+/// re-opened and re-checked as after an unclean stop.
+public nonisolated struct Spool_V1_RecoverTopicRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_RecoverTopicResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the partitions that were stopped and run again
+  public var recovered: [Int32] = []
+
+  public var topic: Spool_V1_TopicDescription {
+    get {_topic ?? Spool_V1_TopicDescription()}
+    set {_topic = newValue}
+  }
+  /// Returns true if `topic` has been explicitly set.
+  public var hasTopic: Bool {self._topic != nil}
+  /// Clears the value of `topic`. Subsequent reads from it will return its default value.
+  public mutating func clearTopic() {self._topic = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _topic: Spool_V1_TopicDescription? = nil
 }
 
 /// (method_id 13)
@@ -864,7 +1018,8 @@ public nonisolated struct Spool_V1_ListOffsetsResult: Sendable {
   public init() {}
 }
 
-/// (method_id 11)
+/// (method_id 11) A member of a group generation passes its generation and member id;
+/// without them (a consumer that assigns itself partitions) the group must have no members.
 public nonisolated struct Spool_V1_CommitOffsetsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -874,9 +1029,25 @@ public nonisolated struct Spool_V1_CommitOffsetsRequest: Sendable {
 
   public var offsets: [Spool_V1_GroupOffset] = []
 
+  /// absent: -1, no generation
+  public var generationID: Int32 {
+    get {_generationID ?? 0}
+    set {_generationID = newValue}
+  }
+  /// Returns true if `generationID` has been explicitly set.
+  public var hasGenerationID: Bool {self._generationID != nil}
+  /// Clears the value of `generationID`. Subsequent reads from it will return its default value.
+  public mutating func clearGenerationID() {self._generationID = nil}
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _generationID: Int32? = nil
 }
 
 public nonisolated struct Spool_V1_GroupOffset: Sendable {
@@ -900,10 +1071,16 @@ public nonisolated struct Spool_V1_GroupOffset: Sendable {
   public init() {}
 }
 
+/// With a generation: a refusal of the whole commit by the group coordinator (REBALANCE_IN_PROGRESS,
+/// ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, ...) comes back here; without one, as a STATUS.
 public nonisolated struct Spool_V1_CommitOffsetsResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -960,6 +1137,378 @@ public nonisolated struct Spool_V1_ListGroupsResponse: Sendable {
   public init() {}
 }
 
+/// One protocol a member offers, e.g. "range" with Kafka's ConsumerProtocolSubscription as metadata.
+public nonisolated struct Spool_V1_GroupProtocol: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var metadata: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 15) Held by the broker until the group's next generation is formed (every
+/// known member rejoined, or the rebalance timeout ran out).
+public nonisolated struct Spool_V1_JoinGroupRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  /// empty the first time
+  public var memberID: String = String()
+
+  /// static membership; empty: dynamic
+  public var groupInstanceID: String = String()
+
+  public var clientID: String = String()
+
+  public var sessionTimeoutMs: UInt32 = 0
+
+  public var rebalanceTimeoutMs: UInt32 = 0
+
+  /// "consumer"
+  public var protocolType: String = String()
+
+  /// in order of preference
+  public var protocols: [Spool_V1_GroupProtocol] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_JoinGroupResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  public var generationID: Int32 = 0
+
+  public var protocolType: String = String()
+
+  public var protocolName: String = String()
+
+  public var leaderID: String = String()
+
+  /// also with MEMBER_ID_REQUIRED: the id to rejoin with
+  public var memberID: String = String()
+
+  /// the leader only: every member, with its metadata for the protocol
+  public var members: [Spool_V1_JoinedMember] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_JoinedMember: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var metadata: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 16) The leader sends every member's assignment; followers send none and
+/// are answered once the leader's arrives.
+public nonisolated struct Spool_V1_SyncGroupRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  public var generationID: Int32 = 0
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var assignments: [Spool_V1_MemberAssignment] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_MemberAssignment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: String = String()
+
+  /// Kafka's ConsumerProtocolAssignment for "consumer" groups
+  public var assignment: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_SyncGroupResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  public var protocolType: String = String()
+
+  public var protocolName: String = String()
+
+  public var assignment: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 17) Every fraction of the session timeout; REBALANCE_IN_PROGRESS means rejoin.
+public nonisolated struct Spool_V1_HeartbeatRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  public var generationID: Int32 = 0
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_HeartbeatResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 18) Members leave at once (no session timeout to wait for); by member id or group_instance_id.
+public nonisolated struct Spool_V1_LeaveGroupRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  public var members: [Spool_V1_MemberIdentity] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_MemberIdentity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_LeaveGroupResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  /// one per member, in request order
+  public var results: [Spool_V1_MemberLeaveResult] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_MemberLeaveResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var error: Spool_V1_GroupError = .none
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 19)
+public nonisolated struct Spool_V1_DescribeGroupsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var groups: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_DescribeGroupsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// one per group, in request order
+  public var groups: [Spool_V1_GroupDescription] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_GroupDescription: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  /// GROUP_ID_NOT_FOUND for a group without members or offsets
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  /// Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+  public var state: String = String()
+
+  public var protocolType: String = String()
+
+  /// empty unless Stable
+  public var protocolName: String = String()
+
+  public var generationID: Int32 = 0
+
+  public var leaderID: String = String()
+
+  public var members: [Spool_V1_GroupMemberDescription] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_GroupMemberDescription: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var memberID: String = String()
+
+  public var groupInstanceID: String = String()
+
+  public var clientID: String = String()
+
+  public var clientHost: String = String()
+
+  /// empty unless Stable
+  public var metadata: Data = Data()
+
+  /// empty unless Stable
+  public var assignment: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 20) A producer id for idempotent batches (producerId, producerEpoch, baseSequence
+/// in each batch header): fresh with epoch 0, or, given the id and epoch the broker handed
+/// out before, the same id with the epoch bumped (which fences the older epoch).
+public nonisolated struct Spool_V1_InitProducerIdRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var producerID: Int64 {
+    get {_producerID ?? 0}
+    set {_producerID = newValue}
+  }
+  /// Returns true if `producerID` has been explicitly set.
+  public var hasProducerID: Bool {self._producerID != nil}
+  /// Clears the value of `producerID`. Subsequent reads from it will return its default value.
+  public mutating func clearProducerID() {self._producerID = nil}
+
+  public var producerEpoch: Int32 {
+    get {_producerEpoch ?? 0}
+    set {_producerEpoch = newValue}
+  }
+  /// Returns true if `producerEpoch` has been explicitly set.
+  public var hasProducerEpoch: Bool {self._producerEpoch != nil}
+  /// Clears the value of `producerEpoch`. Subsequent reads from it will return its default value.
+  public mutating func clearProducerEpoch() {self._producerEpoch = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _producerID: Int64? = nil
+  fileprivate var _producerEpoch: Int32? = nil
+}
+
+public nonisolated struct Spool_V1_InitProducerIdResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var producerID: Int64 = 0
+
+  public var producerEpoch: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "spool.v1"
@@ -974,6 +1523,10 @@ nonisolated extension Spool_V1_Acks: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Spool_V1_OffsetSpec: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EARLIEST\0\u{1}LATEST\0\u{1}TIMESTAMP\0")
+}
+
+nonisolated extension Spool_V1_GroupError: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_ERROR_NONE\0\u{1}GROUP_ERROR_UNKNOWN_MEMBER_ID\0\u{1}GROUP_ERROR_ILLEGAL_GENERATION\0\u{1}GROUP_ERROR_REBALANCE_IN_PROGRESS\0\u{1}GROUP_ERROR_MEMBER_ID_REQUIRED\0\u{1}GROUP_ERROR_INCONSISTENT_GROUP_PROTOCOL\0\u{1}GROUP_ERROR_FENCED_INSTANCE_ID\0\u{1}GROUP_ERROR_INVALID_SESSION_TIMEOUT\0\u{1}GROUP_ERROR_NON_EMPTY_GROUP\0\u{1}GROUP_ERROR_GROUP_ID_NOT_FOUND\0\u{1}GROUP_ERROR_INVALID_GROUP_ID\0\u{1}GROUP_ERROR_COORDINATOR_NOT_AVAILABLE\0\u{1}GROUP_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0\u{1}GROUP_ERROR_OFFSET_METADATA_TOO_LARGE\0\u{1}GROUP_ERROR_INVALID_COMMIT_OFFSET\0\u{1}GROUP_ERROR_GROUP_MAX_SIZE_REACHED\0\u{1}GROUP_ERROR_STORAGE_FAILED\0")
 }
 
 nonisolated extension Spool_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1449,7 +2002,7 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PartitionDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0\u{1}stopped\0\u{1}failure\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1463,6 +2016,8 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.highWatermark) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.segments) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.stopped) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.failure) }()
       default: break
       }
     }
@@ -1487,6 +2042,12 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if self.segments != 0 {
       try visitor.visitSingularInt32Field(value: self.segments, fieldNumber: 6)
     }
+    if self.stopped != false {
+      try visitor.visitSingularBoolField(value: self.stopped, fieldNumber: 7)
+    }
+    if !self.failure.isEmpty {
+      try visitor.visitSingularStringField(value: self.failure, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1497,6 +2058,77 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if lhs.highWatermark != rhs.highWatermark {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.segments != rhs.segments {return false}
+    if lhs.stopped != rhs.stopped {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_RecoverTopicRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoverTopicRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_RecoverTopicRequest, rhs: Spool_V1_RecoverTopicRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_RecoverTopicResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoverTopicResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recovered\0\u{1}topic\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedInt32Field(value: &self.recovered) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._topic) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.recovered.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.recovered, fieldNumber: 1)
+    }
+    try { if let v = self._topic {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_RecoverTopicResponse, rhs: Spool_V1_RecoverTopicResponse) -> Bool {
+    if lhs.recovered != rhs.recovered {return false}
+    if lhs._topic != rhs._topic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2406,7 +3038,7 @@ nonisolated extension Spool_V1_ListOffsetsResult: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Spool_V1_CommitOffsetsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CommitOffsetsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}offsets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}offsets\0\u{3}generation_id\0\u{3}member_id\0\u{3}group_instance_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2416,17 +3048,33 @@ nonisolated extension Spool_V1_CommitOffsetsRequest: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.offsets) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self._generationID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.group.isEmpty {
       try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
     }
     if !self.offsets.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.offsets, fieldNumber: 2)
+    }
+    try { if let v = self._generationID {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 3)
+    } }()
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 4)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 5)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2434,6 +3082,9 @@ nonisolated extension Spool_V1_CommitOffsetsRequest: SwiftProtobuf.Message, Swif
   public static func ==(lhs: Spool_V1_CommitOffsetsRequest, rhs: Spool_V1_CommitOffsetsRequest) -> Bool {
     if lhs.group != rhs.group {return false}
     if lhs.offsets != rhs.offsets {return false}
+    if lhs._generationID != rhs._generationID {return false}
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2491,18 +3142,34 @@ nonisolated extension Spool_V1_GroupOffset: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Spool_V1_CommitOffsetsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CommitOffsetsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Spool_V1_CommitOffsetsResponse, rhs: Spool_V1_CommitOffsetsResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2617,6 +3284,835 @@ nonisolated extension Spool_V1_ListGroupsResponse: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Spool_V1_ListGroupsResponse, rhs: Spool_V1_ListGroupsResponse) -> Bool {
     if lhs.groups != rhs.groups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_GroupProtocol: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GroupProtocol"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}metadata\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.metadata) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitSingularBytesField(value: self.metadata, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_GroupProtocol, rhs: Spool_V1_GroupProtocol) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.metadata != rhs.metadata {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_JoinGroupRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinGroupRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{3}member_id\0\u{3}group_instance_id\0\u{3}client_id\0\u{3}session_timeout_ms\0\u{3}rebalance_timeout_ms\0\u{3}protocol_type\0\u{1}protocols\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.sessionTimeoutMs) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.rebalanceTimeoutMs) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.protocolType) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.protocols) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 2)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 3)
+    }
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 4)
+    }
+    if self.sessionTimeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionTimeoutMs, fieldNumber: 5)
+    }
+    if self.rebalanceTimeoutMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rebalanceTimeoutMs, fieldNumber: 6)
+    }
+    if !self.protocolType.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolType, fieldNumber: 7)
+    }
+    if !self.protocols.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.protocols, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_JoinGroupRequest, rhs: Spool_V1_JoinGroupRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.sessionTimeoutMs != rhs.sessionTimeoutMs {return false}
+    if lhs.rebalanceTimeoutMs != rhs.rebalanceTimeoutMs {return false}
+    if lhs.protocolType != rhs.protocolType {return false}
+    if lhs.protocols != rhs.protocols {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_JoinGroupResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinGroupResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0\u{3}generation_id\0\u{3}protocol_type\0\u{3}protocol_name\0\u{3}leader_id\0\u{3}member_id\0\u{1}members\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.generationID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.protocolType) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.protocolName) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.leaderID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if self.generationID != 0 {
+      try visitor.visitSingularInt32Field(value: self.generationID, fieldNumber: 3)
+    }
+    if !self.protocolType.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolType, fieldNumber: 4)
+    }
+    if !self.protocolName.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolName, fieldNumber: 5)
+    }
+    if !self.leaderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.leaderID, fieldNumber: 6)
+    }
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 7)
+    }
+    if !self.members.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.members, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_JoinGroupResponse, rhs: Spool_V1_JoinGroupResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.generationID != rhs.generationID {return false}
+    if lhs.protocolType != rhs.protocolType {return false}
+    if lhs.protocolName != rhs.protocolName {return false}
+    if lhs.leaderID != rhs.leaderID {return false}
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.members != rhs.members {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_JoinedMember: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".JoinedMember"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}group_instance_id\0\u{1}metadata\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.metadata) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 2)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitSingularBytesField(value: self.metadata, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_JoinedMember, rhs: Spool_V1_JoinedMember) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.metadata != rhs.metadata {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_SyncGroupRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SyncGroupRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{3}generation_id\0\u{3}member_id\0\u{3}group_instance_id\0\u{1}assignments\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.generationID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.assignments) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if self.generationID != 0 {
+      try visitor.visitSingularInt32Field(value: self.generationID, fieldNumber: 2)
+    }
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 3)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 4)
+    }
+    if !self.assignments.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.assignments, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_SyncGroupRequest, rhs: Spool_V1_SyncGroupRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.generationID != rhs.generationID {return false}
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.assignments != rhs.assignments {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_MemberAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberAssignment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{1}assignment\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.assignment) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.assignment.isEmpty {
+      try visitor.visitSingularBytesField(value: self.assignment, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_MemberAssignment, rhs: Spool_V1_MemberAssignment) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.assignment != rhs.assignment {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_SyncGroupResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SyncGroupResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0\u{3}protocol_type\0\u{3}protocol_name\0\u{1}assignment\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.protocolType) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.protocolName) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.assignment) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.protocolType.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolType, fieldNumber: 3)
+    }
+    if !self.protocolName.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolName, fieldNumber: 4)
+    }
+    if !self.assignment.isEmpty {
+      try visitor.visitSingularBytesField(value: self.assignment, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_SyncGroupResponse, rhs: Spool_V1_SyncGroupResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.protocolType != rhs.protocolType {return false}
+    if lhs.protocolName != rhs.protocolName {return false}
+    if lhs.assignment != rhs.assignment {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{3}generation_id\0\u{3}member_id\0\u{3}group_instance_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.generationID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if self.generationID != 0 {
+      try visitor.visitSingularInt32Field(value: self.generationID, fieldNumber: 2)
+    }
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 3)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_HeartbeatRequest, rhs: Spool_V1_HeartbeatRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.generationID != rhs.generationID {return false}
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_HeartbeatResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeartbeatResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_HeartbeatResponse, rhs: Spool_V1_HeartbeatResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_LeaveGroupRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaveGroupRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}members\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if !self.members.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.members, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_LeaveGroupRequest, rhs: Spool_V1_LeaveGroupRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.members != rhs.members {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_MemberIdentity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberIdentity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}group_instance_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_MemberIdentity, rhs: Spool_V1_MemberIdentity) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_LeaveGroupResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LeaveGroupResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0\u{1}results\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if !self.results.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_LeaveGroupResponse, rhs: Spool_V1_LeaveGroupResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.results != rhs.results {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_MemberLeaveResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberLeaveResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}group_instance_id\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 2)
+    }
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_MemberLeaveResult, rhs: Spool_V1_MemberLeaveResult) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_DescribeGroupsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DescribeGroupsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.groups) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.groups, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_DescribeGroupsRequest, rhs: Spool_V1_DescribeGroupsRequest) -> Bool {
+    if lhs.groups != rhs.groups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_DescribeGroupsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DescribeGroupsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}groups\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.groups) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.groups.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.groups, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_DescribeGroupsResponse, rhs: Spool_V1_DescribeGroupsResponse) -> Bool {
+    if lhs.groups != rhs.groups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_GroupDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GroupDescription"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0\u{1}error\0\u{1}message\0\u{1}state\0\u{3}protocol_type\0\u{3}protocol_name\0\u{3}generation_id\0\u{3}leader_id\0\u{1}members\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.protocolType) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.protocolName) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.generationID) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.leaderID) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.members) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 4)
+    }
+    if !self.protocolType.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolType, fieldNumber: 5)
+    }
+    if !self.protocolName.isEmpty {
+      try visitor.visitSingularStringField(value: self.protocolName, fieldNumber: 6)
+    }
+    if self.generationID != 0 {
+      try visitor.visitSingularInt32Field(value: self.generationID, fieldNumber: 7)
+    }
+    if !self.leaderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.leaderID, fieldNumber: 8)
+    }
+    if !self.members.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.members, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_GroupDescription, rhs: Spool_V1_GroupDescription) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.protocolType != rhs.protocolType {return false}
+    if lhs.protocolName != rhs.protocolName {return false}
+    if lhs.generationID != rhs.generationID {return false}
+    if lhs.leaderID != rhs.leaderID {return false}
+    if lhs.members != rhs.members {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_GroupMemberDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GroupMemberDescription"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}member_id\0\u{3}group_instance_id\0\u{3}client_id\0\u{3}client_host\0\u{1}metadata\0\u{1}assignment\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.memberID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.groupInstanceID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.clientID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.clientHost) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.metadata) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.assignment) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.memberID.isEmpty {
+      try visitor.visitSingularStringField(value: self.memberID, fieldNumber: 1)
+    }
+    if !self.groupInstanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.groupInstanceID, fieldNumber: 2)
+    }
+    if !self.clientID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientID, fieldNumber: 3)
+    }
+    if !self.clientHost.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientHost, fieldNumber: 4)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitSingularBytesField(value: self.metadata, fieldNumber: 5)
+    }
+    if !self.assignment.isEmpty {
+      try visitor.visitSingularBytesField(value: self.assignment, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_GroupMemberDescription, rhs: Spool_V1_GroupMemberDescription) -> Bool {
+    if lhs.memberID != rhs.memberID {return false}
+    if lhs.groupInstanceID != rhs.groupInstanceID {return false}
+    if lhs.clientID != rhs.clientID {return false}
+    if lhs.clientHost != rhs.clientHost {return false}
+    if lhs.metadata != rhs.metadata {return false}
+    if lhs.assignment != rhs.assignment {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_InitProducerIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InitProducerIdRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self._producerID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self._producerEpoch) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._producerID {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._producerEpoch {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_InitProducerIdRequest, rhs: Spool_V1_InitProducerIdRequest) -> Bool {
+    if lhs._producerID != rhs._producerID {return false}
+    if lhs._producerEpoch != rhs._producerEpoch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_InitProducerIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InitProducerIdResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.producerEpoch) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.producerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.producerID, fieldNumber: 1)
+    }
+    if self.producerEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.producerEpoch, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_InitProducerIdResponse, rhs: Spool_V1_InitProducerIdResponse) -> Bool {
+    if lhs.producerID != rhs.producerID {return false}
+    if lhs.producerEpoch != rhs.producerEpoch {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

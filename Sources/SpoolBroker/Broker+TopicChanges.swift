@@ -1,0 +1,23 @@
+import SpoolStorage
+
+// Growing topics and replacing their configs, on the I/O pool (they write metadata).
+extension Broker {
+    /// Grows a topic to `totalCount` partitions (Kafka's CreatePartitions).
+    public func addPartitions(topic: String, totalCount: Int32) async throws {
+        guard totalCount <= config.maxPartitionsPerTopic else {
+            throw BrokerError(.invalidRequest, "\(totalCount) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
+        }
+        try await io.run { [storage] in _ = try storage.addPartitions(topic, totalCount: totalCount) }
+    }
+
+    /// Replaces a topic's config overrides with what `change` makes of the current ones
+    /// (Kafka's AlterConfigs and IncrementalAlterConfigs).
+    public func replaceTopicOverrides(
+        _ name: String, validateOnly: Bool = false, _ change: @escaping @Sendable ([String: String]) -> [String: String]
+    ) async throws {
+        try await io.run { [storage] in
+            guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
+            _ = try storage.replaceOverrides(name, change(definition.overrides), validateOnly: validateOnly)
+        }
+    }
+}

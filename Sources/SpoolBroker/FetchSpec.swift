@@ -1,0 +1,57 @@
+import SpoolStorage
+
+/// A fetch as any listener asks it: partitions with their offsets, and the long-poll terms.
+public struct FetchSpec: Sendable {
+    /// One partition to read from.
+    public struct Partition: Sendable {
+        public var topicPartition: TopicPartition
+        public var offset: Int64
+        /// Most bytes for this partition (at least one whole batch is returned regardless,
+        /// so that a consumer always makes progress, as Kafka does since KIP-74).
+        public var maxBytes: Int
+
+        public init(_ topicPartition: TopicPartition, offset: Int64, maxBytes: Int) {
+            self.topicPartition = topicPartition
+            self.offset = offset
+            self.maxBytes = maxBytes
+        }
+    }
+
+    public var partitions: [Partition]
+    /// Most bytes over all partitions (the first batch found is returned regardless).
+    public var maxBytes: Int
+    /// Answer as soon as this many bytes are ready (before `maxWaitMillis`).
+    public var minBytes: Int
+    /// Longest wait for `minBytes`, already capped by the broker's limit.
+    public var maxWaitMillis: Int64
+    /// The largest span any single partition may return: what fits in one response of the
+    /// listener's protocol. A batch that cannot fit is not returned (the partition reports
+    /// `recordTooLarge`).
+    public var spanBytesMax: Int
+
+    public init(partitions: [Partition], maxBytes: Int, minBytes: Int, maxWaitMillis: Int64, spanBytesMax: Int = Int(Int32.max)) {
+        self.partitions = partitions
+        self.maxBytes = maxBytes
+        self.minBytes = minBytes
+        self.maxWaitMillis = maxWaitMillis
+        self.spanBytesMax = spanBytesMax
+    }
+}
+
+/// One partition of a planned fetch: the offsets to report, and the span of whole
+/// batches to send with `sendfile` (or why there is none).
+public struct FetchedPartition: Sendable {
+    public var topicPartition: TopicPartition
+    public var highWatermark: Int64 = -1
+    public var logStartOffset: Int64 = -1
+    /// The partition's log, when it exists (to open the span's descriptor).
+    public var log: PartitionLog?
+    /// Whole batches from the requested offset on, or nil (nothing new, or an error).
+    public var span: FileSpan?
+    /// Why this partition failed (a `StorageError` or `BrokerError`), or nil.
+    public var error: Error?
+
+    public init(topicPartition: TopicPartition) {
+        self.topicPartition = topicPartition
+    }
+}

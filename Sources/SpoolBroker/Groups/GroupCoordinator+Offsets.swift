@@ -1,0 +1,257 @@
+import SpoolStorage
+
+// Committed offsets: OffsetCommit validated against the group's generation,
+// OffsetFetch, DeleteGroups and the expiry of empty groups' offsets. Every write
+// to the offset store runs on `ioQueue`, one at a time, off the callers' threads.
+extension GroupCoordinator {
+    public typealias CommitCompletion = @Sendable (Result<[TopicPartition: GroupCoordinatorError.Code], GroupCoordinatorError>) -> Void
+
+    /// OffsetCommit, checked as Kafka checks it: a member of the current generation
+    /// may commit (also while the group prepares a rebalance, so that it can commit
+    /// before giving its partitions up), but not while the generation is completing
+    /// (`rebalanceInProgress`); a stale generation is `illegalGeneration`, a stranger
+    /// `unknownMemberId`. A commit with generation -1 and no member id (a consumer
+    /// that assigns itself partitions) is accepted when the group has no members.
+    ///
+    /// The completion gets the partitions refused one by one (unknown partition, too
+    /// much metadata, negative offset); all others are durable when it runs. A
+    /// group-level refusal or a store failure is a failure.
+    public func commit(_ request: CommitRequest, completion: @escaping CommitCompletion) {
+        let now = scheduler.nowMillis
+        let checked = Result { () throws(GroupCoordinatorError) in try checkCommit(request, now) }
+        if case .failure(let error) = checked {
+            completion(.failure(error))
+            return
+        }
+        var refused: [TopicPartition: GroupCoordinatorError.Code] = [:]
+        var accepted: [TopicPartition: CommittedOffset] = [:]
+        for (tp, o) in request.offsets {
+            if o.metadata.utf8.count > config.maxCommitMetadataBytes {
+                refused[tp] = .offsetMetadataTooLarge
+            } else if o.offset < 0 {
+                refused[tp] = .invalidCommitOffset
+            } else if !partitionExists(tp) {
+                refused[tp] = .unknownTopicOrPartition
+            } else {
+                accepted[tp] = CommittedOffset(offset: o.offset, metadata: o.metadata, commitTimestamp: now)
+            }
+        }
+        guard !accepted.isEmpty else {
+            completion(.success(refused))
+            return
+        }
+        ioQueue.async { [store, accepted, refused] in
+            do {
+                try store.commit(group: request.groupId, accepted)
+                completion(.success(refused))
+            } catch {
+                completion(.failure(GroupCoordinatorError(.storageFailed, "offsets of group \(request.groupId) not stored: \(error)")))
+            }
+        }
+    }
+
+    /// OffsetCommit; returns the partitions refused one by one.
+    public func commit(_ request: CommitRequest) async throws(GroupCoordinatorError) -> [TopicPartition: GroupCoordinatorError.Code] {
+        let result = await withCheckedContinuation { c in commit(request) { c.resume(returning: $0) } }
+        return try result.get()
+    }
+
+    private func checkCommit(_ r: CommitRequest, _ now: Int64) throws(GroupCoordinatorError) {
+        try locked { s, _ throws(GroupCoordinatorError) in
+            try checkOpen(s)
+            try validate(groupId: r.groupId)
+            guard let group = s.groups[r.groupId] else {
+                // No membership state: only commits outside any generation make sense.
+                if r.generationId >= 0 {
+                    throw GroupCoordinatorError(.illegalGeneration, "group \(r.groupId) has no generation \(r.generationId)")
+                }
+                return
+            }
+            guard group.state != .dead else {
+                throw GroupCoordinatorError(.coordinatorNotAvailable, "group \(r.groupId) is being deleted")
+            }
+            if group.isStaticMemberFenced(memberId: r.memberId, groupInstanceId: r.groupInstanceId) {
+                throw GroupCoordinatorError(.fencedInstanceId, "instance \(r.groupInstanceId ?? "") of group \(r.groupId) now has another member id")
+            }
+            if r.generationId < 0 && group.state == .empty { return }
+            if group.state == .completingRebalance {
+                throw GroupCoordinatorError(.rebalanceInProgress, "group \(r.groupId) is completing a rebalance")
+            }
+            guard let member = group.members[r.memberId] else {
+                throw GroupCoordinatorError(.unknownMemberId, "group \(r.groupId) has no member '\(r.memberId)'")
+            }
+            guard r.generationId == group.generationId else {
+                throw GroupCoordinatorError(.illegalGeneration, "generation \(r.generationId) is not group \(r.groupId)'s current generation \(group.generationId)")
+            }
+            // A member's commit proves it is alive, as a heartbeat does.
+            member.lastHeartbeatMillis = now
+        }
+    }
+
+    /// OffsetFetch: the committed offsets of `partitions` (-1 for those without one), or
+    /// of every partition the group committed when `partitions` is nil.
+    public func fetchOffsets(groupId: String, partitions: [TopicPartition]?) throws(GroupCoordinatorError) -> [FetchedOffset] {
+        try locked { s, _ throws(GroupCoordinatorError) in try checkOpen(s) }
+        try validate(groupId: groupId)
+        let committed = store.committed(group: groupId)
+        func fetched(_ tp: TopicPartition) -> FetchedOffset {
+            guard let c = committed[tp] else { return FetchedOffset(partition: tp, offset: -1, metadata: "", commitTimestamp: -1) }
+            return FetchedOffset(partition: tp, offset: c.offset, metadata: c.metadata, commitTimestamp: c.commitTimestamp)
+        }
+        return (partitions ?? committed.keys.sorted()).map(fetched)
+    }
+
+    /// DeleteGroups: removes groups without members and their committed offsets.
+    /// While a deletion runs the group is `Dead`: its calls get `coordinatorNotAvailable`.
+    public func deleteGroups(_ groupIds: [String], completion: @escaping @Sendable ([DeleteResult]) -> Void) {
+        var results: [DeleteResult] = []
+        var doomed: [(groupId: String, incarnation: UInt64)] = []
+        locked { s, _ in
+            for groupId in groupIds {
+                if s.closed {
+                    results.append(DeleteResult(groupId: groupId, error: .coordinatorNotAvailable))
+                    continue
+                }
+                do throws(GroupCoordinatorError) {
+                    try validate(groupId: groupId)
+                } catch {
+                    results.append(DeleteResult(groupId: groupId, error: error.code))
+                    continue
+                }
+                let now = scheduler.nowMillis
+                if let group = s.groups[groupId] {
+                    guard group.state != .dead else {
+                        results.append(DeleteResult(groupId: groupId, error: .groupIdNotFound))
+                        continue
+                    }
+                    guard group.state == .empty && group.isEmpty else {
+                        results.append(DeleteResult(groupId: groupId, error: .nonEmptyGroup))
+                        continue
+                    }
+                    group.transition(to: .dead, nowMillis: now)
+                    doomed.append((groupId, group.incarnation))
+                } else if !store.committed(group: groupId).isEmpty {
+                    // A group known only by its offsets: a Dead placeholder fences joins while the store forgets it.
+                    s.nextIncarnation += 1
+                    let group = ConsumerGroup(groupId: groupId, incarnation: s.nextIncarnation, nowMillis: now)
+                    group.transition(to: .dead, nowMillis: now)
+                    s.groups[groupId] = group
+                    doomed.append((groupId, group.incarnation))
+                } else {
+                    results.append(DeleteResult(groupId: groupId, error: .groupIdNotFound))
+                    continue
+                }
+                results.append(DeleteResult(groupId: groupId, error: nil))
+            }
+        }
+        guard !doomed.isEmpty else {
+            completion(results)
+            return
+        }
+        ioQueue.async { [self, results, doomed] in
+            var results = results
+            for (groupId, incarnation) in doomed {
+                do {
+                    try store.removeGroup(groupId)
+                } catch {
+                    if let i = results.firstIndex(where: { $0.groupId == groupId }) { results[i].error = .storageFailed }
+                }
+                locked { s, _ in
+                    if s.groups[groupId]?.incarnation == incarnation { s.groups.removeValue(forKey: groupId) }
+                }
+            }
+            completion(results)
+        }
+    }
+
+    /// DeleteGroups.
+    public func deleteGroups(_ groupIds: [String]) async -> [DeleteResult] {
+        await withCheckedContinuation { c in deleteGroups(groupIds) { c.resume(returning: $0) } }
+    }
+
+    /// Deletes the committed offsets of every group without members whose last commit and
+    /// whose becoming empty are both older than `offsetsRetentionMillis`, and forgets empty
+    /// groups that hold nothing. Returns the groups whose offsets expired. Runs on a
+    /// timer every `offsetsRetentionCheckIntervalMillis`; callable by hand (it waits for
+    /// commits in flight, and does disk I/O).
+    @discardableResult
+    public func expireOffsets() -> [String] {
+        ioQueue.sync { expireOffsetsOnQueue() }
+    }
+
+    private func expireOffsetsOnQueue() -> [String] {
+        let now = scheduler.nowMillis
+        var expired: [String] = []
+        for groupId in store.groups {
+            let newestCommit = store.committed(group: groupId).values.map(\.commitTimestamp).max() ?? 0
+            let (active, emptySince) = state.withLock { s -> (Bool, Int64) in
+                guard let group = s.groups[groupId] else { return (false, 0) }
+                return (group.state != .empty || !group.pendingMembers.isEmpty, group.stateChangedMillis)
+            }
+            guard !active, max(newestCommit, emptySince) + config.offsetsRetentionMillis <= now else { continue }
+            // A store failure leaves the offsets for the next round.
+            if (try? store.removeGroup(groupId)) != nil { expired.append(groupId) }
+        }
+        let holdingOffsets = Set(store.groups)
+        state.withLock { s in
+            s.groups = s.groups.filter { groupId, group in
+                !(group.state == .empty && group.pendingMembers.isEmpty && !holdingOffsets.contains(groupId))
+            }
+        }
+        return expired
+    }
+
+    func scheduleRetentionCheck() {
+        let interval = config.offsetsRetentionCheckIntervalMillis
+        guard interval > 0 else { return }
+        scheduler.schedule(afterMillis: interval) { [weak self] in
+            guard let self, !self.state.withLock({ $0.closed }) else { return }
+            self.ioQueue.async {
+                _ = self.expireOffsetsOnQueue()
+                self.scheduleRetentionCheck()
+            }
+        }
+    }
+
+    // MARK: ListGroups and DescribeGroups
+
+    /// ListGroups: groups with members or committed offsets, by id; only those in
+    /// `states` when given.
+    public func listGroups(states: Set<GroupState>? = nil) throws(GroupCoordinatorError) -> [GroupOverview] {
+        let live = try locked { s, _ throws(GroupCoordinatorError) -> [GroupOverview] in
+            try checkOpen(s)
+            return s.groups.values.filter { $0.state != .dead }.map {
+                GroupOverview(groupId: $0.groupId, protocolType: $0.protocolType ?? "", state: $0.state)
+            }
+        }
+        var all = Dictionary(uniqueKeysWithValues: live.map { ($0.groupId, $0) })
+        for groupId in store.groups where all[groupId] == nil {
+            all[groupId] = GroupOverview(groupId: groupId, protocolType: "", state: .empty)
+        }
+        return all.values.filter { states?.contains($0.state) ?? true }.sorted { $0.groupId < $1.groupId }
+    }
+
+    /// DescribeGroups for one group. Throws `groupIdNotFound` for a group without
+    /// members or offsets (Kafka's older versions answer such a group as `Dead`).
+    public func describeGroup(_ groupId: String) throws(GroupCoordinatorError) -> GroupDescription {
+        try validate(groupId: groupId)
+        let live = try locked { s, _ throws(GroupCoordinatorError) -> GroupDescription? in
+            try checkOpen(s)
+            guard let group = s.groups[groupId], group.state != .dead else { return nil }
+            let stable = group.state == .stable
+            return GroupDescription(
+                groupId: groupId, state: group.state, protocolType: group.protocolType ?? "",
+                protocolName: stable ? group.protocolName ?? "" : "", generationId: group.generationId, leaderId: group.leaderId,
+                members: group.membersInOrder.map { m in
+                    MemberDescription(
+                        memberId: m.memberId, groupInstanceId: m.groupInstanceId, clientId: m.clientId, clientHost: m.clientHost,
+                        metadata: stable ? m.metadata(for: group.protocolName) : [], assignment: stable ? m.assignment : [])
+                })
+        }
+        if let live { return live }
+        guard !store.committed(group: groupId).isEmpty else {
+            throw GroupCoordinatorError(.groupIdNotFound, "group \(groupId) does not exist")
+        }
+        return GroupDescription(groupId: groupId, state: .empty, protocolType: "", protocolName: "", generationId: 0, leaderId: nil, members: [])
+    }
+}

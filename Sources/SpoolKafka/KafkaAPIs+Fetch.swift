@@ -1,0 +1,88 @@
+import NIOCore
+import SpoolBroker
+import SpoolStorage
+
+// Fetch: the core plans spans of whole batches (long poll included); the response is
+// written as header bytes with each span following as a FileRegion (sendfile).
+extension KafkaAPIs {
+    func fetch(_ request: FetchRequest, _ call: KafkaCall) -> Started {
+        var partitions: [FetchSpec.Partition] = []
+        for topic in request.topics {
+            for p in topic.partitions {
+                partitions.append(FetchSpec.Partition(
+                    TopicPartition(topic.topic, p.partition), offset: p.fetchOffset, maxBytes: max(0, Int(p.partitionMaxBytes))))
+            }
+        }
+        guard !partitions.isEmpty else {
+            // An empty fetch (e.g. a fetch-session ping): answer at once.
+            return Started(reply: call.eventLoop.makeSucceededFuture(call.respond(FetchResponse(sessionId: 0))))
+        }
+        let spec = FetchSpec(
+            partitions: partitions, maxBytes: min(max(1, Int(request.maxBytes)), config.fetchResponseBytesMax),
+            minBytes: max(0, Int(request.minBytes)),
+            maxWaitMillis: Int64(max(0, request.maxWaitMs)), spanBytesMax: config.fetchSpanBytesMax)
+        let pending = broker.fetch(spec, on: call.eventLoop)
+        let reply = pending.future.map { planned in fetchReply(planned, call) }
+        return Started(reply: reply, fetch: pending)
+    }
+
+    /// Opens each span's descriptor first (a segment deleted meanwhile turns into a
+    /// partition error, never a half-written response), then encodes the response with
+    /// the records deferred.
+    private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall) -> KafkaReply {
+        var regions: [FileRegion] = []
+        var handles: [NIOFileHandle] = []
+        var topics: [FetchResponse.Topic] = []
+        for entry in planned {
+            var partition = FetchResponse.Topic.Partition(
+                partitionIndex: entry.topicPartition.partition,
+                errorCode: entry.error.map { KafkaErrorCode($0).rawValue } ?? 0,
+                highWatermark: entry.highWatermark,
+                lastStableOffset: entry.highWatermark,
+                logStartOffset: entry.logStartOffset,
+                abortedTransactions: [],
+                records: .buffer(ByteBuffer()))
+            if let span = entry.span, span.length > 0, let log = entry.log {
+                do {
+                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
+                    handles.append(handle)
+                    regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
+                    partition.records = .deferred(byteCount: span.length)
+                } catch {
+                    partition.errorCode = KafkaErrorCode(error).rawValue
+                }
+            }
+            if topics.last?.topic == entry.topicPartition.topic {
+                topics[topics.count - 1].partitions.append(partition)
+            } else {
+                topics.append(.init(topic: entry.topicPartition.topic, partitions: [partition]))
+            }
+        }
+        let frame = KafkaResponseFrame.encode(
+            FetchResponse(sessionId: 0, responses: topics), correlationId: call.header.correlationId, api: .fetch, version: call.version)
+        return .response(frame, regions: regions, handles: handles)
+    }
+
+    func listOffsets(_ request: ListOffsetsRequest, _ call: KafkaCall) -> ListOffsetsResponse {
+        ListOffsetsResponse(topics: request.topics.map { topic in
+            .init(name: topic.name, partitions: topic.partitions.map { p in
+                let tp = TopicPartition(topic.name, p.partitionIndex)
+                let spec: OffsetSpec
+                switch p.timestamp {
+                case -1: spec = .latest
+                case -2: spec = .earliest
+                case ..<0:
+                    return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.invalidRequest.rawValue)
+                default: spec = .timestamp(p.timestamp)
+                }
+                do {
+                    let offset = try broker.listOffset(tp, spec)
+                    let timestamp: Int64 = (offset >= 0 && p.timestamp >= 0) ? p.timestamp : -1
+                    return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: timestamp, offset: offset, leaderEpoch: 0)
+                } catch {
+                    return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode(error).rawValue)
+                }
+            })
+        })
+    }
+}

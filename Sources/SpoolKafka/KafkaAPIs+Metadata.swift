@@ -1,0 +1,65 @@
+import NIOCore
+import SpoolBroker
+import SpoolStorage
+
+// Metadata and FindCoordinator: a single-node cluster where this broker leads every partition.
+extension KafkaAPIs {
+    var brokerEntry: MetadataResponse.Broker {
+        .init(nodeId: config.nodeId, host: advertisedHost, port: advertisedPort, rack: nil)
+    }
+
+    func metadata(_ request: MetadataRequest, _ call: KafkaCall) -> EventLoopFuture<MetadataResponse> {
+        // v0: an empty list means every topic; v1+: null means every topic.
+        let names: [String]?
+        if let topics = request.topics, !(call.version == 0 && topics.isEmpty) {
+            names = topics.map { $0.name ?? "" }
+        } else {
+            names = nil
+        }
+        let autoCreate = config.autoCreateTopics && request.allowAutoTopicCreation
+        let broker = self.broker
+        let apis = self
+        return call.eventLoop.makeFutureWithTask {
+            var topics: [MetadataResponse.Topic] = []
+            for name in names ?? broker.listTopics().map(\.name) {
+                if broker.storage.topics.get(name) == nil && autoCreate {
+                    do {
+                        _ = try await broker.createTopic(name, partitions: nil)
+                    } catch let error as StorageError where error.code == .topicExists {
+                        // Created by a concurrent request: describe it below.
+                    } catch {
+                        topics.append(.init(errorCode: KafkaErrorCode(error).rawValue, name: name))
+                        continue
+                    }
+                }
+                topics.append(apis.describeForMetadata(name))
+            }
+            return MetadataResponse(
+                brokers: [apis.brokerEntry], clusterId: apis.config.clusterId, controllerId: apis.config.nodeId, topics: topics)
+        }
+    }
+
+    /// One topic as Metadata shows it: this node leads every partition at leader epoch 0.
+    func describeForMetadata(_ name: String) -> MetadataResponse.Topic {
+        guard let definition = broker.storage.topics.get(name) else {
+            let code: KafkaErrorCode = (try? TopicName.validate(name)) == nil ? .invalidTopicException : .unknownTopicOrPartition
+            return .init(errorCode: code.rawValue, name: name)
+        }
+        let node = config.nodeId
+        let partitions = (0..<definition.partitions).map { p in
+            MetadataResponse.Topic.Partition(
+                errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0, replicaNodes: [node], isrNodes: [node],
+                offlineReplicas: [])
+        }
+        return .init(errorCode: 0, name: name, isInternal: false, partitions: partitions)
+    }
+
+    func findCoordinator(_ request: FindCoordinatorRequest, _ call: KafkaCall) -> FindCoordinatorResponse {
+        guard request.keyType == 0 else {
+            return FindCoordinatorResponse(
+                errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue,
+                errorMessage: "transactions are not supported", nodeId: -1, host: "", port: -1)
+        }
+        return FindCoordinatorResponse(errorCode: 0, errorMessage: nil, nodeId: config.nodeId, host: advertisedHost, port: advertisedPort)
+    }
+}

@@ -1,0 +1,53 @@
+import NIOCore
+import SpoolBroker
+import SpoolStorage
+
+// Produce: each partition's batches go through the core's one append path.
+extension KafkaAPIs {
+    func produce(_ request: ProduceRequest, _ call: KafkaCall) -> EventLoopFuture<KafkaReply> {
+        let acks: Acks?
+        switch request.acks {
+        case 0: acks = Acks.none
+        case 1: acks = .leader
+        case -1: acks = .all
+        default: acks = nil
+        }
+        let refusal: (KafkaErrorCode, String)?
+        if acks == nil {
+            refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1 (all), not \(request.acks)")
+        } else if request.transactionalId != nil {
+            refusal = (.transactionalIdAuthorizationFailed, "transactions are not supported")
+        } else {
+            refusal = nil
+        }
+        if let (code, message) = refusal {
+            let response = ProduceResponse(responses: request.topicData.map { topic in
+                .init(name: topic.name, partitionResponses: topic.partitionData.map {
+                    .init(index: $0.index, errorCode: code.rawValue, baseOffset: -1, errorMessage: message)
+                })
+            })
+            return call.eventLoop.makeSucceededFuture(request.acks == 0 ? .noResponse : call.respond(response))
+        }
+        let topicFutures = request.topicData.map { topic -> EventLoopFuture<ProduceResponse.Topic> in
+            let partitions = topic.partitionData.map { p -> (partition: Int32, batches: ByteBuffer) in
+                guard case .buffer(let bytes)? = p.records else { return (p.index, ByteBuffer()) }
+                return (p.index, bytes)
+            }
+            return broker.produce(topic: topic.name, partitions, acks: acks!, on: call.eventLoop).map { results in
+                .init(name: topic.name, partitionResponses: results.map { r in
+                    .init(
+                        index: r.topicPartition.partition,
+                        errorCode: r.error.map { KafkaErrorCode($0).rawValue } ?? 0,
+                        baseOffset: r.error == nil ? r.baseOffset : -1,
+                        logAppendTimeMs: r.logAppendTimeMillis,
+                        logStartOffset: r.logStartOffset,
+                        errorMessage: kafkaErrorMessage(r.error))
+                })
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(topicFutures, on: call.eventLoop).map { topics in
+            // acks=0: the client expects no answer at all.
+            request.acks == 0 ? .noResponse : call.respond(ProduceResponse(responses: topics))
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import NIOCore
+import SpoolBroker
+import SpoolStorage
+
+// Topic administration: CreateTopics, DeleteTopics, CreatePartitions and topic configs.
+extension KafkaAPIs {
+    /// Kafka's resource types in DescribeConfigs / AlterConfigs.
+    enum ResourceType: Int8 {
+        case topic = 2
+        case broker = 4
+    }
+
+    /// Kafka's config sources in DescribeConfigs v1+.
+    enum ConfigSource: Int8 {
+        case dynamicTopic = 1
+        case defaultConfig = 5
+    }
+
+    func createTopics(_ request: CreateTopicsRequest, _ call: KafkaCall) -> EventLoopFuture<CreateTopicsResponse> {
+        let broker = self.broker
+        return call.eventLoop.makeFutureWithTask {
+            var results: [CreateTopicsResponse.Topic] = []
+            for topic in request.topics {
+                var result = CreateTopicsResponse.Topic(name: topic.name, errorCode: 0, errorMessage: nil)
+                func refuse(_ code: KafkaErrorCode, _ message: String) {
+                    result.errorCode = code.rawValue
+                    result.errorMessage = message
+                }
+                var configs: [String: String] = [:]
+                for c in topic.configs { if let value = c.value { configs[c.name] = value } }
+                if topic.replicationFactor != -1 && topic.replicationFactor != 1 {
+                    refuse(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(topic.replicationFactor) is not possible")
+                } else if !topic.assignments.isEmpty {
+                    refuse(.invalidReplicaAssignment, "manual replica assignments are not supported")
+                } else if topic.numPartitions == 0 || topic.numPartitions < -1 {
+                    refuse(.invalidPartitions, "a topic needs at least one partition, not \(topic.numPartitions)")
+                } else if request.validateOnly {
+                    if broker.storage.topics.get(topic.name) != nil { refuse(.topicAlreadyExists, "topic \(topic.name) already exists") }
+                } else {
+                    do {
+                        let created = try await broker.createTopic(
+                            topic.name, partitions: topic.numPartitions == -1 ? nil : topic.numPartitions, configs: configs)
+                        result.numPartitions = Int32(created.partitions.count)
+                        result.replicationFactor = 1
+                        result.configs = created.configs.sorted { $0.key < $1.key }.map { key, value in
+                            .init(name: key, value: value, readOnly: false,
+                                  configSource: (created.overrides[key] != nil ? ConfigSource.dynamicTopic : .defaultConfig).rawValue,
+                                  isSensitive: false)
+                        }
+                    } catch {
+                        refuse(KafkaErrorCode(error), kafkaErrorMessage(error) ?? "")
+                    }
+                }
+                results.append(result)
+            }
+            return CreateTopicsResponse(topics: results)
+        }
+    }
+
+    func deleteTopics(_ request: DeleteTopicsRequest, _ call: KafkaCall) -> EventLoopFuture<DeleteTopicsResponse> {
+        // v0-5 name topics; v6 sends (name, id) pairs, and Spool has no topic ids.
+        let names: [String?] = call.version >= 6 ? request.topics.map(\.name) : request.topicNames.map { $0 }
+        let broker = self.broker
+        return call.eventLoop.makeFutureWithTask {
+            var results: [DeleteTopicsResponse.Result] = []
+            for name in names {
+                guard let name else {
+                    results.append(.init(name: nil, errorCode: KafkaErrorCode.unknownTopicId.rawValue, errorMessage: "Spool names topics; it has no topic ids"))
+                    continue
+                }
+                do {
+                    try await broker.deleteTopic(name)
+                    results.append(.init(name: name, errorCode: 0))
+                } catch {
+                    results.append(.init(name: name, errorCode: KafkaErrorCode(error).rawValue, errorMessage: kafkaErrorMessage(error)))
+                }
+            }
+            return DeleteTopicsResponse(responses: results)
+        }
+    }
+
+    func createPartitions(_ request: CreatePartitionsRequest, _ call: KafkaCall) -> EventLoopFuture<CreatePartitionsResponse> {
+        let broker = self.broker
+        return call.eventLoop.makeFutureWithTask {
+            var results: [CreatePartitionsResponse.Result] = []
+            for topic in request.topics {
+                do {
+                    if topic.assignments != nil && topic.assignments?.isEmpty == false {
+                        throw BrokerError(.invalidRequest, "manual replica assignments are not supported")
+                    }
+                    if request.validateOnly {
+                        let current = try broker.describeTopic(topic.name).partitions.count
+                        guard topic.count > current else {
+                            throw BrokerError(.invalidRequest, "topic \(topic.name) has \(current) partitions; the new count must be larger")
+                        }
+                    } else {
+                        try await broker.addPartitions(topic: topic.name, totalCount: topic.count)
+                    }
+                    results.append(.init(name: topic.name, errorCode: 0))
+                } catch let error as BrokerError where error.code == .invalidRequest {
+                    results.append(.init(name: topic.name, errorCode: KafkaErrorCode.invalidPartitions.rawValue, errorMessage: error.message))
+                } catch {
+                    results.append(.init(name: topic.name, errorCode: KafkaErrorCode(error).rawValue, errorMessage: kafkaErrorMessage(error)))
+                }
+            }
+            return CreatePartitionsResponse(results: results)
+        }
+    }
+
+    func describeConfigs(_ request: DescribeConfigsRequest, _ call: KafkaCall) -> DescribeConfigsResponse {
+        DescribeConfigsResponse(results: request.resources.map { resource in
+            var result = DescribeConfigsResponse.Result(
+                errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            switch ResourceType(rawValue: resource.resourceType) {
+            case .topic:
+                do {
+                    let description = try broker.describeTopic(resource.resourceName)
+                    let wanted = resource.configurationKeys.map(Set.init)
+                    result.configs = description.configs.sorted { $0.key < $1.key }
+                        .filter { wanted?.contains($0.key) ?? true }
+                        .map { key, value in
+                            let overridden = description.overrides[key] != nil
+                            return .init(
+                                name: key, value: value, readOnly: false, isDefault: !overridden,
+                                configSource: (overridden ? ConfigSource.dynamicTopic : .defaultConfig).rawValue,
+                                isSensitive: false, documentation: nil)
+                        }
+                } catch {
+                    result.errorCode = KafkaErrorCode(error).rawValue
+                    result.errorMessage = kafkaErrorMessage(error)
+                }
+            case .broker:
+                result.configs = []  // broker settings are not exposed through Kafka's admin API
+            case nil:
+                result.errorCode = KafkaErrorCode.invalidRequest.rawValue
+                result.errorMessage = "resource type \(resource.resourceType) is not supported (topics: 2, brokers: 4)"
+            }
+            return result
+        })
+    }
+
+    /// AlterConfigs replaces a topic's whole set of overrides.
+    func alterConfigs(_ request: AlterConfigsRequest, _ call: KafkaCall) -> EventLoopFuture<AlterConfigsResponse> {
+        let broker = self.broker
+        return call.eventLoop.makeFutureWithTask {
+            var results: [AlterConfigsResponse.Result] = []
+            for resource in request.resources {
+                var given: [String: String] = [:]
+                for c in resource.configs { if let value = c.value { given[c.name] = value } }
+                let overrides = given
+                let outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { _ in overrides }
+                results.append(.init(errorCode: outcome.0.rawValue, errorMessage: outcome.1,
+                                     resourceType: resource.resourceType, resourceName: resource.resourceName))
+            }
+            return AlterConfigsResponse(responses: results)
+        }
+    }
+
+    /// IncrementalAlterConfigs sets (op 0) or deletes (op 1) single keys.
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, _ call: KafkaCall) -> EventLoopFuture<IncrementalAlterConfigsResponse> {
+        let broker = self.broker
+        return call.eventLoop.makeFutureWithTask {
+            var results: [IncrementalAlterConfigsResponse.Result] = []
+            for resource in request.resources {
+                let operations = resource.configs
+                let outcome: (KafkaErrorCode, String?)
+                if let bad = operations.first(where: { $0.configOperation != 0 && $0.configOperation != 1 }) {
+                    outcome = (.invalidRequest, "config operation \(bad.configOperation) on \(bad.name): only set (0) and delete (1) apply to Spool's settings")
+                } else {
+                    outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { current in
+                        var next = current
+                        for op in operations {
+                            if op.configOperation == 0, let value = op.value { next[op.name] = value } else { next.removeValue(forKey: op.name) }
+                        }
+                        return next
+                    }
+                }
+                results.append(.init(errorCode: outcome.0.rawValue, errorMessage: outcome.1,
+                                     resourceType: resource.resourceType, resourceName: resource.resourceName))
+            }
+            return IncrementalAlterConfigsResponse(responses: results)
+        }
+    }
+
+    private static func alterTopic(
+        _ broker: Broker, _ type: Int8, _ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]
+    ) async -> (KafkaErrorCode, String?) {
+        guard ResourceType(rawValue: type) == .topic else {
+            return (.invalidRequest, "only topic configs (resource type 2) can be altered")
+        }
+        do {
+            try await broker.replaceTopicOverrides(name, validateOnly: validateOnly, change)
+            return (.none, nil)
+        } catch {
+            return (KafkaErrorCode(error), kafkaErrorMessage(error))
+        }
+    }
+}

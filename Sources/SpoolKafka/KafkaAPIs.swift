@@ -1,0 +1,108 @@
+import NIOCore
+import SpoolBroker
+
+/// The Kafka APIs over the broker core: decodes a request frame, calls the core, and
+/// encodes the answer. One per connection (it carries the advertised address).
+///
+/// Requests it cannot decode are answered as Kafka's broker does: an unknown API key or
+/// an unsupported version gets UNSUPPORTED_VERSION (ApiVersions: in the v0 layout with
+/// the supported list, KAFKA.md pitfall 3); a malformed body closes the connection.
+struct KafkaAPIs: Sendable {
+    let broker: Broker
+    let config: KafkaListenerConfig
+    let advertisedHost: String
+    let advertisedPort: Int32
+
+    /// A started request: its answer, and the long poll behind it when it is a Fetch.
+    struct Started {
+        var reply: EventLoopFuture<KafkaReply>
+        var fetch: PendingFetch?
+    }
+
+    func handle(_ frame: ByteBuffer, clientHost: String, eventLoop: EventLoop) -> Started {
+        var reader = KafkaReader(frame)
+        let header: KafkaRequestHeader
+        do {
+            header = try KafkaRequestHeader.decode(from: &reader)
+        } catch {
+            return Started(reply: eventLoop.makeSucceededFuture(.close(reason: "bad request header: \(error)")))
+        }
+        guard let api = header.api, header.isSupported else {
+            let reply: KafkaReply
+            if header.api == .apiVersions {
+                // Answered in the v0 layout, which every client can read, with the list to retry from.
+                let body = apiVersionsResponse(errorCode: .unsupportedVersion)
+                reply = .response(KafkaResponseFrame.encode(body, correlationId: header.correlationId, api: .apiVersions, version: 0))
+            } else {
+                reply = .response(KafkaResponseFrame.unsupportedVersion(correlationId: header.correlationId))
+            }
+            return Started(reply: eventLoop.makeSucceededFuture(reply))
+        }
+        let request: KafkaRequest
+        do {
+            if api.isFlexible(header.apiVersion) { try KafkaRequestHeader.skipTagSection(from: &reader) }
+            request = try KafkaRequest.decode(apiKey: api, version: header.apiVersion, from: &reader)
+        } catch {
+            return Started(reply: eventLoop.makeSucceededFuture(.close(reason: "malformed \(api.name) v\(header.apiVersion): \(error)")))
+        }
+        let call = KafkaCall(header: header, api: api, clientHost: clientHost, eventLoop: eventLoop)
+        return dispatch(request, call)
+    }
+
+    private func dispatch(_ request: KafkaRequest, _ call: KafkaCall) -> Started {
+        func now<M: KafkaMessage>(_ body: M) -> Started { Started(reply: call.eventLoop.makeSucceededFuture(call.respond(body))) }
+        func later<M: KafkaMessage>(_ body: EventLoopFuture<M>) -> Started { Started(reply: body.map { call.respond($0) }) }
+        switch request {
+        case .apiVersions:
+            return now(apiVersionsResponse(errorCode: .none))
+        case .saslHandshake:
+            // SASL is not enabled: no mechanism is offered (clients report "no SASL mechanisms").
+            return now(SaslHandshakeResponse(errorCode: KafkaErrorCode.unsupportedSaslMechanism.rawValue, mechanisms: []))
+        case .metadata(let r): return later(metadata(r, call))
+        case .produce(let r): return Started(reply: produce(r, call))
+        case .fetch(let r): return fetch(r, call)
+        case .listOffsets(let r): return now(listOffsets(r, call))
+        case .findCoordinator(let r): return now(findCoordinator(r, call))
+        case .createTopics(let r): return later(createTopics(r, call))
+        case .deleteTopics(let r): return later(deleteTopics(r, call))
+        case .createPartitions(let r): return later(createPartitions(r, call))
+        case .describeConfigs(let r): return now(describeConfigs(r, call))
+        case .alterConfigs(let r): return later(alterConfigs(r, call))
+        case .incrementalAlterConfigs(let r): return later(incrementalAlterConfigs(r, call))
+        case .initProducerId(let r): return later(initProducerId(r, call))
+        case .joinGroup(let r): return later(joinGroup(r, call))
+        case .syncGroup(let r): return later(syncGroup(r, call))
+        case .heartbeat(let r): return now(heartbeat(r, call))
+        case .leaveGroup(let r): return now(leaveGroup(r, call))
+        case .offsetCommit(let r): return later(offsetCommit(r, call))
+        case .offsetFetch(let r): return now(offsetFetch(r, call))
+        case .listGroups(let r): return now(listGroups(r, call))
+        case .describeGroups(let r): return now(describeGroups(r, call))
+        case .deleteGroups(let r): return later(deleteGroups(r, call))
+        }
+    }
+
+    /// Every API with the versions Spool answers (old minimums included: librdkafka turns
+    /// features on only when they are advertised, KAFKA.md pitfall 1).
+    func apiVersionsResponse(errorCode: KafkaErrorCode) -> ApiVersionsResponse {
+        ApiVersionsResponse(
+            errorCode: errorCode.rawValue,
+            apiKeys: KafkaApiKey.allCases.map {
+                .init(apiKey: $0.rawValue, minVersion: $0.supportedVersions.lowerBound, maxVersion: $0.supportedVersions.upperBound)
+            })
+    }
+}
+
+/// One request being answered: its header, where it came from, and its event loop.
+struct KafkaCall: Sendable {
+    let header: KafkaRequestHeader
+    let api: KafkaApiKey
+    let clientHost: String
+    let eventLoop: EventLoop
+
+    var version: Int16 { header.apiVersion }
+
+    func respond<M: KafkaMessage>(_ body: M) -> KafkaReply {
+        .response(KafkaResponseFrame.encode(body, correlationId: header.correlationId, api: api, version: version))
+    }
+}

@@ -1,0 +1,58 @@
+import SpoolBroker
+import SpoolRecords
+import SpoolStorage
+
+extension KafkaErrorCode {
+    /// The Kafka error code for a failure of the broker core, matched by the error's code.
+    init(_ error: Error) {
+        switch error {
+        case let e as StorageError:
+            switch e.code {
+            case .offsetOutOfRange: self = .offsetOutOfRange
+            case .unknownTopic, .unknownPartition: self = .unknownTopicOrPartition
+            case .topicExists: self = .topicAlreadyExists
+            case .invalidTopicName: self = .invalidTopicException
+            case .invalidConfig: self = .invalidConfig
+            case .recordTooLarge: self = .messageTooLarge
+            case .logFailed, .io: self = .kafkaStorageError
+            case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
+            case .corrupt: self = .corruptMessage
+            case .closed: self = .notLeaderOrFollower  // retriable: the broker is stopping
+            }
+        case let e as RecordsError:
+            switch e.code {
+            case .unsupportedCodec: self = .unsupportedCompressionType
+            case .decompressedTooLarge: self = .messageTooLarge
+            default: self = .corruptMessage
+            }
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: self = .invalidRequest
+            case .shuttingDown: self = .notLeaderOrFollower
+            default: self = .unknownServerError
+            }
+        case let e as GroupCoordinatorError:
+            self.init(e.code)
+        case let e as ProducerStateError:
+            switch e.code {
+            case .outOfOrderSequenceNumber: self = .outOfOrderSequenceNumber
+            case .invalidProducerEpoch: self = .invalidProducerEpoch
+            case .invalidRecord: self = .invalidRecord
+            }
+        case let e as KafkaDecodingError:
+            self = e.code == .unsupportedVersion ? .unsupportedVersion : .invalidRequest
+        default:
+            self = .unknownServerError
+        }
+    }
+}
+
+/// The error message Kafka responses carry next to a code (nil for none).
+func kafkaErrorMessage(_ error: Error?) -> String? {
+    guard let error else { return nil }
+    switch error {
+    case let e as StorageError: return e.message
+    case let e as BrokerError: return "\(e)"
+    default: return "\(error)"
+    }
+}

@@ -1,0 +1,89 @@
+import SpoolStorage
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SpoolBroker
+
+/// The Kafka wire protocol listener: accepts connections from unchanged Kafka clients
+/// and gives each a frame decoder and a `KafkaConnectionHandler` over the broker core.
+///
+/// ```swift
+/// let kafka = try await KafkaListener.start(broker: broker, config: KafkaListenerConfig(), group: group)
+/// print(kafka.localAddress)   // 127.0.0.1:9092
+/// await kafka.stopAccepting(); await kafka.drain(seconds: 10)
+/// ```
+public final class KafkaListener: Sendable {
+    let channel: Channel
+    let connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>
+
+    /// The bound address (useful with port 0).
+    public var localAddress: SocketAddress { channel.localAddress! }
+    public var port: Int { channel.localAddress!.port! }
+
+    private init(channel: Channel, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>) {
+        self.channel = channel
+        self.connections = connections
+    }
+
+    /// Binds `config.host:config.port` and starts accepting.
+    public static func start(broker: Broker, config: KafkaListenerConfig, group: EventLoopGroup) async throws -> KafkaListener {
+        let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+        // The advertised port is only known after binding when the port is 0.
+        let advertised = NIOLockedValueBox<(host: String, port: Int)>((config.advertisedHost ?? config.host, config.advertisedPort ?? config.port))
+        let budgets = broker.budgets
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // accept() out of descriptors: pause instead of retrying in a busy loop.
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptThrottle()) }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+            .childChannelInitializer { channel in
+                // Over max.connections (shared with the native listener): closed at once, as
+                // Kafka's broker does (the protocol has no frame to say why).
+                guard let budget = budgets.admitConnection() else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in budget.close() }
+                let id = ObjectIdentifier(channel)
+                connections.withLockedValue { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                let (host, port) = advertised.withLockedValue { $0 }
+                let apis = KafkaAPIs(
+                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port))
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
+                    try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes)))
+                    try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
+                }
+            }
+        let channel = try await bootstrap.bind(host: config.host, port: config.port).get()
+        if config.advertisedPort == nil, let bound = channel.localAddress?.port {
+            advertised.withLockedValue { $0.port = bound }
+        }
+        return KafkaListener(channel: channel, connections: connections)
+    }
+
+    /// Stops accepting new connections.
+    public func stopAccepting() async {
+        try? await channel.close()
+    }
+
+    /// Lets each open connection answer what it has read (long polls at once, as the broker
+    /// wakes its waiters), then closes it; what is still open after `seconds` is closed.
+    public func drain(seconds: Int64) async {
+        let open = connections.withLockedValue { Array($0.values) }
+        for connection in open {
+            connection.pipeline.fireUserInboundEventTriggered(KafkaConnectionHandler.DrainEvent())
+        }
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        for connection in open {
+            while connection.isActive && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            if connection.isActive { try? await connection.close() }
+        }
+    }
+}

@@ -1,0 +1,812 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import SpoolBroker
+import SpoolProtocol
+import SpoolRecords
+import SpoolStorage
+import SwiftProtobuf
+
+/// Serves one native-protocol connection: decodes calls, runs them against the broker
+/// core, writes answers (batches with `sendfile` via `FileRegion`), and drives the
+/// connection's Subscribe streams under their credit windows.
+///
+/// Runs on the connection's event loop. Calls are independent: each is answered
+/// when it completes, in any order.
+///
+/// Backpressure (the connection's `ConnectionBudget`): a call counts as in flight until
+/// the last byte of its answer is written; each span sent holds a duplicated descriptor
+/// until then, within the connection's descriptor budget (a response that finds none
+/// waits for an earlier one to be written); and the handler stops reading requests while
+/// the socket is unwritable, its queued bytes are over budget, or responses wait.
+final class ConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = Frame
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    /// Most times a Subscribe retries opening its segment after a failure before it ends.
+    static let subscribeOpenRetriesMax = 8
+    /// First pause before such a retry (doubled each time, up to `subscribeRetryMillisMax`).
+    static let subscribeRetryMillisMin: Int64 = 10
+    static let subscribeRetryMillisMax: Int64 = 1000
+
+    let broker: Broker
+    let budget: ConnectionBudget
+    private var context: ChannelHandlerContext?
+    /// Calls open on this connection (unary ones until answered, streams until ended).
+    private var inFlight: Set<UInt32> = []
+    /// Calls answered whose answer is not yet written out: still in flight for the limit.
+    private var answered: Set<UInt32> = []
+    /// Fetch answers waiting for a span descriptor of this connection, oldest first.
+    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>()
+    /// A `read` the handler held back (reads are paused).
+    private var readHeld = false
+    /// `serviceAfterWrites` is queued on the event loop.
+    private var serviceScheduled = false
+    /// Span descriptors were given back since the last `serviceAfterWrites`.
+    private var descriptorsFreed = false
+    /// Drops the connection if the frame it started is not finished in time.
+    private var frameTimer: Scheduled<Void>?
+    private var subscriptions: [UInt32: NativeSubscription] = [:]
+    /// Fetches waiting for data (long polls), by stream id.
+    private var pendingFetches: [UInt32: PendingFetch] = [:]
+    private var needsFlush = false
+    private var closing = false
+    /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
+    private var draining = false
+
+    /// Sent through the pipeline by `SpoolServer.shutdown()`.
+    struct DrainEvent {}
+
+    init(broker: Broker, budget: ConnectionBudget) {
+        self.broker = broker
+        self.budget = budget
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        for sub in subscriptions.values { stopWaiting(sub) }
+        subscriptions.removeAll()
+        frameTimer?.cancel()
+        deferredFetches.removeAll()
+        for fetch in pendingFetches.values { fetch.cancel() }
+        pendingFetches.removeAll()
+        self.context = nil
+    }
+
+    private var bound: NIOLoopBound<ConnectionHandler> {
+        NIOLoopBound(self, eventLoop: context!.eventLoop)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.type {
+        case .request:
+            guard !inFlight.contains(frame.streamID) && !answered.contains(frame.streamID) else {
+                return goAway(SpoolStatusError(.invalidArgument, "stream id \(frame.streamID) is already in use"))
+            }
+            guard inFlight.count + answered.count < broker.config.maxInFlightPerConnection else {
+                return writeStatus(frame.streamID, SpoolStatusError(.resourceExhausted, "more than \(broker.config.maxInFlightPerConnection) calls in flight on this connection"))
+            }
+            guard !draining else {
+                return writeStatus(frame.streamID, SpoolStatusError(.unavailable, "the broker is shutting down"))
+            }
+            guard let method = SpoolMethod(rawValue: frame.method) else {
+                return writeStatus(frame.streamID, SpoolStatusError(.unimplemented, "unknown method id \(frame.method)"))
+            }
+            inFlight.insert(frame.streamID)
+            do {
+                try dispatch(method, frame)
+            } catch {
+                finish(frame.streamID, error)
+            }
+        case .credit:
+            guard let sub = subscriptions[frame.streamID] else { return } // a stream that already ended
+            do {
+                let credit = try ProtoCodec.decode(Spool_V1_Credit.self, from: frame.message)
+                sub.credit = min(sub.credit + Int(credit.bytes), Int(Int32.max))
+                pump(sub)
+            } catch {
+                endSubscription(sub, error)
+            }
+        case .cancel:
+            if let sub = subscriptions.removeValue(forKey: frame.streamID) { stopWaiting(sub) }
+            pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
+            if inFlight.contains(frame.streamID) {
+                finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
+            }
+        case .response, .status, .goAway:
+            goAway(SpoolStatusError(.invalidArgument, "a client may not send \(frame.type) frames"))
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let framing = error as? FramingError {
+            goAway(SpoolStatusError(framing.code == .tooLarge ? .resourceExhausted : .invalidArgument, framing.message))
+        } else if let status = error as? SpoolStatusError {
+            // The decoder refused a frame (the inbound budget).
+            goAway(status)
+        } else if error is ByteToMessageDecoderError {
+            goAway(SpoolStatusError(.invalidArgument, "\(error)"))
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for sub in Array(subscriptions.values) { pump(sub) }
+            resumeReadsIfPossible()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Backpressure
+
+    /// Holds back the channel's reads while the connection should not take more requests.
+    func read(context: ChannelHandlerContext) {
+        if shouldPauseReads {
+            if !readHeld { broker.budgets.count(.readsPaused) }
+            readHeld = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Unwritable socket, too many bytes queued, or answers waiting for a descriptor.
+    private var shouldPauseReads: Bool {
+        guard let context else { return false }
+        return !context.channel.isWritable || budget.isOverOutboundBudget || !deferredFetches.isEmpty
+    }
+
+    private func resumeReadsIfPossible() {
+        guard readHeld, let context, !shouldPauseReads else { return }
+        readHeld = false
+        context.read()
+    }
+
+    private func frameTimedOut(bytes: Int) {
+        frameTimer = nil
+        guard let context, budget.hasInboundReservation else { return }
+        if readHeld {
+            // The broker itself stopped reading: the sender is not the slow one.
+            return startFrameTimer(bytes: bytes, context: context)
+        }
+        broker.budgets.count(.slowSendersDropped)
+        goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(broker.config.budgets.frameCompletionSeconds) s"))
+    }
+
+    private func startFrameTimer(bytes: Int, context: ChannelHandlerContext) {
+        frameTimer?.cancel()
+        let bound = self.bound
+        frameTimer = context.eventLoop.scheduleTask(in: .seconds(broker.config.budgets.frameCompletionSeconds)) {
+            bound.value.frameTimedOut(bytes: bytes)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent {
+            draining = true
+            // Streams end now; unary calls in flight are answered, then the connection says goodbye.
+            for fetch in pendingFetches.values { fetch.finishNow() }
+            for sub in Array(subscriptions.values) {
+                endSubscription(sub, SpoolStatusError(.unavailable, "the broker is shutting down"))
+            }
+            goAwayIfDrained()
+            return
+        }
+        if let progress = event as? BudgetedFrameDecoder.FrameProgress {
+            switch progress {
+            case .started(let bytes): startFrameTimer(bytes: bytes, context: context)
+            case .completed:
+                frameTimer?.cancel()
+                frameTimer = nil
+            }
+            return
+        }
+        if event is IdleStateHandler.IdleStateEvent, inFlight.isEmpty, answered.isEmpty {
+            goAway(SpoolStatusError(.unavailable, "idle for \(broker.config.idleTimeoutSeconds) s"))
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Dispatch
+
+    private func dispatch(_ method: SpoolMethod, _ frame: Frame) throws {
+        let id = frame.streamID
+        switch method {
+        case .handshake:
+            respond(id, try handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
+        case .createTopic:
+            let request = try ProtoCodec.decode(Spool_V1_CreateTopicRequest.self, from: frame.message)
+            var configs: [String: String] = [:]
+            for c in request.configs { configs[c.key] = c.value }
+            answer(id) { [broker, configs] in
+                var response = Spool_V1_CreateTopicResponse()
+                response.topic = NativeMessages.topic(
+                    try await broker.createTopic(request.name, partitions: request.partitions == 0 ? nil : request.partitions, configs: configs))
+                return response
+            }
+        case .deleteTopic:
+            let request = try ProtoCodec.decode(Spool_V1_DeleteTopicRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                try await broker.deleteTopic(request.name)
+                return Spool_V1_DeleteTopicResponse()
+            }
+        case .listTopics:
+            var response = Spool_V1_ListTopicsResponse()
+            response.topics = broker.listTopics().map { t in
+                var s = Spool_V1_TopicSummary()
+                s.name = t.name
+                s.partitions = t.partitions
+                return s
+            }
+            respond(id, response)
+        case .describeTopic:
+            var response = Spool_V1_DescribeTopicResponse()
+            response.topic = NativeMessages.topic(try broker.describeTopic(ProtoCodec.decode(Spool_V1_DescribeTopicRequest.self, from: frame.message).name))
+            respond(id, response)
+        case .alterTopicConfig:
+            let request = try ProtoCodec.decode(Spool_V1_AlterTopicConfigRequest.self, from: frame.message)
+            var set: [String: String] = [:]
+            for c in request.set { set[c.key] = c.value }
+            answer(id) { [broker, set] in
+                var response = Spool_V1_AlterTopicConfigResponse()
+                response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
+                return response
+            }
+        case .recoverTopic:
+            let request = try ProtoCodec.decode(Spool_V1_RecoverTopicRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                let (recovered, topic) = try await broker.recoverTopic(request.name)
+                var response = Spool_V1_RecoverTopicResponse()
+                response.recovered = recovered
+                response.topic = NativeMessages.topic(topic)
+                return response
+            }
+        case .listOffsets:
+            respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
+        case .commitOffsets:
+            let request = try ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)
+            if request.hasGenerationID {
+                return answer(id) { [broker] in try await NativeGroupCalls.memberCommit(request, broker: broker) }
+            }
+            var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
+            for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
+            answer(id) { [broker, offsets] in
+                let refused = try await broker.commitOffsets(group: request.group, offsets)
+                if let (tp, code) = refused.sorted(by: { $0.key < $1.key }).first {
+                    throw GroupCoordinatorError(code, "offset for \(tp) refused: \(code.rawValue)")
+                }
+                return Spool_V1_CommitOffsetsResponse()
+            }
+        case .fetchOffsets:
+            let request = try ProtoCodec.decode(Spool_V1_FetchOffsetsRequest.self, from: frame.message)
+            var response = Spool_V1_FetchOffsetsResponse()
+            response.offsets = try broker.committedOffsets(group: request.group, topics: Set(request.topics)).map { c in
+                var o = Spool_V1_GroupOffset()
+                o.topic = c.partition.topic
+                o.partition = c.partition.partition
+                o.offset = c.offset
+                o.metadata = c.metadata
+                o.commitTimestamp = c.commitTimestamp
+                return o
+            }
+            respond(id, response)
+        case .listGroups:
+            var response = Spool_V1_ListGroupsResponse()
+            response.groups = try broker.listGroups()
+            respond(id, response)
+        // Group membership and producer ids (NativeGroupCalls.swift).
+        case .joinGroup:
+            let request = try ProtoCodec.decode(Spool_V1_JoinGroupRequest.self, from: frame.message)
+            let host = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
+            answer(id) { [broker] in await NativeGroupCalls.join(request, clientHost: host, broker: broker) }
+        case .syncGroup:
+            let request = try ProtoCodec.decode(Spool_V1_SyncGroupRequest.self, from: frame.message)
+            answer(id) { [broker] in await NativeGroupCalls.sync(request, broker: broker) }
+        case .heartbeat:
+            respond(id, NativeGroupCalls.heartbeat(try ProtoCodec.decode(Spool_V1_HeartbeatRequest.self, from: frame.message), broker: broker))
+        case .leaveGroup:
+            respond(id, NativeGroupCalls.leave(try ProtoCodec.decode(Spool_V1_LeaveGroupRequest.self, from: frame.message), broker: broker))
+        case .describeGroups:
+            respond(id, NativeGroupCalls.describe(try ProtoCodec.decode(Spool_V1_DescribeGroupsRequest.self, from: frame.message), broker: broker))
+        case .initProducerId:
+            let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
+            answer(id) { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
+        case .produce:
+            try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)
+        case .produceRecords:
+            try produceRecords(id, try ProtoCodec.decode(Spool_V1_ProduceRecordsRequest.self, from: frame.message))
+        case .fetch:
+            try fetch(id, try ProtoCodec.decode(Spool_V1_FetchRequest.self, from: frame.message))
+        case .subscribe:
+            try subscribe(id, try ProtoCodec.decode(Spool_V1_SubscribeRequest.self, from: frame.message))
+        }
+    }
+
+    /// Runs an async core call (admin work runs on the broker's I/O pool) and answers
+    /// call `id` on this connection's event loop when it completes.
+    private func answer<M: SwiftProtobuf.Message & Sendable>(_ id: UInt32, _ body: @escaping @Sendable () async throws -> M) {
+        let bound = self.bound
+        context!.eventLoop.makeFutureWithTask(body).whenComplete { result in
+            switch result {
+            case .success(let response): bound.value.respond(id, response, flushNow: true)
+            case .failure(let error): bound.value.finish(id, error)
+            }
+        }
+    }
+
+    private func handshake(_ request: Spool_V1_HandshakeRequest) throws -> Spool_V1_HandshakeResponse {
+        let minVersion = request.minVersion == 0 ? 1 : request.minVersion
+        let maxVersion = request.maxVersion == 0 ? 1 : request.maxVersion
+        let version = NativeListener.protocolVersion
+        guard minVersion <= version && maxVersion >= version else {
+            throw SpoolStatusError(.failedPrecondition, "client speaks protocol versions \(minVersion)...\(maxVersion); broker speaks \(version)")
+        }
+        var response = Spool_V1_HandshakeResponse()
+        response.version = version
+        response.brokerVersion = Broker.version
+        response.maxFrameBytes = UInt32(broker.config.maxFrameBytes)
+        response.maxInFlight = UInt32(broker.config.maxInFlightPerConnection)
+        return response
+    }
+
+    private func listOffsets(_ request: Spool_V1_ListOffsetsRequest) -> Spool_V1_ListOffsetsResponse {
+        var response = Spool_V1_ListOffsetsResponse()
+        for p in request.partitions {
+            var r = Spool_V1_ListOffsetsResult()
+            r.topic = p.topic
+            r.partition = p.partition
+            do {
+                let spec: OffsetSpec
+                switch p.spec {
+                case .earliest: spec = .earliest
+                case .latest: spec = .latest
+                case .timestamp: spec = .timestamp(p.timestamp)
+                case .UNRECOGNIZED(let n): throw SpoolStatusError(.invalidArgument, "unknown offset spec \(n)")
+                }
+                r.offset = try broker.listOffset(TopicPartition(p.topic, p.partition), spec)
+            } catch {
+                let status = StatusMapping.status(for: error)
+                r.code = status.code
+                r.message = status.message
+            }
+            response.results.append(r)
+        }
+        return response
+    }
+
+    // MARK: Produce
+
+    private func produce(_ id: UInt32, _ request: Spool_V1_ProduceRequest, payload: ByteBuffer) throws {
+        let declared = request.partitions.reduce(0) { $0 + Int($1.bytes) }
+        guard declared == payload.readableBytes else {
+            throw SpoolStatusError(.invalidArgument, "partitions declare \(declared) payload bytes but the frame carries \(payload.readableBytes)")
+        }
+        var rest = payload
+        let parts = request.partitions.map { p in (partition: p.partition, batches: rest.readSlice(length: Int(p.bytes))!) }
+        let acks = NativeMessages.acks(request.acks)
+        let appended = broker.produce(topic: request.topic, parts, acks: acks, on: context!.eventLoop)
+        if acks == .none {
+            // ACKS_NONE: answered at once, before the append; offsets are unknown (-1) and
+            // a failed append is not reported (proto/spool.proto).
+            var response = Spool_V1_ProduceResponse()
+            response.results = request.partitions.map { p in
+                var m = Spool_V1_ProducePartitionResult()
+                m.partition = p.partition
+                m.baseOffset = -1
+                m.lastOffset = -1
+                m.logStartOffset = -1
+                return m
+            }
+            return respond(id, response)
+        }
+        let bound = self.bound
+        appended.whenSuccess { results in
+            var response = Spool_V1_ProduceResponse()
+            response.results = results.map { r in
+                var m = Spool_V1_ProducePartitionResult()
+                m.partition = r.topicPartition.partition
+                m.baseOffset = r.baseOffset
+                m.lastOffset = r.lastOffset
+                m.logStartOffset = r.logStartOffset
+                if let error = r.error {
+                    let status = StatusMapping.status(for: error)
+                    m.code = status.code
+                    m.message = status.message
+                }
+                return m
+            }
+            bound.value.respond(id, response, flushNow: true)
+        }
+    }
+
+    private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
+        let logs = try broker.storage.partitions(of: request.topic)
+        let config = try broker.storage.topicConfig(request.topic)
+        let placed = try LooseRecordPlacement.place(
+            request, partitions: Int32(logs.count), config: config, recordsMax: broker.config.maxRecordsPerRequest,
+            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: PartitionLog.wallClockMillis())
+        guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
+        let count = placed.count
+        let ackNone = request.acks == .none
+        let results = NIOLockedValueBox<(remaining: Int, results: [Spool_V1_RecordResult])>((count, Array(repeating: Spool_V1_RecordResult(), count: count)))
+        let bound = self.bound
+        let eventLoop = context!.eventLoop
+        let acksAll = request.acks == .all
+        for (i, record) in placed.enumerated() {
+            let tp = TopicPartition(request.topic, record.partition)
+            let chosen = record.partition
+            broker.produceRecord(
+                tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
+                key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp, eventLoop: eventLoop
+            ) { outcome in
+                if ackNone { return }
+                var r = Spool_V1_RecordResult()
+                r.partition = chosen
+                switch outcome {
+                case .success(let offset): r.offset = offset
+                case .failure(let error):
+                    let status = StatusMapping.status(for: error)
+                    r.code = status.code
+                    r.message = status.message
+                    r.offset = -1
+                }
+                let done = results.withLockedValue { state -> [Spool_V1_RecordResult]? in
+                    state.results[i] = r
+                    state.remaining -= 1
+                    return state.remaining == 0 ? state.results : nil
+                }
+                guard let done else { return }
+                Task {
+                    var final = done
+                    if acksAll {
+                        var ends: [Int32: Int64] = [:]
+                        for r in final where r.code == .ok { ends[r.partition] = max(ends[r.partition] ?? 0, r.offset + 1) }
+                        for (p, end) in ends {
+                            do { try await logs[Int(p)].waitUntilDurable(end) } catch {
+                                let status = StatusMapping.status(for: error)
+                                for j in final.indices where final[j].partition == p {
+                                    final[j].code = status.code
+                                    final[j].message = status.message
+                                }
+                            }
+                        }
+                    }
+                    var response = Spool_V1_ProduceRecordsResponse()
+                    response.results = final
+                    let answer = response
+                    eventLoop.execute { bound.value.respond(id, answer, flushNow: true) }
+                }
+            }
+        }
+        if ackNone {
+            // ACKS_NONE: answered at once with the partitions chosen; offsets unknown (-1).
+            var response = Spool_V1_ProduceRecordsResponse()
+            response.results = placed.map { record in
+                var r = Spool_V1_RecordResult()
+                r.partition = record.partition
+                r.offset = -1
+                return r
+            }
+            respond(id, response)
+        }
+    }
+
+    // MARK: Fetch
+
+    private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
+        let spec = try NativeFetchRequest.spec(request, maxFrameBytes: broker.config.maxFrameBytes)
+        let pending = broker.fetch(spec, on: context!.eventLoop)
+        pendingFetches[id] = pending
+        let bound = self.bound
+        pending.future.whenComplete { result in
+            let handler = bound.value
+            handler.pendingFetches.removeValue(forKey: id)
+            switch result {
+            case .success(let planned): handler.answerFetch(id, planned)
+            case .failure(let error): handler.finish(id, error)
+            }
+            handler.flushIfNeeded()
+            handler.goAwayIfDrained()
+        }
+    }
+
+    /// Answers a fetch now, or queues it behind the answers waiting for a descriptor.
+    private func answerFetch(_ id: UInt32, _ planned: [FetchedPartition]) {
+        if deferredFetches.isEmpty && writeFetchResponse(id, planned) { return }
+        broker.budgets.count(.responsesDeferred)
+        deferredFetches.append((id, planned))
+    }
+
+    /// Writes the fetch answers that waited for descriptors, oldest first, while descriptors last.
+    private func serveDeferredFetches() {
+        while let next = deferredFetches.first {
+            guard writeFetchResponse(next.id, next.planned) else { break }
+            deferredFetches.removeFirst()
+        }
+    }
+
+    /// Writes a fetch answer, its spans sent from duplicated descriptors. Returns false
+    /// (writing nothing) when not one descriptor could be had: the answer must wait for an
+    /// earlier one of this connection to be written. Spans after the first that find no
+    /// descriptor are left out (the partition reports no data; the client fetches it again).
+    private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) -> Bool {
+        guard inFlight.contains(id) else { return true } // cancelled meanwhile
+        var results: [Spool_V1_FetchPartitionResult] = []
+        var regions: [FileRegion] = []
+        var handles: [NIOFileHandle] = []
+        // Open the descriptors first: a segment deleted meanwhile must not leave a half-written frame.
+        for p in planned {
+            var result = Spool_V1_FetchPartitionResult()
+            result.topic = p.topicPartition.topic
+            result.partition = p.topicPartition.partition
+            result.highWatermark = p.highWatermark
+            result.logStartOffset = p.logStartOffset
+            var failure = p.error
+            if failure == nil, let span = p.span, let log = p.log {
+                if budget.acquireSpanDescriptor() {
+                    do {
+                        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
+                        handles.append(handle)
+                        regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
+                        result.bytes = UInt32(span.length)
+                    } catch {
+                        budget.releaseSpanDescriptor()
+                        failure = error
+                    }
+                } else if handles.isEmpty {
+                    return false
+                }
+            }
+            if let failure {
+                let status = StatusMapping.status(for: failure)
+                result.code = status.code
+                result.message = String(status.message.utf8.prefix(NativeFetchRequest.errorMessageBytesMax)) ?? status.code.name
+            }
+            results.append(result)
+        }
+        var response = Spool_V1_FetchResponse()
+        response.partitions = results
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, handles: handles, ends: id)
+        return true
+    }
+
+    // MARK: Subscribe
+
+    private func subscribe(_ id: UInt32, _ request: Spool_V1_SubscribeRequest) throws {
+        let tp = TopicPartition(request.topic, request.partition)
+        let log = try broker.storage.partition(tp)
+        guard request.offset >= log.startOffset && request.offset <= log.endOffset else {
+            throw StorageError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(log.startOffset)–\(log.endOffset - 1)")
+        }
+        let sub = NativeSubscription(
+            streamID: id, tp: tp, log: log, nextOffset: request.offset,
+            credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
+            maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - Self.responseMessageBytesMax))
+        subscriptions[id] = sub
+        pump(sub)
+    }
+
+    /// Ends a subscription for good: no more events, no wake-ups, a final STATUS.
+    private func endSubscription(_ sub: NativeSubscription, _ error: Error) {
+        guard subscriptions[sub.streamID] === sub else { return }
+        subscriptions.removeValue(forKey: sub.streamID)
+        stopWaiting(sub)
+        finish(sub.streamID, error)
+    }
+
+    /// Cancels whatever a subscription is waiting on (an append, a retry).
+    private func stopWaiting(_ sub: NativeSubscription) {
+        if let token = sub.waitToken { broker.cancelWait(sub.tp, token) }
+        sub.waitToken = nil
+        sub.retry?.cancel()
+        sub.retry = nil
+    }
+
+    /// Sends events while the subscription has credit, the socket is writable and a span
+    /// descriptor is free; when it has caught up, waits for the next append.
+    private func pump(_ sub: NativeSubscription) {
+        guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil, sub.retry == nil else { return }
+        while sub.credit > 0 && context.channel.isWritable {
+            let read: LogReadResult
+            do {
+                read = try sub.log.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
+            } catch {
+                return endSubscription(sub, error)
+            }
+            guard let span = read.span else {
+                let bound = self.bound
+                let eventLoop = context.eventLoop
+                let streamID = sub.streamID
+                sub.waitToken = broker.waitForAppend(sub.tp) {
+                    eventLoop.execute {
+                        let handler = bound.value
+                        guard let sub = handler.subscriptions[streamID] else { return }
+                        sub.waitToken = nil
+                        handler.pump(sub)
+                    }
+                }
+                // An append may have landed between the read and the registration.
+                if sub.log.endOffset > sub.nextOffset, let token = sub.waitToken {
+                    broker.cancelWait(sub.tp, token)
+                    sub.waitToken = nil
+                    continue
+                }
+                break
+            }
+            // Out of descriptors: the events already queued release theirs when written.
+            guard budget.acquireSpanDescriptor() else { break }
+            let fd: Int32
+            do {
+                fd = try sub.log.openDescriptor(for: span)
+                sub.openFailures = 0
+            } catch {
+                budget.releaseSpanDescriptor()
+                return retryLater(sub, error)
+            }
+            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+            var event = Spool_V1_SubscribeEvent()
+            event.partition = sub.tp.partition
+            event.highWatermark = read.highWatermark
+            event.logStartOffset = read.logStartOffset
+            event.bytes = UInt32(span.length)
+            let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
+            writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], handles: [handle], ends: nil)
+            sub.credit -= span.length
+            sub.nextOffset = span.nextOffset
+        }
+        flushIfNeeded()
+    }
+
+    /// The segment could not be opened (no descriptor left, or retention deleted it):
+    /// try again after a pause that doubles each time; after `subscribeOpenRetriesMax`
+    /// failures in a row, end the stream with the error.
+    private func retryLater(_ sub: NativeSubscription, _ error: Error) {
+        sub.openFailures += 1
+        guard sub.openFailures <= Self.subscribeOpenRetriesMax, let context else { return endSubscription(sub, error) }
+        let millis = min(Self.subscribeRetryMillisMax, Self.subscribeRetryMillisMin << Int64(sub.openFailures - 1))
+        let bound = self.bound
+        let streamID = sub.streamID
+        sub.retry = context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
+            let handler = bound.value
+            guard let sub = handler.subscriptions[streamID] else { return }
+            sub.retry = nil
+            handler.pump(sub)
+        }
+    }
+
+    // MARK: Writing
+
+    /// Room left in a frame for a response message beside its payload.
+    static let responseMessageBytesMax = 64 * 1024
+
+    private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
+        guard inFlight.contains(id) else { return }
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], handles: [], ends: id)
+        if flushNow { flushIfNeeded() }
+    }
+
+    /// While draining, says goodbye once the last call in flight was answered and written.
+    private func goAwayIfDrained() {
+        if draining && inFlight.isEmpty && answered.isEmpty {
+            goAway(SpoolStatusError(.unavailable, "the broker is shutting down"))
+        }
+    }
+
+    /// Ends call `id` with a STATUS for `error` (nothing if the call already ended).
+    private func finish(_ id: UInt32, _ error: Error) {
+        guard inFlight.contains(id) else { return }
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, StatusMapping.status(for: error).status, regions: [], handles: [], ends: id)
+        flushIfNeeded()
+    }
+
+    /// A STATUS for a REQUEST that was refused before it became a call.
+    private func writeStatus(_ id: UInt32, _ status: SpoolStatusError) {
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: nil)
+    }
+
+    /// Writes one frame: header and message, then the payload's file regions. `handles`
+    /// (each holding a span descriptor of the budget) are closed, the queued bytes counted
+    /// off and call `ends` (whose last frame this is) leaves the in-flight set only once
+    /// the last byte is written, or the write failed.
+    private func writeMessage<M: SwiftProtobuf.Message>(
+        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], handles: [NIOFileHandle], ends call: UInt32?
+    ) {
+        guard let context, !closing else {
+            for handle in handles {
+                try? handle.close()
+                budget.releaseSpanDescriptor()
+            }
+            if let call { inFlight.remove(call) }
+            return
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try message.serializedBytes()
+        } catch {
+            // Never send an empty message in its place: the client could not tell.
+            for handle in handles {
+                try? handle.close()
+                budget.releaseSpanDescriptor()
+            }
+            return goAway(SpoolStatusError(.internal, "could not encode a \(M.protoMessageName): \(error)"))
+        }
+        let payloadBytes = regions.reduce(0) { $0 + $1.readableBytes }
+        var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
+        Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count, payloadBytes: payloadBytes, to: &buffer)
+        buffer.writeBytes(bytes)
+        let queued = buffer.readableBytes + payloadBytes
+        budget.addOutbound(queued)
+        if let call {
+            inFlight.remove(call)
+            answered.insert(call)
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: regions.isEmpty ? written : nil)
+        for (i, region) in regions.enumerated() {
+            context.write(wrapOutboundOut(.fileRegion(region)), promise: i == regions.count - 1 ? written : nil)
+        }
+        needsFlush = true
+        let bound = self.bound
+        let descriptors = handles.count
+        written.futureResult.whenComplete { _ in
+            for handle in handles { try? handle.close() }
+            bound.value.written(queued, descriptors: descriptors, call: call)
+        }
+    }
+
+    /// A frame's last byte went out (or the write failed): give back what it held. Writes
+    /// complete inside `flush()`, so what the freed room allows (deferred answers, streams,
+    /// reads) runs once, after the current work, not nested in it.
+    private func written(_ bytes: Int, descriptors: Int, call: UInt32?) {
+        budget.removeOutbound(bytes)
+        for _ in 0..<descriptors { budget.releaseSpanDescriptor() }
+        if let call { answered.remove(call) }
+        descriptorsFreed = descriptorsFreed || descriptors > 0
+        guard let context, !closing, !serviceScheduled else { return }
+        serviceScheduled = true
+        let bound = self.bound
+        context.eventLoop.execute { bound.value.serviceAfterWrites() }
+    }
+
+    private func serviceAfterWrites() {
+        serviceScheduled = false
+        guard context != nil, !closing else { return }
+        if descriptorsFreed {
+            descriptorsFreed = false
+            serveDeferredFetches()
+            for sub in Array(subscriptions.values) { pump(sub) }
+        }
+        resumeReadsIfPossible()
+        flushIfNeeded()
+        goAwayIfDrained()
+    }
+
+    private func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    /// Sends GOAWAY with `status` and closes the connection.
+    private func goAway(_ status: SpoolStatusError) {
+        guard let context, !closing else { return }
+        closing = true
+        let channel = context.channel
+        guard let frame = try? NativeFrames.goAway(status, allocator: channel.allocator) else {
+            return channel.close(promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(frame))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,104 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SpoolBroker
+import SpoolProtocol
+
+/// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
+/// each a frame decoder and a `ConnectionHandler` over the shared broker core.
+///
+/// ```swift
+/// let listener = try await NativeListener.start(broker: broker, group: group)
+/// print(listener.localAddress)
+/// await listener.shutdown(drainSeconds: 10)
+/// ```
+public final class NativeListener: Sendable {
+    /// The native protocol version this broker speaks.
+    public static let protocolVersion: UInt32 = 1
+
+    let channel: Channel
+    let connections: ConnectionSet
+    let broker: Broker
+
+    /// The bound address (useful with port 0).
+    public var localAddress: SocketAddress { channel.localAddress! }
+    public var port: Int { channel.localAddress!.port! }
+
+    private init(channel: Channel, connections: ConnectionSet, broker: Broker) {
+        self.channel = channel
+        self.connections = connections
+        self.broker = broker
+    }
+
+    /// Binds `config.host:config.port` and starts accepting.
+    public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
+        let config = broker.config
+        let connections = ConnectionSet()
+        let budgets = broker.budgets
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // accept() failing with EMFILE/ENFILE (or out of memory) leaves the connection
+                // in the backlog: without a pause the event loop would retry at once, forever.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptThrottle())
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
+            .childChannelInitializer { channel in
+                guard let budget = budgets.admitConnection() else {
+                    let status = SpoolStatusError(.resourceExhausted, "the broker has \(budgets.descriptors.maxConnections) connections open, its limit (max.connections); try again later")
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in budget.close() }
+                connections.add(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
+                    try sync.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: config.maxFrameBytes, budget: budget)))
+                    try sync.addHandler(ConnectionHandler(broker: broker, budget: budget))
+                }
+            }
+        let channel = try await bootstrap.bind(host: config.host, port: config.port).get()
+        return NativeListener(channel: channel, connections: connections, broker: broker)
+    }
+
+    /// Stops accepting new connections.
+    public func stopAccepting() async {
+        try? await channel.close()
+    }
+
+    /// Graceful stop of the open connections: each answers the calls it has in flight
+    /// (long polls at once), ends its streams with UNAVAILABLE, refuses new calls and says
+    /// GOAWAY; what is still open after `drainSeconds` is closed.
+    public func drain(seconds drainSeconds: Int64) async {
+        let open = connections.all
+        for connection in open {
+            connection.pipeline.fireUserInboundEventTriggered(ConnectionHandler.DrainEvent())
+        }
+        let deadline = ContinuousClock.now + .seconds(drainSeconds)
+        for connection in open {
+            while connection.isActive && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
+            if connection.isActive { try? await connection.close() }
+        }
+    }
+}
+
+/// The open client connections of a listener, for a graceful shutdown.
+final class ConnectionSet: Sendable {
+    private let channels = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
+
+    func add(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = channels.withLockedValue { $0.removeValue(forKey: id) } }
+    }
+
+    var all: [Channel] { channels.withLockedValue { Array($0.values) } }
+}

@@ -1,0 +1,64 @@
+import SpoolBroker
+import SpoolProtocol
+import SpoolRecords
+import SpoolStorage
+
+/// Maps errors from the lower layers to protocol status codes.
+enum StatusMapping {
+    static func status(for error: Error) -> SpoolStatusError {
+        switch error {
+        case let e as SpoolStatusError:
+            return e
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .cancelled: return SpoolStatusError(.cancelled, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            }
+        case let e as StorageError:
+            switch e.code {
+            case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)
+            case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
+            case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
+            case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
+            case .recordTooLarge, .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
+            case .io: return SpoolStatusError(.internal, e.message)
+            case .corrupt: return SpoolStatusError(.dataLoss, e.message)
+            }
+        case let e as RecordsError:
+            switch e.code {
+            case .badCRC, .corruptCompressedData: return SpoolStatusError(.dataLoss, e.description)
+            case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
+            case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
+            case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
+            default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
+            }
+        case let e as BrokerError:
+            switch e.code {
+            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .cancelled: return SpoolStatusError(.cancelled, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            }
+        case let e as ProducerStateError:
+            switch e.code {
+            case .outOfOrderSequenceNumber, .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
+            case .invalidRecord: return SpoolStatusError(.invalidArgument, e.message)
+            }
+        case let e as GroupCoordinatorError:
+            switch e.code {
+            case .unknownTopicOrPartition, .groupIdNotFound: return SpoolStatusError(.notFound, e.message)
+            case .invalidGroupId, .invalidSessionTimeout, .offsetMetadataTooLarge, .invalidCommitOffset, .inconsistentGroupProtocol:
+                return SpoolStatusError(.invalidArgument, e.message)
+            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress, .memberIdRequired, .fencedInstanceId, .nonEmptyGroup:
+                return SpoolStatusError(.failedPrecondition, e.message)
+            case .groupMaxSizeReached: return SpoolStatusError(.resourceExhausted, e.message)
+            case .coordinatorNotAvailable, .storageFailed: return SpoolStatusError(.unavailable, e.message)
+            }
+        default:
+            return SpoolStatusError(.internal, "\(error)")
+        }
+    }
+}

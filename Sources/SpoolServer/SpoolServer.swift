@@ -1,0 +1,75 @@
+import NIOCore
+import NIOPosix
+import SpoolBroker
+import SpoolKafka
+import SpoolNative
+
+/// A whole Spool broker process in one object: the broker core and its listeners on one
+/// event-loop group.
+///
+/// ```swift
+/// let server = try await SpoolServer.start(config: BrokerConfig(dataDirectory: "data"))
+/// print("listening on \(server.localAddress)")
+/// try await server.shutdown()   // graceful: stop accepting, drain, flush, clean marker
+/// ```
+public final class SpoolServer: Sendable {
+    public let broker: Broker
+    public let group: MultiThreadedEventLoopGroup
+    public let native: NativeListener
+    /// The Kafka wire protocol listener, unless turned off.
+    public let kafka: KafkaListener?
+
+    /// The native listener's bound address (useful with port 0).
+    public var localAddress: SocketAddress { native.localAddress }
+    /// The native listener's port.
+    public var port: Int { native.port }
+
+    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener, kafka: KafkaListener?) {
+        self.broker = broker
+        self.group = group
+        self.native = native
+        self.kafka = kafka
+    }
+
+    /// Opens the storage (recovering it if needed), starts background work and the listeners:
+    /// the native one, and the Kafka one unless `kafka` is nil.
+    public static func start(config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil) async throws -> SpoolServer {
+        // A broker process uses what descriptors it may: the budgets are derived from them.
+        DescriptorBudget.raiseProcessLimit()
+        let broker = try Broker(config: config)
+        broker.storage.startBackgroundWork()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
+        do {
+            let native = try await NativeListener.start(broker: broker, group: group)
+            var kafka: KafkaListener?
+            if let kafkaConfig {
+                do {
+                    kafka = try await KafkaListener.start(broker: broker, config: kafkaConfig, group: group)
+                } catch {
+                    await native.stopAccepting()
+                    throw error
+                }
+            }
+            return SpoolServer(broker: broker, group: group, native: native, kafka: kafka)
+        } catch {
+            try? await broker.close()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Graceful stop, in order: stop accepting; let every connection answer the calls it
+    /// has in flight and say goodbye (closing what is left after `drainSeconds`); then
+    /// append open batches, flush storage and leave the clean marker.
+    public func shutdown(drainSeconds: Int64 = 10) async throws {
+        await native.stopAccepting()
+        await kafka?.stopAccepting()
+        broker.wakeAllWaiters()
+        // Held JoinGroup/SyncGroup calls are answered now rather than holding up the drain.
+        broker.groups.shutdown()
+        await native.drain(seconds: drainSeconds)
+        await kafka?.drain(seconds: drainSeconds)
+        try await group.shutdownGracefully()
+        try await broker.close()
+    }
+}

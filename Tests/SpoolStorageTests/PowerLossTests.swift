@@ -1,0 +1,307 @@
+import Foundation
+import NIOCore
+import SpoolRecords
+@testable import SpoolStorage
+import Testing
+
+/// The power-loss simulator: a seeded random workload (acks=all appends, rolls, retention,
+/// topic creation and deletion, offset commits, clean restarts) runs on a `SimulatedDisk`
+/// that loses power at a seeded random operation; the disk as it could be after the power
+/// loss is opened again, and recovery must yield consistent logs holding every
+/// acknowledged record, every acknowledged topic change and every synced commit.
+///
+/// A failing seed is printed and reproduces exactly: `SPOOL_POWER_LOSS_SEED=<seed> swift
+/// test --filter PowerLossTests` runs that seed alone (the workload is single-threaded and
+/// background work runs only when the workload drains it).
+@Suite struct PowerLossTests {
+    /// Seeds per test run: each is one crash point.
+    static let seedCount: UInt64 = 2000
+
+    @Test func recoveryKeepsEverythingAcknowledgedAtEveryCrashPoint() throws {
+        let seeds: [UInt64]
+        if let one = ProcessInfo.processInfo.environment["SPOOL_POWER_LOSS_SEED"].flatMap(UInt64.init) {
+            seeds = [one]
+        } else {
+            seeds = Array(0..<Self.seedCount)
+        }
+        var crashedDuringWorkload = 0
+        var operations = 0
+        var failed: [UInt64] = []
+        for seed in seeds {
+            var run = PowerLossRun(seed: seed)
+            let problems = run.run()
+            if run.crashed { crashedDuringWorkload += 1 } else { operations += run.operations }
+            if !problems.isEmpty {
+                failed.append(seed)
+                print("power-loss seed \(seed) FAILED (rerun: SPOOL_POWER_LOSS_SEED=\(seed) swift test --filter PowerLossTests):")
+                for problem in problems.prefix(10) { print("  \(problem)") }
+                Issue.record("power-loss seed \(seed): \(problems.prefix(3).joined(separator: "; "))")
+                if failed.count >= 5 { break }
+            }
+        }
+        print("power-loss simulator: \(seeds.count) seeds (\(seeds.first!)...\(seeds.last!)), \(crashedDuringWorkload) crashed mid-workload (the others ran \(operations / max(1, seeds.count - crashedDuringWorkload)) operations on average), \(failed.count) failed")
+        // The crash points must mostly land inside the workload, or the test checks little.
+        #expect(seeds.count < 10 || crashedDuringWorkload * 10 >= seeds.count * 8)
+    }
+}
+
+/// One seeded run: workload, power loss, recovery, checks.
+struct PowerLossRun {
+    let seed: UInt64
+    var random: SeededRandom
+    let disk = SimulatedDisk()
+    var executor = ManualExecutor()
+    var crashed = false
+    var operations = 0
+    var problems: [String] = []
+    var trace: [String] = []
+
+    /// Topics whose creation returned, with their partition count (names are never reused).
+    var topics: [String: Int32] = [:]
+    var deleted: Set<String> = []
+    /// A create or delete cut by the crash: either outcome is fine.
+    var topicInFlight: String?
+    var nextTopic = 0
+    /// Records appended, by partition and offset (the value each must have).
+    var appended: [TopicPartition: [Int64: String]] = [:]
+    /// Offsets below which a flush returned: acknowledged with acks=all.
+    var acknowledgedEnd: [TopicPartition: Int64] = [:]
+    /// Committed offsets whose commit returned, and the commit cut by the crash.
+    var commits: [String: [TopicPartition: CommittedOffset]] = [:]
+    var commitInFlight: (group: String, ifDone: [TopicPartition: CommittedOffset])?
+
+    static let operationsBudget = 500
+    static let steps = 70
+
+    init(seed: UInt64) {
+        self.seed = seed
+        random = SeededRandom(seed: seed &* 0x2545_F491_4F6C_DD1D &+ 1)
+    }
+
+    var config: StorageConfig {
+        var config = StorageConfig(dataDirectory: "/data")
+        config.topicDefaults.retentionMillis = -1
+        config.topicDefaults.segmentBytes = 1024
+        config.topicDefaults.retentionBytes = 2500
+        config.topicDefaults.indexIntervalBytes = 150
+        config.maxOpenFiles = 8
+        return config
+    }
+
+    mutating func run() -> [String] {
+        let budget = ProcessInfo.processInfo.environment["SPOOL_POWER_LOSS_BUDGET"].flatMap(Int.init) ?? Self.operationsBudget
+        disk.crash(atOperation: Int.random(in: 1...budget, using: &random))
+        var storage: LogManager?
+        do {
+            storage = try LogManager(config: config, io: disk, executor: executor.executor)
+            for _ in 0..<Self.steps {
+                try step(&storage!)
+            }
+        } catch {
+            if !disk.crashed { problems.append("workload failed without a crash: \(error); trace: \(trace.suffix(5))") }
+        }
+        crashed = disk.crashed
+        operations = disk.operations
+        // In-memory log starts at the crash: retention may be undone by the crash, never advanced.
+        var startsAtCrash: [TopicPartition: Int64] = [:]
+        if let storage {
+            for (name, count) in topics where !deleted.contains(name) {
+                for p in 0..<count {
+                    if let log = try? storage.partition(TopicPartition(name, p)) { startsAtCrash[TopicPartition(name, p)] = log.startOffset }
+                }
+            }
+        }
+        let after = disk.powerLoss(&random)
+        check(after, startsAtCrash: startsAtCrash)
+        return problems
+    }
+
+    mutating func live() -> [String] { topics.keys.filter { !deleted.contains($0) }.sorted() }
+
+    mutating func pickPartition() -> TopicPartition? {
+        let names = live()
+        guard let name = names.randomElement(using: &random) else { return nil }
+        return TopicPartition(name, Int32.random(in: 0..<topics[name]!, using: &random))
+    }
+
+    mutating func step(_ storage: inout LogManager) throws {
+        let roll = Int.random(in: 0..<100, using: &random)
+        switch roll {
+        case 0..<40:
+            guard let tp = pickPartition() else { return try createTopic(storage) }
+            let log = try storage.partition(tp)
+            let count = Int.random(in: 1...4, using: &random)
+            var builder = RecordBatchBuilder(codec: Bool.random(using: &random) ? .none : .lz4)
+            let base = log.endOffset
+            var values: [Int64: String] = [:]
+            for i in 0..<count {
+                let value = "\(tp)@\(base + Int64(i))"
+                values[base + Int64(i)] = value
+                builder.append(key: nil, value: ByteBuffer(string: value + String(repeating: ".", count: Int.random(in: 0...60, using: &random))),
+                               timestamp: 1_700_000_000_000 + base + Int64(i))
+            }
+            var batch = try builder.build()
+            trace.append("append \(tp) \(base)+\(count)")
+            let result = try log.append(&batch)
+            guard result.baseOffset == base else { throw StorageError(.corrupt, "append at \(result.baseOffset), expected \(base)") }
+            appended[tp, default: [:]].merge(values) { _, new in new }
+            if Int.random(in: 0..<10, using: &random) < 6 {
+                try log.flush() // acks=all
+                acknowledgedEnd[tp] = log.endOffset
+            }
+        case 40..<55:
+            let group = "g\(Int.random(in: 0..<3, using: &random))"
+            var offsets: [TopicPartition: CommittedOffset] = [:]
+            for _ in 0..<Int.random(in: 1...3, using: &random) {
+                let value = Int64.random(in: 0..<1_000_000, using: &random)
+                offsets[TopicPartition("c\(Int.random(in: 0..<2, using: &random))", Int32.random(in: 0..<3, using: &random))] =
+                    CommittedOffset(offset: value, metadata: "m\(value)", commitTimestamp: value)
+            }
+            let ifDone = (commits[group] ?? [:]).merging(offsets) { _, new in new }
+            commitInFlight = (group, ifDone)
+            trace.append("commit \(group)")
+            try storage.offsets.commit(group: group, offsets)
+            commits[group] = ifDone
+            commitInFlight = nil
+        case 55..<63:
+            guard let tp = pickPartition() else { return }
+            trace.append("roll \(tp)")
+            try storage.partition(tp).roll()
+        case 63..<71:
+            trace.append("drain")
+            executor.drain()
+        case 71..<79:
+            trace.append("retention")
+            storage.runRetention(now: 1_800_000_000_000)
+        case 79..<85:
+            try createTopic(storage)
+        case 85..<89:
+            guard let name = live().randomElement(using: &random) else { return }
+            topicInFlight = name
+            trace.append("delete \(name)")
+            try storage.deleteTopic(name)
+            deleted.insert(name)
+            topicInFlight = nil
+        case 89..<93:
+            trace.append("restart")
+            try storage.close()
+            executor = ManualExecutor()
+            storage = try LogManager(config: config, io: disk, executor: executor.executor)
+            guard storage.openedClean else { throw StorageError(.corrupt, "a clean restart was not seen as clean") }
+        default:
+            for name in live() {
+                for p in 0..<topics[name]! {
+                    let tp = TopicPartition(name, p)
+                    let log = try storage.partition(tp)
+                    trace.append("flush \(tp)")
+                    try log.flush()
+                    acknowledgedEnd[tp] = log.endOffset
+                }
+            }
+        }
+    }
+
+    mutating func createTopic(_ storage: LogManager) throws {
+        let name = "t\(nextTopic)"
+        nextTopic += 1
+        let partitions = Int32.random(in: 1...3, using: &random)
+        topicInFlight = name
+        trace.append("create \(name)")
+        try storage.createTopic(name, partitions: partitions)
+        topics[name] = partitions
+        topicInFlight = nil
+    }
+
+    mutating func check(_ after: SimulatedDisk, startsAtCrash: [TopicPartition: Int64]) {
+        let storage: LogManager
+        do {
+            storage = try LogManager(config: config, io: after, executor: ManualExecutor().executor)
+        } catch {
+            problems.append("recovery failed: \(error); trace: \(trace.suffix(6))")
+            return
+        }
+        defer { try? storage.close() }
+        // Topics: every acknowledged creation and deletion holds; only the one in flight may go either way.
+        var recoveredTopics: [String: Int32] = [:]
+        for definition in storage.topics.all { recoveredTopics[definition.name] = definition.partitions }
+        for (name, count) in topics where !deleted.contains(name) && name != topicInFlight {
+            if recoveredTopics[name] != count { problems.append("topic \(name) (\(count) partitions) came back as \(String(describing: recoveredTopics[name]))") }
+        }
+        for name in deleted where name != topicInFlight {
+            if recoveredTopics[name] != nil { problems.append("deleted topic \(name) came back") }
+        }
+        for name in recoveredTopics.keys where topics[name] == nil && name != topicInFlight {
+            problems.append("unknown topic \(name) appeared")
+        }
+        // Logs: consistent, and holding every acknowledged record.
+        for (name, count) in recoveredTopics {
+            for p in 0..<count {
+                let tp = TopicPartition(name, p)
+                guard let log = try? storage.partition(tp) else {
+                    problems.append("\(tp) missing")
+                    continue
+                }
+                checkLog(log, tp, mustHold: !deleted.contains(name) && name != topicInFlight, startAtCrash: startsAtCrash[tp])
+            }
+        }
+        // Commits: exactly the synced ones; the one in flight whole or not at all.
+        let groups = Set(commits.keys).union(storage.offsets.groups).union(commitInFlight.map { [$0.group] } ?? [])
+        for group in groups {
+            let found = storage.offsets.committed(group: group)
+            let expected = commits[group] ?? [:]
+            if let commitInFlight, commitInFlight.group == group {
+                if found != expected && found != commitInFlight.ifDone { problems.append("group \(group) (commit in flight): \(found)") }
+            } else if found != expected {
+                problems.append("group \(group): \(found), expected \(expected)")
+            }
+        }
+        // The recovered store takes new work.
+        if let name = recoveredTopics.keys.sorted().first, let log = try? storage.partition(TopicPartition(name, 0)) {
+            var batch = makeBatch(1, tag: "after")
+            do {
+                _ = try log.append(&batch)
+                try log.flush()
+            } catch {
+                problems.append("append after recovery failed: \(error)")
+            }
+        }
+    }
+
+    mutating func checkLog(_ log: PartitionLog, _ tp: TopicPartition, mustHold: Bool, startAtCrash: Int64?) {
+        let start = log.startOffset
+        let end = log.endOffset
+        if let startAtCrash, mustHold, start > startAtCrash {
+            problems.append("\(tp): log starts at \(start), after \(startAtCrash) where it started at the crash")
+        }
+        var offset = start
+        do {
+            while offset < end {
+                let records = try decodeAll(try log.readBytes(from: offset, maxBytes: 1 << 16))
+                guard let first = records.first(where: { $0.offset >= offset }) else {
+                    problems.append("\(tp): nothing readable at \(offset) (log \(start)..<\(end))")
+                    return
+                }
+                for record in records where record.offset >= offset {
+                    if record.offset != offset {
+                        problems.append("\(tp): offset \(record.offset) where \(offset) was expected")
+                        return
+                    }
+                    let value = String(buffer: record.value!).prefix { $0 != "." }
+                    if value != "\(tp)@\(offset)" {
+                        problems.append("\(tp): offset \(offset) holds '\(value)'")
+                        return
+                    }
+                    offset += 1
+                }
+                _ = first
+            }
+        } catch {
+            problems.append("\(tp): reading at \(offset) failed: \(error)")
+            return
+        }
+        guard mustHold, let acknowledged = acknowledgedEnd[tp] else { return }
+        if end < acknowledged {
+            problems.append("\(tp): log ends at \(end), but records up to \(acknowledged) were acknowledged; trace: \(trace.suffix(8))")
+        }
+    }
+}

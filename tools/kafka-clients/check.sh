@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Kafka clients against a real `spool broker`: kcat (Debian, librdkafka 2.0.2), kafka-python,
+# confluent-kafka (librdkafka 2.x), aiokafka, records crossing between the Kafka and the
+# native protocol, and malformed requests on a raw socket. Installs what it needs (kcat via
+# apt, a venv under .build/ from PyPI), starts the broker on ephemeral ports with a temporary
+# data directory, runs every check with a time limit, and stops the broker on exit.
+# Prints one line per check and a final "N passed, N failed"; exits non-zero on a failure.
+# Usage: tools/kafka-clients/check.sh [path/to/spool]   (default .build/debug/spool)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+spool="${1:-.build/debug/spool}"
+[ -x "$spool" ] || swift build --product spool || exit 1
+spool=$(cd "$(dirname "$spool")" && pwd)/$(basename "$spool")
+command -v kcat >/dev/null || apt-get install -y kcat >/dev/null || { echo "kcat is missing (apt-get install -y kcat)" >&2; exit 1; }
+venv=.build/kafka-clients-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, lz4, confluent_kafka, aiokafka, cramjam' 2>/dev/null; then
+  echo "setting up $venv (kafka-python, lz4, confluent-kafka, aiokafka, cramjam from PyPI)" >&2
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check \
+    'kafka-python==3.0.12' lz4 crc32c 'confluent-kafka>=2.6' 'aiokafka==0.14.0' cramjam || exit 1
+fi
+py="$root/$venv/bin/python"
+
+tmp=$(mktemp -d)
+broker_pid=""
+cleanup() {
+  [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --default-partitions 1 >"$tmp/broker.log" 2>&1 &
+broker_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
+  sleep 0.1
+done
+native_port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$tmp/broker.log" | head -1)
+kafka_port=$(sed -n 's/^Kafka clients: .*:\([0-9][0-9]*\)$/\1/p' "$tmp/broker.log" | head -1)
+[ -n "$native_port" ] && [ -n "$kafka_port" ] || { echo "broker did not start:"; cat "$tmp/broker.log"; exit 1; }
+kafka="127.0.0.1:$kafka_port"
+native="--broker 127.0.0.1:$native_port"
+export SPOOL_KAFKA="$kafka" kafka native tmp spool
+echo "broker: native 127.0.0.1:$native_port, Kafka $kafka"
+
+passed=0
+failed=0
+# run NAME SECONDS COMMAND...: one check, bounded in time, output kept for a failure.
+run() {
+  local name=$1 seconds=$2
+  shift 2
+  local command=("$@")
+  if [ "$(type -t "$1")" = function ]; then
+    # Shell functions run in a child bash, so that `timeout` can bound them too.
+    command=(bash -c "$(declare -f "$1"); $*")
+  fi
+  if timeout "$seconds" "${command[@]}" >"$tmp/out" 2>&1; then
+    passed=$((passed + 1))
+    echo "PASS $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    sed 's/^/    /' "$tmp/out" | tail -25
+  fi
+  if ! kill -0 "$broker_pid" 2>/dev/null; then
+    echo "the broker died:"; tail -20 "$tmp/broker.log"; exit 1
+  fi
+}
+
+# kcat: produce keyed records with headers in one codec, read them back exactly.
+kcat_codec() {
+  local codec=$1 topic="kc-$1-$RANDOM"
+  seq 1 300 | sed 's/.*/k&:value-&/' | kcat -b "$kafka" -P -t "$topic" -z "$codec" -K: -H "h1=x" -H "codec=$codec" || return 1
+  kcat -b "$kafka" -C -t "$topic" -o beginning -e -q -f '%k|%s|%h\n' >"$tmp/got" || return 1
+  seq 1 300 | sed "s/.*/k&|value-&|h1=x,codec=$codec/" >"$tmp/want"
+  diff "$tmp/want" "$tmp/got"
+}
+
+# kcat: -o end sees only what arrives later; -o -N the last N records.
+kcat_offsets() {
+  local topic="ko-$RANDOM"
+  seq 1 50 | kcat -b "$kafka" -P -t "$topic" -z lz4 || return 1
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o -5 -e -q | tr '\n' ' ')" = "46 47 48 49 50 " ] || { echo "-o -5 wrong"; return 1; }
+  # From the end there is nothing to read until more is written.
+  [ -z "$(kcat -b "$kafka" -C -t "$topic" -o end -e -q)" ] || { echo "-o end read old records"; return 1; }
+  seq 101 103 | kcat -b "$kafka" -P -t "$topic" || return 1
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o -3 -e -q | tr '\n' ' ')" = "101 102 103 " ] || { echo "-o -3 after more writes wrong"; return 1; }
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | wc -l)" -eq 53 ]
+}
+
+# kcat: acks=0 (no answer expected) and acks=1, then offsets by timestamp (-Q).
+kcat_acks_and_times() {
+  local topic="ka-$RANDOM" before after
+  before=$(( $(date +%s%3N) - 1 ))
+  seq 1 500 | kcat -b "$kafka" -P -t "$topic" -X acks=0 -z gzip || return 1
+  seq 501 1000 | kcat -b "$kafka" -P -t "$topic" -X acks=1 || return 1
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | wc -l)" -eq 1000 ] || { echo "acks=0/1 records missing"; return 1; }
+  [ "$(kcat -b "$kafka" -Q -t "$topic:0:$before")" = "$topic [0] offset 0" ] || { echo "-Q before the first record"; return 1; }
+  after=$(( $(date +%s%3N) + 3600000 ))
+  [ "$(kcat -b "$kafka" -Q -t "$topic:0:$after")" = "$topic [0] offset -1" ] || { echo "-Q after the last record"; return 1; }
+}
+
+# kcat consumer group (-G): balanced consumer with committed offsets.
+kcat_group() {
+  local topic="kg-$RANDOM" group="kcat-group-$RANDOM"
+  seq 1 20 | kcat -b "$kafka" -P -t "$topic" || return 1
+  kcat -b "$kafka" -G "$group" -q -c 20 -X auto.offset.reset=earliest "$topic" >"$tmp/g1" || return 1
+  [ "$(wc -l <"$tmp/g1")" -eq 20 ] || return 1
+  seq 21 25 | kcat -b "$kafka" -P -t "$topic" || return 1
+  kcat -b "$kafka" -G "$group" -q -c 5 -X auto.offset.reset=earliest "$topic" >"$tmp/g2" || return 1
+  [ "$(tr '\n' ' ' <"$tmp/g2")" = "21 22 23 24 25 " ] || { echo "resumed read: $(cat "$tmp/g2")"; return 1; }
+}
+
+# zstd (and snappy) are refused per batch with UNSUPPORTED_COMPRESSION_TYPE, clearly.
+zstd_refused() {
+  seq 1 1000 | kcat -b "$kafka" -P -t "kz-$RANDOM" -z zstd >"$tmp/zstd" 2>&1
+  grep -q "Unsupported compression type" "$tmp/zstd" || { cat "$tmp/zstd"; return 1; }
+}
+
+# SASL is not enabled: a SASL client is told so at the handshake.
+sasl_refused() {
+  kcat -b "$kafka" -L -m 3 -X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=PLAIN \
+    -X sasl.username=u -X sasl.password=p >"$tmp/sasl" 2>&1
+  grep -q "Unsupported SASL mechanism" "$tmp/sasl" || { cat "$tmp/sasl"; return 1; }
+}
+
+# A record crosses the protocols both ways.
+cross_protocols() {
+  local topic="cross-$RANDOM"
+  "$spool" topic create "$topic" --partitions 1 $native >/dev/null || return 1
+  printf 'from-spool-1\nfrom-spool-2\n' | "$spool" produce "$topic" --acks all $native || return 1
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | tr '\n' ' ')" = "from-spool-1 from-spool-2 " ] || { echo "kcat did not read spool's records"; return 1; }
+  printf 'from-kcat\n' | kcat -b "$kafka" -P -t "$topic" -z gzip || return 1
+  [ "$("$spool" consume "$topic" --from beginning --exit-at-end $native | tr '\n' ' ')" = "from-spool-1 from-spool-2 from-kcat " ] || { echo "spool consume did not read kcat's record"; return 1; }
+}
+
+cd tools/kafka-clients
+run "kcat produce/consume, codec none, keys and headers" 60 kcat_codec none
+run "kcat produce/consume, codec gzip, keys and headers" 60 kcat_codec gzip
+run "kcat produce/consume, codec lz4, keys and headers" 60 kcat_codec lz4
+run "kcat -o -N and -o end" 60 kcat_offsets
+run "kcat acks=0 and acks=1, offsets by timestamp (-Q)" 60 kcat_acks_and_times
+run "kcat balanced consumer group resumes from its commits" 120 kcat_group
+run "zstd batches refused: unsupported compression type" 30 zstd_refused
+run "SASL handshake answered: not enabled" 30 sasl_refused
+run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
+run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
+run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
+run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
+run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
+run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
