@@ -19,11 +19,10 @@ extension SpoolProducer {
     func drain() {
         eventLoop.preconditionInEventLoop()
         var effects = ProducerState.Effects()
-        let (connection, requests, reconnect, identity) = state.withLockedValue {
+        let (live, requests, reconnect, identity) = state.withLockedValue {
             s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
             s.drainScheduled = false
-            guard let connection = s.connection, connection.isConnected else {
-                s.connection = nil
+            guard connection.isConnected else {
                 let start = !s.reconnecting && !s.isIdle && !s.sendable.isEmpty
                 if start { s.reconnecting = true }
                 return (nil, [], start, nil)
@@ -34,8 +33,8 @@ extension SpoolProducer {
         }
         run(effects)
         if reconnect { startReconnecting() }
-        guard let connection else { return }
-        for request in requests { send(request, on: connection, identity: identity) }
+        guard let live else { return }
+        for request in requests { send(request, on: live, identity: identity) }
     }
 
     /// Seals the request's batches into one payload and writes the request.
@@ -73,24 +72,21 @@ extension SpoolProducer {
                 for builder in builders where s.spareBuilders.count < Self.spareBuildersMax { s.spareBuilders.append(builder) }
             }
         }
+        // The call's deadline is the earliest delivery deadline of its batches: a request
+        // without an answer by then fails them (the transport sweeps call deadlines).
+        let left = request.deadline.uptimeNanoseconds &- NIODeadline.now().uptimeNanoseconds
+        let leftMillis = Int(clamping: max(1, Int64(bitPattern: UInt64(left)) / 1_000_000))
         let pending: SpoolConnection.PendingReply
         do {
-            pending = try connection.startCall(.produce, message, payload: payload)
+            pending = try connection.startCall(.produce, message, payload: payload, timeoutMillis: leftMillis)
+        } catch let error as SpoolClientError where error.code == .deadlineExceeded {
+            // Refused before sending: the broker's limit of calls in flight is reached.
+            finish(request, outcome: .retriable(error))
+            return
         } catch {
             finish(request, outcome: Self.classify(error, wholeCall: true))
             return
         }
-        // A request without an answer is abandoned at its batches' delivery deadline.
-        let timeout = eventLoop.scheduleTask(deadline: request.deadline) { [self] in
-            finish(request, outcome: .failed(ProducerError(
-                .deliveryTimedOut, "no answer from the broker to a Produce request within the delivery timeout")))
-        }
-        let answered = state.withLockedValue { _ -> Bool in
-            if request.finished { return true }
-            request.timeout = timeout
-            return false
-        }
-        if answered { timeout.cancel() }
         Task {
             let reply: Result<SpoolConnection.Reply, Error>
             do { reply = .success(try await pending.reply) } catch { reply = .failure(error) }
@@ -135,10 +131,9 @@ extension SpoolProducer {
     private func finish(_ request: InFlightProduce, outcomes: [ProducerState.EntryOutcome]) {
         var effects = ProducerState.Effects()
         let backoff = { (attempts: Int) in self.backoff(attempts: attempts) }
-        let timeout = state.withLockedValue { s -> Scheduled<Void>? in
-            guard !request.finished else { return nil }
+        state.withLockedValue { s in
+            guard !request.finished else { return }
             request.finished = true
-            defer { request.timeout = nil }
             let delivered = s.complete(request, outcomes: outcomes, now: .now(), backoff: backoff, effects: &effects)
             var payload = request.payload
             request.payload = ByteBuffer()
@@ -146,25 +141,34 @@ extension SpoolProducer {
                 payload.clear()
                 s.sparePayloads.append(payload)
             }
-            return request.timeout
         }
-        timeout?.cancel()
         run(effects)
     }
 
     /// Retriable: the broker is unavailable or the connection is gone; for a whole
     /// call also RESOURCE_EXHAUSTED (too many calls in flight). For one partition's
     /// result RESOURCE_EXHAUSTED means a batch over the topic's limit: not retriable.
+    /// A call past its deadline is past its batches' delivery deadline.
     static func classify(_ error: Error, wholeCall: Bool) -> ProducerState.EntryOutcome {
-        if let status = error as? SpoolStatusError {
+        switch error {
+        case let status as SpoolStatusError:
             switch status.code {
             case .unavailable: return .retriable(error)
             case .resourceExhausted where wholeCall: return .retriable(error)
             default: return .failed(error)
             }
+        case let client as SpoolClientError:
+            switch client.code {
+            case .deadlineExceeded:
+                return .failed(ProducerError(.deliveryTimedOut, "no answer to a Produce request within the delivery timeout", underlying: error))
+            case .connectionLost, .connectionRefused, .connectTimeout, .handshakeTimeout: return .retriable(error)
+            default: return .failed(error)
+            }
+        case is ChannelError, is IOError:
+            return .retriable(error)
+        default:
+            return .failed(error)
         }
-        if error is ChannelError || error is IOError { return .retriable(error) }
-        return .failed(error)
     }
 
     /// Pause before attempt `attempts + 1`: exponential from `retryBackoffMillis` to
@@ -226,9 +230,9 @@ extension SpoolProducer {
 
     // MARK: Reconnecting
 
-    /// Opens a new connection to the same broker, with backoff, while there is
-    /// something to send; fails batches whose deadline passes meanwhile. `close()`
-    /// cancels it and waits for it, so that no connect outlives the producer.
+    /// Brings the producer's connection back (it reconnects itself; the producer adds
+    /// its own backoff between attempts) while there is something to send, and fails
+    /// batches whose deadline passes meanwhile. `close()` cancels it and waits for it.
     func startReconnecting() {
         let task = Task {
             var attempts = 0
@@ -241,28 +245,27 @@ extension SpoolProducer {
                     state.withLockedValue { $0.reconnecting = false }
                     return
                 }
-                guard stillNeedsConnection(), let address else { return }
+                guard stillNeedsConnection() else { return }
                 do {
-                    let connection = try await SpoolConnection.connect(host: address.host, port: address.port, group: eventLoop)
-                    let (previous, drain, closed) = state.withLockedValue { s -> ([SpoolConnection], Bool, Bool) in
+                    try await connection.reconnect(timeoutMillis: config.retryBackoffMaxMillis)
+                    let drain = state.withLockedValue { s -> Bool in
                         s.reconnecting = false
-                        if s.closed { return ([connection], false, true) }
-                        let previous = s.ownedConnections
-                        s.ownedConnections = [connection]
-                        s.connection = connection
                         s.connectError = nil
                         s.maxInFlightRequests = Self.maxInFlight(config, connection)
                         s.requestPayloadBytesMax = ProducerLimits(
                             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
                         ).requestPayloadBytesMax
                         // Partitions waiting out a backoff are relisted by their timers; the rest now.
-                        return (previous, s.requestDrain(), false)
+                        return !s.closed && s.requestDrain()
                     }
-                    for old in previous { await old.close() }
-                    if drain && !closed { scheduleDrain() }
+                    if drain { scheduleDrain() }
                     return
                 } catch {
                     state.withLockedValue { $0.connectError = error }
+                    if let client = error as? SpoolClientError, client.code == .closed {
+                        state.withLockedValue { $0.reconnecting = false }
+                        return // closed by the application: the batches expire
+                    }
                 }
             }
         }
@@ -275,7 +278,7 @@ extension SpoolProducer {
         var effects = ProducerState.Effects()
         let needed = state.withLockedValue { s -> Bool in
             s.expireOverdue(now: .now(), effects: &effects)
-            if s.isIdle || s.closed || address == nil || Task.isCancelled {
+            if s.isIdle || s.closed || Task.isCancelled {
                 s.reconnecting = false
                 return false
             }

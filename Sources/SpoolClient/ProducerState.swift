@@ -46,14 +46,10 @@ struct ProducerState: Sendable {
     var spareBuilders: [RecordBatchBuilder] = []
     var sparePayloads: [ByteBuffer] = []
     var closed = false
-    /// The connection requests go out on; nil while reconnecting.
-    var connection: SpoolConnection?
     var reconnecting = false
     var reconnectTask: Task<Void, Never>?
     /// Why the last reconnect attempt failed (reported with batches that expire unsent).
     var connectError: Error?
-    /// Connections the producer opened itself (closed with it).
-    var ownedConnections: [SpoolConnection] = []
     var identity: ProducerIdentity?
     /// From the config and the current connection's handshake.
     var requestPayloadBytesMax = 1 << 20

@@ -33,15 +33,14 @@ public final class SpoolProducer: Sendable {
     /// Called once per batch with its outcome, on a client thread.
     public typealias DeliveryHandler = @Sendable (DeliveryReport) -> Void
 
-    /// The connection the producer started with (it reconnects on its own event loop when that one is lost).
+    /// The connection requests go out on; when it breaks the producer brings it back
+    /// (`SpoolConnection.reconnect`) and resends what failed.
     public let connection: SpoolConnection
     public let config: ProducerConfig
     let onDelivery: DeliveryHandler?
     let state: NIOLockedValueBox<ProducerState>
     /// Compression, request writing and timers run here.
     let eventLoop: EventLoop
-    /// Where to reconnect.
-    let address: (host: String, port: Int)?
 
     public init(connection: SpoolConnection, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
         self.connection = connection
@@ -49,9 +48,7 @@ public final class SpoolProducer: Sendable {
         self.onDelivery = onDelivery
         // The connection's own loop when it owns a one-thread group (its writes then need no hop).
         self.eventLoop = connection.group.next()
-        address = (connection.config.host, connection.config.port)
         var initial = ProducerState()
-        initial.connection = connection
         initial.requestPayloadBytesMax = ProducerLimits(
             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
         ).requestPayloadBytesMax
@@ -69,7 +66,6 @@ public final class SpoolProducer: Sendable {
     /// The handle of `name`, learning its partitions and limits from the broker the first time.
     public func topic(_ name: String) async throws -> ProducerTopic {
         if let known = state.withLockedValue({ $0.knownTopic(name) }) { return known }
-        let connection = state.withLockedValue { $0.connection } ?? self.connection
         let description = try await SpoolAdmin(connection).describeTopic(name)
         let partitions = Int32(description.partitions.count)
         guard partitions > 0 else { throw ProducerError(.noPartitions, "topic \(name) has no partitions") }
@@ -180,7 +176,7 @@ public final class SpoolProducer: Sendable {
         await wait { $0.isIdle }
     }
 
-    /// Flushes, refuses further sends, and closes the connections the producer opened itself.
+    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is the caller's).
     public func close() async throws {
         try await flush()
         let reconnect = state.withLockedValue { s -> Task<Void, Never>? in
@@ -190,11 +186,7 @@ public final class SpoolProducer: Sendable {
         }
         reconnect?.cancel()
         await reconnect?.value
-        let owned = state.withLockedValue { s -> [SpoolConnection] in
-            defer { s.ownedConnections.removeAll() }
-            return s.ownedConnections
-        }
-        for connection in owned { await connection.close() }
+
     }
 
     // MARK: Appending
