@@ -58,7 +58,19 @@ public final class SpoolProducer: Sendable {
 
     static func maxInFlight(_ config: ProducerConfig, _ connection: SpoolConnection) -> Int {
         let broker = Int(connection.handshake.maxInFlight)
-        return max(1, broker > 0 ? min(config.maxInFlightRequests, broker) : config.maxInFlightRequests)
+        var n = broker > 0 ? min(config.maxInFlightRequests, broker) : config.maxInFlightRequests
+        if config.idempotent { n = min(n, ProducerConfig.idempotentInFlightMax) }
+        return max(1, n)
+    }
+
+    /// Asks the broker for a producer id and epoch (once), for idempotent batches.
+    private func ensureIdentity() async throws {
+        guard config.idempotent, state.withLockedValue({ $0.identity == nil }) else { return }
+        let response: Spool_V1_InitProducerIdResponse = try await connection.call(.initProducerId, Spool_V1_InitProducerIdRequest())
+        let identity = ProducerIdentity(producerId: response.producerID, epoch: Int16(clamping: response.producerEpoch))
+        state.withLockedValue { s in
+            if s.identity == nil { s.identity = identity }
+        }
     }
 
     // MARK: Topics
@@ -66,6 +78,8 @@ public final class SpoolProducer: Sendable {
     /// The handle of `name`, learning its partitions and limits from the broker the first time.
     public func topic(_ name: String) async throws -> ProducerTopic {
         if let known = state.withLockedValue({ $0.knownTopic(name) }) { return known }
+        // Every send passes here before its first batch: the identity is there before any batch closes.
+        try await ensureIdentity()
         let description = try await SpoolAdmin(connection).describeTopic(name)
         let partitions = Int32(description.partitions.count)
         guard partitions > 0 else { throw ProducerError(.noPartitions, "topic \(name) has no partitions") }

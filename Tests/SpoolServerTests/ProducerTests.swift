@@ -162,7 +162,8 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
     /// Sends keep going while the broker restarts: batches that fail (refused while it
     /// drains, connection lost, nothing listening) are retried with backoff on a new
     /// connection, and every record lands, in send order within its partition.
-    @Test func retriesAcrossABrokerRestartDeliverEverythingInOrder() async throws {
+    @Test(arguments: [false, true])
+    func retriesAcrossABrokerRestartDeliverEverythingInOrder(idempotent: Bool) async throws {
         let broker = try await TestBroker()
         let connection = try await broker.connect()
         try await SpoolAdmin(connection).createTopic("restart", partitions: 2)
@@ -172,6 +173,7 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         config.retryBackoffMillis = 20
         config.retryBackoffMaxMillis = 200
         config.deliveryTimeoutMillis = 30_000
+        config.idempotent = idempotent
         let retried = NIOLockedValueBox(0)
         let producer = SpoolProducer(connection: connection, config: config) { report in
             if report.attempts > 1 { retried.withLockedValue { $0 += 1 } }
@@ -210,6 +212,19 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         }
         #expect(seen == Set(0..<total))
         if duplicates > 0 { print("restart test: \(duplicates) duplicates (at-least-once)") }
+        if idempotent {
+            #expect(duplicates == 0)
+            // Every batch carries the broker-issued producer id and a sequence.
+            let reader = try await broker.connect()
+            let consumer = SpoolConsumer(connection: reader, maxWaitMillis: 50)
+            try await consumer.assign(topic: "restart", from: .beginning)
+            var headers: [RecordBatchHeader] = []
+            for _ in 0..<50 where headers.reduce(0, { $0 + Int($1.recordCount) }) < total {
+                headers += try await consumer.pollBatches().map(\.batch.header)
+            }
+            #expect(!headers.isEmpty && headers.allSatisfy { $0.producerId >= 0 && $0.baseSequence >= 0 })
+            await reader.close()
+        }
         try await producer.close()
         await connection.close()
         await broker.stop()
