@@ -8,9 +8,8 @@ final class InFlightProduce: @unchecked Sendable {
     var entries: [(partition: Int32, batches: [ProducerBatch])] = []
     /// The request's payload; back to the producer's pool once every batch is delivered.
     var payload = ByteBuffer()
-    /// Set (under the producer's lock) by whichever comes first: the reply or the deadline.
+    /// Set (under the producer's lock) when the outcome is applied, so that it is applied once.
     var finished = false
-    var timeout: Scheduled<Void>?
 
     init(topic: Int, name: String) {
         self.topic = topic

@@ -26,5 +26,17 @@ public struct ProducerConfig: Sendable {
     /// Longest pause between attempts. Kafka: `retry.backoff.max.ms`.
     public var retryBackoffMaxMillis = 1_000
 
+    /// Stamp every batch with a producer id, epoch and per-partition base sequence
+    /// (from the broker's InitProducerId), so that the broker drops a retried batch it
+    /// already appended and answers with the original offsets. Caps requests in flight
+    /// at `idempotentInFlightMax` (the broker remembers the last 5 batches per partition).
+    /// A batch that fails for good leaves a gap in its partition's sequence: later
+    /// batches of that partition are then refused (FAILED_PRECONDITION) until a new
+    /// producer is made. Kafka: `enable.idempotence`.
+    public var idempotent = false
+
+    /// Most requests in flight for an idempotent producer (Kafka: 5).
+    public static let idempotentInFlightMax = 5
+
     public init() {}
 }

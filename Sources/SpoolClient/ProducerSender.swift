@@ -19,11 +19,10 @@ extension SpoolProducer {
     func drain() {
         eventLoop.preconditionInEventLoop()
         var effects = ProducerState.Effects()
-        let (connection, requests, reconnect, identity) = state.withLockedValue {
+        let (live, requests, reconnect, identity) = state.withLockedValue {
             s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
             s.drainScheduled = false
-            guard let connection = s.connection, connection.isConnected else {
-                s.connection = nil
+            guard connection.isConnected else {
                 let start = !s.reconnecting && !s.isIdle && !s.sendable.isEmpty
                 if start { s.reconnecting = true }
                 return (nil, [], start, nil)
@@ -34,8 +33,8 @@ extension SpoolProducer {
         }
         run(effects)
         if reconnect { startReconnecting() }
-        guard let connection else { return }
-        for request in requests { send(request, on: connection, identity: identity) }
+        guard let live else { return }
+        for request in requests { send(request, on: live, identity: identity) }
     }
 
     /// Seals the request's batches into one payload and writes the request.
@@ -73,16 +72,19 @@ extension SpoolProducer {
                 for builder in builders where s.spareBuilders.count < Self.spareBuildersMax { s.spareBuilders.append(builder) }
             }
         }
-        // A request without an answer is abandoned at its batches' delivery deadline.
-        request.timeout = eventLoop.scheduleTask(deadline: request.deadline) { [self] in
-            finish(request, outcome: .failed(ProducerError(
-                .deliveryTimedOut, "no answer from the broker to a Produce request within the delivery timeout")))
-        }
+        // The call's deadline is the earliest delivery deadline of its batches: a request
+        // without an answer by then fails them (the transport sweeps call deadlines).
+        let left = request.deadline.uptimeNanoseconds &- NIODeadline.now().uptimeNanoseconds
+        let leftMillis = Int(clamping: max(1, Int64(bitPattern: UInt64(left)) / 1_000_000))
         let pending: SpoolConnection.PendingReply
         do {
-            pending = try connection.startCall(.produce, message, payload: payload)
+            pending = try connection.startCall(.produce, message, payload: payload, timeoutMillis: leftMillis)
+        } catch let error as SpoolClientError where error.code == .deadlineExceeded {
+            // Refused before sending: the broker's limit of calls in flight is reached.
+            finish(request, outcome: .retriable(error))
+            return
         } catch {
-            finish(request, outcome: Self.classify(error))
+            finish(request, outcome: Self.classify(error, wholeCall: true))
             return
         }
         Task {
@@ -94,10 +96,9 @@ extension SpoolProducer {
 
     /// Turns a reply into per-partition outcomes.
     private func complete(_ request: InFlightProduce, _ reply: Result<SpoolConnection.Reply, Error>) {
-        request.timeout?.cancel()
         switch reply {
         case .failure(let error):
-            finish(request, outcome: Self.classify(error))
+            finish(request, outcome: Self.classify(error, wholeCall: true))
         case .success(let reply):
             let response: Spool_V1_ProduceResponse
             do {
@@ -115,7 +116,7 @@ extension SpoolProducer {
                 guard result.partition == entry.partition else {
                     return .failed(SpoolStatusError(.internal, "produce response answers partition \(result.partition) for \(entry.partition)"))
                 }
-                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message)) }
+                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message), wholeCall: false) }
                 return .delivered(baseOffset: result.baseOffset)
             }
             finish(request, outcomes: outcomes)
@@ -144,16 +145,30 @@ extension SpoolProducer {
         run(effects)
     }
 
-    /// Retriable: the broker is unavailable or overloaded, or the connection is gone.
-    static func classify(_ error: Error) -> ProducerState.EntryOutcome {
-        if let status = error as? SpoolStatusError {
+    /// Retriable: the broker is unavailable or the connection is gone; for a whole
+    /// call also RESOURCE_EXHAUSTED (too many calls in flight). For one partition's
+    /// result RESOURCE_EXHAUSTED means a batch over the topic's limit: not retriable.
+    /// A call past its deadline is past its batches' delivery deadline.
+    static func classify(_ error: Error, wholeCall: Bool) -> ProducerState.EntryOutcome {
+        switch error {
+        case let status as SpoolStatusError:
             switch status.code {
-            case .unavailable, .resourceExhausted: return .retriable(error)
+            case .unavailable: return .retriable(error)
+            case .resourceExhausted where wholeCall: return .retriable(error)
             default: return .failed(error)
             }
+        case let client as SpoolClientError:
+            switch client.code {
+            case .deadlineExceeded:
+                return .failed(ProducerError(.deliveryTimedOut, "no answer to a Produce request within the delivery timeout", underlying: error))
+            case .connectionLost, .connectionRefused, .connectTimeout, .handshakeTimeout: return .retriable(error)
+            default: return .failed(error)
+            }
+        case is ChannelError, is IOError:
+            return .retriable(error)
+        default:
+            return .failed(error)
         }
-        if error is ChannelError || error is IOError { return .retriable(error) }
-        return .failed(error)
     }
 
     /// Pause before attempt `attempts + 1`: exponential from `retryBackoffMillis` to
@@ -179,7 +194,13 @@ extension SpoolProducer {
             }
         }
         for (batch, outcome) in effects.finished { report(batch, outcome) }
-        for waiter in effects.waiters { waiter.resume(returning: false) }
+        var waiters = effects.waiters
+        if !effects.finished.isEmpty {
+            var after = ProducerState.Effects()
+            state.withLockedValue { $0.reported(effects.finished.count, effects: &after) }
+            waiters += after.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
     }
 
     /// Tells the batch's records and the delivery handler how the batch ended.
@@ -209,46 +230,61 @@ extension SpoolProducer {
 
     // MARK: Reconnecting
 
-    /// Opens a new connection to the same broker, with backoff, while there is
-    /// something to send; fails batches whose deadline passes meanwhile.
+    /// Brings the producer's connection back (it reconnects itself; the producer adds
+    /// its own backoff between attempts) while there is something to send, and fails
+    /// batches whose deadline passes meanwhile. `close()` cancels it and waits for it.
     func startReconnecting() {
-        Task {
+        let task = Task {
             var attempts = 0
             while true {
-                var effects = ProducerState.Effects()
-                let keepGoing = state.withLockedValue { s -> Bool in
-                    s.expireOverdue(now: .now(), effects: &effects)
-                    if s.isIdle || s.closed || address == nil {
-                        s.reconnecting = false
-                        return false
-                    }
-                    return true
-                }
-                run(effects)
-                guard keepGoing, let address else { return }
+                guard stillNeedsConnection() else { return }
                 attempts += 1
-                try? await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
                 do {
-                    let connection = try await SpoolConnection.connect(host: address.host, port: address.port, group: eventLoop)
-                    let (previous, drain) = state.withLockedValue { s -> ([SpoolConnection], Bool) in
-                        let previous = s.ownedConnections
-                        s.ownedConnections = [connection]
-                        s.connection = connection
+                    try await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
+                } catch {
+                    state.withLockedValue { $0.reconnecting = false }
+                    return
+                }
+                guard stillNeedsConnection() else { return }
+                do {
+                    try await connection.reconnect(timeoutMillis: config.retryBackoffMaxMillis)
+                    let drain = state.withLockedValue { s -> Bool in
                         s.reconnecting = false
+                        s.connectError = nil
                         s.maxInFlightRequests = Self.maxInFlight(config, connection)
                         s.requestPayloadBytesMax = ProducerLimits(
                             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
                         ).requestPayloadBytesMax
                         // Partitions waiting out a backoff are relisted by their timers; the rest now.
-                        return (previous, s.requestDrain())
+                        return !s.closed && s.requestDrain()
                     }
-                    for old in previous { await old.close() }
                     if drain { scheduleDrain() }
                     return
                 } catch {
-                    continue
+                    state.withLockedValue { $0.connectError = error }
+                    if let client = error as? SpoolClientError, client.code == .closed {
+                        state.withLockedValue { $0.reconnecting = false }
+                        return // closed by the application: the batches expire
+                    }
                 }
             }
         }
+        state.withLockedValue { $0.reconnectTask = task }
+    }
+
+    /// Expires overdue batches; false (and reconnecting ends) when nothing needs a
+    /// connection any more, or the producer is closed or cancelled.
+    private func stillNeedsConnection() -> Bool {
+        var effects = ProducerState.Effects()
+        let needed = state.withLockedValue { s -> Bool in
+            s.expireOverdue(now: .now(), effects: &effects)
+            if s.isIdle || s.closed || Task.isCancelled {
+                s.reconnecting = false
+                return false
+            }
+            return true
+        }
+        run(effects)
+        return needed
     }
 }

@@ -36,7 +36,8 @@ struct ProducerState: Sendable {
     var sendable = CircularBuffer<PartitionRef>()
     var bufferedBytes = 0
     var openBatches = 0
-    /// Closed batches whose outcome is not known yet.
+    /// Closed batches whose records have not all been told their outcome yet
+    /// (decided outcomes count until reported, so that `flush` returns after the callbacks).
     var pendingBatches = 0
     var inFlightRequests = 0
     var drainScheduled = false
@@ -45,11 +46,10 @@ struct ProducerState: Sendable {
     var spareBuilders: [RecordBatchBuilder] = []
     var sparePayloads: [ByteBuffer] = []
     var closed = false
-    /// The connection requests go out on; nil while reconnecting.
-    var connection: SpoolConnection?
     var reconnecting = false
-    /// Connections the producer opened itself (closed with it).
-    var ownedConnections: [SpoolConnection] = []
+    var reconnectTask: Task<Void, Never>?
+    /// Why the last reconnect attempt failed (reported with batches that expire unsent).
+    var connectError: Error?
     var identity: ProducerIdentity?
     /// From the config and the current connection's handshake.
     var requestPayloadBytesMax = 1 << 20
@@ -162,7 +162,7 @@ struct ProducerState: Sendable {
     private mutating func expire(_ batch: ProducerBatch, effects: inout Effects) {
         let error = ProducerError(
             .deliveryTimedOut, "batch of \(batch.recordCount) records not acknowledged within the delivery timeout",
-            underlying: batch.lastError)
+            underlying: batch.lastError ?? connectError)
         finish(batch, .failure(error), effects: &effects)
     }
 
@@ -239,12 +239,23 @@ struct ProducerState: Sendable {
         return allDelivered
     }
 
-    /// Records a batch's outcome and releases its memory.
+    /// Records a batch's outcome and releases its memory; the batch stays pending
+    /// until `reported` (after its records' callbacks ran).
     private mutating func finish(_ batch: ProducerBatch, _ outcome: Result<Int64, Error>, effects: inout Effects) {
-        pendingBatches -= 1
         bufferedBytes -= batch.reservedBytes
         batch.reservedBytes = 0
         effects.finished.append((batch, outcome))
+        wakeWaiters(&effects)
+    }
+
+    /// `count` finished batches have been reported.
+    mutating func reported(_ count: Int, effects: inout Effects) {
+        pendingBatches -= count
+        assert(pendingBatches >= 0, "more batches reported than were pending")
+        wakeWaiters(&effects)
+    }
+
+    private mutating func wakeWaiters(_ effects: inout Effects) {
         if !waiters.isEmpty {
             effects.waiters += waiters
             waiters.removeAll()

@@ -33,15 +33,14 @@ public final class SpoolProducer: Sendable {
     /// Called once per batch with its outcome, on a client thread.
     public typealias DeliveryHandler = @Sendable (DeliveryReport) -> Void
 
-    /// The connection the producer started with (it reconnects on its own event loop when that one is lost).
+    /// The connection requests go out on; when it breaks the producer brings it back
+    /// (`SpoolConnection.reconnect`) and resends what failed.
     public let connection: SpoolConnection
     public let config: ProducerConfig
     let onDelivery: DeliveryHandler?
     let state: NIOLockedValueBox<ProducerState>
     /// Compression, request writing and timers run here.
     let eventLoop: EventLoop
-    /// Where to reconnect.
-    let address: (host: String, port: Int)?
 
     public init(connection: SpoolConnection, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
         self.connection = connection
@@ -49,9 +48,7 @@ public final class SpoolProducer: Sendable {
         self.onDelivery = onDelivery
         // The connection's own loop when it owns a one-thread group (its writes then need no hop).
         self.eventLoop = connection.group.next()
-        address = (connection.config.host, connection.config.port)
         var initial = ProducerState()
-        initial.connection = connection
         initial.requestPayloadBytesMax = ProducerLimits(
             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
         ).requestPayloadBytesMax
@@ -61,7 +58,19 @@ public final class SpoolProducer: Sendable {
 
     static func maxInFlight(_ config: ProducerConfig, _ connection: SpoolConnection) -> Int {
         let broker = Int(connection.handshake.maxInFlight)
-        return max(1, broker > 0 ? min(config.maxInFlightRequests, broker) : config.maxInFlightRequests)
+        var n = broker > 0 ? min(config.maxInFlightRequests, broker) : config.maxInFlightRequests
+        if config.idempotent { n = min(n, ProducerConfig.idempotentInFlightMax) }
+        return max(1, n)
+    }
+
+    /// Asks the broker for a producer id and epoch (once), for idempotent batches.
+    private func ensureIdentity() async throws {
+        guard config.idempotent, state.withLockedValue({ $0.identity == nil }) else { return }
+        let response: Spool_V1_InitProducerIdResponse = try await connection.call(.initProducerId, Spool_V1_InitProducerIdRequest())
+        let identity = ProducerIdentity(producerId: response.producerID, epoch: Int16(clamping: response.producerEpoch))
+        state.withLockedValue { s in
+            if s.identity == nil { s.identity = identity }
+        }
     }
 
     // MARK: Topics
@@ -69,7 +78,8 @@ public final class SpoolProducer: Sendable {
     /// The handle of `name`, learning its partitions and limits from the broker the first time.
     public func topic(_ name: String) async throws -> ProducerTopic {
         if let known = state.withLockedValue({ $0.knownTopic(name) }) { return known }
-        let connection = state.withLockedValue { $0.connection } ?? self.connection
+        // Every send passes here before its first batch: the identity is there before any batch closes.
+        try await ensureIdentity()
         let description = try await SpoolAdmin(connection).describeTopic(name)
         let partitions = Int32(description.partitions.count)
         guard partitions > 0 else { throw ProducerError(.noPartitions, "topic \(name) has no partitions") }
@@ -180,15 +190,17 @@ public final class SpoolProducer: Sendable {
         await wait { $0.isIdle }
     }
 
-    /// Flushes, refuses further sends, and closes the connections the producer opened itself.
+    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is the caller's).
     public func close() async throws {
         try await flush()
-        let owned = state.withLockedValue { s -> [SpoolConnection] in
+        let reconnect = state.withLockedValue { s -> Task<Void, Never>? in
             s.closed = true
-            defer { s.ownedConnections.removeAll() }
-            return s.ownedConnections
+            defer { s.reconnectTask = nil }
+            return s.reconnectTask
         }
-        for connection in owned { await connection.close() }
+        reconnect?.cancel()
+        await reconnect?.value
+
     }
 
     // MARK: Appending

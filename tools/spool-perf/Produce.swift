@@ -82,7 +82,7 @@ struct Produce: AsyncParsableCommand {
                         }
                         let handle = try await producer.topic(topic)
                         for i in 0..<share {
-                            await throttle.wait(done: i)
+                            if throttle.isLimited { await throttle.wait(done: i) }
                             while try !value(i).withUnsafeBytes({ try producer.trySend(handle, value: $0) }) {
                                 await producer.waitForRoom()
                             }

@@ -234,6 +234,10 @@ struct Throttle {
     let perSecond: Double
     let start = ContinuousClock.now
 
+    /// Whether `wait` ever waits; loops check it first, because even an `await` that
+    /// returns at once costs a task-frame allocation per record.
+    var isLimited: Bool { perSecond > 0 }
+
     func wait(done: Int) async {
         guard perSecond > 0 else { return }
         let due = start + .nanoseconds(Int64(Double(done) / perSecond * 1e9))
