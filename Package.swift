@@ -159,12 +159,14 @@ let package = Package(
 
         .testTarget(
             name: "SpoolRecordsTests",
-            dependencies: ["SpoolRecords", "CSpoolNative", nioCore],
+            dependencies: [
+                "SpoolTestSupport","SpoolRecords", "CSpoolNative", nioCore],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "SpoolProtocolTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolProtocol", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -173,6 +175,7 @@ let package = Package(
         .testTarget(
             name: "SpoolBrokerTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -180,6 +183,7 @@ let package = Package(
         .testTarget(
             name: "SpoolNativeTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolNative", "SpoolBroker", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -188,6 +192,7 @@ let package = Package(
         .testTarget(
             name: "SpoolServerTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolServer", "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -195,6 +200,7 @@ let package = Package(
         .testTarget(
             name: "SpoolKafkaTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolKafka", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -215,6 +221,7 @@ let package = Package(
         .testTarget(
             name: "SpoolAdminHTTPTests",
             dependencies: [
+                "SpoolTestSupport",
                 "SpoolAdminHTTP", "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -223,7 +230,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolStorageTests",
-            dependencies: ["SpoolStorage", "SpoolRecords", nioCore]
+            dependencies: [
+                "SpoolTestSupport","SpoolStorage", "SpoolRecords", nioCore]
         ),
     ]
 )

@@ -1,4 +1,5 @@
 import NIOCore
+import SpoolTestSupport
 import Testing
 
 @testable import SpoolKafka
@@ -64,7 +65,7 @@ import Testing
     @Test func randomGarbage() {
         let seed = UInt64.random(in: 1...UInt64.max)
         print("MalformedInputTests.randomGarbage seed \(seed)")
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         for _ in 0..<2000 {
             let count = Int(rng.next() % 64)
             var bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -83,15 +84,3 @@ import Testing
     }
 }
 
-/// A small seeded generator, so a failing random test can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 import NIOCore
+import SpoolTestSupport
 import NIOEmbedded
 import NIOTestUtils
 import SpoolProtocol
@@ -100,7 +101,7 @@ extension Frame: Equatable {
     @Test func randomGarbageNeverCrashes() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("randomGarbageNeverCrashes seed \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededRandom(seed: seed)
         for _ in 0..<5000 {
             var buffer = ByteBuffer(bytes: (0..<Int.random(in: 0..<64, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
             while (try? FrameDecoder.decodeFrame(from: &buffer, maxFrameBytes: 4096)).flatMap({ $0 }) != nil {}
@@ -108,15 +109,3 @@ extension Frame: Equatable {
     }
 }
 
-/// A small seeded generator (SplitMix64): random tests print their seed and can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

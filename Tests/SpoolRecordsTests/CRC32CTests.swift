@@ -1,4 +1,5 @@
 import SpoolRecords
+import SpoolTestSupport
 import Testing
 
 @Suite struct CRC32CTests {
@@ -28,7 +29,7 @@ import Testing
     @Test func hardwareMatchesSoftwareOnRandomBuffersAndAlignments() {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("hardwareMatchesSoftwareOnRandomBuffersAndAlignments seed \(seed)")
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         let big = (0..<5000).map { _ in UInt8.random(in: 0...255, using: &rng) }
         big.withUnsafeBytes { raw in
             for alignment in 0..<8 {

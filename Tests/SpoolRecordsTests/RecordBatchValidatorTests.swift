@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import NIOCore
 import SpoolRecords
 import Testing
@@ -129,7 +130,7 @@ func code(_ body: () throws -> Void) -> RecordsError.Code? {
     @Test func whatTheValidatorAcceptsAlwaysDecodes() throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("whatTheValidatorAcceptsAlwaysDecodes seed \(seed)")
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         for codec in CompressionCodec.supported {
             let good = try buildBatch(.none, count: 8)
             for _ in 0..<300 {
@@ -157,15 +158,3 @@ func code(_ body: () throws -> Void) -> RecordsError.Code? {
     }
 }
 
-/// A small seeded generator (SplitMix64), so a failing random test can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import SpoolTestSupport
 import NIOCore
 import NIOPosix
 import SpoolBroker
@@ -294,7 +295,7 @@ final class TestBroker: @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let seed = UInt64.random(in: 0...UInt64.max)
         print("garbageOnTheSocketDoesNotHurtOtherClients seed \(seed)")
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededRandom(seed: seed)
         for round in 0..<5 {
             let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: broker.server.port).get()
             var junk = ByteBuffer()

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SpoolTestSupport
 #endif
 import Foundation
 @testable import SpoolStorage
