@@ -150,7 +150,7 @@ public struct AdminAPI: Sendable {
 
     /// Gauges computed on scrape, then the Prometheus text.
     public func metricsText(_ exporter: PrometheusExporter) -> [UInt8] {
-        broker.events.metrics.collect(storage: storage, groups: groupSnapshots())
+        broker.events.metrics.collect(storage: storage, groups: groupSnapshots(), budgets: broker.budgets)
         return exporter.render()
     }
 

@@ -54,7 +54,11 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_connections", kind: .gauge, help: "Open client connections, by listener.", buckets: []),
         .init(name: "spool_connections_accepted_total", kind: .counter, help: "Client connections accepted, by listener.", buckets: []),
         .init(name: "spool_calls_in_flight", kind: .gauge, help: "Calls received and not yet fully answered, by listener.", buckets: []),
-        .init(name: "spool_buffered_in_bytes", kind: .gauge, help: "Bytes of unfinished request frames held in memory, by listener (once the listener measures it).", buckets: []),
+        .init(name: "spool_buffered_in_bytes", kind: .gauge, help: "Bytes of unfinished request frames held in memory over all connections (the shared inbound budget's use).", buckets: []),
+        .init(name: "spool_buffered_in_bytes_budget", kind: .gauge, help: "Most bytes of unfinished request frames held over all connections (the inbound budget).", buckets: []),
+        .init(name: "spool_connections_budget", kind: .gauge, help: "Most client connections over all listeners (max.connections, within the descriptor budget).", buckets: []),
+        .init(name: "spool_span_descriptors_in_use", kind: .gauge, help: "Descriptors held by record spans being sent, from the shared pool.", buckets: []),
+        .init(name: "spool_budget_events_total", kind: .counter, help: "Times clients ran into a budget, by event: connections_refused, reads_paused, frames_refused, slow_senders_dropped, responses_deferred.", buckets: []),
         .init(name: "spool_buffered_out_bytes", kind: .gauge, help: "Bytes of responses queued and not yet written to sockets, by listener.", buckets: []),
         .init(name: "spool_budget_rejections_total", kind: .counter, help: "Requests or connections refused because a budget was hit, by budget.", buckets: []),
         // Storage.
@@ -109,6 +113,9 @@ public final class BrokerMetrics: Sendable {
     private let listeners = Mutex<[String: ListenerMetrics]>([:])
     private let retention = Mutex<[RetentionReason: (segments: Counter, bytes: Counter)]>([:])
     private let budgets = Mutex<[String: Counter]>([:])
+    private let budgetEventCounters = Mutex<[String: Counter]>([:])
+    /// Budget counters already exported (the budgets count; scrapes add the difference).
+    private let budgetEventsSeen = Mutex<BudgetCounters>(BudgetCounters())
     /// Gauges set on scrape, by series; removed when their partition or group goes away.
     private let scraped = Mutex<[ScrapedKey: Gauge]>([:])
 
@@ -236,7 +243,7 @@ public final class BrokerMetrics: Sendable {
     /// Sets the gauges computed from state: per-partition offsets and sizes, consumer
     /// lag, descriptors, uptime. Call right before exporting. Series of partitions and
     /// groups that no longer exist are removed.
-    public func collect(storage: LogManager, groups: [GroupSnapshot]) {
+    public func collect(storage: LogManager, groups: [GroupSnapshot], budgets: ResourceBudgets? = nil) {
         uptime.record(Double(monotonicNanos() - startNanos) / 1e9)
         var seen = Set<ScrapedKey>()
         func set(_ name: String, _ dims: [(String, String)], _ value: Int64) {
@@ -278,6 +285,7 @@ public final class BrokerMetrics: Sendable {
                 set("spool_consumer_group_lag", dims, max(0, end - offset))
             }
         }
+        if let budgets { collect(budgets, set: set) }
         partitionsGauge.record(partitions)
         stoppedGauge.record(stopped)
         openDescriptors.record(ProcessStats.openDescriptors())
@@ -289,6 +297,36 @@ public final class BrokerMetrics: Sendable {
             return stale.compactMap { all.removeValue(forKey: $0) }
         }
         for gauge in gone { gauge.destroy() }
+    }
+
+    /// The shared budgets' use (gauges) and how often they were hit (counters moved by the
+    /// difference since the last scrape).
+    private func collect(_ budgets: ResourceBudgets, set: (String, [(String, String)], Int64) -> Void) {
+        let now = budgets.snapshot
+        set("spool_buffered_in_bytes", [], Int64(now.inboundBufferedBytes))
+        set("spool_buffered_in_bytes_budget", [], Int64(budgets.config.inboundBufferedBytesMax))
+        set("spool_connections_budget", [], Int64(budgets.descriptors.maxConnections))
+        set("spool_span_descriptors_in_use", [], Int64(now.sharedSpanDescriptorsInUse))
+        let before = budgetEventsSeen.withLock { seen -> BudgetCounters in
+            defer { seen = now }
+            return seen
+        }
+        let events: [(String, Int, Int)] = [
+            ("connections_refused", now.connectionsRefused, before.connectionsRefused),
+            ("reads_paused", now.readsPaused, before.readsPaused),
+            ("frames_refused", now.framesRefused, before.framesRefused),
+            ("slow_senders_dropped", now.slowSendersDropped, before.slowSendersDropped),
+            ("responses_deferred", now.responsesDeferred, before.responsesDeferred),
+        ]
+        for (event, count, seen) in events {
+            let counter = budgetEventCounters.withLock { all in
+                if let c = all[event] { return c }
+                let c = Counter(label: "spool_budget_events_total", dimensions: [("event", event)], factory: factory)
+                all[event] = c
+                return c
+            }
+            if count > seen { counter.increment(by: count - seen) }
+        }
     }
 
     struct RequestKey: Hashable {
@@ -397,23 +435,9 @@ public final class ListenerMetrics: Sendable {
     public let connectionsAccepted: Counter
     public let callsInFlight: Meter
     public let bufferedOutBytes: Meter
-    private let bufferedIn: Mutex<Meter?> = Mutex(nil)
-    private let dims: [(String, String)]
-    private let factory: any MetricsFactory
-
-    /// Bytes of unfinished request frames held for this listener (exported from the first
-    /// report on: a listener that does not measure it shows no series rather than a false 0).
-    public func bufferedInBytes(_ bytes: Int) {
-        bufferedIn.withLock { meter in
-            if meter == nil { meter = Meter(label: "spool_buffered_in_bytes", dimensions: dims, factory: factory) }
-            return meter!
-        }.set(bytes)
-    }
 
     init(listener: String, factory: any MetricsFactory) {
         let dims = [("listener", listener)]
-        self.dims = dims
-        self.factory = factory
         connections = Meter(label: "spool_connections", dimensions: dims, factory: factory)
         connectionsAccepted = Counter(label: "spool_connections_accepted_total", dimensions: dims, factory: factory)
         callsInFlight = Meter(label: "spool_calls_in_flight", dimensions: dims, factory: factory)

@@ -61,6 +61,21 @@ import Testing
         #expect(TestBroker.value(text, #"spool_request_duration_seconds_bucket{listener="native",api="produce",le="0.00025"}"#) == 1)
     }
 
+    @Test func budgetsAreExportedAndTheirEventsCountedOnce() async throws {
+        let t = try TestBroker()
+        defer { Task { await t.close() } }
+        t.broker.budgets.count(.readsPaused)
+        t.broker.budgets.count(.readsPaused)
+        let first = t.scrape()
+        #expect(TestBroker.value(first, #"spool_budget_events_total{event="reads_paused"}"#) == 2)
+        #expect(TestBroker.value(first, #"spool_budget_events_total{event="frames_refused"}"#) == 0)
+        #expect(TestBroker.value(first, "spool_buffered_in_bytes") == 0)
+        #expect(TestBroker.value(first, "spool_buffered_in_bytes_budget") == Double(t.broker.budgets.config.inboundBufferedBytesMax))
+        t.broker.budgets.count(.readsPaused)
+        let second = t.scrape()
+        #expect(TestBroker.value(second, #"spool_budget_events_total{event="reads_paused"}"#) == 3)
+    }
+
     @Test func fsyncAndGroupCommitAreObserved() async throws {
         let t = try TestBroker()
         defer { Task { await t.close() } }

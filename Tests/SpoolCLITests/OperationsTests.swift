@@ -70,6 +70,27 @@ import Testing
         #expect(bad.status != 0 && bad.stderr.contains("log.format must be text or json"))
     }
 
+    @Test func anUncleanRestartLogsRecoveryPerPartition() throws {
+        let dir = NSTemporaryDirectory() + "spool-ops-" + UUID().uuidString
+        let arguments = ["broker", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-format", "json"]
+        let first = try BrokerProcess(arguments: arguments, directory: dir)
+        #expect(try first.spool(["topic", "create", "orders", "--partitions", "2"]).status == 0)
+        #expect(try first.spool(["produce", "orders", "--partition", "1"], stdin: "a\nb\nc\n").status == 0)
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+
+        let second = try BrokerProcess(arguments: arguments, directory: dir)
+        #expect(second.terminate() == 0)
+        let lines = try Self.jsonLines(second.logText)
+        let opened = try #require(lines.first { $0["msg"] == "storage opened" })
+        #expect(opened["previous_stop"] == "unclean" && opened["partitions_recovered"] == "2")
+        let recovered = lines.filter { $0["msg"] == "partition recovered" }
+        #expect(Set(recovered.compactMap { $0["partition"] }) == ["orders-0", "orders-1"])
+        let one = try #require(recovered.first { $0["partition"] == "orders-1" })
+        #expect((Int(one["bytes_scanned"] ?? "") ?? 0) > 0 && one["bytes_truncated"] == "0" && one["clean"] == "false")
+        withExtendedLifetime(first) {}
+    }
+
     @Test func debugLevelLogsRequests() throws {
         let dir = NSTemporaryDirectory() + "spool-ops-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: dir) }
