@@ -12,14 +12,24 @@ let package = Package(
         .library(name: "SpoolRecords", targets: ["SpoolRecords"]),
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
+        .library(name: "SpoolBroker", targets: ["SpoolBroker"]),
         .executable(name: "spool", targets: ["spool"]),
         .executable(name: "spool-perf", targets: ["spool-perf"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No traits: swift-protobuf's two default traits become -D flags whose order SwiftPM
+        // does not keep stable between runs, and a new order recompiles SwiftProtobuf (30-50 s of
+        // every `swift run -c release`). Spool uses neither trait's API.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // No traits: the admin listener needs neither swift-configuration nor full Foundation.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
@@ -58,6 +68,8 @@ let package = Package(
                 "SpoolStorage", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -69,6 +81,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -78,10 +92,25 @@ let package = Package(
             dependencies: [
                 "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
             // on this module in release builds: compiled unoptimized.
             swiftSettings: [.unsafeFlags(["-Onone"])]
+        ),
+
+        // The admin HTTP listener: /metrics (Prometheus), /health, /ready, the JSON API under /v1/, the web console.
+        .target(
+            name: "SpoolAdminHTTP",
+            dependencies: [
+                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Console")]
         ),
 
         // The client library: connection, Producer, Consumer, Admin.
@@ -106,9 +135,13 @@ let package = Package(
                 "SpoolKafka",
                 "SpoolClient",
                 "SpoolProtocol",
+                "SpoolAdminHTTP",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -176,6 +209,16 @@ let package = Package(
             dependencies: [
                 "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolTestSupport", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolAdminHTTPTests",
+            dependencies: [
+                "SpoolAdminHTTP", "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -37,7 +37,7 @@ json_field() { python3 -c "import json,sys; d=json.loads(sys.stdin.read().strip(
 
 # Spool
 port=$(free_port)
-"$bin/spool" broker --data-dir "$tmp/spool" --listen 127.0.0.1:"$port" --kafka-listen none >"$tmp/spool.log" 2>&1 &
+"$bin/spool" broker --data-dir "$tmp/spool" --listen 127.0.0.1:"$port" --kafka-listen none --http-listen none >"$tmp/spool.log" 2>&1 &
 pids+=($!)
 wait_port "$port"
 spool_json=$(timeout "$limit" "$bin/spool-perf" produce --broker 127.0.0.1:"$port" --topic bench --records "$records" \

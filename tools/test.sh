@@ -2,7 +2,8 @@
 # The test command: installs what is missing, builds, runs the Swift test suite,
 # then the interop check against kafka-python (an independent Kafka implementation)
 # the zero-copy proof (strace shows fetched batches leaving through sendfile), and the
-# Kafka clients (kcat, kafka-python, confluent-kafka, aiokafka) against a real broker.
+# Kafka clients (kcat, kafka-python, confluent-kafka, aiokafka) against a real broker, and
+# the operating checks (promtool on /metrics, the web console in headless Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
@@ -12,3 +13,4 @@ swift test
 tools/interop/check.sh
 tools/zero-copy-proof.sh
 tools/kafka-clients/check.sh
+tools/console/check.sh

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import SpoolRecords
 import SpoolStorage
@@ -21,6 +22,10 @@ public final class Broker: Sendable {
 
     public let config: BrokerConfig
     public let storage: LogManager
+    /// Metrics and the log.
+    public let events: BrokerEvents
+    /// When the broker was created (wall clock, milliseconds since the epoch).
+    public let startedAtMillis = PartitionLog.wallClockMillis()
     /// The I/O pool: per-partition serial work and admin work.
     public let io: PartitionExecutor
     /// The budgets every listener draws from (connections, descriptors, buffered bytes).
@@ -33,32 +38,34 @@ public final class Broker: Sendable {
     let accumulator: RecordAccumulator
 
     /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
-    /// pass one that injects faults).
-    public init(config: BrokerConfig, io: FileIO = PosixFileIO()) throws {
+    /// pass one that injects faults); `events` receives metrics and logs.
+    public init(config: BrokerConfig, io: FileIO = PosixFileIO(), events: BrokerEvents = BrokerEvents()) throws {
         self.config = config
+        self.events = events
         // The descriptor cache and the connections share the process limit (see DescriptorBudget).
         var storageConfig = config.storage
         storageConfig.maxOpenFiles = DescriptorBudget.cacheSize(
             config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
-        storage = try LogManager(config: storageConfig, io: io)
+        storage = try LogManager(config: storageConfig, io: io, observer: events)
+        events.storageOpened(cleanStop: storage.openedClean)
         budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
         let storage = storage
         let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
         self.producers = producers
-        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets) { tp in
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced) { tp in
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
         let maxDecompressed = config.maxDecompressedBatchBytes
-        accumulator.sink = { [storage, notifier, producers] tp, builder, deliver in
+        accumulator.sink = { [storage, notifier, producers, events] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
                     var batch = try builder.build()
                     return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
-                                           maxDecompressedBytes: maxDecompressed).result
+                                           maxDecompressedBytes: maxDecompressed, metrics: events.metrics).result
                 }
                 deliver(result)
             }
@@ -94,6 +101,7 @@ public final class Broker: Sendable {
         }
         return try await io.run { [self] in
             try storage.createTopic(name, partitions: count, overrides: configs)
+            events.topicCreated(name, partitions: count, overrides: configs)
             return try describeTopic(name)
         }
     }
@@ -104,6 +112,7 @@ public final class Broker: Sendable {
             try storage.deleteTopic(name)
             producers.forget(topic: name)
         }
+        events.topicDeleted(name)
     }
 
     /// Brings the topic's stopped partitions back without a restart: each is re-opened and
@@ -120,6 +129,7 @@ public final class Broker: Sendable {
     public func alterTopic(_ name: String, set: [String: String]) async throws -> TopicDescription {
         try await io.run { [self] in
             _ = try storage.alterTopic(name, set: set)
+            events.topicAltered(name, set: set)
             return try describeTopic(name)
         }
     }
@@ -144,10 +154,11 @@ public final class Broker: Sendable {
         let notifier = notifier
         let producers = producers
         let maxDecompressed = config.maxDecompressedBatchBytes
+        let metrics = events.metrics
         let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
             var batches = batches
             return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
-                                   maxDecompressedBytes: maxDecompressed)
+                                   maxDecompressedBytes: maxDecompressed, metrics: metrics)
         }
         let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
         if acks == .all {
@@ -192,9 +203,10 @@ public final class Broker: Sendable {
     /// is answered with its original offsets and not written again.
     static func append(
         _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
-        notifier: AppendNotifier, maxDecompressedBytes: Int
+        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
+        let bytes = batches.readableBytes
         let produced = try log.validate(batches)
         let limits = RecordBatchValidator.Limits(
             maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: log.config.timestampDifferenceMaxMillis)
@@ -202,6 +214,7 @@ public final class Broker: Sendable {
         let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
         switch outcome {
         case .appended(let result):
+            metrics.topic(tp.topic).recordsIn(count: result.recordCount, bytes: bytes)
             notifier.notify(tp)
             return (log, result)
         case .duplicate(let base, let last):

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -78,13 +81,29 @@ public final class PartitionExecutor: Sendable {
         if more { pool.submit { [self] _ in drain(tp) } }
     }
 
-    /// Finishes queued work and stops the threads.
+    /// Whether every partition queue is empty and no partition work is running.
+    var isIdle: Bool { queues.withLockedValue { $0.isEmpty } }
+
+    /// Finishes queued work and stops the threads. Partition work queued before the call
+    /// has run when it returns: the pool's own shutdown hands queued items over as
+    /// "cancelled" and may return before they ran, so the queues are waited out first.
     public func shutdown() async throws {
+        let deadline = ContinuousClock.now + Self.shutdownWaitMax
+        while !isIdle && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
         try await pool.shutdownGracefully()
     }
 
-    /// Finishes queued work and stops the threads, blocking the caller (never an event loop).
+    /// `shutdown()` for callers that cannot await, blocking the caller (never an event loop).
     public func syncShutdown() throws {
+        let deadline = ContinuousClock.now + Self.shutdownWaitMax
+        while !isIdle && ContinuousClock.now < deadline {
+            usleep(1_000)
+        }
         try pool.syncShutdownGracefully()
     }
+
+    /// Longest a shutdown waits for queued partition work (a stuck disk must not hang it forever).
+    static let shutdownWaitMax: Duration = .seconds(60)
 }

@@ -3,11 +3,12 @@ import SpoolRecords
 
 /// One fetched batch, decompressed once, with the slots of its undelivered records.
 /// Every `ConsumerRecord` of the batch points here: no per-record allocation.
+@usableFromInline
 final class DecodedBatch: Sendable {
-    let cursor: PartitionCursor
-    let generation: Int
-    let records: ByteBuffer
-    let slots: [RecordSlot]
+    @usableFromInline let cursor: PartitionCursor
+    @usableFromInline let generation: Int
+    @usableFromInline let records: ByteBuffer
+    @usableFromInline let slots: [RecordSlot]
 
     init(cursor: PartitionCursor, generation: Int, decoded: RecordSlots) {
         self.cursor = cursor
@@ -16,7 +17,7 @@ final class DecodedBatch: Sendable {
         self.slots = decoded.slots
     }
 
-    @inline(__always)
+    @inlinable
     func slice(start: Int32, length: Int32) -> ByteBuffer? {
         length < 0 ? nil : records.getSlice(at: records.readerIndex + Int(start), length: Int(length))
     }
@@ -25,27 +26,32 @@ final class DecodedBatch: Sendable {
 /// A record as a consumer sees it: a view over its batch's decompressed bytes (key,
 /// value and headers are read in place when asked for).
 public struct ConsumerRecord: Sendable {
-    let batch: DecodedBatch
-    let index: Int
+    @usableFromInline let batch: DecodedBatch
+    @usableFromInline let index: Int
 
-    @inline(__always) var slot: RecordSlot { batch.slots[index] }
+    @inlinable init(batch: DecodedBatch, index: Int) {
+        self.batch = batch
+        self.index = index
+    }
 
-    public var topic: String { batch.cursor.topic }
-    public var partition: Int32 { batch.cursor.partition }
-    public var offset: Int64 { slot.offset }
+    @inlinable var slot: RecordSlot { batch.slots[index] }
+
+    @inlinable public var topic: String { batch.cursor.topic }
+    @inlinable public var partition: Int32 { batch.cursor.partition }
+    @inlinable public var offset: Int64 { slot.offset }
     /// Milliseconds since the Unix epoch.
-    public var timestamp: Int64 { slot.timestamp }
+    @inlinable public var timestamp: Int64 { slot.timestamp }
     /// nil for a null key; an empty buffer for an empty one.
-    public var key: ByteBuffer? { let s = slot; return batch.slice(start: s.keyStart, length: s.keyLength) }
+    @inlinable public var key: ByteBuffer? { let s = slot; return batch.slice(start: s.keyStart, length: s.keyLength) }
     /// nil for a null value (a tombstone).
-    public var value: ByteBuffer? { let s = slot; return batch.slice(start: s.valueStart, length: s.valueLength) }
+    @inlinable public var value: ByteBuffer? { let s = slot; return batch.slice(start: s.valueStart, length: s.valueLength) }
     /// Key length in bytes, nil for a null key.
-    public var keyLength: Int? { let l = slot.keyLength; return l < 0 ? nil : Int(l) }
+    @inlinable public var keyLength: Int? { let l = slot.keyLength; return l < 0 ? nil : Int(l) }
     /// Value length in bytes, nil for a null value.
-    public var valueLength: Int? { let l = slot.valueLength; return l < 0 ? nil : Int(l) }
+    @inlinable public var valueLength: Int? { let l = slot.valueLength; return l < 0 ? nil : Int(l) }
 
     /// The value's bytes in place (nil for a null value), without making a buffer.
-    public func withUnsafeValueBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+    @inlinable public func withUnsafeValueBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         let s = slot
         guard s.valueLength >= 0 else { return nil }
         return try batch.records.withUnsafeReadableBytes { raw in
@@ -54,7 +60,7 @@ public struct ConsumerRecord: Sendable {
     }
 
     /// The key's bytes in place (nil for a null key).
-    public func withUnsafeKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+    @inlinable public func withUnsafeKeyBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
         let s = slot
         guard s.keyLength >= 0 else { return nil }
         return try batch.records.withUnsafeReadableBytes { raw in
@@ -83,11 +89,11 @@ public struct ConsumerRecord: Sendable {
 /// What one `poll()` returned: runs of records from fetched batches, in offset order
 /// per partition. Iterating it allocates nothing per record.
 public struct ConsumerRecords: Sequence, Sendable {
-    let runs: [(batch: DecodedBatch, range: Range<Int>)]
+    @usableFromInline let runs: [(batch: DecodedBatch, range: Range<Int>)]
     /// Number of records.
     public let count: Int
 
-    init(runs: [(batch: DecodedBatch, range: Range<Int>)]) {
+    @usableFromInline init(runs: [(batch: DecodedBatch, range: Range<Int>)]) {
         self.runs = runs
         self.count = runs.reduce(0) { $0 + $1.range.count }
     }
@@ -96,18 +102,18 @@ public struct ConsumerRecords: Sequence, Sendable {
     public var underestimatedCount: Int { count }
 
     public struct Iterator: IteratorProtocol {
-        let runs: [(batch: DecodedBatch, range: Range<Int>)]
-        var run = 0
-        var index: Int
-        var end: Int
+        @usableFromInline let runs: [(batch: DecodedBatch, range: Range<Int>)]
+        @usableFromInline var run = 0
+        @usableFromInline var index: Int
+        @usableFromInline var end: Int
 
-        init(runs: [(batch: DecodedBatch, range: Range<Int>)]) {
+        @inlinable init(runs: [(batch: DecodedBatch, range: Range<Int>)]) {
             self.runs = runs
             index = runs.first?.range.lowerBound ?? 0
             end = runs.first?.range.upperBound ?? 0
         }
 
-        public mutating func next() -> ConsumerRecord? {
+        @inlinable public mutating func next() -> ConsumerRecord? {
             while index == end {
                 run += 1
                 guard run < runs.count else { return nil }
@@ -119,5 +125,5 @@ public struct ConsumerRecords: Sequence, Sendable {
         }
     }
 
-    public func makeIterator() -> Iterator { Iterator(runs: runs) }
+    @inlinable public func makeIterator() -> Iterator { Iterator(runs: runs) }
 }

@@ -3,13 +3,14 @@ import Synchronization
 /// One assigned partition inside a consumer: the position the application has reached
 /// (next offset to deliver), where the next fetch starts, and what the last fetch said
 /// about the log. `position` is atomic so that delivering a record costs one store.
+@usableFromInline
 final class PartitionCursor: Sendable {
-    let topic: String
-    let partition: Int32
+    @usableFromInline let topic: String
+    @usableFromInline let partition: Int32
     /// Next offset to hand to the application: moves when a record is delivered.
-    let position: Atomic<Int64>
+    @usableFromInline let position: Atomic<Int64>
     /// Bumped by every seek: buffered batches of an older generation are dropped.
-    let generation: Atomic<Int>
+    @usableFromInline let generation: Atomic<Int>
     /// Next offset to fetch (ahead of `position` while fetched records wait in the buffer).
     let fetchOffset: Atomic<Int64>
     /// The log's end and start as of the last fetch (-1 until known).

@@ -55,6 +55,16 @@ public struct SpoolAdmin: Sendable {
         return response.topic
     }
 
+    /// Grows a topic to `partitions` partitions in all (Kafka's CreatePartitions; never shrinks).
+    @discardableResult
+    public func createPartitions(_ name: String, totalCount partitions: Int32) async throws -> Spool_V1_TopicDescription {
+        var request = Spool_V1_CreatePartitionsRequest()
+        request.name = name
+        request.partitions = partitions
+        let response: Spool_V1_CreatePartitionsResponse = try await connection.call(.createPartitions, request)
+        return response.topic
+    }
+
     /// Where a position points.
     public enum OffsetQuery: Sendable {
         case earliest, latest

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SpoolProtocol
 import SpoolRecords
+import Synchronization
 
 /// A partition of a topic.
 public struct TopicPartition: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -555,13 +556,18 @@ public final class SpoolConsumer: Sendable {
 /// at a time, so iterating costs no lock and no allocation per record.
 public struct RecordStream: AsyncSequence, Sendable {
     public typealias Element = ConsumerRecord
-    let consumer: SpoolConsumer
+    @usableFromInline let consumer: SpoolConsumer
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let consumer: SpoolConsumer
-        var chunk = ConsumerRecords(runs: []).makeIterator()
+        @usableFromInline let consumer: SpoolConsumer
+        @usableFromInline var chunk = ConsumerRecords(runs: []).makeIterator()
 
-        public mutating func next() async throws -> ConsumerRecord? {
+        @usableFromInline init(consumer: SpoolConsumer) {
+            self.consumer = consumer
+        }
+
+        // Inlinable so that the per-record path (no suspension) compiles into the caller's loop.
+        @inlinable public mutating func next() async throws -> ConsumerRecord? {
             while true {
                 if let record = chunk.next() {
                     let cursor = record.batch.cursor
@@ -576,13 +582,13 @@ public struct RecordStream: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: consumer) }
+    @inlinable public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: consumer) }
 }
 
 extension SpoolConsumer {
     /// The iterator's refill: auto-commit when due, then every buffered undelivered record
     /// (fetching first if there are none), not yet delivered.
-    func refill() async throws -> ConsumerRecords {
+    @usableFromInline func refill() async throws -> ConsumerRecords {
         await autoCommitIfDue()
         var runs = takeBuffered(limit: .max)
         if runs.isEmpty {

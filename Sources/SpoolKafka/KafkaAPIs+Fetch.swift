@@ -42,13 +42,18 @@ extension KafkaAPIs {
                 logStartOffset: entry.logStartOffset,
                 abortedTransactions: [],
                 records: .buffer(ByteBuffer()))
-            if let span = entry.span, span.length > 0, let log = entry.log {
+            // A span holds a descriptor until written, one from the connection's budget. Without
+            // one (earlier responses of this connection hold them all) the partition answers
+            // with no records this time and the client fetches again.
+            if let span = entry.span, span.length > 0, let log = entry.log, budget.acquireSpanDescriptor() {
                 do {
                     let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
                     handles.append(handle)
                     regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
                     partition.records = .deferred(byteCount: span.length)
+                    broker.events.metrics.topic(entry.topicPartition.topic).recordsOut(count: span.nextOffset - span.firstOffset, bytes: span.length)
                 } catch {
+                    budget.releaseSpanDescriptor()
                     partition.errorCode = KafkaErrorCode(error).rawValue
                 }
             }

@@ -13,7 +13,10 @@ extension KafkaAPIs {
         default: acks = nil
         }
         let refusal: (KafkaErrorCode, String)?
-        if acks == nil {
+        if call.version < 3 {
+            // v0-2 carry message formats 0 and 1; Spool stores record batches (magic 2) only.
+            refusal = (.unsupportedForMessageFormat, "Produce v\(call.version) carries an old message format; Spool needs v3+ (record batches)")
+        } else if acks == nil {
             refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1 (all), not \(request.acks)")
         } else if request.transactionalId != nil {
             refusal = (.transactionalIdAuthorizationFailed, "transactions are not supported")

@@ -12,6 +12,8 @@ struct KafkaAPIs: Sendable {
     let config: KafkaListenerConfig
     let advertisedHost: String
     let advertisedPort: Int32
+    /// The connection's share of the broker's budgets (span descriptors).
+    let budget: ConnectionBudget
 
     /// A started request: its answer, and the long poll behind it when it is a Fetch.
     struct Started {
@@ -90,19 +92,5 @@ struct KafkaAPIs: Sendable {
             apiKeys: KafkaApiKey.allCases.map {
                 .init(apiKey: $0.rawValue, minVersion: $0.supportedVersions.lowerBound, maxVersion: $0.supportedVersions.upperBound)
             })
-    }
-}
-
-/// One request being answered: its header, where it came from, and its event loop.
-struct KafkaCall: Sendable {
-    let header: KafkaRequestHeader
-    let api: KafkaApiKey
-    let clientHost: String
-    let eventLoop: EventLoop
-
-    var version: Int16 { header.apiVersion }
-
-    func respond<M: KafkaMessage>(_ body: M) -> KafkaReply {
-        .response(KafkaResponseFrame.encode(body, correlationId: header.correlationId, api: api, version: version))
     }
 }

@@ -31,11 +31,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var draining = false
     private var closing = false
     private var clientHost = ""
+    private var calls: KafkaCallMetrics
 
     init(apis: KafkaAPIs, maxInFlight: Int) {
         precondition(maxInFlight >= 1)
         self.apis = apis
         self.maxInFlight = maxInFlight
+        calls = KafkaCallMetrics(events: apis.broker.events)
     }
 
     private var inFlight: Int { Int(nextRequest - nextAnswer) }
@@ -43,6 +45,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if let address = context.channel.remoteAddress { clientHost = "/" + (address.ipAddress ?? "") }
+        calls.connectionOpened(client: context.channel.remoteAddress.map { "\($0)" } ?? "?")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -56,11 +59,12 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        calls.connectionClosed()
         for fetch in fetches.values { fetch.cancel() }
         fetches.removeAll()
         // Descriptors of answers that will never be written.
         for reply in ready.values {
-            if case .response(_, _, let handles) = reply { for h in handles { try? h.close() } }
+            if case .response(_, _, let handles) = reply { release(handles) }
         }
         ready.removeAll()
         context.fireChannelInactive()
@@ -81,6 +85,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         let sequence = nextRequest
         nextRequest += 1
+        calls.started(sequence, frame)
         let started = apis.handle(frame, clientHost: clientHost, eventLoop: context.eventLoop)
         if let fetch = started.fetch { fetches[sequence] = fetch }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -132,12 +137,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private func complete(_ sequence: UInt64, _ reply: KafkaReply) {
         guard let context, !closing else {
-            if case .response(_, _, let handles) = reply { for h in handles { try? h.close() } }
+            if case .response(_, _, let handles) = reply { release(handles) }
             return
         }
         ready[sequence] = reply
         var wrote = false
         while let next = ready.removeValue(forKey: nextAnswer) {
+            if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
             case .response(let frame, let regions, let handles):
@@ -164,6 +170,15 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Closes the span descriptors of a response (written, or never to be) and gives them
+    /// back to the connection's budget.
+    private func release(_ handles: [NIOFileHandle]) {
+        for handle in handles {
+            try? handle.close()
+            apis.budget.releaseSpanDescriptor()
+        }
+    }
+
     /// The response bytes, with each deferred records span sent as its `FileRegion`.
     private func write(_ frame: KafkaResponseFrame, regions: [FileRegion], handles: [NIOFileHandle], context: ChannelHandlerContext) {
         precondition(regions.count == frame.deferredSpans.count, "one file region per deferred span")
@@ -182,7 +197,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: nil)
         } else {
             let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { _ in for h in handles { try? h.close() } }
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.release(handles) }
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: written)
         }
     }

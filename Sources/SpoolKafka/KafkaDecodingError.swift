@@ -16,6 +16,8 @@ public struct KafkaDecodingError: Error, Hashable, Sendable, CustomStringConvert
         case unexpectedNull
         /// A frame's size field is below the minimum header size or above the limit.
         case invalidFrameSize
+        /// An unfinished request does not fit in the broker-wide inbound buffer budget.
+        case inboundBudgetExhausted
         /// A request header names an API key Spool does not know.
         case unknownApiKey
         /// A request names a version of a known API that Spool does not support.

@@ -56,3 +56,27 @@ func kafkaErrorMessage(_ error: Error?) -> String? {
     default: return "\(error)"
     }
 }
+
+extension KafkaErrorCode {
+    /// The Kafka error for a group coordinator refusal (the names are Kafka's).
+    init(_ code: GroupCoordinatorError.Code) {
+        switch code {
+        case .unknownMemberId: self = .unknownMemberId
+        case .illegalGeneration: self = .illegalGeneration
+        case .rebalanceInProgress: self = .rebalanceInProgress
+        case .memberIdRequired: self = .memberIdRequired
+        case .inconsistentGroupProtocol: self = .inconsistentGroupProtocol
+        case .fencedInstanceId: self = .fencedInstanceId
+        case .invalidSessionTimeout: self = .invalidSessionTimeout
+        case .nonEmptyGroup: self = .nonEmptyGroup
+        case .groupIdNotFound: self = .groupIdNotFound
+        case .invalidGroupId: self = .invalidGroupId
+        case .coordinatorNotAvailable: self = .coordinatorNotAvailable
+        case .unknownTopicOrPartition: self = .unknownTopicOrPartition
+        case .offsetMetadataTooLarge: self = .offsetMetadataTooLarge
+        case .invalidCommitOffset: self = .invalidCommitOffsetSize
+        case .groupMaxSizeReached: self = .groupMaxSizeReached
+        case .storageFailed: self = .kafkaStorageError
+        }
+    }
+}

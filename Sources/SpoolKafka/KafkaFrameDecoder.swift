@@ -1,4 +1,5 @@
 import NIOCore
+import SpoolBroker
 
 /// Splits a Kafka byte stream into request frames (int32 size, then that many bytes);
 /// a `ByteToMessageDecoder` for SwiftNIO.
@@ -6,6 +7,9 @@ import NIOCore
 /// It emits each frame's bytes after the size (a slice, no copy), consumes a whole
 /// frame or nothing, and refuses a frame from its size field alone (before buffering
 /// it) when the size is below the smallest request header or above `maxFrameBytes`.
+/// With a `ConnectionBudget`, a request not complete in the bytes received so far first
+/// reserves its whole size in the broker-wide inbound budget; when that has no room the
+/// request is refused (`inboundBudgetExhausted`) and the connection closed.
 public struct KafkaFrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = ByteBuffer
 
@@ -15,22 +19,42 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder, Sendable {
     public static let defaultMaxFrameBytes = 100 << 20
 
     public let maxFrameBytes: Int
+    /// The connection's share of the broker's budgets, or nil for no inbound accounting.
+    public let budget: ConnectionBudget?
 
-    public init(maxFrameBytes: Int = KafkaFrameDecoder.defaultMaxFrameBytes) {
+    public init(maxFrameBytes: Int = KafkaFrameDecoder.defaultMaxFrameBytes, budget: ConnectionBudget? = nil) {
         self.maxFrameBytes = maxFrameBytes
+        self.budget = budget
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try Self.decodeFrame(from: &buffer, maxFrameBytes: maxFrameBytes) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(frame))
-        return .continue
+        if let frame = try Self.decodeFrame(from: &buffer, maxFrameBytes: maxFrameBytes) {
+            if let budget, budget.hasInboundReservation { budget.releaseInbound() }
+            context.fireChannelRead(Self.wrapInboundOut(frame))
+            return .continue
+        }
+        // Incomplete: once the size is known (and checked), reserve room for the whole request.
+        if let budget, !budget.hasInboundReservation, let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
+            let bytes = Int(size) + 4
+            guard budget.reserveInbound(bytes) else {
+                throw KafkaDecodingError(
+                    .inboundBudgetExhausted,
+                    "a request of \(bytes) bytes does not fit in the broker's inbound buffer budget (\(budget.budgets.config.inboundBufferedBytesMax) bytes over all connections)")
+            }
+        }
+        return .needMoreData
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         // A partial frame at EOF is dropped: the peer went away mid-request.
         buffer.moveReaderIndex(to: buffer.writerIndex)
+        budget?.releaseInbound()
         return .needMoreData
+    }
+
+    public mutating func decoderRemoved(context: ChannelHandlerContext) {
+        budget?.releaseInbound()
     }
 
     /// One frame from the front of `buffer`, or nil (consuming nothing) if incomplete.

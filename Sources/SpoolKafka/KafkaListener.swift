@@ -15,21 +15,38 @@ import SpoolBroker
 public final class KafkaListener: Sendable {
     let channel: Channel
     let connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>
+    private let advertised: NIOLockedValueBox<(host: String, port: Int)>
+
+    /// What Metadata and FindCoordinator tell clients to connect to, as HOST:PORT.
+    public var advertisedAddress: String {
+        let (host, port) = advertised.withLockedValue { $0 }
+        return "\(host):\(port)"
+    }
 
     /// The bound address (useful with port 0).
     public var localAddress: SocketAddress { channel.localAddress! }
     public var port: Int { channel.localAddress!.port! }
 
-    private init(channel: Channel, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>) {
+    private init(channel: Channel, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>,
+                 advertised: NIOLockedValueBox<(host: String, port: Int)>) {
         self.channel = channel
         self.connections = connections
+        self.advertised = advertised
+    }
+
+    /// The host to advertise when none is configured: the bound one, except that a wildcard
+    /// or `localhost` is no address a client can be sent to (KAFKA.md, pitfall 6), so those
+    /// advertise 127.0.0.1 (set `advertisedHost` for clients on other machines).
+    static func defaultAdvertisedHost(forBoundHost host: String) -> String {
+        ["", "0.0.0.0", "::", "[::]", "localhost"].contains(host) ? "127.0.0.1" : host
     }
 
     /// Binds `config.host:config.port` and starts accepting.
     public static func start(broker: Broker, config: KafkaListenerConfig, group: EventLoopGroup) async throws -> KafkaListener {
         let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
         // The advertised port is only known after binding when the port is 0.
-        let advertised = NIOLockedValueBox<(host: String, port: Int)>((config.advertisedHost ?? config.host, config.advertisedPort ?? config.port))
+        let advertised = NIOLockedValueBox<(host: String, port: Int)>((
+            config.advertisedHost ?? defaultAdvertisedHost(forBoundHost: config.host), config.advertisedPort ?? config.port))
         let budgets = broker.budgets
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -51,11 +68,11 @@ public final class KafkaListener: Sendable {
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 let (host, port) = advertised.withLockedValue { $0 }
                 let apis = KafkaAPIs(
-                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port))
+                    broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port), budget: budget)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
-                    try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes)))
+                    try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes, budget: budget)))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
                 }
             }
@@ -63,7 +80,7 @@ public final class KafkaListener: Sendable {
         if config.advertisedPort == nil, let bound = channel.localAddress?.port {
             advertised.withLockedValue { $0.port = bound }
         }
-        return KafkaListener(channel: channel, connections: connections)
+        return KafkaListener(channel: channel, connections: connections, advertised: advertised)
     }
 
     /// Stops accepting new connections.
@@ -78,12 +95,12 @@ public final class KafkaListener: Sendable {
         for connection in open {
             connection.pipeline.fireUserInboundEventTriggered(KafkaConnectionHandler.DrainEvent())
         }
-        let deadline = ContinuousClock.now + .seconds(seconds)
+        // Each connection closes itself once it has answered; one still open at the deadline is closed.
+        let deadline = NIODeadline.now() + .seconds(seconds)
         for connection in open {
-            while connection.isActive && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(5))
-            }
-            if connection.isActive { try? await connection.close() }
+            let forced = connection.eventLoop.scheduleTask(deadline: deadline) { connection.close(promise: nil) }
+            try? await connection.closeFuture.get()
+            forced.cancel()
         }
     }
 }

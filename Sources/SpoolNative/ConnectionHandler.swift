@@ -50,6 +50,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Fetches waiting for data (long polls), by stream id.
     private var pendingFetches: [UInt32: PendingFetch] = [:]
     private var needsFlush = false
+    private var calls: NativeCallMetrics
     private var closing = false
     /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
     private var draining = false
@@ -60,10 +61,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
     init(broker: Broker, budget: ConnectionBudget) {
         self.broker = broker
         self.budget = budget
+        calls = NativeCallMetrics(events: broker.events)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        calls.connectionOpened(client: context.channel.remoteAddress.map { "\($0)" } ?? "?")
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -73,6 +76,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         deferredFetches.removeAll()
         for fetch in pendingFetches.values { fetch.cancel() }
         pendingFetches.removeAll()
+        calls.connectionClosed()
         self.context = nil
     }
 
@@ -90,6 +94,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return goAway(SpoolStatusError(.invalidArgument, "stream id \(frame.streamID) is already in use"))
             }
             guard inFlight.count + answered.count < broker.config.maxInFlightPerConnection else {
+                broker.events.budgetHit("max.in.flight.per.connection", client: "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", detail: "\(inFlight.count + answered.count) calls in flight")
                 return writeStatus(frame.streamID, SpoolStatusError(.resourceExhausted, "more than \(broker.config.maxInFlightPerConnection) calls in flight on this connection"))
             }
             guard !draining else {
@@ -99,6 +104,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 return writeStatus(frame.streamID, SpoolStatusError(.unimplemented, "unknown method id \(frame.method)"))
             }
             inFlight.insert(frame.streamID)
+            calls.started(frame.streamID, method)
             do {
                 try dispatch(method, frame)
             } catch {
@@ -262,6 +268,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
             answer(id) { [broker, set] in
                 var response = Spool_V1_AlterTopicConfigResponse()
                 response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
+                return response
+            }
+        case .createPartitions:
+            let request = try ProtoCodec.decode(Spool_V1_CreatePartitionsRequest.self, from: frame.message)
+            answer(id) { [broker] in
+                try await broker.addPartitions(topic: request.name, totalCount: request.partitions)
+                var response = Spool_V1_CreatePartitionsResponse()
+                response.topic = NativeMessages.topic(try broker.describeTopic(request.name))
                 return response
             }
         case .recoverTopic:
@@ -561,6 +575,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                         handles.append(handle)
                         regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
                         result.bytes = UInt32(span.length)
+                        calls.sent(p.topicPartition, span)
                     } catch {
                         budget.releaseSpanDescriptor()
                         failure = error
@@ -579,6 +594,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         var response = Spool_V1_FetchResponse()
         response.partitions = results
         writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, handles: handles, ends: id)
+        calls.ended(id)
         return true
     }
 
@@ -664,6 +680,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
             writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], handles: [handle], ends: nil)
             sub.credit -= span.length
+            calls.sent(sub.tp, span)
             sub.nextOffset = span.nextOffset
         }
         flushIfNeeded()
@@ -694,6 +711,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }
         writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], handles: [], ends: id)
+        calls.ended(id)
         if flushNow { flushIfNeeded() }
     }
 
@@ -707,7 +725,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// Ends call `id` with a STATUS for `error` (nothing if the call already ended).
     private func finish(_ id: UInt32, _ error: Error) {
         guard inFlight.contains(id) else { return }
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, StatusMapping.status(for: error).status, regions: [], handles: [], ends: id)
+        let status = StatusMapping.status(for: error)
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: id)
+        calls.ended(id, error: status.code)
         flushIfNeeded()
     }
 

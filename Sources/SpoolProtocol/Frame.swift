@@ -33,6 +33,7 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case describeGroups = 19
     case initProducerId = 20
     case recoverTopic = 21
+    case createPartitions = 22
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.

@@ -32,11 +32,13 @@ public final class SpoolServer: Sendable {
     }
 
     /// Opens the storage (recovering it if needed), starts background work and the listeners:
-    /// the native one, and the Kafka one unless `kafka` is nil.
-    public static func start(config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil) async throws -> SpoolServer {
+    /// the native one, and the Kafka one unless `kafka` is nil. `events` receives metrics and logs.
+    public static func start(
+        config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil, events: BrokerEvents = BrokerEvents()
+    ) async throws -> SpoolServer {
         // A broker process uses what descriptors it may: the budgets are derived from them.
         DescriptorBudget.raiseProcessLimit()
-        let broker = try Broker(config: config)
+        let broker = try Broker(config: config, events: events)
         broker.storage.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
@@ -62,14 +64,19 @@ public final class SpoolServer: Sendable {
     /// has in flight and say goodbye (closing what is left after `drainSeconds`); then
     /// append open batches, flush storage and leave the clean marker.
     public func shutdown(drainSeconds: Int64 = 10) async throws {
+        let log = broker.events.logger
+        log.info("shutdown: stop accepting")
         await native.stopAccepting()
         await kafka?.stopAccepting()
         broker.wakeAllWaiters()
         // Held JoinGroup/SyncGroup calls are answered now rather than holding up the drain.
         broker.groups.shutdown()
+        log.info("shutdown: draining connections", metadata: ["drain_seconds": "\(drainSeconds)"])
         await native.drain(seconds: drainSeconds)
         await kafka?.drain(seconds: drainSeconds)
         try await group.shutdownGracefully()
+        log.info("shutdown: flushing storage and writing the clean-shutdown marker")
         try await broker.close()
+        log.info("shutdown: storage closed cleanly")
     }
 }

@@ -26,7 +26,7 @@ extension LogManager {
                 // Stray data of an earlier topic of this name must not come back.
                 if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
                 created[tp] = try PartitionLog(directory: directory, topic: name, partition: p,
-                                               config: topicConfig, files: files, cleanShutdown: true, executor: executor)
+                                               config: topicConfig, files: files, cleanShutdown: true, clock: clock, executor: executor, observer: observer)
             }
             try Directory.sync(config.dataDirectory, io: io)
         } catch {

@@ -16,6 +16,9 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
+    /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
+    /// busy partitions would otherwise wait for each other's fsyncs one by one.
+    public var closeConcurrency = 16
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -37,20 +40,28 @@ public final class LogManager: Sendable {
     public let topics: TopicStore
     public let offsets: OffsetStore
     public let files: FileDescriptorCache
+    /// Told about fsyncs, recoveries, retention deletions and stopped partitions.
+    public let observer: any StorageObserver
     public let io: FileIO
     /// True when the previous run stopped cleanly (no recovery scan was needed).
     public let openedClean: Bool
     let logs: Mutex<[TopicPartition: PartitionLog]>
     private let lockFD: Int32
     let executor: StorageExecutor
+    let clock: @Sendable () -> Int64
     private let timer: Mutex<TimerBox?> = Mutex(nil)
     private let closed = Atomic<Bool>(false)
 
-    /// Opens the data directory. `executor` runs background fsyncs (tests pass their own).
-    public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
+    /// Opens the data directory. `executor` runs background fsyncs and `clock` tells the
+    /// partitions the time (tests pass their own); `observer` hears storage events.
+    public init(config: StorageConfig, io: FileIO = PosixFileIO(), executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
+                clock: @escaping @Sendable () -> Int64 = PartitionLog.wallClockMillis,
+                observer: any StorageObserver = NoStorageObserver()) throws {
         self.config = config
+        self.observer = observer
         self.io = io
         self.executor = executor
+        self.clock = clock
         let dir = config.dataDirectory
         try Directory.create(dir, io: io)
         lockFD = try io.open(dir + "/" + Self.lockFileName, flags: O_RDWR | O_CREAT, mode: 0o644)
@@ -65,9 +76,19 @@ public final class LogManager: Sendable {
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
-            // Directories of deleted topics whose removal was interrupted.
-            for name in try Directory.list(dir, io: io) where name.hasSuffix(".deleted") {
-                try Directory.removeTree(dir + "/" + name, io: io)
+            // Directories of deleted topics whose removal was interrupted, and stray partition
+            // directories no topic owns (a delete cut short after its definition went, or
+            // partitions added but never recorded): their data must never come back.
+            let owned = Dictionary(uniqueKeysWithValues: topics.all.map { ($0.name, $0.partitions) })
+            for name in try Directory.list(dir, io: io) {
+                let path = dir + "/" + name
+                if name.hasSuffix(".deleted") {
+                    try Directory.removeTree(path, io: io)
+                } else if let dash = name.lastIndex(of: "-"), let p = Int32(name[name.index(after: dash)...]),
+                          (try? TopicName.validate(String(name[..<dash]))) != nil, Directory.exists(path, io: io),
+                          p >= owned[String(name[..<dash]), default: 0] {
+                    try Directory.removeTree(path, io: io)
+                }
             }
             var opened: [TopicPartition: PartitionLog] = [:]
             for topic in topics.all {
@@ -75,7 +96,7 @@ public final class LogManager: Sendable {
                 for p in 0..<topic.partitions {
                     let tp = TopicPartition(topic.name, p)
                     opened[tp] = try PartitionLog(directory: Self.directory(dir, tp), topic: topic.name, partition: p,
-                                                  config: topicConfig, files: files, cleanShutdown: openedClean, executor: executor)
+                                                  config: topicConfig, files: files, cleanShutdown: openedClean, clock: clock, executor: executor, observer: observer)
                 }
             }
             logs = Mutex(opened)
@@ -115,7 +136,7 @@ public final class LogManager: Sendable {
                 let directory = Self.directory(config.dataDirectory, tp)
                 if Directory.exists(directory, io: io) { try Directory.removeTree(directory, io: io) }
                 created[tp] = try PartitionLog(directory: Self.directory(config.dataDirectory, tp), topic: name, partition: p,
-                                               config: topicConfig, files: files, cleanShutdown: true, executor: executor)
+                                               config: topicConfig, files: files, cleanShutdown: true, clock: clock, executor: executor, observer: observer)
             }
             // The partition directories' names. Each partition fsyncs its own directory
             // (its first segment file) with its first flush, before anything is acknowledged.
@@ -153,7 +174,14 @@ public final class LogManager: Sendable {
         }
         if !definitionRemoved { try topics.delete(name) }
         try Directory.sync(config.dataDirectory, io: io)
-        try offsets.removeTopic(name)
+        do {
+            try offsets.removeTopic(name)
+        } catch let error as StorageError {
+            // The topic is gone; only its committed offsets stay (a consumer of a topic
+            // re-created under the name finds them outside the log and resets).
+            throw StorageError(error.code, "topic \(name) was deleted, but its committed offsets could not be removed: \(error.message)",
+                               errno: error.errno)
+        }
         if let firstError { throw firstError }
     }
 
@@ -254,9 +282,7 @@ public final class LogManager: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
-        for log in logs.withLock({ Array($0.values) }) {
-            do { try log.close() } catch { firstError = firstError ?? error }
-        }
+        firstError = Self.closeAll(logs.withLock { Array($0.values) }, concurrency: config.closeConcurrency)
         offsets.close()
         files.closeAll()
         if firstError == nil {
@@ -269,6 +295,51 @@ public final class LogManager: Sendable {
         }
         io.close(lockFD)
         if let firstError { throw firstError }
+    }
+}
+
+extension LogManager {
+    /// Closes `logs` on up to `concurrency` threads (in order, on this one, when it is 1);
+    /// returns the first error.
+    static func closeAll(_ logs: [PartitionLog], concurrency: Int) -> Error? {
+        let work = CloseQueue(logs)
+        let workers = max(1, min(concurrency, logs.count))
+        if workers == 1 {
+            work.drain()
+        } else {
+            let group = DispatchGroup()
+            let queue = DispatchQueue(label: "spool.storage.close", attributes: .concurrent)
+            for _ in 0..<workers {
+                queue.async(group: group) { work.drain() }
+            }
+            group.wait()
+        }
+        return work.firstError
+    }
+}
+
+/// The partitions left to close at shutdown, taken one at a time by the closing threads.
+final class CloseQueue: Sendable {
+    private let logs: [PartitionLog]
+    private let state = Mutex<(next: Int, firstError: Error?)>((0, nil))
+
+    init(_ logs: [PartitionLog]) { self.logs = logs }
+
+    var firstError: Error? { state.withLock { $0.firstError } }
+
+    func drain() {
+        while true {
+            let i = state.withLock { s -> Int in
+                defer { s.next += 1 }
+                return s.next
+            }
+            guard i < logs.count else { return }
+            do {
+                try logs[i].close()
+            } catch {
+                state.withLock { $0.firstError = $0.firstError ?? error }
+            }
+        }
     }
 }
 

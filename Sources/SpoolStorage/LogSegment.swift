@@ -33,6 +33,10 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     let indexIntervalBytes: Int
 
     private(set) var sizeBytes: Int64
+    /// Bytes cut off by recovery when this segment was opened (for observers).
+    private(set) var recoveryTruncatedBytes: Int64 = 0
+    /// Bytes recovery re-validated when this segment was opened (for observers).
+    private(set) var recoveryScannedBytes: Int64 = 0
     private(set) var nextOffset: Int64
     /// Largest batch max-timestamp in the segment, -1 when empty.
     private(set) var maxTimestamp: Int64
@@ -102,7 +106,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.sizeBytes = fileSize
         defer { if sizeBytes > 0, let first = try? readHeader(at: 0) { rollingBaseTimestamp = first.maxTimestamp } }
         if recover {
-            try self.recover()
+            recoveryScannedBytes = fileSize
+            recoveryTruncatedBytes = try self.recover()
             return
         }
         let io = files.io
@@ -378,9 +383,6 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
             try bytes.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
         }
     }
-
-    /// Whether the segment has index files (small segments have none).
-    var hasIndexFiles: Bool { Directory.fileExists(indexPath, io: files.io) }
 
     /// fsyncs the index files written by ``writeIndexes()`` (outside the partition lock).
     /// A deleted segment has nothing left to sync.

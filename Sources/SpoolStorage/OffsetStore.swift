@@ -86,8 +86,8 @@ public final class OffsetStore: Sendable {
         /// An fsync (or a compaction) is running; its caller wakes `waiters` when done.
         var syncing = false
         var waiters: [DispatchSemaphore] = []
-        /// Async callers waiting for an fsync to cover their record.
-        var continuations: [(seq: UInt64, continuation: CheckedContinuation<Void, Error>)] = []
+        /// Callers that do not block, waiting for an fsync to cover their record.
+        var callbacks: [(seq: UInt64, completion: @Sendable (Result<Void, StorageError>) -> Void)] = []
         var failure: StorageError?
         var closed = false
     }
@@ -187,22 +187,38 @@ public final class OffsetStore: Sendable {
 
     /// Stores `offsets` for `group`, all or none; returns once durable, without holding a
     /// thread meanwhile: any number of commits can wait for the same fsync, which runs on
-    /// the store's executor. What an event loop or a request handler should call.
+    /// the store's executor. What a request handler should call.
     public func commit(group: String, offsets: [TopicPartition: CommittedOffset]) async throws {
-        try Self.validate(group: group, offsets)
-        let seq = try append(.commit(group: group, offsets: offsets))
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            let (lead, now) = state.withLock { s -> (Bool, Result<Void, Error>?) in
-                if s.durableSeq >= seq { return (false, .success(())) }
-                if let failure = s.failure { return (false, .failure(failure)) }
-                s.continuations.append((seq, continuation))
-                if s.syncing { return (false, nil) }
-                s.syncing = true
-                return (true, nil)
-            }
-            if let now { continuation.resume(with: now) }
-            if lead { executor { self.leadOneRound() } }
+            commit(group: group, offsets) { continuation.resume(with: $0.mapError { $0 as Error }) }
         }
+    }
+
+    /// Stores `offsets` for `group`, all or none, and calls `completion` once the commit is
+    /// durable (or failed), on the store's executor or, for an invalid or unwritable
+    /// commit, right away on the caller's thread. Never blocks: what an event loop or a
+    /// serial queue should call, so that commits from many callers share one fsync.
+    public func commit(group: String, _ offsets: [TopicPartition: CommittedOffset],
+                       completion: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
+        let seq: UInt64
+        do {
+            try Self.validate(group: group, offsets)
+            seq = try append(.commit(group: group, offsets: offsets))
+        } catch let error as StorageError {
+            return completion(.failure(error))
+        } catch {
+            return completion(.failure(StorageError(.io, "\(error)")))
+        }
+        let (lead, now) = state.withLock { s -> (Bool, Result<Void, StorageError>?) in
+            if s.durableSeq >= seq { return (false, .success(())) }
+            if let failure = s.failure { return (false, .failure(failure)) }
+            s.callbacks.append((seq, completion))
+            if s.syncing { return (false, nil) }
+            s.syncing = true
+            return (true, nil)
+        }
+        if let now { completion(now) }
+        if lead { executor { self.leadOneRound() } }
     }
 
     private static func validate(group: String, _ offsets: [TopicPartition: CommittedOffset]) throws {
@@ -334,7 +350,7 @@ public final class OffsetStore: Sendable {
         if failure == nil {
             do { try io.fsync(fd) } catch let error as StorageError { failure = error } catch { failure = StorageError(.io, "\(error)") }
         }
-        let (waiters, ready, again) = state.withLock { s -> ([DispatchSemaphore], [(CheckedContinuation<Void, Error>, Result<Void, Error>)], Bool) in
+        let (waiters, ready, again) = state.withLock { s -> ([DispatchSemaphore], [(@Sendable (Result<Void, StorageError>) -> Void, Result<Void, StorageError>)], Bool) in
             if let failure {
                 // Never retried: the kernel may have dropped the pages (see PartitionLog).
                 s.failure = s.failure ?? StorageError(.logFailed, "committed offsets stopped after a failed fsync: \(failure.message)",
@@ -346,25 +362,25 @@ public final class OffsetStore: Sendable {
                 s.durableSeq = target
                 s.durableBytes = end
             }
-            var ready: [(CheckedContinuation<Void, Error>, Result<Void, Error>)] = []
-            let stopped: Error? = s.failure ?? (s.closed ? StorageError(.closed, "committed offsets are closed") : nil)
-            s.continuations.removeAll { waiter in
+            var ready: [(@Sendable (Result<Void, StorageError>) -> Void, Result<Void, StorageError>)] = []
+            let stopped = s.failure ?? (s.closed ? StorageError(.closed, "committed offsets are closed") : nil)
+            s.callbacks.removeAll { waiter in
                 if let stopped {
-                    ready.append((waiter.continuation, .failure(stopped)))
+                    ready.append((waiter.completion, .failure(stopped)))
                     return true
                 }
                 guard waiter.seq <= s.durableSeq else { return false }
-                ready.append((waiter.continuation, .success(())))
+                ready.append((waiter.completion, .success(())))
                 return true
             }
-            let again = !s.continuations.isEmpty
+            let again = !s.callbacks.isEmpty
             s.syncing = again
             if s.closed && !again { io.close(s.fd) }
             defer { s.waiters.removeAll() }
             return (s.waiters, ready, again)
         }
         for w in waiters { w.signal() }
-        for (continuation, result) in ready { continuation.resume(with: result) }
+        for (completion, result) in ready { completion(result) }
         if again { executor { self.leadOneRound() } }
     }
 
@@ -418,21 +434,7 @@ public final class OffsetStore: Sendable {
         }
     }
 
-    /// Percent-escapes tab, newline and percent so free text fits the line format.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "%": out += "%25"
-            case "\t": out += "%09"
-            case "\n": out += "%0A"
-            case "\r": out += "%0D"
-            default: out.unicodeScalars.append(ch)
-            }
-        }
-        return out
-    }
-
+    /// Undoes the percent-escaping (of tab, newline, CR and percent) of the legacy table.
     static func unescape(_ s: String) -> String? {
         guard s.contains("%") else { return s }
         var bytes: [UInt8] = []

@@ -60,6 +60,7 @@ public final class PartitionLog: Sendable {
     let files: FileDescriptorCache
     let clock: @Sendable () -> Int64
     let executor: StorageExecutor
+    let observer: any StorageObserver
 
     /// How long a partition stopped by a failed write waits before an append tries again.
     public static let writeFailureRetryMillis: Int64 = 1000
@@ -108,8 +109,11 @@ public final class PartitionLog: Sendable {
     public init(
         directory: String, topic: String, partition: Int32, config: TopicConfig, files: FileDescriptorCache,
         cleanShutdown: Bool, clock: @escaping @Sendable () -> Int64 = wallClockMillis,
-        executor: @escaping StorageExecutor = PartitionLog.globalExecutor
+        executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
+        observer: any StorageObserver = NoStorageObserver()
     ) throws {
+        let openedNanos = monotonicNanos()
+        self.observer = observer
         self.topic = topic
         self.partition = partition
         self.directory = directory
@@ -135,6 +139,15 @@ public final class PartitionLog: Sendable {
             // What survived recovery is what is on disk now: make it durable before anything else.
             try flush()
         }
+        observer.partitionOpened(Self.report(topic, partition, segments, clean: cleanShutdown, since: openedNanos))
+    }
+
+    /// What opening (or re-opening) the segments did, for the observer.
+    static func report(_ topic: String, _ partition: Int32, _ segments: [LogSegment], clean: Bool, since: Int64) -> PartitionRecoveryReport {
+        PartitionRecoveryReport(
+            topicPartition: TopicPartition(topic, partition), clean: clean, durationNanos: monotonicNanos() - since,
+            bytesScanned: segments.reduce(0) { $0 + $1.recoveryScannedBytes },
+            bytesTruncated: segments.reduce(0) { $0 + $1.recoveryTruncatedBytes })
     }
 
     public static let wallClockMillis: @Sendable () -> Int64 = {
@@ -160,6 +173,17 @@ public final class PartitionLog: Sendable {
     /// recovery may still be only in the page cache, so the first flush fsyncs them.
     static func loadSegments(_ directory: String, config: TopicConfig, files: FileDescriptorCache, cleanShutdown: Bool,
                              recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
+        do {
+            return try loadSegmentsOrFail(directory, config: config, files: files, cleanShutdown: cleanShutdown,
+                                          recoveryPoint: recoveryPoint, now: now)
+        } catch let error as DataStateUnknown {
+            // A truncation by recovery failed: the open fails (nothing was acknowledged from it).
+            throw error.cause
+        }
+    }
+
+    private static func loadSegmentsOrFail(_ directory: String, config: TopicConfig, files: FileDescriptorCache, cleanShutdown: Bool,
+                                           recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
         let io = files.io
         var bases: [Int64] = []
         for name in try Directory.list(directory, io: io) {
@@ -311,6 +335,7 @@ public final class PartitionLog: Sendable {
         let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed \(verb): \(cause.message)",
                                    errno: cause.errno)
         if s.failure == nil || kind == .fsync {
+            if s.failure == nil { observer.partitionStopped(TopicPartition(topic, partition), error: failure) }
             s.failure = failure
             s.failureKind = kind
         }
@@ -423,6 +448,7 @@ public final class PartitionLog: Sendable {
                 case .failure(let error): continuation.resume(throwing: error)
                 }
             }
+            if !ready.isEmpty { observer.groupCommitCompleted(TopicPartition(topic, partition), waiters: ready.count) }
             if again { runGroupCommit() }
         }
     }
@@ -464,6 +490,7 @@ public final class PartitionLog: Sendable {
             s.lastFlushMillis = clock()
             return plan
         }
+        let syncStartNanos = monotonicNanos()
         do {
             for (segment, indexes) in plan.closed {
                 try segment.syncLog()
@@ -484,6 +511,9 @@ public final class PartitionLog: Sendable {
                 s.directoryNeedsSync = s.directoryNeedsSync || plan.directory
             }
             throw error
+        }
+        if plan.activeDirty || !plan.closed.isEmpty {
+            observer.fsyncCompleted(TopicPartition(topic, partition), durationNanos: monotonicNanos() - syncStartNanos)
         }
         state.withLock { s in s.durableOffset = max(s.durableOffset, plan.target) }
         // Everything below the active segment is on disk now: later recoveries can skip it.
@@ -604,6 +634,8 @@ public final class PartitionLog: Sendable {
                 total -= oldest.sizeBytes
                 deleted += 1
                 try oldest.delete()
+                observer.segmentDeleted(TopicPartition(topic, partition), baseOffset: oldest.baseOffset, bytes: oldest.sizeBytes,
+                                        reason: expired ? .time : .size)
             }
             return deleted
         }
@@ -621,7 +653,8 @@ public final class PartitionLog: Sendable {
     /// start would (every segment from the recovery point re-checked, a torn or corrupt
     /// tail truncated) and makes the result durable. Works on a running partition too.
     public func recover() throws {
-        try state.withLock { s in
+        let startNanos = monotonicNanos()
+        let segments = try state.withLock { s -> [LogSegment] in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             for segment in s.segments { segment.closeFiles() }
             let point = try Self.readRecoveryPoint(recoveryPointPath, io: files.io)
@@ -633,8 +666,10 @@ public final class PartitionLog: Sendable {
             s.failure = nil
             s.messagesSinceFlush = 0
             s.lastFlushMillis = now
+            return s.segments
         }
         try flush()
+        observer.partitionOpened(Self.report(topic, partition, segments, clean: false, since: startNanos))
     }
 
     /// Flushes everything and makes every file the clean-shutdown marker vouches for

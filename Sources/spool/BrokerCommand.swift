@@ -2,6 +2,10 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import NIOCore
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SpoolAdminHTTP
 import SpoolBroker
 import SpoolKafka
 import SpoolServer
@@ -45,9 +49,13 @@ struct BrokerCommand: AsyncParsableCommand {
               max.outbound.bytes.per.connection=4194304
               max.inbound.buffered.bytes=268435456
               frame.completion.seconds=30
+              http.listen=127.0.0.1:9644    (admin HTTP: /metrics, /health, /ready, /v1/, console; 'none' turns it off)
+              log.level=info                (trace, debug, info, notice, warning, error, critical)
+              log.format=text               (text or json: one JSON object per line on standard error)
               retention.ms=604800000        (any topic setting here becomes a topic default)
             Flags override the file.
-            """
+            """,
+        subcommands: [BrokerInfoCommand.self]
     )
 
     @Option(help: "A key=value config file (see below).") var config: String?
@@ -59,6 +67,7 @@ struct BrokerCommand: AsyncParsableCommand {
     var kafkaAdvertise: String?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
+    @OptionGroup var operations: OperationsOptions
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
@@ -66,7 +75,7 @@ struct BrokerCommand: AsyncParsableCommand {
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
                              "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
-                             "max.inbound.buffered.bytes", "frame.completion.seconds"]
+                             "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -185,44 +194,88 @@ struct BrokerCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try brokerConfig()
         _ = try kafkaConfig()
+        _ = try operationsSettings()
+    }
+
+    /// The settings given in the config file (for the operations options).
+    func fileSettings() throws -> [String: String] {
+        guard let config else { return [:] }
+        return Dictionary(try Self.readProperties(config), uniquingKeysWith: { _, last in last })
+    }
+
+    func operationsSettings() throws -> OperationsOptions.Settings {
+        try operations.resolve(file: fileSettings())
+    }
+
+    /// Settings given in the file or as flags (what differs from the defaults), for the start log.
+    func explicitSettings() throws -> [String: String] {
+        var explicit = try fileSettings()
+        if let dataDir { explicit["data.dir"] = dataDir }
+        if let listen { explicit["listen"] = listen }
+        if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
+        if let kafkaListen { explicit["kafka.listen"] = kafkaListen }
+        if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
+        for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
+        if let v = operations.httpListen { explicit["http.listen"] = v }
+        if let v = operations.logLevel { explicit["log.level"] = v }
+        if let v = operations.logFormat { explicit["log.format"] = v }
+        return explicit
     }
 
     func run() async throws {
         let config = try brokerConfig()
-        let kafka = try kafkaConfig()
-        let server: SpoolServer
+        let ops = try operationsSettings()
+        LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
+        let logger = Logger(label: "spool.broker")
+        let exporter = ops.http == nil ? nil : PrometheusExporter()
+        let metrics = exporter.map { BrokerMetrics(factory: $0) } ?? .disabled()
+        let events = BrokerEvents(metrics: metrics, logger: logger)
+        let admin = try ops.http.map { http in
+            try AdminHTTPListener(exporter: exporter, host: http.host, port: http.port, logger: Logger(label: "spool.admin-http"))
+        }
+        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
+        let explicit = try explicitSettings()
+        let broker = BrokerService(config: config, kafka: try kafkaConfig(), events: events, admin: admin) { server, adminAddress in
+            var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+            if let kafka = server.kafka { listeners += ",kafka=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)" }
+            if let adminAddress { listeners += ",admin-http=\(adminAddress)" }
+            logger.info("broker started", metadata: [
+                "version": "\(Broker.version)", "listeners": "\(listeners)", "data_dir": "\(dataPath)",
+                "clean_start": "\(server.broker.storage.openedClean)",
+                "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+            ])
+            if let kafka = server.kafka {
+                print("Kafka clients: \(kafka.localAddress) (advertised as \(kafka.advertisedAddress))")
+            }
+            // The banner: tools and tests wait for it. Printed once the service group's
+            // signal handlers are in place, so a SIGTERM right after it finds them.
+            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
+            fflush(nil)
+        }
+        // Services stop in reverse order: the broker first (stop accepting, drain, flush,
+        // clean marker), then the admin listener, so /metrics and /ready answer until the end.
+        var services: [any Service] = []
+        if let admin { services.append(admin) }
+        services.append(broker)
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
         do {
-            server = try await SpoolServer.start(config: config, kafka: kafka)
+            try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL {
             // Say which listener could not bind, in words.
-            var address = "\(config.host):\(config.port)"
-            if let kafka, Self.canBind(host: config.host, port: config.port) { address = "\(kafka.host):\(kafka.port)" }
+            let kafka = try kafkaConfig()
+            var candidates = ["\(config.host):\(config.port)"]
+            if let kafka { candidates.append("\(kafka.host):\(kafka.port)") }
+            if let http = ops.http { candidates.append("\(http.host):\(http.port)") }
+            let address = candidates.first { candidate in
+                let parts = candidate.split(separator: ":")
+                return !Self.canBind(host: String(parts[0]), port: Int(parts[1]) ?? 0)
+            } ?? candidates[0]
             if error.errnoCode == EADDRNOTAVAIL { throw CLIError("cannot listen on \(address): the address is not one of this machine's") }
-            throw CLIError("address \(address) is already in use (another broker?); pick another with --listen HOST:PORT or --kafka-listen HOST:PORT|none")
+            throw CLIError("address \(address) is already in use (another broker?); pick others with --listen, --kafka-listen and --http-listen HOST:PORT (or none)")
         }
-        // Wait for SIGINT or SIGTERM.
-        let stop = AsyncStream<Int32> { continuation in
-            for sig in [SIGINT, SIGTERM] {
-                signal(sig, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
-                source.setEventHandler { continuation.yield(sig) }
-                source.resume()
-                SignalSources.keep(source)
-            }
-        }
-        // Announced only once the signal handlers are in place: a SIGTERM right after the
-        // line must find them.
-        let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
-        if let kafka = server.kafka {
-            print("Kafka clients: \(kafka.localAddress)")
-        }
-        print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")")
-        fflush(nil)
-        for await sig in stop {
-            print("received signal \(sig), shutting down")
-            break
-        }
-        try await server.shutdown()
         print("stopped cleanly")
     }
 }
@@ -244,8 +297,3 @@ extension BrokerCommand {
     }
 }
 
-/// Keeps signal sources alive for the life of the process.
-enum SignalSources {
-    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
-    static func keep(_ source: DispatchSourceSignal) { sources.append(source) }
-}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SpoolAdminHTTP
 import SpoolClient
 import SpoolProtocol
 
@@ -23,8 +24,11 @@ struct GroupCommand: AsyncParsableCommand {
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Committed offset, log end and lag per partition.")
+        static let configuration = CommandConfiguration(
+            abstract: "Committed offset, log end and lag per partition; then state, members and assignment.",
+            discussion: "Members come from the admin HTTP listener (--admin; by default 127.0.0.1:9644 when --broker is the default).")
         @OptionGroup var address: BrokerAddress
+        @OptionGroup var adminAddress: AdminAddress
         @Argument(help: "Group id.") var group: String
 
         func run() async throws {
@@ -37,6 +41,27 @@ struct GroupCommand: AsyncParsableCommand {
                     let end = try await admin.listOffset(topic: o.topic, partition: o.partition, .latest)
                     print("\(o.topic)\t\(o.partition)\t\(o.offset)\t\(end)\t\(max(0, end - o.offset))")
                 }
+            }
+            try await printMembers()
+        }
+
+        /// State, generation and each member's assignment, from the admin API (skipped
+        /// quietly when no admin address applies or nothing answers there).
+        func printMembers() async throws {
+            guard let admin = adminAddress.resolved(brokerIsDefault: address.broker == AdminAddress.defaultBroker) else { return }
+            let view: GroupView
+            do {
+                view = try await AdminHTTPClient(address: admin).get("/v1/groups/\(group)", as: GroupView.self)
+            } catch {
+                if adminAddress.admin != nil { throw error }
+                return
+            }
+            print("")
+            print("state\t\(view.state)\tgeneration\t\(view.generation.map(String.init) ?? "-")\tprotocol\t\(view.protocolName ?? "-")\tmembers\t\(view.members.count)")
+            guard !view.members.isEmpty else { return }
+            print("member\tclient\thost\tassignment")
+            for m in view.members {
+                print("\(m.memberId)\t\(m.clientId)\t\(m.clientHost)\t\(m.assignment.map { "\($0.topic)-\($0.partition)" }.joined(separator: ","))")
             }
         }
     }

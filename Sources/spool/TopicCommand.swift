@@ -67,16 +67,39 @@ struct TopicCommand: AsyncParsableCommand {
     }
 
     struct Alter: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change topic settings.", discussion: "Example: spool topic alter events --config retention.bytes=1073741824")
+        static let configuration = CommandConfiguration(
+            abstract: "Change topic settings, or add partitions.",
+            discussion: """
+                Examples:
+                  spool topic alter events --config retention.bytes=1073741824
+                  spool topic alter events --partitions 6      grow to 6 partitions (never fewer)
+                Keyed records produced after adding partitions may land in another partition than before.
+                """)
         @OptionGroup var address: BrokerAddress
         @Argument(help: "Topic name.") var name: String
         @Option(name: .customLong("config"), help: "A topic setting as key=value (repeatable).") var configs: [String] = []
+        @Option(help: "The new total number of partitions (more than now).") var partitions: Int32?
+
+        func validate() throws {
+            guard !configs.isEmpty || partitions != nil else { throw ValidationError("give --partitions N or at least one --config key=value") }
+            if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
+        }
 
         func run() async throws {
-            guard !configs.isEmpty else { throw ValidationError("give at least one --config key=value") }
             try await address.withConnection { connection in
-                try await SpoolAdmin(connection).alterTopic(name, set: try parseConfigs(configs))
-                print("updated topic \(name)")
+                let admin = SpoolAdmin(connection)
+                if let partitions {
+                    let before = try await admin.describeTopic(name).partitions.count
+                    guard partitions > before else {
+                        throw CLIError("topic \(name) has \(before) partition\(before == 1 ? "" : "s"); --partitions must be more than that (partitions are never removed)")
+                    }
+                    let topic = try await admin.createPartitions(name, totalCount: partitions)
+                    print("topic \(name) now has \(topic.partitions.count) partitions (was \(before))")
+                }
+                if !configs.isEmpty {
+                    try await admin.alterTopic(name, set: try parseConfigs(configs))
+                    print("updated topic \(name)")
+                }
             }
         }
     }

@@ -153,6 +153,7 @@ import Testing
         listen=127.0.0.1:0
         kafka.listen=127.0.0.1:0
         auto.create.topics.enable=false
+        http.listen=127.0.0.1:0
         default.partitions=4
         retention.ms=123456   # a topic default
         """.write(toFile: file, atomically: true, encoding: .utf8)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import SpoolClient
 import SpoolProtocol
@@ -159,6 +160,43 @@ import Testing
         #expect(records[0].key == nil && records[0].keyLength == nil && records[0].valueLength == 1)
         #expect(records[0].headers == [RecordHeader(key: "k", value: "v")])
         #expect(records[1].key == ByteBuffer() && records[1].keyLength == 0 && records[1].value == nil && records[1].valueLength == nil)
+        await connection.close()
+    }
+
+    @Test func aConsumerRidesOutABrokerRestartWithoutLossOrDuplicates() async throws {
+        let first = try BrokerProcess()
+        let port = first.port
+        var connectionConfig = ConnectionConfig(host: "127.0.0.1", port: port)
+        connectionConfig.requestTimeoutMillis = 1_000 // a poll during the outage gives up after about this long
+        let connection = try await SpoolConnection.connect(connectionConfig)
+        try await SpoolAdmin(connection).createTopic("r", partitions: 2)
+        let producer = SpoolProducer(connection: connection)
+        for i in 0..<40 { try await producer.send(topic: "r", partition: Int32(i % 2), value: Array("\(i)".utf8)) { _ in } }
+        try await producer.flush()
+        var config = Self.config(group: nil)
+        config.retryBackoffMillis = 20
+        let retries = NIOLockedValueBox(0)
+        config.onRetry = { _ in retries.withLockedValue { $0 += 1 } }
+        let consumer = SpoolConsumer(connection: connection, config: config)
+        try await consumer.assign(topic: "r", from: .beginning)
+        var got: [String] = []
+        while got.count < 25 { got += try await consumer.poll(maxRecords: 5).map { String(buffer: $0.value!) } }
+        kill(first.pid, SIGKILL)
+        first.process.waitUntilExit()
+        // Polls while the broker is down return nothing (no throw, no hang): each keeps
+        // reconnecting with backoff until its deadline.
+        for _ in 0..<3 { got += try await consumer.poll().map { String(buffer: $0.value!) } }
+        let second = try BrokerProcess(arguments: ["broker", "--data-dir", first.directory, "--listen", "127.0.0.1:\(port)"])
+        _ = second
+        let more = try await SpoolConnection.connect(host: "127.0.0.1", port: port)
+        let producer2 = SpoolProducer(connection: more)
+        for i in 40..<60 { try await producer2.send(topic: "r", partition: Int32(i % 2), value: Array("\(i)".utf8)) { _ in } }
+        try await producer2.flush()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while got.count < 60 && ContinuousClock.now < deadline { got += try await consumer.poll().map { String(buffer: $0.value!) } }
+        #expect(got.map { Int($0)! }.sorted() == Array(0..<60))
+        #expect(retries.withLockedValue { $0 } > 0, "the outage was noticed and ridden out")
+        await more.close()
         await connection.close()
     }
 }

@@ -4,6 +4,7 @@ import NIOTestUtils
 import Testing
 
 @testable import SpoolKafka
+import SpoolBroker
 
 @Suite struct KafkaFrameDecoderTests {
     func frame(_ body: [UInt8]) -> ByteBuffer {
@@ -85,5 +86,50 @@ import Testing
         let decoded = try FetchResponse(from: &wire, version: version)
         #expect(decoded == fetchResponse(payloads.map { .buffer(ByteBuffer(bytes: $0)) }))
         #expect(wire.readableBytes == 0)
+    }
+}
+
+/// Unfinished requests draw on the broker-wide inbound budget.
+@Suite struct KafkaFrameBudgetTests {
+    func budgets(inboundMax: Int) -> ResourceBudgets {
+        var config = BudgetConfig()
+        config.inboundBufferedBytesMax = inboundMax
+        config.inboundFrameBytesGuaranteed = 64 << 10
+        return ResourceBudgets(config: config, descriptorCacheSize: 16)
+    }
+
+    @Test func anUnfinishedRequestHoldsItsSizeUntilComplete() throws {
+        let budgets = budgets(inboundMax: 1 << 20)
+        let budget = try #require(budgets.admitConnection())
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(budget: budget)))
+        var head = ByteBuffer()
+        head.writeInteger(Int32(512 << 10))
+        head.writeRepeatingByte(0, count: 100)
+        try channel.writeInbound(head)
+        #expect(budgets.snapshot.inboundBufferedBytes == (512 << 10) + 4, "the whole request is reserved")
+        var rest = ByteBuffer()
+        rest.writeRepeatingByte(0, count: (512 << 10) - 100)
+        try channel.writeInbound(rest)
+        let frame = try #require(try channel.readInbound(as: ByteBuffer.self))
+        #expect(frame.readableBytes == 512 << 10)
+        #expect(budgets.snapshot.inboundBufferedBytes == 0, "released once complete")
+        _ = try channel.finish()
+    }
+
+    @Test func aRequestOverTheBudgetIsRefused() throws {
+        let budgets = budgets(inboundMax: 1 << 20)
+        let budget = try #require(budgets.admitConnection())
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(KafkaFrameDecoder(budget: budget)))
+        var head = ByteBuffer()
+        head.writeInteger(Int32(2 << 20))  // under max.request.bytes, over the inbound budget
+        head.writeRepeatingByte(0, count: 100)
+        do {
+            try channel.writeInbound(head)
+            Issue.record("a 2 MiB request was buffered under a 1 MiB budget")
+        } catch let error as KafkaDecodingError {
+            #expect(error.code == .inboundBudgetExhausted)
+        }
+        #expect(budgets.snapshot.inboundBufferedBytes == 0)
+        _ = try? channel.finish()
     }
 }

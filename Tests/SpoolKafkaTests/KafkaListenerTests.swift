@@ -168,6 +168,40 @@ private final class KafkaHarness {
         try await h.stop()
     }
 
+    /// An idempotent producer's retried batch is answered with the original offsets and
+    /// stored once; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER.
+    @Test func idempotentRetriesAreStoredOnce() async throws {
+        let h = try await KafkaHarness()
+        _ = try await h.broker.createTopic("idem", partitions: 1)
+        try await h.send(.initProducerId, version: 4, correlationId: 1, InitProducerIdRequest(transactionalId: nil, transactionTimeoutMs: 60000))
+        var (_, body) = try await h.receive(flexibleHeader: true)
+        let producer = try InitProducerIdResponse(from: &body, version: 4)
+        #expect(producer.errorCode == 0 && producer.producerId >= 0 && producer.producerEpoch == 0)
+
+        func batch(sequence: Int32, count: Int) throws -> ByteBuffer {
+            var builder = RecordBatchBuilder(
+                codec: .lz4, producerId: producer.producerId, producerEpoch: producer.producerEpoch, baseSequence: sequence)
+            for i in 0..<count { builder.append(key: nil, value: Array("v\(sequence)-\(i)".utf8), timestamp: 1_700_000_000_000) }
+            return try builder.build()
+        }
+        func produce(_ records: ByteBuffer, id: Int32) async throws -> ProduceResponse.Topic.Partition {
+            let request = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "idem", partitionData: [.init(index: 0, records: .buffer(records))])])
+            try await h.send(.produce, version: 9, correlationId: id, request)
+            var (_, body) = try await h.receive(flexibleHeader: true)
+            return try #require(try ProduceResponse(from: &body, version: 9).responses.first?.partitionResponses.first)
+        }
+        let first = try batch(sequence: 0, count: 10)
+        let second = try batch(sequence: 10, count: 5)
+        #expect(try await produce(first, id: 2).baseOffset == 0)
+        #expect(try await produce(second, id: 3).baseOffset == 10)
+        let retried = try await produce(first, id: 4)
+        #expect(retried.errorCode == 0 && retried.baseOffset == 0, "a duplicate is answered with the original offset")
+        let gap = try await produce(try batch(sequence: 40, count: 1), id: 5)
+        #expect(gap.errorCode == KafkaErrorCode.outOfOrderSequenceNumber.rawValue)
+        #expect(try h.broker.listOffset(TopicPartition("idem", 0), .latest) == 15, "the retry was not stored again")
+        try await h.stop()
+    }
+
     @Test func unsupportedVersionsAreAnsweredNotDropped() async throws {
         let h = try await KafkaHarness()
         try await h.send(.apiVersions, version: 42, correlationId: 5, ApiVersionsRequest())
@@ -177,9 +211,27 @@ private final class KafkaHarness {
         #expect(versions.apiKeys.count == KafkaApiKey.allCases.count)
         let fetch = try #require(versions.apiKeys.first { $0.apiKey == KafkaApiKey.fetch.rawValue })
         #expect(fetch.minVersion == 4 && fetch.maxVersion == 12)
+        // Produce v0-2 are advertised (librdkafka 2.0.2 compresses only then) but refused per partition.
+        let produce = try #require(versions.apiKeys.first { $0.apiKey == KafkaApiKey.produce.rawValue })
+        #expect(produce.minVersion == 0)
+        let old = ProduceRequest(acks: 1, timeoutMs: 1000, topicData: [.init(name: "t", partitionData: [.init(index: 0, records: .buffer(ByteBuffer(bytes: [0, 1, 2])))])])
+        try await h.send(.produce, version: 2, correlationId: 7, old)
+        (id, body) = try await h.receive(flexibleHeader: false)
+        let refused = try ProduceResponse(from: &body, version: 2)
+        #expect(id == 7 && refused.responses.first?.partitionResponses.first?.errorCode == KafkaErrorCode.unsupportedForMessageFormat.rawValue)
         try await h.send(.fetch, version: 13, correlationId: 6, ApiVersionsRequest())
         (id, body) = try await h.receive(flexibleHeader: false)
         #expect(id == 6 && body.readInteger(as: Int16.self) == KafkaErrorCode.unsupportedVersion.rawValue)
         try await h.stop()
+    }
+}
+
+@Suite struct AdvertisedAddressTests {
+    /// A wildcard or `localhost` is never sent to clients as an address to connect to.
+    @Test func wildcardsAndLocalhostAdvertiseLoopback() {
+        for host in ["0.0.0.0", "", "::", "localhost"] {
+            #expect(KafkaListener.defaultAdvertisedHost(forBoundHost: host) == "127.0.0.1")
+        }
+        #expect(KafkaListener.defaultAdvertisedHost(forBoundHost: "10.1.2.3") == "10.1.2.3")
     }
 }

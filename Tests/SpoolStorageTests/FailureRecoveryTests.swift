@@ -124,6 +124,8 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
             var batch = makeBatch(4, tag: "big\(i)", valueBytes: 50)
             _ = try big.append(&batch)
         }
+        try storage.offsets.commit(group: "g", [TopicPartition("big", 0): CommittedOffset(offset: 7, commitTimestamp: 0),
+                                               TopicPartition("keep", 0): CommittedOffset(offset: 1, commitTimestamp: 0)])
         disk.fill(leaving: 0)
         var more = makeBatch(1)
         #expect { _ = try big.append(&more) } throws: { ($0 as? StorageError)?.errno == ENOSPC }
@@ -133,6 +135,7 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
         #expect(storage.topics.get("big") == nil)
         #expect(!disk.paths.contains { $0.hasPrefix("/data/big-") }, "left: \(disk.paths.filter { $0.hasPrefix("/data/big") })")
         #expect(disk.usedBytes < usedBefore - 5000)
+        #expect(storage.offsets.committed(group: "g").keys.map(\.topic) == ["keep"], "the deleted topic's offsets are gone too")
         #expect { _ = try big.read(from: 0, maxBytes: 10) } throws: { ($0 as? StorageError)?.code == .closed }
         // The rest works, and the delete survives a restart.
         var after = makeBatch(1, tag: "after")
@@ -212,5 +215,36 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
         #expect(values.last == "d-0")
         #expect(try storage.recover(topic: "t") == [], "nothing left to recover")
         try storage.close()
+    }
+}
+
+@Suite struct StrayDataTests {
+    /// Partition directories no topic owns (a delete cut short after its definition was
+    /// rewritten) are removed at start, so their data never comes back under a topic
+    /// created later with the same name. Before, they stayed, and a new topic of that
+    /// name opened the old records.
+    @Test func strayPartitionDirectoriesAreRemovedAtStart() throws {
+        let disk = SimulatedDisk()
+        let config = StorageConfig(dataDirectory: "/data")
+        let first = try LogManager(config: config, io: disk, executor: ManualExecutor().executor)
+        try first.createTopic("kept", partitions: 1)
+        try first.createTopic("gone", partitions: 2)
+        for tp in [TopicPartition("kept", 0), TopicPartition("gone", 1)] {
+            var batch = makeBatch(3, tag: "old")
+            _ = try first.partition(tp).append(&batch)
+        }
+        try first.close()
+        // As if a delete stopped right after the definition was rewritten: data left behind.
+        let topicsFile = "/data/" + TopicStore.fileName
+        let listed = String(decoding: disk.contents(topicsFile)!, as: UTF8.self)
+        disk.setContents(topicsFile, Array(listed.split(separator: "\n").filter { !$0.hasPrefix("gone\t") }.joined(separator: "\n").utf8) + [0x0A])
+        try disk.makeDirectory("/data/kept-1") // a partition the topic does not have
+        let second = try LogManager(config: config, io: disk, executor: ManualExecutor().executor)
+        #expect(second.topics.all.map(\.name) == ["kept"])
+        #expect(disk.kind(of: "/data/gone-0") == nil && disk.kind(of: "/data/gone-1") == nil && disk.kind(of: "/data/kept-1") == nil)
+        #expect(try allValues(second.partition(TopicPartition("kept", 0))).count == 3)
+        try second.createTopic("gone", partitions: 2)
+        #expect(try second.partition(TopicPartition("gone", 1)).endOffset == 0, "the old records came back")
+        try second.close()
     }
 }

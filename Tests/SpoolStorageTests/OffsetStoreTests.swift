@@ -111,6 +111,42 @@ import Testing
         }
     }
 
+    /// Commits handed over from one serial queue (as a group coordinator does) with a
+    /// completion do not wait for each other's fsyncs: they share them.
+    @Test func completionCommitsFromASerialQueueShareFsyncs() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let io = FaultyFileIO()
+        let store = try OffsetStore(dataDirectory: tmp.path, io: io)
+        let before = io.fsyncCount
+        let commits = 1000
+        let queue = DispatchQueue(label: "serial committer")
+        let done = DispatchGroup()
+        let failures = Mutex(0)
+        for c in 0..<commits {
+            done.enter()
+            queue.async {
+                store.commit(group: "g", [TopicPartition("t", Int32(c % 7)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)]) { result in
+                    if case .failure = result { failures.withLock { $0 += 1 } }
+                    done.leave()
+                }
+            }
+        }
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(failures.withLock { $0 } == 0)
+        let fsyncs = io.fsyncCount - before
+        #expect(fsyncs < commits / 10, "fsyncs: \(fsyncs) for \(commits) commits")
+        // An invalid commit fails through the completion, at once.
+        let refused = Mutex<StorageError?>(nil)
+        store.commit(group: "", [:]) { result in if case .failure(let e) = result { refused.withLock { $0 = e } } }
+        #expect(refused.withLock { $0 }?.code == .invalidConfig)
+        store.close()
+        let reopened = try OffsetStore(dataDirectory: tmp.path)
+        for p in 0..<7 {
+            let last = (0..<commits).last { $0 % 7 == p }!
+            #expect(reopened.committed(group: "g")[TopicPartition("t", Int32(p))]?.offset == Int64(last))
+        }
+    }
+
     /// The log is compacted as it grows, and the compacted log holds the latest values.
     @Test func theLogIsCompactedAndKeepsTheLatestValues() throws {
         let disk = SimulatedDisk()

@@ -85,9 +85,9 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     }
 
     let state = Mutex(State())
-    /// Runs before each file fsync, outside the disk's lock, with the file's path.
+    /// Runs before each fsync of a file or directory, outside the disk's lock, with the path.
     let beforeFsync = Mutex<(@Sendable (String) -> Void)?>(nil)
-    /// Runs before each open, outside the disk's lock, with the path.
+    /// Runs before each open and mkdir, outside the disk's lock, with the path.
     let beforeOpen = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     init() {}
@@ -406,6 +406,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     }
 
     func makeDirectory(_ path: String) throws {
+        if let hook = beforeOpen.withLock({ $0 }) { hook(path) }
         try state.withLock { s in
             try step(&s, "mkdir \(path)")
             switch s.names[path] {
@@ -452,6 +453,7 @@ final class SimulatedDisk: FileIO, @unchecked Sendable {
     }
 
     func syncDirectory(_ path: String) throws {
+        if let hook = beforeFsync.withLock({ $0 }) { hook(path) }
         try state.withLock { s in
             try step(&s, "fsync directory \(path)")
             guard s.names[path] == .directory else { throw error("open directory \(path)", ENOENT) }

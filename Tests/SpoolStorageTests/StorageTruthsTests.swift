@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 import NIOCore
 import SpoolRecords
 @testable import SpoolStorage
@@ -186,5 +187,74 @@ import Testing
         #expect(log.startOffset > 0)
         #expect(!log.isFetchable(0))
         #expect(log.fetchableOffsets == log.startOffset...log.endOffset)
+    }
+}
+
+/// No lock that produce, fetch, metadata or offset reads take is held while storage waits
+/// for the disk: at every fsync (of a file or a directory), another thread must get through
+/// the partition lock, the partitions map, the topic set and the committed offsets at once.
+/// At every file or directory creation, the shared locks (map, topics, offsets) must be
+/// free too. (Before, a roll fsynced the directory under the partition lock, topic
+/// creation created thousands of partition directories under the map's lock, and topic
+/// and offset rewrites fsynced under the locks their readers take.)
+@Suite struct LockDisciplineTests {
+    @Test func noReaderLockIsHeldAcrossAnFsync() throws {
+        let disk = SimulatedDisk()
+        var config = StorageConfig(dataDirectory: "/data")
+        config.topicDefaults.retentionMillis = -1
+        let executor = ManualExecutor()
+        let storage = try LogManager(config: config, io: disk, executor: executor.executor)
+        try storage.createTopic("probe", partitions: 1)
+        let probeLog = try storage.partition(TopicPartition("probe", 0))
+        let blocked = Mutex<[String]>([])
+        let probes = Atomic<Int>(0)
+        disk.onFsync { path in
+            guard probes.add(1, ordering: .relaxed).newValue <= 300 else { return }
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                _ = probeLog.endOffset
+                for topic in storage.topics.all {
+                    for log in (try? storage.partitions(of: topic.name)) ?? [] { _ = log.endOffset }
+                }
+                _ = storage.topics.get("probe")
+                _ = storage.offsets.committed(group: "g")
+                done.signal()
+            }
+            if done.wait(timeout: .now() + 2) == .timedOut {
+                // The probe gets through once this fsync's caller lets go of the lock.
+                blocked.withLock { $0.append(path) }
+            }
+        }
+        // Creating files and directories may happen under a partition's own lock (a roll
+        // creates the next segment), never under the locks every partition shares.
+        disk.onOpen { path in
+            guard probes.add(1, ordering: .relaxed).newValue <= 600 else { return }
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                _ = try? storage.partition(TopicPartition("probe", 0))
+                _ = storage.topics.get("probe")
+                _ = storage.offsets.committed(group: "g")
+                done.signal()
+            }
+            if done.wait(timeout: .now() + 2) == .timedOut { blocked.withLock { $0.append("open " + path) } }
+        }
+        try storage.createTopic("wide", partitions: 50, overrides: ["segment.bytes": "1024", "retention.bytes": "2048"])
+        let log = try storage.partition(TopicPartition("wide", 7))
+        for i in 0..<40 {
+            var batch = makeBatch(3, tag: "w\(i)", valueBytes: 40)
+            _ = try log.append(&batch)
+            if i % 5 == 0 { try log.flush() }
+        }
+        executor.drain()
+        storage.runRetention(now: 0)
+        try storage.offsets.commit(group: "g", [TopicPartition("wide", 7): CommittedOffset(offset: 3, commitTimestamp: 0)])
+        _ = try storage.alterTopic("wide", set: ["retention.bytes": "4096"])
+        try storage.deleteTopic("wide")
+        try storage.close()
+        disk.onFsync(nil)
+        disk.onOpen(nil)
+        #expect(probes.load(ordering: .relaxed) > 20, "the workload fsynced")
+        let stuck = blocked.withLock { $0 }
+        #expect(stuck.isEmpty, "a reader waited for these fsyncs: \(stuck.prefix(5))")
     }
 }

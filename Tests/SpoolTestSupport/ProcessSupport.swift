@@ -72,6 +72,11 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     private let lock = NSLock()
 
     public var address: String { "127.0.0.1:\(port)" }
+    /// HOST:PORT of the admin HTTP listener, from the banner (nil when it is off).
+    public var adminAddress: String? {
+        guard let range = logText.range(of: #"admin http://[^/]+/"#, options: .regularExpression) else { return nil }
+        return String(logText[range].dropFirst("admin http://".count).dropLast())
+    }
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
@@ -79,10 +84,14 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     public init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {
         self.directory = directory
         process.executableURL = URL(fileURLWithPath: try Executables.path("spool"))
-        var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--kafka-listen", "127.0.0.1:0"]
-        // Given arguments without a Kafka address get an ephemeral one too (not the default 9092).
+        var arguments = arguments ?? ["broker", "--data-dir", directory, "--listen", "127.0.0.1:0"]
+        // Every listener gets an ephemeral port unless the arguments name one (not the
+        // defaults 9092 and 9644): suites run brokers in parallel.
         if arguments.first == "broker" && !arguments.contains(where: { $0.hasPrefix("--kafka-listen") }) {
             arguments += ["--kafka-listen", "127.0.0.1:0"]
+        }
+        if arguments.first == "broker" && !arguments.contains(where: { $0.hasPrefix("--http-listen") }) {
+            arguments += ["--http-listen", "127.0.0.1:0"]
         }
         process.arguments = arguments
         process.standardOutput = output

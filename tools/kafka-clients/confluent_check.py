@@ -3,7 +3,8 @@ and add partitions, an idempotent acks=all producer, and a consumer group."""
 import sys
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                  NewPartitions, NewTopic)
 
 from common import BOOTSTRAP, check, ok, unique, wait_until
 
@@ -28,6 +29,17 @@ def main():
     configs = admin.describe_configs([resource])[resource].result(timeout=30)
     check(configs["retention.ms"].value == "3600000", f"retention.ms override described: {configs['retention.ms'].value}")
     ok("AdminClient described the topic and its configs")
+
+    change = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "7200000", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("segment.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    admin.incremental_alter_configs([change])[change].result(timeout=30)
+    configs = admin.describe_configs([resource])[resource].result(timeout=30)
+    check(configs["retention.ms"].value == "7200000", f"retention.ms after the change: {configs['retention.ms'].value}")
+    check(configs["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value, "an override is reported as a topic config")
+    check(configs["segment.bytes"].source == ConfigSource.DEFAULT_CONFIG.value, "a default is reported as a default")
+    ok("AdminClient changed a topic config (IncrementalAlterConfigs) and read it back")
 
     admin.create_partitions([NewPartitions(topic, 4)])[topic].result(timeout=30)
     wait_until(lambda: len(admin.list_topics(topic, timeout=10).topics[topic].partitions) == 4, 30, "4 partitions in metadata")

@@ -80,10 +80,13 @@ def main():
     ok("idempotent producer wrote 200 records")
 
     group = unique("kp-group")
-    a, b = Member(group, topic), Member(group, topic)
+    a = Member(group, topic)
+    wait_until(lambda: len(a.partitions()) == 4, 60, "the first member to hold all 4 partitions")
+    ok("a lone member holds all 4 partitions")
+    b = Member(group, topic)  # JoinGroup: a rebalance moves two partitions to the newcomer
     wait_until(lambda: len(a.partitions()) == 2 and len(b.partitions()) == 2 and not (a.partitions() & b.partitions()),
                60, "two members splitting 4 partitions 2/2")
-    ok(f"two members split the partitions: {sorted(a.partitions())} / {sorted(b.partitions())}")
+    ok(f"a second member joined and the partitions moved: {sorted(a.partitions())} / {sorted(b.partitions())}")
     first = {f"first-{i}" for i in range(200)}
     wait_until(lambda: set(a.values()) | set(b.values()) >= first, 60, "the group to read all 200 records")
     check(set(a.values()) | set(b.values()) == first, "the group read exactly the records written")

@@ -40,12 +40,15 @@ extension GroupCoordinator {
             completion(.success(refused))
             return
         }
+        // Handed over in order on one queue, but never waited for there: commits from many
+        // groups share the offsets log's group-commit fsyncs (tens of thousands a second).
         ioQueue.async { [store, accepted, refused] in
-            do {
-                try store.commit(group: request.groupId, accepted)
-                completion(.success(refused))
-            } catch {
-                completion(.failure(GroupCoordinatorError(.storageFailed, "offsets of group \(request.groupId) not stored: \(error)")))
+            store.commit(group: request.groupId, accepted) { result in
+                switch result {
+                case .success: completion(.success(refused))
+                case .failure(let error):
+                    completion(.failure(GroupCoordinatorError(.storageFailed, "offsets of group \(request.groupId) not stored: \(error)")))
+                }
             }
         }
     }

@@ -33,6 +33,8 @@ public final class GroupCoordinator: Sendable {
     let store: OffsetStore
     let scheduler: CoordinatorScheduler
     let partitionExists: @Sendable (TopicPartition) -> Bool
+    /// Told when a rebalance completes: group, new generation, member ids (for the log).
+    let rebalanced: @Sendable (_ group: String, _ generation: Int32, _ members: [String]) -> Void
     /// Serialises every write to the offset store (commits, deletes, expiry), off the callers' threads.
     let ioQueue = DispatchQueue(label: "spool.group-coordinator.offsets")
     let state = Mutex(State())
@@ -56,8 +58,10 @@ public final class GroupCoordinator: Sendable {
     public init(
         config: GroupCoordinatorConfig = GroupCoordinatorConfig(), offsets: OffsetStore,
         scheduler: CoordinatorScheduler = DispatchCoordinatorScheduler(),
+        rebalanced: @escaping @Sendable (_ group: String, _ generation: Int32, _ members: [String]) -> Void = { _, _, _ in },
         partitionExists: @escaping @Sendable (TopicPartition) -> Bool
     ) {
+        self.rebalanced = rebalanced
         self.config = config
         self.store = offsets
         self.scheduler = scheduler
@@ -335,6 +339,8 @@ public final class GroupCoordinator: Sendable {
             group.leaderId = group.electLeader()
         }
         group.generationId = group.generationId == Int32.max ? 1 : group.generationId + 1
+        let (groupId, generation, members) = (group.groupId, group.generationId, group.membersInOrder.map(\.memberId))
+        fx.later { [rebalanced] in rebalanced(groupId, generation, members) }
         if group.isEmpty {
             group.protocolName = nil
             group.transition(to: .empty, nowMillis: now)

@@ -59,7 +59,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     /// The versions Spool decodes and answers (advertised in ApiVersions).
     public var supportedVersions: ClosedRange<Int16> {
         switch self {
-        case .produce: 3...9
+        case .produce: 0...9
         case .fetch: 4...12
         case .listOffsets: 1...7
         case .metadata: 0...12

@@ -2,18 +2,18 @@
 
 import NIOCore
 
-/// Produce request (API key 0), versions 3-9.
-/// v3 is the first version with magic-2 record batches; acks 0 gets no response at all.
+/// Produce request (API key 0), versions 0-9.
+/// v0-2 are advertised (librdkafka 2.0.2 compresses only if the broker lists Produce v0) but carry old message formats, refused per partition; v3 is the first with magic-2 record batches. acks 0 gets no response at all.
 public struct ProduceRequest: KafkaMessage {
     public static let apiKey: KafkaApiKey = .produce
 
     /// `transactionalId` (versions 3+, nullable in 3+).
     public var transactionalId: String?
-    /// `acks` (versions 3+).
+    /// `acks` (versions 0+).
     public var acks: Int16
-    /// `timeoutMs` (versions 3+).
+    /// `timeoutMs` (versions 0+).
     public var timeoutMs: Int32
-    /// `topicData` (versions 3+).
+    /// `topicData` (versions 0+).
     public var topicData: [Topic]
 
     /// Every field defaults to its schema default (what an older version that lacks it means).
@@ -27,7 +27,7 @@ public struct ProduceRequest: KafkaMessage {
     public init(from reader: inout KafkaReader, version: Int16) throws {
         let flexible = version >= 9
         self.init()
-        self.transactionalId = try reader.readNullableString(compact: flexible, nullable: true)
+        if version >= 3 { self.transactionalId = try reader.readNullableString(compact: flexible, nullable: version >= 3) }
         self.acks = try reader.readInt16()
         self.timeoutMs = try reader.readInt32()
         self.topicData = try reader.readArray(compact: flexible) { (r: inout KafkaReader) in try Topic(from: &r, version: version) }
@@ -42,7 +42,7 @@ public struct ProduceRequest: KafkaMessage {
 
     public func write(to writer: inout KafkaWriter, version: Int16) {
         let flexible = version >= 9
-        writer.writeNullableString(self.transactionalId, compact: flexible, nullable: true)
+        if version >= 3 { writer.writeNullableString(self.transactionalId, compact: flexible, nullable: version >= 3) }
         writer.writeInt16(self.acks)
         writer.writeInt32(self.timeoutMs)
         writer.writeArray(self.topicData, compact: flexible) { (w: inout KafkaWriter, e) in e.write(to: &w, version: version) }
@@ -51,9 +51,9 @@ public struct ProduceRequest: KafkaMessage {
 
     /// An element of `topicData`.
     public struct Topic: KafkaMessage {
-        /// `name` (versions 3+).
+        /// `name` (versions 0+).
         public var name: String
-        /// `partitionData` (versions 3+).
+        /// `partitionData` (versions 0+).
         public var partitionData: [Partition]
 
         /// Every field defaults to its schema default (what an older version that lacks it means).
@@ -85,9 +85,9 @@ public struct ProduceRequest: KafkaMessage {
 
         /// An element of `partitionData`.
         public struct Partition: KafkaMessage {
-            /// `index` (versions 3+).
+            /// `index` (versions 0+).
             public var index: Int32
-            /// `records` (versions 3+, nullable in 3+).
+            /// `records` (versions 0+, nullable in 0+).
             public var records: KafkaRecords?
 
             /// Every field defaults to its schema default (what an older version that lacks it means).
@@ -124,9 +124,9 @@ public struct ProduceRequest: KafkaMessage {
 public struct ProduceResponse: KafkaMessage {
     public static let apiKey: KafkaApiKey = .produce
 
-    /// `responses` (versions 3+).
+    /// `responses` (versions 0+).
     public var responses: [Topic]
-    /// `throttleTimeMs` (versions 3+).
+    /// `throttleTimeMs` (versions 1+).
     public var throttleTimeMs: Int32
 
     /// Every field defaults to its schema default (what an older version that lacks it means).
@@ -139,7 +139,7 @@ public struct ProduceResponse: KafkaMessage {
         let flexible = version >= 9
         self.init()
         self.responses = try reader.readArray(compact: flexible) { (r: inout KafkaReader) in try Topic(from: &r, version: version) }
-        self.throttleTimeMs = try reader.readInt32()
+        if version >= 1 { self.throttleTimeMs = try reader.readInt32() }
         if flexible {
             var tagCount = try reader.readTagCount()
             while tagCount > 0 {
@@ -152,15 +152,15 @@ public struct ProduceResponse: KafkaMessage {
     public func write(to writer: inout KafkaWriter, version: Int16) {
         let flexible = version >= 9
         writer.writeArray(self.responses, compact: flexible) { (w: inout KafkaWriter, e) in e.write(to: &w, version: version) }
-        writer.writeInt32(self.throttleTimeMs)
+        if version >= 1 { writer.writeInt32(self.throttleTimeMs) }
         if flexible { writer.writeTagCount(0) }
     }
 
     /// An element of `responses`.
     public struct Topic: KafkaMessage {
-        /// `name` (versions 3+).
+        /// `name` (versions 0+).
         public var name: String
-        /// `partitionResponses` (versions 3+).
+        /// `partitionResponses` (versions 0+).
         public var partitionResponses: [Partition]
 
         /// Every field defaults to its schema default (what an older version that lacks it means).
@@ -192,13 +192,13 @@ public struct ProduceResponse: KafkaMessage {
 
         /// An element of `partitionResponses`.
         public struct Partition: KafkaMessage {
-            /// `index` (versions 3+).
+            /// `index` (versions 0+).
             public var index: Int32
-            /// `errorCode` (versions 3+).
+            /// `errorCode` (versions 0+).
             public var errorCode: Int16
-            /// `baseOffset` (versions 3+).
+            /// `baseOffset` (versions 0+).
             public var baseOffset: Int64
-            /// `logAppendTimeMs` (versions 3+).
+            /// `logAppendTimeMs` (versions 2+).
             public var logAppendTimeMs: Int64
             /// `logStartOffset` (versions 5+).
             public var logStartOffset: Int64
@@ -224,7 +224,7 @@ public struct ProduceResponse: KafkaMessage {
                 self.index = try reader.readInt32()
                 self.errorCode = try reader.readInt16()
                 self.baseOffset = try reader.readInt64()
-                self.logAppendTimeMs = try reader.readInt64()
+                if version >= 2 { self.logAppendTimeMs = try reader.readInt64() }
                 if version >= 5 { self.logStartOffset = try reader.readInt64() }
                 if version >= 8 { self.recordErrors = try reader.readArray(compact: flexible) { (r: inout KafkaReader) in try RecordError(from: &r, version: version) } }
                 if version >= 8 { self.errorMessage = try reader.readNullableString(compact: flexible, nullable: version >= 8) }
@@ -242,7 +242,7 @@ public struct ProduceResponse: KafkaMessage {
                 writer.writeInt32(self.index)
                 writer.writeInt16(self.errorCode)
                 writer.writeInt64(self.baseOffset)
-                writer.writeInt64(self.logAppendTimeMs)
+                if version >= 2 { writer.writeInt64(self.logAppendTimeMs) }
                 if version >= 5 { writer.writeInt64(self.logStartOffset) }
                 if version >= 8 { writer.writeArray(self.recordErrors, compact: flexible) { (w: inout KafkaWriter, e) in e.write(to: &w, version: version) } }
                 if version >= 8 { writer.writeNullableString(self.errorMessage, compact: flexible, nullable: version >= 8) }

@@ -644,6 +644,45 @@ public nonisolated struct Spool_V1_AlterTopicConfigResponse: Sendable {
   fileprivate var _topic: Spool_V1_TopicDescription? = nil
 }
 
+/// (method_id 22) Grows a topic to `partitions` partitions in all (never shrinks it: Kafka's
+/// CreatePartitions). Records already written keep their partition; keyed records produced
+/// afterwards may map to a different partition than before.
+public nonisolated struct Spool_V1_CreatePartitionsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// the new total, more than the topic has now
+  public var partitions: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_CreatePartitionsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: Spool_V1_TopicDescription {
+    get {_topic ?? Spool_V1_TopicDescription()}
+    set {_topic = newValue}
+  }
+  /// Returns true if `topic` has been explicitly set.
+  public var hasTopic: Bool {self._topic != nil}
+  /// Clears the value of `topic`. Subsequent reads from it will return its default value.
+  public mutating func clearTopic() {self._topic = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _topic: Spool_V1_TopicDescription? = nil
+}
+
 /// (method_id 6) The payload holds record batches; `partitions` says which bytes go where, in order.
 public nonisolated struct Spool_V1_ProduceRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -2197,6 +2236,75 @@ nonisolated extension Spool_V1_AlterTopicConfigResponse: SwiftProtobuf.Message, 
   }
 
   public static func ==(lhs: Spool_V1_AlterTopicConfigResponse, rhs: Spool_V1_AlterTopicConfigResponse) -> Bool {
+    if lhs._topic != rhs._topic {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_CreatePartitionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreatePartitionsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}partitions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.partitions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.partitions != 0 {
+      try visitor.visitSingularInt32Field(value: self.partitions, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_CreatePartitionsRequest, rhs: Spool_V1_CreatePartitionsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.partitions != rhs.partitions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_CreatePartitionsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreatePartitionsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._topic) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._topic {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_CreatePartitionsResponse, rhs: Spool_V1_CreatePartitionsResponse) -> Bool {
     if lhs._topic != rhs._topic {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

@@ -8,7 +8,7 @@ extension ProduceRequest {
     /// to nil when `nulls` and the version allows it); absent fields keep their defaults.
     static func sample(version: Int16, nulls: Bool) -> Self {
         var value = Self()
-        value.transactionalId = (nulls && true) ? nil : "s17"
+        if version >= 3 { value.transactionalId = (nulls && version >= 3) ? nil : "s17" }
         value.acks = 18
         value.timeoutMs = 19
         value.topicData = [Topic.sample(version: version, nulls: nulls), Topic.sample(version: version, nulls: nulls)]
@@ -42,7 +42,7 @@ extension ProduceResponse {
     static func sample(version: Int16, nulls: Bool) -> Self {
         var value = Self()
         value.responses = [Topic.sample(version: version, nulls: nulls), Topic.sample(version: version, nulls: nulls)]
-        value.throttleTimeMs = 18
+        if version >= 1 { value.throttleTimeMs = 18 }
         return value
     }
 }
@@ -64,7 +64,7 @@ extension ProduceResponse.Topic.Partition {
         value.index = 17
         value.errorCode = 18
         value.baseOffset = 19
-        value.logAppendTimeMs = 20
+        if version >= 2 { value.logAppendTimeMs = 20 }
         if version >= 5 { value.logStartOffset = 21 }
         if version >= 8 { value.recordErrors = [RecordError.sample(version: version, nulls: nulls), RecordError.sample(version: version, nulls: nulls)] }
         if version >= 8 { value.errorMessage = (nulls && version >= 8) ? nil : "s23" }

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SpoolBroker
+import SpoolStorage
+
+/// The admin API's answers, built from the broker's state (no HTTP here: the
+/// listener maps paths to these calls, and tests call them directly).
+public struct AdminAPI: Sendable {
+    public let broker: Broker
+    /// The broker's listeners, as bound (asked on every call: ports are known only once bound).
+    public let listeners: @Sendable () -> [ListenerView]
+    /// True once recovery is done and the listeners accept connections.
+    public let ready: @Sendable () -> Bool
+    /// Readings taken right before a scrape (e.g. the listeners' buffered bytes).
+    public let sample: @Sendable () async -> Void
+
+    public init(broker: Broker, listeners: @escaping @Sendable () -> [ListenerView], ready: @escaping @Sendable () -> Bool,
+                sample: @escaping @Sendable () async -> Void = {}) {
+        self.broker = broker
+        self.listeners = listeners
+        self.ready = ready
+        self.sample = sample
+    }
+
+    var storage: LogManager { broker.storage }
+
+    public func brokerInfo() -> BrokerInfoView {
+        let disk = ProcessStats.diskSpace(storage.config.dataDirectory)
+        var partitions = 0
+        var stopped = 0
+        var totals: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+        let topics = storage.topics.all
+        for topic in topics {
+            for log in (try? storage.partitions(of: topic.name)) ?? [] {
+                partitions += 1
+                if log.failure != nil { stopped += 1 }
+            }
+            let t = broker.events.metrics.topic(topic.name).totals
+            totals = (totals.0 + t.recordsIn, totals.1 + t.recordsOut, totals.2 + t.bytesIn, totals.3 + t.bytesOut)
+        }
+        let now = PartitionLog.wallClockMillis()
+        return BrokerInfoView(
+            version: Broker.version, startedAtMillis: broker.startedAtMillis,
+            uptimeSeconds: Double(now - broker.startedAtMillis) / 1000,
+            dataDirectory: Self.absolute(storage.config.dataDirectory),
+            diskFreeBytes: disk?.freeBytes, diskTotalBytes: disk?.totalBytes,
+            listeners: listeners(), ready: ready(), topics: topics.count, partitions: partitions,
+            partitionsStopped: stopped, openDescriptors: ProcessStats.openDescriptors(),
+            descriptorLimit: ProcessStats.descriptorLimit(), segmentFilesOpen: storage.files.openCount,
+            segmentFilesBudget: storage.files.capacity,
+            recordsIn: totals.0, recordsOut: totals.1, bytesIn: totals.2, bytesOut: totals.3)
+    }
+
+    public func topics() -> [TopicView] {
+        storage.topics.all.sorted { $0.name < $1.name }.compactMap { try? topic($0.name) }
+    }
+
+    public func topic(_ name: String) throws -> TopicView {
+        guard let definition = storage.topics.get(name), let config = try? storage.topicConfig(name) else {
+            throw AdminAPIError(.notFound, "topic \(name) does not exist")
+        }
+        let logs = (try? storage.partitions(of: name)) ?? []
+        let partitions = logs.map { log in
+            let failure = log.failure
+            return PartitionView(partition: log.partition, startOffset: log.startOffset, endOffset: log.endOffset,
+                                 sizeBytes: log.sizeBytes, segments: log.segmentCount, stopped: failure != nil,
+                                 error: failure?.message)
+        }
+        let totals = broker.events.metrics.topic(name).totals
+        return TopicView(
+            name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides,
+            sizeBytes: partitions.reduce(0) { $0 + $1.sizeBytes },
+            records: partitions.reduce(0) { $0 + ($1.endOffset - $1.startOffset) },
+            recordsIn: totals.recordsIn, recordsOut: totals.recordsOut, bytesIn: totals.bytesIn, bytesOut: totals.bytesOut)
+    }
+
+    /// Groups with members (the coordinator's) or committed offsets (the store's), by name.
+    func groupNames() -> [String] {
+        let active = ((try? broker.groups.listGroups()) ?? []).map(\.groupId)
+        return Set(active + storage.offsets.groups).sorted()
+    }
+
+    public func groups() -> [GroupView] {
+        groupNames().map(group)
+    }
+
+    public func group(named name: String) throws -> GroupView {
+        guard groupNames().contains(name) else {
+            throw AdminAPIError(.notFound, "consumer group \(name) does not exist")
+        }
+        return group(name)
+    }
+
+    func group(_ name: String) -> GroupView {
+        var offsets: [GroupOffsetView] = []
+        var totalLag: Int64 = 0
+        for (tp, committed) in storage.offsets.committed(group: name).sorted(by: { $0.key < $1.key }) {
+            let end = try? storage.partition(tp).endOffset
+            let lag = end.map { max(0, $0 - committed.offset) }
+            totalLag += lag ?? 0
+            offsets.append(GroupOffsetView(
+                topic: tp.topic, partition: tp.partition, committedOffset: committed.offset, endOffset: end, lag: lag,
+                commitTimestampMillis: committed.commitTimestamp, metadata: committed.metadata))
+        }
+        guard let description = try? broker.groups.describeGroup(name) else {
+            // Only committed offsets: no member has joined since the broker started.
+            return GroupView(group: name, state: "Empty", generation: nil, protocolName: nil, members: [],
+                             offsets: offsets, totalLag: totalLag)
+        }
+        let members = description.members.map { m in
+            GroupMemberView(memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost,
+                            assignment: description.protocolType == "consumer" ? ConsumerAssignment.decode(m.assignment) ?? [] : [])
+        }
+        return GroupView(group: name, state: description.state.rawValue, generation: description.generationId,
+                         protocolName: description.protocolName.isEmpty ? nil : description.protocolName,
+                         members: members, offsets: offsets, totalLag: totalLag)
+    }
+
+    /// What the metrics need from the groups on a scrape.
+    public func groupSnapshots() -> [BrokerMetrics.GroupSnapshot] {
+        groupNames().map { name in
+            BrokerMetrics.GroupSnapshot(group: name, members: (try? broker.groups.describeGroup(name))?.members.count ?? 0,
+                                        committed: storage.offsets.committed(group: name).mapValues(\.offset))
+        }
+    }
+
+    /// Records of one partition: the latest `limit`, or from `from` on.
+    public func records(topic: String, partition: Int32, from: Int64?, limit: Int, maxBytes: Int) throws -> RecordsView {
+        guard (1...RecordBrowser.maxRecordsLimit).contains(limit) else {
+            throw AdminAPIError(.invalidArgument, "limit must be 1...\(RecordBrowser.maxRecordsLimit) (got \(limit))")
+        }
+        guard (1...RecordBrowser.maxReadBytesLimit).contains(maxBytes) else {
+            throw AdminAPIError(.invalidArgument, "max_bytes must be 1...\(RecordBrowser.maxReadBytesLimit) (got \(maxBytes))")
+        }
+        let log: PartitionLog
+        do {
+            log = try storage.partition(TopicPartition(topic, partition))
+        } catch let error as StorageError {
+            throw AdminAPIError(.notFound, error.message)
+        }
+        do {
+            return try RecordBrowser(maxRecords: limit, maxReadBytes: maxBytes).read(log, from: from)
+        } catch let error as StorageError {
+            throw AdminAPIError(.internal, error.message)
+        } catch {
+            throw AdminAPIError(.internal, "cannot decode records of \(topic)-\(partition): \(error)")
+        }
+    }
+
+    /// Gauges computed on scrape, then the Prometheus text.
+    public func metricsText(_ exporter: PrometheusExporter) -> [UInt8] {
+        broker.events.metrics.collect(storage: storage, groups: groupSnapshots())
+        return exporter.render()
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard let cwd = getcwd(&buffer, buffer.count) else { return path }
+        let base = String(cString: cwd)
+        let trimmed = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+        return trimmed == "." ? base : base + "/" + trimmed
+    }
+}

@@ -1,0 +1,62 @@
+import Logging
+import ServiceLifecycle
+import SpoolAdminHTTP
+import SpoolBroker
+import SpoolKafka
+import SpoolServer
+import Synchronization
+
+/// The broker (storage, background work, listeners) as a swift-service-lifecycle
+/// service: `run()` opens the storage (recovering it if needed), starts the listeners,
+/// hands the admin listener its API, announces itself, and on graceful shutdown stops
+/// in order: stop accepting, drain connections, flush storage, write the clean marker.
+final class BrokerService: Service, Sendable {
+    let config: BrokerConfig
+    let kafka: KafkaListenerConfig?
+    let events: BrokerEvents
+    let admin: AdminHTTPListener?
+    /// Called once the broker serves (the banner).
+    let announce: @Sendable (SpoolServer, String?) -> Void
+    private let state = Mutex(State.starting)
+
+    enum State { case starting, serving, stopping }
+
+    init(config: BrokerConfig, kafka: KafkaListenerConfig?, events: BrokerEvents, admin: AdminHTTPListener?,
+         announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
+        self.config = config
+        self.kafka = kafka
+        self.events = events
+        self.admin = admin
+        self.announce = announce
+    }
+
+    /// Ready: storage open, listeners accepting, not shutting down.
+    var ready: Bool { state.withLock { $0 == .serving } }
+
+    func run() async throws {
+        let server = try await SpoolServer.start(config: config, kafka: kafka, events: events)
+        var adminAddress: String?
+        if let admin {
+            var listeners = [ListenerView(name: "native", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]
+            if let kafka = server.kafka {
+                listeners.append(ListenerView(name: "kafka", address: "\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"))
+            }
+            let bound = listeners
+            admin.attach(AdminAPI(
+                broker: server.broker,
+                listeners: { [admin] in bound + (admin.currentAddress.map { [ListenerView(name: "admin-http", address: $0)] } ?? []) },
+                ready: { [self] in ready },
+                sample: { [server] in
+                    await server.native.sampleBufferedOutboundBytes()
+                    await server.kafka?.sampleBufferedOutboundBytes(into: server.broker.events.metrics)
+                }))
+            adminAddress = await admin.boundAddress()
+        }
+        state.withLock { $0 = .serving }
+        announce(server, adminAddress)
+        // Until SIGTERM/SIGINT (the service group turns them into a graceful shutdown).
+        try? await gracefulShutdown()
+        state.withLock { $0 = .stopping }
+        try await server.shutdown()
+    }
+}
