@@ -33,6 +33,16 @@ struct PartitionQueue: Sendable {
         ready.append(batch)
     }
 
+    /// Starts the partition's sequence again at 0 under a new epoch: every batch still
+    /// to send takes the next sequence, in order.
+    mutating func resequence(identity: ProducerIdentity) {
+        nextSequence = 0
+        for batch in retries + Array(ready) {
+            batch.restamp(identity: identity, baseSequence: nextSequence)
+            nextSequence = (nextSequence &+ Int32(batch.recordCount)) & Int32.max
+        }
+    }
+
     /// Puts a failed batch back for another attempt, before every later one.
     mutating func requeueForRetry(_ batch: ProducerBatch) {
         let position = retries.firstIndex { Self.precedes(batch, $0) } ?? retries.endIndex

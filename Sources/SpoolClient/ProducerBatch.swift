@@ -92,6 +92,18 @@ final class ProducerBatch: @unchecked Sendable {
         return b
     }
 
+    /// Moves the batch to a new epoch and sequence (after an epoch bump): the header of
+    /// kept bytes is patched and its CRC recomputed; unsealed batches take them when sealed.
+    func restamp(identity: ProducerIdentity, baseSequence: Int32) {
+        self.baseSequence = baseSequence
+        guard var bytes = sealed else { return }
+        let start = bytes.readerIndex
+        bytes.setInteger(identity.epoch, at: start + RecordBatchHeader.Position.producerEpoch)
+        bytes.setInteger(baseSequence, at: start + RecordBatchHeader.Position.baseSequence)
+        RecordBatch.writeCRC(in: &bytes, at: start)
+        sealed = bytes
+    }
+
     /// Keeps the bytes sent in `payload` for a retry.
     func keepSealedBytes(from payload: ByteBuffer) {
         if sealed == nil {

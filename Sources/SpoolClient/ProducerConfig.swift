@@ -30,9 +30,10 @@ public struct ProducerConfig: Sendable {
     /// (from the broker's InitProducerId), so that the broker drops a retried batch it
     /// already appended and answers with the original offsets. Caps requests in flight
     /// at `idempotentInFlightMax` (the broker remembers the last 5 batches per partition).
-    /// A batch that fails for good leaves a gap in its partition's sequence: later
-    /// batches of that partition are then refused (FAILED_PRECONDITION) until a new
-    /// producer is made. Kafka: `enable.idempotence`.
+    /// A batch that fails for good leaves a gap in its partition's sequence: the
+    /// producer then waits for its requests in flight, bumps its epoch (InitProducerId
+    /// with its id and epoch) and starts every partition's sequence again at 0, as
+    /// Kafka's producer does. Kafka: `enable.idempotence`.
     public var idempotent = false
 
     /// Most requests in flight for an idempotent producer (Kafka: 5).

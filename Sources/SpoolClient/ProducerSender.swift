@@ -19,6 +19,7 @@ extension SpoolProducer {
     func drain() {
         eventLoop.preconditionInEventLoop()
         var effects = ProducerState.Effects()
+        var bump: ProducerIdentity?
         let (live, requests, reconnect, identity) = state.withLockedValue {
             s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
             s.drainScheduled = false
@@ -29,9 +30,14 @@ extension SpoolProducer {
             }
             let requests = s.planRequests(
                 maxInFlight: s.maxInFlightRequests, payloadBytesMax: s.requestPayloadBytesMax, now: .now(), effects: &effects)
+            if s.epochBumpNeeded && !s.bumpingEpoch && s.inFlightRequests == 0 {
+                s.bumpingEpoch = true
+                bump = s.identity
+            }
             return (connection, requests, false, s.identity)
         }
         run(effects)
+        if let bump { bumpEpoch(from: bump) }
         if reconnect { startReconnecting() }
         guard let live else { return }
         for request in requests { send(request, on: live, identity: identity) }
@@ -91,6 +97,34 @@ extension SpoolProducer {
             let reply: Result<SpoolConnection.Reply, Error>
             do { reply = .success(try await pending.reply) } catch { reply = .failure(error) }
             complete(request, reply)
+        }
+    }
+
+    /// After a gap in a partition's sequence (an idempotent batch failed for good),
+    /// asks for the next epoch of the producer id, then sends again with every
+    /// partition's sequence starting at 0 (what the broker expects of a new epoch).
+    private func bumpEpoch(from identity: ProducerIdentity) {
+        Task {
+            var attempts = 0
+            while true {
+                do {
+                    var request = Spool_V1_InitProducerIdRequest()
+                    request.producerID = identity.producerId
+                    request.producerEpoch = Int32(identity.epoch)
+                    let response: Spool_V1_InitProducerIdResponse = try await connection.call(.initProducerId, request)
+                    let next = ProducerIdentity(producerId: response.producerID, epoch: Int16(clamping: response.producerEpoch))
+                    let drain = state.withLockedValue { s -> Bool in
+                        s.bumped(to: next)
+                        return s.requestDrain()
+                    }
+                    if drain { scheduleDrain() }
+                    return
+                } catch {
+                    attempts += 1
+                    if state.withLockedValue({ $0.closed }) { return }
+                    try? await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
+                }
+            }
         }
     }
 

@@ -51,6 +51,10 @@ struct ProducerState: Sendable {
     /// Why the last reconnect attempt failed (reported with batches that expire unsent).
     var connectError: Error?
     var identity: ProducerIdentity?
+    /// An idempotent batch failed for good, leaving a gap in its partition's sequence:
+    /// nothing is sent until the epoch is bumped and every partition starts again at 0.
+    var epochBumpNeeded = false
+    var bumpingEpoch = false
     /// From the config and the current connection's handshake.
     var requestPayloadBytesMax = 1 << 20
     var maxInFlightRequests = 1
@@ -117,6 +121,7 @@ struct ProducerState: Sendable {
         maxInFlight: Int, payloadBytesMax: Int, now: NIODeadline, effects: inout Effects
     ) -> [InFlightProduce] {
         var requests: [InFlightProduce] = []
+        if epochBumpNeeded { return requests }
         while inFlightRequests < maxInFlight, let first = sendable.popFirst() {
             topics[first.topic].partitions[Int(first.partition)].listed = false
             let request = InFlightProduce(topic: first.topic, name: topics[first.topic].handle.name)
@@ -160,10 +165,23 @@ struct ProducerState: Sendable {
     }
 
     private mutating func expire(_ batch: ProducerBatch, effects: inout Effects) {
+        if identity != nil { epochBumpNeeded = true }
         let error = ProducerError(
             .deliveryTimedOut, "batch of \(batch.recordCount) records not acknowledged within the delivery timeout",
             underlying: batch.lastError ?? connectError)
         finish(batch, .failure(error), effects: &effects)
+    }
+
+    /// Takes the new epoch: every partition's sequence starts again at 0.
+    mutating func bumped(to identity: ProducerIdentity) {
+        self.identity = identity
+        for t in topics.indices {
+            for p in topics[t].partitions.indices {
+                topics[t].partitions[p].resequence(identity: identity)
+            }
+        }
+        epochBumpNeeded = false
+        bumpingEpoch = false
     }
 
     /// Fails every queued batch whose deadline has passed (used while no connection is up).
@@ -214,6 +232,7 @@ struct ProducerState: Sendable {
             case .failed(let error):
                 allDelivered = false
                 for batch in entry.batches { finish(batch, .failure(error), effects: &effects) }
+                if identity != nil { epochBumpNeeded = true }
             case .retriable(let error):
                 allDelivered = false
                 var attempts = 0
@@ -221,6 +240,7 @@ struct ProducerState: Sendable {
                     batch.lastError = error
                     if now >= batch.deadline {
                         expire(batch, effects: &effects)
+                        if identity != nil { epochBumpNeeded = true }
                     } else {
                         batch.keepSealedBytes(from: request.payload)
                         topics[ref.topic].partitions[p].requeueForRetry(batch)

@@ -103,22 +103,27 @@ public final class SpoolProducer: Sendable {
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [RecordHeader] = [],
         timestamp: Int64? = nil
     ) async throws -> RecordMetadata {
-        let handle = try await self.topic(topic)
         while true {
             do {
                 return try await withCheckedThrowingContinuation { c in
                     do {
-                        let queued = try Self.withBytes(key, value) { k, v in
-                            try append(handle, partition: partition, key: k, value: v, headers: headers, timestamp: timestamp,
+                        let outcome = try Self.withBytes(key, value) { k, v in
+                            try append(.name(topic), partition: partition, key: k, value: v, headers: headers, timestamp: timestamp,
                                        completion: .continuation(c))
                         }
-                        if !queued { c.resume(throwing: NeedsRoom()) }
+                        switch outcome {
+                        case .queued: break
+                        case .needsRoom: c.resume(throwing: NeedsRoom())
+                        case .needsTopic: c.resume(throwing: NeedsTopic())
+                        }
                     } catch {
                         c.resume(throwing: error)
                     }
                 }
             } catch is NeedsRoom {
                 await waitForRoom(recordBytes: Self.bound(key?.count, value?.count, headers))
+            } catch is NeedsTopic {
+                _ = try await self.topic(topic)
             }
         }
     }
@@ -130,24 +135,22 @@ public final class SpoolProducer: Sendable {
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, headers: [RecordHeader] = [],
         timestamp: Int64? = nil, completion: @escaping Completion
     ) async throws {
-        let handle: ProducerTopic
-        if let known = state.withLockedValue({ $0.knownTopic(topic) }) {
-            handle = known
-        } else {
-            handle = try await self.topic(topic)
-        }
         while true {
+            let outcome: AppendOutcome
             do {
-                let queued = try Self.withBytes(key, value) { k, v in
-                    try append(handle, partition: partition, key: k, value: v, headers: headers, timestamp: timestamp,
+                outcome = try Self.withBytes(key, value) { k, v in
+                    try append(.name(topic), partition: partition, key: k, value: v, headers: headers, timestamp: timestamp,
                                completion: .callback(completion))
                 }
-                if queued { return }
             } catch let error as ProducerError where error.code != .closed {
                 completion(.failure(error))
                 return
             }
-            await waitForRoom(recordBytes: Self.bound(key?.count, value?.count, headers))
+            switch outcome {
+            case .queued: return
+            case .needsRoom: await waitForRoom(recordBytes: Self.bound(key?.count, value?.count, headers))
+            case .needsTopic: _ = try await self.topic(topic)
+            }
         }
     }
 
@@ -160,10 +163,10 @@ public final class SpoolProducer: Sendable {
         timestamp: Int64? = nil
     ) async throws {
         while true {
-            let queued = try Self.withBytes(key, value) { k, v in
-                try append(topic, partition: partition, key: k, value: v, headers: headers, timestamp: timestamp, completion: nil)
+            let outcome = try Self.withBytes(key, value) { k, v in
+                try append(.handle(topic), partition: partition, key: k, value: v, headers: headers, timestamp: timestamp, completion: nil)
             }
-            if queued { return }
+            if outcome == .queued { return }
             await waitForRoom(recordBytes: Self.bound(key?.readableBytes, value?.readableBytes, headers))
         }
     }
@@ -175,7 +178,7 @@ public final class SpoolProducer: Sendable {
         _ topic: ProducerTopic, partition: Int32? = nil, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer?,
         headers: [RecordHeader] = [], timestamp: Int64? = nil
     ) throws -> Bool {
-        try append(topic, partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, completion: nil)
+        try append(.handle(topic), partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, completion: nil) == .queued
     }
 
     /// Waits until buffer memory is at most three quarters used (or empty).
@@ -206,40 +209,64 @@ public final class SpoolProducer: Sendable {
     // MARK: Appending
 
     struct NeedsRoom: Error {}
+    struct NeedsTopic: Error {}
 
-    /// Encodes one record into its partition's open batch. Returns false when buffer
-    /// memory is full (nothing was queued). Throws `ProducerError` for a record refused
-    /// before sending.
+    /// A topic by handle, or by name (looked up under the append's lock; a repeat of the
+    /// last name costs a string comparison, not a hash).
+    enum TopicRef {
+        case handle(ProducerTopic)
+        case name(String)
+    }
+
+    enum AppendOutcome: Equatable {
+        case queued
+        /// Buffer memory is full; nothing was queued.
+        case needsRoom
+        /// The topic is not known yet (`topic(_:)` learns it); nothing was queued.
+        case needsTopic
+    }
+
+    /// Encodes one record into its partition's open batch, under one lock. Throws
+    /// `ProducerError` for a record refused before sending.
     func append(
-        _ topic: ProducerTopic, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
+        _ topicRef: TopicRef, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?,
         headers: [RecordHeader], timestamp: Int64?, completion: RecordCompletion?
-    ) throws -> Bool {
-        precondition(topic.owner == ObjectIdentifier(self), "a ProducerTopic is used with the producer that made it")
+    ) throws -> AppendOutcome {
         let recordBytes = Self.bound(key?.count, value?.count, headers)
-        guard recordBytes <= topic.maxRecordBytes else {
-            throw ProducerError(
-                .recordTooLarge,
-                "record of \(recordBytes) bytes is over the limit of \(topic.maxRecordBytes) for topic \(topic.name) (max.message.bytes, maxRequestBytes and the broker's frame size)")
-        }
-        let chosen: Int32
-        if let partition {
-            guard partition >= 0 && partition < topic.partitionCount else {
-                throw ProducerError(.unknownPartition, "topic \(topic.name) has partitions 0–\(topic.partitionCount - 1), not \(partition)")
-            }
-            chosen = partition
-        } else if let key {
-            chosen = KafkaPartitioner.partition(forKey: key, partitions: topic.partitionCount)
-        } else {
-            chosen = -1 // sticky, decided under the lock
-        }
+        let keyHash = key.map { KafkaPartitioner.murmur2($0) & 0x7FFF_FFFF } // Kafka's partition = this % count
         let ts = timestamp ?? WallClock.nowMillis()
-        let batchBytesTarget = min(config.batchBytes, topic.batchBytesMax)
         var opened: ProducerBatch?
         var drain = false
-        let queued = try state.withLockedValue { s -> Bool in
+        let outcome = try state.withLockedValue { s -> AppendOutcome in
             if s.closed { throw ProducerError(.closed, "the producer is closed") }
-            guard s.bufferedBytes + recordBytes <= config.bufferBytes || s.bufferedBytes == 0 else { return false }
-            let ref = PartitionRef(topic: topic.index, partition: chosen >= 0 ? chosen : s.topics[topic.index].sticky)
+            let topic: ProducerTopic
+            switch topicRef {
+            case .handle(let handle):
+                precondition(handle.owner == ObjectIdentifier(self), "a ProducerTopic is used with the producer that made it")
+                topic = handle
+            case .name(let name):
+                guard let known = s.knownTopic(name) else { return .needsTopic }
+                topic = known
+            }
+            guard recordBytes <= topic.maxRecordBytes else {
+                throw ProducerError(
+                    .recordTooLarge,
+                    "record of \(recordBytes) bytes is over the limit of \(topic.maxRecordBytes) for topic \(topic.name) (max.message.bytes, maxRequestBytes and the broker's frame size)")
+            }
+            let chosen: Int32
+            if let partition {
+                guard partition >= 0 && partition < topic.partitionCount else {
+                    throw ProducerError(.unknownPartition, "topic \(topic.name) has partitions 0–\(topic.partitionCount - 1), not \(partition)")
+                }
+                chosen = partition
+            } else if let keyHash {
+                chosen = keyHash % topic.partitionCount
+            } else {
+                chosen = s.topics[topic.index].sticky
+            }
+            guard s.bufferedBytes + recordBytes <= config.bufferBytes || s.bufferedBytes == 0 else { return .needsRoom }
+            let batchBytesTarget = min(config.batchBytes, topic.batchBytesMax)
+            let ref = PartitionRef(topic: topic.index, partition: chosen)
             let p = Int(ref.partition)
             // A record that would push the open batch past its size closes it first.
             if let open = s.topics[ref.topic].partitions[p].open, open.builder!.uncompressedBytes + recordBytes > batchBytesTarget {
@@ -267,11 +294,11 @@ public final class SpoolProducer: Sendable {
                 drain = s.close(ref, at: .now) || drain
                 if opened === batch { opened = nil }
             }
-            return true
+            return .queued
         }
         if let opened { armLinger(opened) }
         if drain { scheduleDrain() }
-        return queued
+        return outcome
     }
 
     /// Closes `batch` after `linger.ms` unless it closed (full) meanwhile.

@@ -275,6 +275,34 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         await broker.stop()
     }
 
+    /// An idempotent batch refused for good leaves a gap in its partition's sequence;
+    /// the producer bumps its epoch and starts every partition again at 0, so later
+    /// sends are accepted instead of refused as out of order.
+    @Test func anIdempotentProducerRecoversFromASequenceGap() async throws {
+        let broker = try await TestBroker()
+        let connection = try await broker.connect()
+        let admin = SpoolAdmin(connection)
+        try await admin.createTopic("gap", configs: ["compression.type": "producer"])
+        var config = ProducerConfig()
+        config.idempotent = true
+        config.lingerMillis = 0
+        let producer = SpoolProducer(connection: connection, config: config)
+        for i in 0..<10 { _ = try await producer.send(topic: "gap", value: Array("before-\(i)".utf8)) }
+        // The producer learnt a 1 MiB limit; the topic now takes 1 KiB batches: the broker refuses the next big one.
+        try await admin.alterTopic("gap", set: ["max.message.bytes": "1024"])
+        var rng = SystemRandomNumberGenerator()
+        let big = (0..<4000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        await #expect(throws: SpoolStatusError.self) { _ = try await producer.send(topic: "gap", value: big) }
+        var after: [Int64] = []
+        for i in 0..<10 { after.append(try await producer.send(topic: "gap", value: Array("after-\(i)".utf8)).offset) }
+        #expect(after == Array(10..<20))
+        let records = try await readAll(broker, topic: "gap", count: 20)
+        #expect(records.map { String(buffer: $0.value!) } == (0..<10).map { "before-\($0)" } + (0..<10).map { "after-\($0)" })
+        try await producer.close()
+        await connection.close()
+        await broker.stop()
+    }
+
     /// With the broker gone for good, a send fails with `deliveryTimedOut` once
     /// `deliveryTimeoutMillis` has passed, instead of hanging.
     @Test func aSendFailsAtItsDeliveryTimeoutWhenTheBrokerStaysDown() async throws {

@@ -26,6 +26,7 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Linger in milliseconds.") var lingerMs = 5
     @Option(help: "Producer API: batch, callback or async.") var api = "batch"
     @Option(help: "Tasks per producer awaiting sends (--api async).") var concurrency = 256
+    @Flag(help: "Idempotent producer (producer id, epoch and sequences in every batch).") var idempotent = false
 
     func validate() throws {
         guard recordSize >= 1 && recordSize <= 1 << 20 else { throw ValidationError("--record-size must be 1...1048576") }
@@ -52,6 +53,7 @@ struct Produce: AsyncParsableCommand {
         config.maxInFlightRequests = 16
         config.bufferBytes = 64 << 20
         config.maxRequestBytes = max(config.maxRequestBytes, 2 * batchBytes + 4096)
+        config.idempotent = idempotent
         let producerConfig = config
         let topic = common.topic
         let total = common.records
