@@ -33,7 +33,7 @@ now() { date +%s.%N; }
 
 port=$(free_port); kport=$(free_port)
 "$bin/spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:"$port" --kafka-listen 127.0.0.1:"$kport" \
-  >"$tmp/broker.log" 2>&1 &
+  --http-listen 127.0.0.1:0 >"$tmp/broker.log" 2>&1 &
 pid=$!
 wait_port "$port"; wait_port "$kport"
 for t in native kafka kcat; do
@@ -68,9 +68,15 @@ run "kafka produce (kcat -P -l)" "$records" kcat -P -b 127.0.0.1:"$kport" -t kca
 run "kafka consume (kcat -C -e)" "$records" kcat -C -b 127.0.0.1:"$kport" -t kcat -p 0 -o beginning -e -q \
   -X fetch.max.bytes=52428800 -f ''
 
+# The clients' own summaries (rates over their own timing, without process start-up).
+for f in "$tmp"/*.out "$tmp"/*.err; do
+  line=$(grep -hE "msgs/s|records/sec|records/s" "$f" 2>/dev/null | tail -1 || true)
+  [ -n "$line" ] && echo "$(basename "$f"): $line"
+done
 python3 - "$results" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+print("records/s below: wall time of the whole client process (start-up and metadata included)")
 print(f"{'run':40} {'records/s':>12} {'broker CPU s / M records':>26} {'broker CPU share':>17}")
 for name, n, wall, cpu in rows:
     n, wall, cpu = int(n), float(wall), float(cpu)
