@@ -33,8 +33,9 @@ public struct ProducerConfig: Sendable {
     /// A batch that fails for good leaves a gap in its partition's sequence: the
     /// producer then waits for its requests in flight, bumps its epoch (InitProducerId
     /// with its id and epoch) and starts every partition's sequence again at 0, as
-    /// Kafka's producer does. Kafka: `enable.idempotence`.
-    public var idempotent = false
+    /// Kafka's producer does. On by default, as Kafka's `enable.idempotence` since 3.0:
+    /// retries never write a batch twice.
+    public var idempotent = true
 
     /// Most requests in flight for an idempotent producer (Kafka: 5).
     public static let idempotentInFlightMax = 5

@@ -26,7 +26,7 @@ struct Produce: AsyncParsableCommand {
     @Option(help: "Linger in milliseconds.") var lingerMs = 5
     @Option(help: "Producer API: batch, callback or async.") var api = "batch"
     @Option(help: "Tasks per producer awaiting sends (--api async).") var concurrency = 256
-    @Flag(help: "Idempotent producer (producer id, epoch and sequences in every batch).") var idempotent = false
+    @Flag(inversion: .prefixedNo, help: "Idempotent producer (producer id, epoch and sequences in every batch); on by default, as the library.") var idempotent = true
 
     func validate() throws {
         guard recordSize >= 1 && recordSize <= 1 << 20 else { throw ValidationError("--record-size must be 1...1048576") }
