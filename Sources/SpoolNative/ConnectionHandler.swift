@@ -51,6 +51,8 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var pendingFetches: [UInt32: PendingFetch] = [:]
     private var needsFlush = false
     private var calls: NativeCallMetrics
+    /// Handshake, topics, offsets, groups, producer ids: no connection state needed.
+    private let control: NativeControlCalls
     private var closing = false
     /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
     private var draining = false
@@ -62,6 +64,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         self.broker = broker
         self.budget = budget
         calls = NativeCallMetrics(events: broker.events)
+        control = NativeControlCalls(broker: broker)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -229,114 +232,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func dispatch(_ method: SpoolMethod, _ frame: Frame) throws {
         let id = frame.streamID
+        let clientHost = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
+        if let outcome = try control.handle(method, frame, clientHost: clientHost) {
+            switch outcome {
+            case .now(let response): respond(id, response)
+            case .later(let body): answer(id, body)
+            }
+            return
+        }
         switch method {
-        case .handshake:
-            respond(id, try handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
-        case .createTopic:
-            let request = try ProtoCodec.decode(Spool_V1_CreateTopicRequest.self, from: frame.message)
-            var configs: [String: String] = [:]
-            for c in request.configs { configs[c.key] = c.value }
-            answer(id) { [broker, configs] in
-                var response = Spool_V1_CreateTopicResponse()
-                response.topic = NativeMessages.topic(
-                    try await broker.createTopic(request.name, partitions: request.partitions == 0 ? nil : request.partitions, configs: configs))
-                return response
-            }
-        case .deleteTopic:
-            let request = try ProtoCodec.decode(Spool_V1_DeleteTopicRequest.self, from: frame.message)
-            answer(id) { [broker] in
-                try await broker.deleteTopic(request.name)
-                return Spool_V1_DeleteTopicResponse()
-            }
-        case .listTopics:
-            var response = Spool_V1_ListTopicsResponse()
-            response.topics = broker.listTopics().map { t in
-                var s = Spool_V1_TopicSummary()
-                s.name = t.name
-                s.partitions = t.partitions
-                return s
-            }
-            respond(id, response)
-        case .describeTopic:
-            var response = Spool_V1_DescribeTopicResponse()
-            response.topic = NativeMessages.topic(try broker.describeTopic(ProtoCodec.decode(Spool_V1_DescribeTopicRequest.self, from: frame.message).name))
-            respond(id, response)
-        case .alterTopicConfig:
-            let request = try ProtoCodec.decode(Spool_V1_AlterTopicConfigRequest.self, from: frame.message)
-            var set: [String: String] = [:]
-            for c in request.set { set[c.key] = c.value }
-            answer(id) { [broker, set] in
-                var response = Spool_V1_AlterTopicConfigResponse()
-                response.topic = NativeMessages.topic(try await broker.alterTopic(request.name, set: set))
-                return response
-            }
-        case .createPartitions:
-            let request = try ProtoCodec.decode(Spool_V1_CreatePartitionsRequest.self, from: frame.message)
-            answer(id) { [broker] in
-                try await broker.addPartitions(topic: request.name, totalCount: request.partitions)
-                var response = Spool_V1_CreatePartitionsResponse()
-                response.topic = NativeMessages.topic(try broker.describeTopic(request.name))
-                return response
-            }
-        case .recoverTopic:
-            let request = try ProtoCodec.decode(Spool_V1_RecoverTopicRequest.self, from: frame.message)
-            answer(id) { [broker] in
-                let (recovered, topic) = try await broker.recoverTopic(request.name)
-                var response = Spool_V1_RecoverTopicResponse()
-                response.recovered = recovered
-                response.topic = NativeMessages.topic(topic)
-                return response
-            }
-        case .listOffsets:
-            respond(id, listOffsets(try ProtoCodec.decode(Spool_V1_ListOffsetsRequest.self, from: frame.message)))
-        case .commitOffsets:
-            let request = try ProtoCodec.decode(Spool_V1_CommitOffsetsRequest.self, from: frame.message)
-            if request.hasGenerationID {
-                return answer(id) { [broker] in try await NativeGroupCalls.memberCommit(request, broker: broker) }
-            }
-            var offsets: [TopicPartition: (offset: Int64, metadata: String)] = [:]
-            for o in request.offsets { offsets[TopicPartition(o.topic, o.partition)] = (o.offset, o.metadata) }
-            answer(id) { [broker, offsets] in
-                let refused = try await broker.commitOffsets(group: request.group, offsets)
-                if let (tp, code) = refused.sorted(by: { $0.key < $1.key }).first {
-                    throw GroupCoordinatorError(code, "offset for \(tp) refused: \(code.rawValue)")
-                }
-                return Spool_V1_CommitOffsetsResponse()
-            }
-        case .fetchOffsets:
-            let request = try ProtoCodec.decode(Spool_V1_FetchOffsetsRequest.self, from: frame.message)
-            var response = Spool_V1_FetchOffsetsResponse()
-            response.offsets = try broker.committedOffsets(group: request.group, topics: Set(request.topics)).map { c in
-                var o = Spool_V1_GroupOffset()
-                o.topic = c.partition.topic
-                o.partition = c.partition.partition
-                o.offset = c.offset
-                o.metadata = c.metadata
-                o.commitTimestamp = c.commitTimestamp
-                return o
-            }
-            respond(id, response)
-        case .listGroups:
-            var response = Spool_V1_ListGroupsResponse()
-            response.groups = try broker.listGroups()
-            respond(id, response)
-        // Group membership and producer ids (NativeGroupCalls.swift).
-        case .joinGroup:
-            let request = try ProtoCodec.decode(Spool_V1_JoinGroupRequest.self, from: frame.message)
-            let host = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
-            answer(id) { [broker] in await NativeGroupCalls.join(request, clientHost: host, broker: broker) }
-        case .syncGroup:
-            let request = try ProtoCodec.decode(Spool_V1_SyncGroupRequest.self, from: frame.message)
-            answer(id) { [broker] in await NativeGroupCalls.sync(request, broker: broker) }
-        case .heartbeat:
-            respond(id, NativeGroupCalls.heartbeat(try ProtoCodec.decode(Spool_V1_HeartbeatRequest.self, from: frame.message), broker: broker))
-        case .leaveGroup:
-            respond(id, NativeGroupCalls.leave(try ProtoCodec.decode(Spool_V1_LeaveGroupRequest.self, from: frame.message), broker: broker))
-        case .describeGroups:
-            respond(id, NativeGroupCalls.describe(try ProtoCodec.decode(Spool_V1_DescribeGroupsRequest.self, from: frame.message), broker: broker))
-        case .initProducerId:
-            let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
-            answer(id) { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
         case .produce:
             try produce(id, try ProtoCodec.decode(Spool_V1_ProduceRequest.self, from: frame.message), payload: frame.payload)
         case .produceRecords:
@@ -345,12 +249,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
             try fetch(id, try ProtoCodec.decode(Spool_V1_FetchRequest.self, from: frame.message))
         case .subscribe:
             try subscribe(id, try ProtoCodec.decode(Spool_V1_SubscribeRequest.self, from: frame.message))
+        default:
+            preconditionFailure("\(method) is a control call: NativeControlCalls answers it")
         }
     }
 
     /// Runs an async core call (admin work runs on the broker's I/O pool) and answers
     /// call `id` on this connection's event loop when it completes.
-    private func answer<M: SwiftProtobuf.Message & Sendable>(_ id: UInt32, _ body: @escaping @Sendable () async throws -> M) {
+    private func answer(_ id: UInt32, _ body: @escaping @Sendable () async throws -> any SwiftProtobuf.Message & Sendable) {
         let bound = self.bound
         context!.eventLoop.makeFutureWithTask(body).whenComplete { result in
             switch result {
@@ -358,46 +264,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
             case .failure(let error): bound.value.finish(id, error)
             }
         }
-    }
-
-    private func handshake(_ request: Spool_V1_HandshakeRequest) throws -> Spool_V1_HandshakeResponse {
-        let minVersion = request.minVersion == 0 ? 1 : request.minVersion
-        let maxVersion = request.maxVersion == 0 ? 1 : request.maxVersion
-        let version = NativeListener.protocolVersion
-        guard minVersion <= version && maxVersion >= version else {
-            throw SpoolStatusError(.failedPrecondition, "client speaks protocol versions \(minVersion)...\(maxVersion); broker speaks \(version)")
-        }
-        var response = Spool_V1_HandshakeResponse()
-        response.version = version
-        response.brokerVersion = Broker.version
-        response.maxFrameBytes = UInt32(broker.config.maxFrameBytes)
-        response.maxInFlight = UInt32(broker.config.maxInFlightPerConnection)
-        return response
-    }
-
-    private func listOffsets(_ request: Spool_V1_ListOffsetsRequest) -> Spool_V1_ListOffsetsResponse {
-        var response = Spool_V1_ListOffsetsResponse()
-        for p in request.partitions {
-            var r = Spool_V1_ListOffsetsResult()
-            r.topic = p.topic
-            r.partition = p.partition
-            do {
-                let spec: OffsetSpec
-                switch p.spec {
-                case .earliest: spec = .earliest
-                case .latest: spec = .latest
-                case .timestamp: spec = .timestamp(p.timestamp)
-                case .UNRECOGNIZED(let n): throw SpoolStatusError(.invalidArgument, "unknown offset spec \(n)")
-                }
-                r.offset = try broker.listOffset(TopicPartition(p.topic, p.partition), spec)
-            } catch {
-                let status = StatusMapping.status(for: error)
-                r.code = status.code
-                r.message = status.message
-            }
-            response.results.append(r)
-        }
-        return response
     }
 
     // MARK: Produce
