@@ -77,6 +77,9 @@ public final class PendingFetch: Sendable {
     /// Plans; answers or waits. Runs on `eventLoop`.
     func attempt() {
         eventLoop.preconditionInEventLoop()
+        // Each partition's log end before planning: an append that lands between planning
+        // and registering the waiters shows as a larger end below.
+        let endsBeforePlan = spec.partitions.map { logEnd($0.topicPartition) }
         let planned = broker.plan(spec)
         let bytes = planned.reduce(0) { $0 + ($1.span?.length ?? 0) }
         let failed = planned.contains { $0.error != nil }
@@ -106,11 +109,15 @@ public final class PendingFetch: Sendable {
             release(Wait(tokens: tokens, timeout: timeout))
             return
         }
-        // An append may have landed between planning and registering.
-        let arrived = spec.partitions.contains { p in
-            (try? broker.storage.partition(p.topicPartition).endOffset).map { $0 > p.offset } ?? false
-        }
-        if (arrived && bytes == 0) || answerNow.withLockedValue({ $0 }) { wake() }
+        // An append may have landed between planning and registering (with or without
+        // bytes planned already: it may be what makes `minBytes`).
+        let arrived = zip(spec.partitions, endsBeforePlan).contains { p, before in logEnd(p.topicPartition) > before }
+        if arrived || answerNow.withLockedValue({ $0 }) { wake() }
+    }
+
+    /// The partition's log end offset, or -1 if it does not exist.
+    private func logEnd(_ tp: TopicPartition) -> Int64 {
+        (try? broker.storage.partition(tp).endOffset) ?? -1
     }
 
     /// Takes the armed wait for the caller (who then plans again); nil if none is armed.

@@ -125,6 +125,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         case .cancel:
             if let sub = subscriptions.removeValue(forKey: frame.streamID) { stopWaiting(sub) }
             pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
+            // A planned answer still waiting for a descriptor belongs to the cancelled call.
+            let deferredBefore = deferredFetches.count
+            deferredFetches.removeAll { $0.id == frame.streamID }
+            if deferredFetches.count != deferredBefore { resumeReadsIfPossible() }
             if inFlight.contains(frame.streamID) {
                 finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
             }
@@ -511,10 +515,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 let bound = self.bound
                 let eventLoop = context.eventLoop
                 let streamID = sub.streamID
+                let identity = ObjectIdentifier(sub)
                 sub.waitToken = broker.waitForAppend(sub.tp) {
                     eventLoop.execute {
                         let handler = bound.value
-                        guard let sub = handler.subscriptions[streamID] else { return }
+                        // The same subscription, not a later one that reuses the stream id.
+                        guard let sub = handler.subscriptions[streamID], ObjectIdentifier(sub) == identity else { return }
                         sub.waitToken = nil
                         handler.pump(sub)
                     }
@@ -561,9 +567,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let millis = min(Self.subscribeRetryMillisMax, Self.subscribeRetryMillisMin << Int64(sub.openFailures - 1))
         let bound = self.bound
         let streamID = sub.streamID
+        let identity = ObjectIdentifier(sub)
         sub.retry = context.eventLoop.scheduleTask(in: .milliseconds(millis)) {
             let handler = bound.value
-            guard let sub = handler.subscriptions[streamID] else { return }
+            guard let sub = handler.subscriptions[streamID], ObjectIdentifier(sub) == identity else { return }
             sub.retry = nil
             handler.pump(sub)
         }

@@ -212,6 +212,8 @@ public final class OffsetStore: Sendable {
         let (lead, now) = state.withLock { s -> (Bool, Result<Void, StorageError>?) in
             if s.durableSeq >= seq { return (false, .success(())) }
             if let failure = s.failure { return (false, .failure(failure)) }
+            // Closed meanwhile: its descriptor is gone, nobody may fsync it.
+            if s.closed { return (false, .failure(StorageError(.closed, "committed offsets are closed"))) }
             s.callbacks.append((seq, completion))
             if s.syncing { return (false, nil) }
             s.syncing = true
@@ -269,7 +271,10 @@ public final class OffsetStore: Sendable {
         state.withLock { s in
             guard !s.closed else { return }
             s.closed = true
-            if !s.syncing { io.close(s.fd) }
+            if !s.syncing {
+                io.close(s.fd)
+                s.fd = -1
+            }
         }
     }
 
@@ -321,6 +326,7 @@ public final class OffsetStore: Sendable {
             let step = state.withLock { s -> Step in
                 if s.durableSeq >= seq { return .done }
                 if let failure = s.failure { return .fail(failure) }
+                if s.closed { return .fail(StorageError(.closed, "committed offsets are closed")) }
                 if !s.syncing {
                     s.syncing = true
                     return .lead
@@ -375,7 +381,10 @@ public final class OffsetStore: Sendable {
             }
             let again = !s.callbacks.isEmpty
             s.syncing = again
-            if s.closed && !again { io.close(s.fd) }
+            if s.closed && !again && s.fd >= 0 {
+                io.close(s.fd)
+                s.fd = -1
+            }
             defer { s.waiters.removeAll() }
             return (s.waiters, ready, again)
         }
