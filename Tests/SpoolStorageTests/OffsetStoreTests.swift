@@ -104,7 +104,10 @@ import Testing
             try await group.waitForAll()
         }
         let fsyncs = io.fsyncCount - before
-        #expect(fsyncs < commits / 10, "fsyncs: \(fsyncs) for \(commits) commits")
+        // Waiting for each other's fsyncs would take one per commit (1,000); how many
+        // rounds they share depends on scheduling (about 20 on a quiet machine, 115 seen
+        // while CI ran everything else), so the bound only says "shared".
+        #expect(fsyncs < commits / 2, "fsyncs: \(fsyncs) for \(commits) commits")
         store.close()
         let reopened = try OffsetStore(dataDirectory: tmp.path)
         for c in 0..<commits {
@@ -135,7 +138,10 @@ import Testing
         #expect(done.wait(timeout: .now() + 60) == .success)
         #expect(failures.withLock { $0 } == 0)
         let fsyncs = io.fsyncCount - before
-        #expect(fsyncs < commits / 10, "fsyncs: \(fsyncs) for \(commits) commits")
+        // Waiting for each other's fsyncs would take one per commit (1,000); how many
+        // rounds they share depends on scheduling (about 20 on a quiet machine, 115 seen
+        // while CI ran everything else), so the bound only says "shared".
+        #expect(fsyncs < commits / 2, "fsyncs: \(fsyncs) for \(commits) commits")
         // An invalid commit fails through the completion, at once.
         let refused = Mutex<StorageError?>(nil)
         store.commit(group: "", [:]) { result in if case .failure(let e) = result { refused.withLock { $0 = e } } }
