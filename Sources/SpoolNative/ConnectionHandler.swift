@@ -143,7 +143,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let framing = error as? FramingError {
-            goAway(SpoolStatusError(framing.code == .tooLarge ? .resourceExhausted : .invalidArgument, framing.message))
+            goAway(SpoolStatusError(framing.code == .tooLarge ? .tooLarge : .invalidArgument, framing.message))
         } else if let status = error as? SpoolStatusError {
             // The decoder refused a frame (the inbound budget).
             goAway(status)

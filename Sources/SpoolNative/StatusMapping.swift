@@ -22,7 +22,8 @@ enum StatusMapping {
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
             case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
-            case .recordTooLarge, .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            case .recordTooLarge: return SpoolStatusError(.tooLarge, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
             case .io: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
@@ -31,8 +32,7 @@ enum StatusMapping {
             switch e.code {
             case .badCRC, .corruptCompressedData: return SpoolStatusError(.dataLoss, e.description)
             case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
-            case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
-            case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
+            case .batchTooLarge, .decompressedTooLarge: return SpoolStatusError(.tooLarge, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
             }
         case let e as BrokerError:
@@ -44,7 +44,10 @@ enum StatusMapping {
             }
         case let e as ProducerStateError:
             switch e.code {
-            case .outOfOrderSequenceNumber, .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
+            // gRPC's ABORTED is "a sequencer check failure"; ALREADY_EXISTS: the records are stored.
+            case .outOfOrderSequenceNumber: return SpoolStatusError(.aborted, e.message)
+            case .duplicateSequenceNumber: return SpoolStatusError(.alreadyExists, e.message)
+            case .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
             case .invalidRecord: return SpoolStatusError(.invalidArgument, e.message)
             }
         case let e as GroupCoordinatorError:
