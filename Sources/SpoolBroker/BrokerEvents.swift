@@ -114,7 +114,7 @@ public final class BrokerEvents: StorageObserver, Sendable {
         }
     }
 
-    private func maintenanceFailed(_ task: MaintenanceHealth.Task, _ error: String) {
+    private func maintenanceFailed(_ task: MaintenanceHealth.BackgroundTask, _ error: String) {
         let status = maintenance.failed(task, error, nowMillis: PartitionLog.wallClockMillis())
         metrics.maintenanceFailed(task.rawValue, consecutive: status.consecutiveFailures)
         if status.consecutiveFailures == MaintenanceHealth.persistentFailuresMin {
@@ -124,7 +124,7 @@ public final class BrokerEvents: StorageObserver, Sendable {
         }
     }
 
-    private func maintenanceSucceeded(_ task: MaintenanceHealth.Task) {
+    private func maintenanceSucceeded(_ task: MaintenanceHealth.BackgroundTask) {
         let ended = maintenance.succeeded(task)
         guard ended > 0 else { return }
         metrics.maintenanceFailed(task.rawValue, consecutive: 0)

@@ -13,7 +13,7 @@ import Synchronization
 /// ```
 public final class MaintenanceHealth: Sendable {
     /// A background task.
-    public enum Task: String, Sendable, CaseIterable, Hashable {
+    public enum BackgroundTask: String, Sendable, CaseIterable, Hashable {
         /// Deleting segments past `retention.ms` / `retention.bytes`.
         case retention
         /// Deleting the committed offsets of groups idle past `offsets.retention.minutes`.
@@ -24,7 +24,7 @@ public final class MaintenanceHealth: Sendable {
 
     /// One task's record.
     public struct Status: Sendable, Hashable {
-        public var task: Task
+        public var task: BackgroundTask
         /// Failed runs since the last one that succeeded.
         public var consecutiveFailures = 0
         /// Failed runs since the broker started.
@@ -47,13 +47,13 @@ public final class MaintenanceHealth: Sendable {
     /// may pass — a disk full for a moment — three runs in a row do not).
     public static let persistentFailuresMin = 3
 
-    private let tasks = Mutex<[Task: Status]>(Dictionary(uniqueKeysWithValues: Task.allCases.map { ($0, Status(task: $0)) }))
+    private let tasks = Mutex<[BackgroundTask: Status]>(Dictionary(uniqueKeysWithValues: BackgroundTask.allCases.map { ($0, Status(task: $0)) }))
 
     public init() {}
 
     /// Records a failed run of `task`. Returns its status after it.
     @discardableResult
-    public func failed(_ task: Task, _ error: String, nowMillis: Int64) -> Status {
+    public func failed(_ task: BackgroundTask, _ error: String, nowMillis: Int64) -> Status {
         tasks.withLock { t in
             t[task]!.consecutiveFailures += 1
             t[task]!.totalFailures += 1
@@ -65,15 +65,15 @@ public final class MaintenanceHealth: Sendable {
 
     /// Records a run of `task` that succeeded. Returns how many failures in a row it ended.
     @discardableResult
-    public func succeeded(_ task: Task) -> Int {
+    public func succeeded(_ task: BackgroundTask) -> Int {
         tasks.withLock { t in
             defer { t[task]!.consecutiveFailures = 0 }
             return t[task]!.consecutiveFailures
         }
     }
 
-    /// Every task's status, in `Task.allCases` order.
-    public var all: [Status] { tasks.withLock { t in Task.allCases.map { t[$0]! } } }
+    /// Every task's status, in `BackgroundTask.allCases` order.
+    public var all: [Status] { tasks.withLock { t in BackgroundTask.allCases.map { t[$0]! } } }
 
     /// The tasks failing persistently now; empty when the broker is not degraded.
     public var degraded: [Status] { all.filter(\.isPersistent) }

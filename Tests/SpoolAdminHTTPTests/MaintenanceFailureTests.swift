@@ -17,7 +17,7 @@ import Testing
     final class Lines: Sendable {
         private let lines = Mutex<[String]>([])
         func append(_ line: String) { lines.withLock { $0.append(line) } }
-        var all: [String] { lines.all }
+        var all: [String] { lines.withLock { $0 } }
     }
 
     /// Keeps every log message (level, text and metadata) the broker writes.

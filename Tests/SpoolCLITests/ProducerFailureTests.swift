@@ -63,12 +63,12 @@ import Testing
     }
 
     /// The broker is killed (for good) while `spool produce` streams a large input. Before,
-    /// the producer went on reading a window of 65,536 lines per delivery timeout: 2 M lines
-    /// took 30 windows. Now the first record that times out stops the run, within about one
+    /// the producer went on reading a window of 65,536 lines per delivery timeout: 3 M lines
+    /// took 46 windows. Now the first record that times out stops the run, within about one
     /// delivery timeout of the kill, with a summary; what it acknowledged is in the log.
     @Test func aBrokerGoneForGoodStopsTheRunAtTheFirstFailure() throws {
-        let lines = 2_000_000
-        let input = try Self.inputFile("line", count: lines, bytes: 8, seed: 1)
+        let lines = 3_000_000
+        let input = try Self.inputFile("line", count: lines, bytes: 0, seed: 1)
         defer { try? FileManager.default.removeItem(atPath: input) }
         let broker = try BrokerProcess()
         #expect(try broker.spool(["topic", "create", "t", "--partitions", "1"]).status == 0)
@@ -83,9 +83,9 @@ import Testing
             kill(pid, SIGKILL)
         }
         killer.start()
-        // Bounded: the old behaviour needs lines / 65,536 windows × the delivery timeout (≈ 90 s).
+        // Bounded: the old behaviour needs lines / 65,536 windows × the delivery timeout (≈ 137 s).
         let windows = Double(lines) / 65_536
-        let run = try Self.spool(args, input: input, timeoutSeconds: windows * deliveryTimeoutSeconds / 2)
+        let run = try Self.spool(args, input: input, timeoutSeconds: windows * deliveryTimeoutSeconds * 3 / 4)
         broker.process.waitUntilExit()
         let afterKill = Date().timeIntervalSince(killedAt.get() ?? Date())
         #expect(run.status != nil, "still running \(run.seconds) s after the start: it did not stop at the first failure")
@@ -94,7 +94,7 @@ import Testing
         #expect(summary != nil, "\(run.stderr)")
         #expect(run.stderr.contains("stopped reading input after it"), "\(run.stderr)")
         #expect(run.stderr.components(separatedBy: "not acknowledged:").count - 1 == 1, "one failure printed, the rest counted: \(run.stderr.prefix(2000))")
-        #expect(afterKill < windows * deliveryTimeoutSeconds / 4, "exited \(afterKill) s after the kill")
+        #expect(afterKill < windows * deliveryTimeoutSeconds / 2, "exited \(afterKill) s after the kill")
         print("killed mid-run: exited \(afterKill) s after the kill (delivery timeout \(deliveryTimeoutSeconds) s); \(run.stderr.suffix(300))")
 
         // What it called acknowledged is in the log: the broker comes back on the same data.
@@ -108,6 +108,26 @@ import Testing
         #expect(values.prefix(summary.firstFailed - 1).enumerated().allSatisfy { $0.element.hasPrefix("line-\($0.offset)-") },
                 "the lines before the first failure are in the log, in order")
         withExtendedLifetime(broker) {} // its data directory is the second broker's
+    }
+
+    /// `spool-perf produce` likewise: the broker dies mid-run, sending stops at the first
+    /// failure and the run exits non-zero within about one delivery timeout, saying how many
+    /// records were acknowledged (before, it queued all 20 M records against the dead broker).
+    @Test func spoolPerfStopsSendingAtTheFirstFailure() throws {
+        let broker = try BrokerProcess()
+        let pid = broker.pid
+        let killer = Thread {
+            usleep(1_500_000)
+            kill(pid, SIGKILL)
+        }
+        killer.start()
+        let started = Date()
+        let r = try runCommand("spool-perf", ["produce", "--broker", broker.address, "--topic", "perf", "--records", "20000000",
+                                              "--record-size", "100", "--throughput", "200000", "--delivery-timeout-ms", "3000"],
+                               timeoutSeconds: 90)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("records acknowledged") && r.stderr.contains("stopped sending at the first failure"), "\(r.stderr.suffix(1000))")
+        print("spool-perf after the kill: exited \(Date().timeIntervalSince(started) - 1.5) s after it; \(r.stderr.suffix(300))")
     }
 
     /// `--keep-going` keeps the old behaviour: every line is sent and each failure reported.
