@@ -533,6 +533,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 }
                 break
             }
+            // A batch is never split: one larger than a frame can carry ends the stream (TOO_LARGE).
+            if span.length > broker.config.maxFrameBytes - Self.responseMessageBytesMax {
+                return endSubscription(sub, StorageError(.recordTooLarge,
+                    "the batch at offset \(span.firstOffset) of \(sub.tp) is \(span.length) bytes, more than a frame can carry (max.frame.bytes \(broker.config.maxFrameBytes))"))
+            }
             // Out of descriptors: the events already queued release theirs when written.
             guard budget.acquireSpanDescriptor() else { break }
             let fd: Int32

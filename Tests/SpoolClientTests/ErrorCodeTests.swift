@@ -82,6 +82,16 @@ import Testing
         #expect(reply.partitions.first?.code == .tooLarge, "\(reply)")
         #expect(reply.partitions.first?.message.contains("more than a response can carry") == true)
 
+        // Subscribe says so too: the stream ends with TOO_LARGE instead of sending a frame over the limit.
+        var subscribe = Spool_V1_SubscribeRequest()
+        subscribe.topic = "wide"
+        subscribe.offset = 0
+        subscribe.initialCreditBytes = 1 << 20
+        let (_, events) = try connection.openStream(.subscribe, subscribe)
+        await #expect {
+            for try await _ in events {}
+        } throws: { ($0 as? SpoolStatusError)?.code == .tooLarge }
+
         let consumer = SpoolConsumer(connection: connection, config: ConsumerConfig())
         try await consumer.assign(topic: "wide", from: .beginning)
         let started = ContinuousClock.now
