@@ -1,9 +1,9 @@
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
-import SpoolStorage
 
-/// Maps errors from the lower layers to protocol status codes.
+/// Maps the broker core's errors (and record-format errors) to protocol status codes,
+/// by their codes.
 enum StatusMapping {
     static func status(for error: Error) -> SpoolStatusError {
         switch error {
@@ -11,21 +11,15 @@ enum StatusMapping {
             return e
         case let e as BrokerError:
             switch e.code {
-            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
-            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .invalidRequest, .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown, .partitionStopped, .partitionClosed: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
             case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
-            }
-        case let e as StorageError:
-            switch e.code {
+            case .recordTooLarge: return SpoolStatusError(.tooLarge, e.message)
             case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
-            case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
-            case .recordTooLarge: return SpoolStatusError(.tooLarge, e.message)
-            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
-            case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
-            case .io: return SpoolStatusError(.internal, e.message)
+            case .storageFailed: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
             }
         case let e as RecordsError:
@@ -34,13 +28,6 @@ enum StatusMapping {
             case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
             case .batchTooLarge, .decompressedTooLarge: return SpoolStatusError(.tooLarge, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
-            }
-        case let e as BrokerError:
-            switch e.code {
-            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
-            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
-            case .cancelled: return SpoolStatusError(.cancelled, e.message)
-            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             }
         case let e as ProducerStateError:
             switch e.code {

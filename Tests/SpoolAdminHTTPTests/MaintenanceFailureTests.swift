@@ -4,7 +4,8 @@ import FoundationNetworking
 #endif
 import Logging
 import SpoolAdminHTTP
-import SpoolBroker
+@testable import SpoolBroker
+import SpoolRecords
 import SpoolStorage
 import Synchronization
 import Testing
