@@ -233,6 +233,13 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "SpoolTransportTests",
+            dependencies: [
+                "SpoolTransport", "SpoolBroker", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "SpoolStorageTests",
             dependencies: [
                 "SpoolTestSupport","SpoolStorage", "SpoolRecords", nioCore]
