@@ -3,6 +3,7 @@ import NIOCore
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
+import SpoolTransport
 import SwiftProtobuf
 
 /// Serves one native-protocol connection: decodes calls, runs them against the broker
@@ -15,12 +16,14 @@ import SwiftProtobuf
 /// Backpressure (the connection's `ConnectionBudget`): a call counts as in flight until
 /// the last byte of its answer is written; each span sent holds a duplicated descriptor
 /// until then, within the connection's descriptor budget (a response that finds none
-/// waits for an earlier one to be written); and the handler stops reading requests while
-/// the socket is unwritable, its queued bytes are over budget, or responses wait.
-final class ConnectionHandler: ChannelDuplexHandler {
+/// waits for an earlier one to be written). The `TransportHandler` before it writes the
+/// answers, keeps the outbound ledger, stops reading requests while the socket is
+/// unwritable or its queued bytes are over budget (and while this handler holds
+/// `ReadHold.answersWaiting`: responses wait for descriptors), and drops a sender whose
+/// frame does not complete in time.
+final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
+    typealias OutboundOut = Transmission
 
     /// Most times a Subscribe retries opening its segment after a failure before it ends.
     static let subscribeOpenRetriesMax = 8
@@ -35,16 +38,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inFlight: Set<UInt32> = []
     /// Calls answered whose answer is not yet written out: still in flight for the limit.
     private var answered: Set<UInt32> = []
-    /// Fetch answers waiting for a span descriptor of this connection, oldest first.
-    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>()
-    /// A `read` the handler held back (reads are paused).
-    private var readHeld = false
-    /// `serviceAfterWrites` is queued on the event loop.
-    private var serviceScheduled = false
-    /// Span descriptors were given back since the last `serviceAfterWrites`.
-    private var descriptorsFreed = false
-    /// Drops the connection if the frame it started is not finished in time.
-    private var frameTimer: Scheduled<Void>?
+    /// Fetch answers waiting for a span descriptor of this connection, oldest first
+    /// (while there are any, the transport holds `ReadHold.answersWaiting`).
+    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>() {
+        didSet {
+            if oldValue.isEmpty != deferredFetches.isEmpty { holdReads(!deferredFetches.isEmpty) }
+        }
+    }
     private var subscriptions: [UInt32: NativeSubscription] = [:]
     /// Fetches waiting for data (long polls), by stream id.
     private var pendingFetches: [UInt32: PendingFetch] = [:]
@@ -72,14 +72,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Nothing is written from here on (cancelled fetches complete into `finish`).
+        self.context = nil
         for sub in subscriptions.values { stopWaiting(sub) }
         subscriptions.removeAll()
-        frameTimer?.cancel()
         deferredFetches.removeAll()
         for fetch in pendingFetches.values { fetch.cancel() }
         pendingFetches.removeAll()
         calls.connectionClosed()
-        self.context = nil
     }
 
     private var bound: NIOLoopBound<ConnectionHandler> {
@@ -125,9 +125,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if let sub = subscriptions.removeValue(forKey: frame.streamID) { stopWaiting(sub) }
             pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
             // A planned answer still waiting for a descriptor belongs to the cancelled call.
-            let deferredBefore = deferredFetches.count
-            deferredFetches.removeAll { $0.id == frame.streamID }
-            if deferredFetches.count != deferredBefore { resumeReadsIfPossible() }
+            if deferredFetches.contains(where: { $0.id == frame.streamID }) {
+                deferredFetches.removeAll { $0.id == frame.streamID }
+            }
             if inFlight.contains(frame.streamID) {
                 finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
             }
@@ -156,52 +156,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             for sub in Array(subscriptions.values) { pump(sub) }
-            resumeReadsIfPossible()
         }
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: Backpressure
 
-    /// Holds back the channel's reads while the connection should not take more requests.
-    func read(context: ChannelHandlerContext) {
-        if shouldPauseReads {
-            if !readHeld { broker.budgets.count(.readsPaused) }
-            readHeld = true
-        } else {
-            context.read()
-        }
-    }
-
-    /// Unwritable socket, too many bytes queued, or answers waiting for a descriptor.
-    private var shouldPauseReads: Bool {
-        guard let context else { return false }
-        return !context.channel.isWritable || budget.isOverOutboundBudget || !deferredFetches.isEmpty
-    }
-
-    private func resumeReadsIfPossible() {
-        guard readHeld, let context, !shouldPauseReads else { return }
-        readHeld = false
-        context.read()
-    }
-
-    private func frameTimedOut(bytes: Int) {
-        frameTimer = nil
-        guard let context, budget.hasInboundReservation else { return }
-        if readHeld {
-            // The broker itself stopped reading: the sender is not the slow one.
-            return startFrameTimer(bytes: bytes, context: context)
-        }
-        broker.budgets.count(.slowSendersDropped)
-        goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(broker.config.budgets.frameCompletionSeconds) s"))
-    }
-
-    private func startFrameTimer(bytes: Int, context: ChannelHandlerContext) {
-        frameTimer?.cancel()
-        let bound = self.bound
-        frameTimer = context.eventLoop.scheduleTask(in: .seconds(broker.config.budgets.frameCompletionSeconds)) {
-            bound.value.frameTimedOut(bytes: bytes)
-        }
+    /// Asks the transport to hold (or stop holding) reads while answers wait for a descriptor.
+    private func holdReads(_ held: Bool) {
+        context?.triggerUserOutboundEvent(ReadHold.Change(.answersWaiting, held: held), promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -215,12 +178,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
             goAwayIfDrained()
             return
         }
-        if let progress = event as? BudgetedFrameDecoder.FrameProgress {
-            switch progress {
-            case .started(let bytes): startFrameTimer(bytes: bytes, context: context)
-            case .completed:
-                frameTimer?.cancel()
-                frameTimer = nil
+        if let transport = event as? TransportEvent {
+            switch transport {
+            case .frameTimedOut(let bytes, let seconds):
+                goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(seconds) s"))
+            case .writesCompleted(let spansClosed):
+                serviceAfterWrites(spansClosed: spansClosed)
             }
             return
         }
@@ -627,51 +590,33 @@ final class ConnectionHandler: ChannelDuplexHandler {
             for span in spans { span.close() }
             return goAway(SpoolStatusError(.internal, "could not encode a \(M.protoMessageName): \(error)"))
         }
-        let payloadBytes = spans.reduce(0) { $0 + $1.byteCount }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
-        Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count, payloadBytes: payloadBytes, to: &buffer)
+        Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count,
+                          payloadBytes: spans.reduce(0) { $0 + $1.byteCount }, to: &buffer)
         buffer.writeBytes(bytes)
-        let queued = buffer.readableBytes + payloadBytes
-        budget.addOutbound(queued)
         if let call {
             inFlight.remove(call)
             answered.insert(call)
         }
+        // The transport counts the frame in the outbound ledger and closes the spans once
+        // the last byte is written (or the write failed).
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: spans.isEmpty ? written : nil)
-        for (i, span) in spans.enumerated() {
-            context.write(wrapOutboundOut(.fileRegion(span.region)), promise: i == spans.count - 1 ? written : nil)
-        }
+        context.write(wrapOutboundOut(Transmission(buffer, trailing: spans)), promise: written)
         needsFlush = true
-        let bound = self.bound
-        written.futureResult.whenComplete { _ in
-            for span in spans { span.close() }
-            bound.value.written(queued, descriptors: spans.count, call: call)
+        if let call {
+            let bound = self.bound
+            written.futureResult.whenComplete { _ in bound.value.answered.remove(call) }
         }
     }
 
-    /// A frame's last byte went out (or the write failed): give back what it held. Writes
-    /// complete inside `flush()`, so what the freed room allows (deferred answers, streams,
-    /// reads) runs once, after the current work, not nested in it.
-    private func written(_ bytes: Int, descriptors: Int, call: UInt32?) {
-        budget.removeOutbound(bytes)
-        if let call { answered.remove(call) }
-        descriptorsFreed = descriptorsFreed || descriptors > 0
-        guard let context, !closing, !serviceScheduled else { return }
-        serviceScheduled = true
-        let bound = self.bound
-        context.eventLoop.execute { bound.value.serviceAfterWrites() }
-    }
-
-    private func serviceAfterWrites() {
-        serviceScheduled = false
+    /// Writes completed (`TransportEvent.writesCompleted`, once per burst, after the
+    /// current work): what the freed room allows — deferred answers, streams — runs now.
+    private func serviceAfterWrites(spansClosed: Bool) {
         guard context != nil, !closing else { return }
-        if descriptorsFreed {
-            descriptorsFreed = false
+        if spansClosed {
             serveDeferredFetches()
             for sub in Array(subscriptions.values) { pump(sub) }
         }
-        resumeReadsIfPossible()
         flushIfNeeded()
         goAwayIfDrained()
     }
@@ -690,6 +635,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let frame = try? NativeFrames.goAway(status, allocator: channel.allocator) else {
             return channel.close(promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(frame))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(Transmission(frame))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

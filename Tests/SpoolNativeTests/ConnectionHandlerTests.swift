@@ -7,6 +7,7 @@ import SpoolBroker
 import SpoolStorage
 import SpoolProtocol
 import SpoolRecords
+import SpoolTransport
 import SwiftProtobuf
 import Testing
 
@@ -32,6 +33,7 @@ final class HandlerHarness: @unchecked Sendable {
         self.budget = budget
         channel = try await NIOAsyncTestingChannel { channel in
             try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: 1 << 20, budget: budget)))
+            try channel.pipeline.syncOperations.addHandler(TransportHandler(budget: budget))
             try channel.pipeline.syncOperations.addHandler(ConnectionHandler(broker: broker, budget: budget))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).get()
