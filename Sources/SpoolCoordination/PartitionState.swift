@@ -23,6 +23,11 @@ public struct PartitionState: Codable, Sendable, Hashable {
 public struct VersionedPartitionState: Sendable, Hashable {
     public var state: PartitionState
     public var modRevision: Int64
+
+    public init(state: PartitionState, modRevision: Int64) {
+        self.state = state
+        self.modRevision = modRevision
+    }
 }
 
 /// The outcome of a compare-and-swap on a partition's state.

@@ -239,7 +239,9 @@ public final class EtcdClient: Sendable {
         for number in 0..<attemptsMax {
             if number > 0 && number % pools.count == 0 {
                 let pause = min(backoff, callDeadline - .now())
-                if pause > .zero { try await Task.sleep(nanoseconds: UInt64(pause.nanoseconds)) }
+                if pause > .zero {
+                    do { try await Task.sleep(nanoseconds: UInt64(pause.nanoseconds)) } catch { throw EtcdError(.cancelled, "call cancelled") }
+                }
                 backoff = min(backoffMax, backoff * 2)
             }
             try checkOpen()

@@ -44,3 +44,11 @@ func next<T: Sendable>(_ stream: AsyncStream<T>, within seconds: Double) async -
 
 /// Elapsed seconds of a ContinuousClock duration.
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+/// A flag one task sets and another polls.
+final class Flag: @unchecked Sendable { // guarded by `lock`
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}

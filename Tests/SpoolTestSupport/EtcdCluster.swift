@@ -209,7 +209,7 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
     }
 
     /// `count` distinct ports the kernel handed out as free on 127.0.0.1 (bound, read, closed).
-    static func freePorts(_ count: Int) throws -> [Int] {
+    public static func freePorts(_ count: Int) throws -> [Int] {
         var ports: [Int] = []
         var sockets: [Int32] = []
         defer { for s in sockets { close(s) } }
