@@ -256,6 +256,9 @@ public final class EtcdClient: Sendable {
                 return value
             } catch let failure as HTTPAttemptError {
                 if Task.isCancelled { throw EtcdError(.cancelled, "call cancelled") }
+                // The next call starts elsewhere, even one that may not move on by itself (a txn).
+                let count = pools.count
+                preferred.withLockedValue { if $0 == index { $0 = (index + 1) % count } }
                 lastError = failure.error
                 if failure.sent && retry == .unsentOnly { throw failure.error }
             }

@@ -81,6 +81,33 @@ import Testing
         }
     }
 
+    @Test func contendersCampaigningTogetherElectExactlyOne() async throws {
+        try await withEtcdCluster(members: 1) { etcd in
+            let client = try makeClient(etcd)
+            defer { client.shutdown() }
+            let count: Int32 = 4
+            var elections: [ControllerElection] = []
+            var tasks: [Task<Void, any Error>] = []
+            for node in 1...count {
+                let lease = try await client.leaseGrant(ttlSeconds: 30)
+                let election = ControllerElection(client: client, keys: keys, nodeId: node)
+                elections.append(election)
+                tasks.append(Task { try await election.run(leaseId: lease.id) })
+            }
+            defer { for task in tasks { task.cancel() } }
+            var firsts: [ControllerElection.Event] = []
+            for election in elections {
+                if let event = await next(election.events, within: 10) { firsts.append(event) }
+            }
+            #expect(firsts.count == Int(count))
+            let winners = firsts.compactMap { if case .elected(let c) = $0 { c } else { nil } }
+            let seen = firsts.compactMap { if case .following(let c) = $0 { c } else { nil } }
+            #expect(winners.count == 1)
+            #expect(seen.count == Int(count) - 1 && seen.allSatisfy { $0 == winners.first })
+            #expect(try await elections[0].currentController() == winners.first)
+        }
+    }
+
     @Test func oneOfTwoContendersWinsAndTheOtherTakesOverWhenTheWinnersLeaseLapses() async throws {
         try await withEtcdCluster(members: 1) { etcd in
             let client = try makeClient(etcd)

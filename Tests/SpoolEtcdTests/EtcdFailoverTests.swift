@@ -33,6 +33,40 @@ import Testing
         }
     }
 
+    @Test func aMemberThatAcceptsButNeverAnswersCostsOneAttemptTimeout() async throws {
+        try await withEtcdCluster(members: 3) { etcd in
+            let client = try makeClient(etcd, requestTimeout: .seconds(8), attemptTimeout: .seconds(1))
+            defer { client.shutdown() }
+            _ = try await client.put("/p/k", [UInt8](text: "1"))
+            let used = client.currentEndpoint
+            let victim = try #require(etcd.members.firstIndex { $0.clientPort == used.port })
+            etcd.pause(victim)
+            defer { etcd.resume(victim) }
+
+            // An idempotent call gives up on it after one attempt timeout and moves on.
+            let put = try await client.put("/p/k", [UInt8](text: "2"))
+            #expect(client.currentEndpoint != used)
+            #expect(try await client.get("/p/k")?.modRevision == put.revision)
+
+            // A transaction sent to it is not repeated elsewhere: it fails with .timeout, and
+            // the next call starts at another member.
+            let only = try makeClient(
+                etcd, endpoints: [etcd.members[victim].clientURL, etcd.members[(victim + 1) % 3].clientURL].joined(separator: ","),
+                requestTimeout: .seconds(2), attemptTimeout: .seconds(1))
+            defer { only.shutdown() }
+            do {
+                _ = try await only.txn(compare: [.modRevision("/p/k", .equal, put.revision)], success: [.put("/p/k", [UInt8](text: "3"))])
+                Issue.record("a txn to a frozen member answered")
+            } catch let error as EtcdError {
+                #expect(error.code == .timeout)
+            }
+            #expect(only.currentEndpoint != used)
+            let retried = try await only.txn(
+                compare: [.modRevision("/p/k", .equal, put.revision)], success: [.put("/p/k", [UInt8](text: "3"))], failure: [.range(.key("/p/k"))])
+            #expect(retried.succeeded)
+        }
+    }
+
     @Test func aResumingWatchCarriesOnOnAnotherMemberWithoutMissingAChange() async throws {
         try await withEtcdCluster(members: 3) { etcd in
             // The watcher prefers member 0; the writer talks to the others only.

@@ -108,6 +108,19 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
         Self.killGroup(process)
     }
 
+    /// SIGSTOP of member `i`: it keeps its sockets (connections are accepted by the kernel) but
+    /// answers nothing, like a member on a frozen host. `resume` sends SIGCONT.
+    public func pause(_ i: Int) { signalMember(i, SIGSTOP) }
+    public func resume(_ i: Int) { signalMember(i, SIGCONT) }
+
+    private func signalMember(_ i: Int, _ signal: Int32) {
+        lock.lock()
+        let process = processes[i]
+        lock.unlock()
+        guard let process else { return }
+        for child in Self.childPids(of: process.processIdentifier) { _ = Glibc.kill(child, signal) }
+    }
+
     /// Starts member `i` again with the same command and data (it rejoins the cluster).
     public func restart(_ i: Int) throws {
         kill(i)
