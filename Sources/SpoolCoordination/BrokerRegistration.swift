@@ -118,7 +118,8 @@ public final class BrokerRegistration: Sendable {
                     break
                 }
                 do {
-                    _ = try await client.leaseKeepAliveOnce(registration.leaseId, timeout: min(expiresAt - now, configuration.keepAliveInterval))
+                    // A slow renewal that lands before expiry still counts: wait up to the expiry.
+                    _ = try await client.leaseKeepAliveOnce(registration.leaseId, timeout: expiresAt - now)
                     acknowledgedSentAt = now
                     nextAt = now + configuration.keepAliveInterval
                 } catch let error as EtcdError where error.code == .leaseNotFound {

@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(3))) struct CoordinationTests {
     let keys = try! ClusterKeys(clusterId: "test-cluster")
 
-    func fastRegistration(ttl: Int64 = 2) -> BrokerRegistration.Configuration {
+    func fastRegistration(ttl: Int64 = 3) -> BrokerRegistration.Configuration {
         var configuration = BrokerRegistration.Configuration()
         configuration.ttlSeconds = ttl
         configuration.keepAliveInterval = .milliseconds(500)
@@ -49,7 +49,7 @@ import Testing
 
     @Test func registrationLossIsReportedWhenEtcdLosesQuorumAndRegainedAfter() async throws {
         try await withEtcdCluster(members: 3) { etcd in
-            let client = try makeClient(etcd, requestTimeout: .seconds(2), attemptTimeout: .milliseconds(700))
+            let client = try makeClient(etcd, requestTimeout: .seconds(4), attemptTimeout: .seconds(2))
             defer { client.shutdown() }
             let registration = BrokerRegistration(
                 client: client, keys: keys, record: BrokerRecord(nodeId: 1, nativeAddress: "a:1", kafkaAddress: "a:2"),
@@ -59,19 +59,19 @@ import Testing
             guard case .registered(let first)? = await next(registration.events, within: 10) else {
                 Issue.record("not registered"); return
             }
-            etcd.kill(1)
-            etcd.kill(2)
+            await etcd.kill(1)
+            await etcd.kill(2)
             let killed = ContinuousClock.now
             guard case .lost(let lost, let reason)? = await next(registration.events, within: 15) else {
                 Issue.record("no loss reported with quorum gone"); return
             }
-            print("registration lost \(seconds(ContinuousClock.now - killed)) s after quorum loss (TTL 2 s): \(reason)")
+            print("registration lost \(seconds(ContinuousClock.now - killed)) s after quorum loss (TTL 3 s): \(reason)")
             #expect(lost == first)
             #expect(reason == .keepAliveExpired)
             #expect(registration.current == nil)
 
-            try etcd.restart(1)
-            try etcd.restart(2)
+            try await etcd.restart(1)
+            try await etcd.restart(2)
             guard case .registered(let again)? = await next(registration.events, within: 30) else {
                 Issue.record("not registered again after quorum came back"); return
             }
@@ -170,7 +170,7 @@ import Testing
             let client = try makeClient(etcd)
             defer { client.shutdown() }
             // Contender 1's lease is renewed by a separate process (etcdctl lease keep-alive): kill -9 it.
-            let lease = try await client.leaseGrant(ttlSeconds: 2)
+            let lease = try await client.leaseGrant(ttlSeconds: 3)
             let keeper = Process()
             keeper.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
             keeper.arguments = ["--endpoints", etcd.endpoints, "lease", "keep-alive", String(lease.id, radix: 16)]
@@ -199,7 +199,7 @@ import Testing
             guard case .elected(let second)? = await next(two.events, within: 15) else {
                 Issue.record("no take-over after the controller's keeper was killed"); return
             }
-            print("controller moved \(seconds(ContinuousClock.now - killed)) s after kill -9 (TTL 2 s)")
+            print("controller moved \(seconds(ContinuousClock.now - killed)) s after kill -9 (TTL 3 s)")
             #expect(second.nodeId == 2 && second.epoch > first.epoch)
         }
     }

@@ -3,8 +3,8 @@ import SpoolEtcd
 import SpoolTestSupport
 
 /// A client for a test cluster, with short timeouts so that failures show quickly.
-func makeClient(_ etcd: EtcdCluster, endpoints: String? = nil, requestTimeout: Duration = .seconds(5),
-                attemptTimeout: Duration = .seconds(1)) throws -> EtcdClient {
+func makeClient(_ etcd: EtcdCluster, endpoints: String? = nil, requestTimeout: Duration = .seconds(10),
+                attemptTimeout: Duration = .seconds(3)) throws -> EtcdClient {
     var configuration = try EtcdClientConfiguration(endpoints: endpoints ?? etcd.endpoints)
     configuration.requestTimeout = requestTimeout
     configuration.attemptTimeout = attemptTimeout

@@ -9,10 +9,17 @@ import Glibc
 /// test by at most `lifetimeSeconds` even if the test process dies; `stop()` (also run by
 /// `withEtcdCluster` on every exit path, and by deinit) kills every member and deletes the folder.
 ///
+/// Data directories go to /dev/shm when it exists (etcd fsyncs every write; on a disk shared
+/// with other test suites one fsync can take seconds), else the temporary directory
+/// (`SPOOL_ETCD_DIR` overrides both). Process waits (start, health, kill) block a thread, so the
+/// async API runs them on Dispatch threads, never on Swift's cooperative pool (2 threads on 2
+/// cores: a blocked one starves every other async test). `withEtcdCluster` runs one cluster at a
+/// time per test process.
+///
 /// ```swift
 /// try await withEtcdCluster(members: 3) { etcd in
 ///     let client = try EtcdClient(configuration: EtcdClientConfiguration(endpoints: etcd.endpoints))
-///     etcd.kill(0) // kill -9 of member 0
+///     await etcd.kill(0) // kill -9 of member 0
 /// }
 /// ```
 public final class EtcdCluster: @unchecked Sendable { // mutated by the test's task only; `lock` guards `processes`
@@ -39,7 +46,7 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
     /// reports healthy. Retries with new ports (at most 3 times) when a port was taken meanwhile.
     public init(members count: Int = 1, lifetimeSeconds: Int = 300, startSeconds: Double = 30) throws {
         precondition(count >= 1 && count <= 5, "1 to 5 etcd members")
-        directory = NSTemporaryDirectory() + "spool-etcd-" + UUID().uuidString
+        directory = Self.baseDirectory + "spool-etcd-" + UUID().uuidString
         self.lifetimeSeconds = lifetimeSeconds
         processes = Array(repeating: nil, count: count)
         guard FileManager.default.isExecutableFile(atPath: Self.etcdPath) else {
@@ -54,7 +61,7 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
                     Member(name: "m\(i)", clientPort: ports[2 * i], peerPort: ports[2 * i + 1], dataDirectory: directory + "/m\(i)")
                 }
                 for i in 0..<count { try launch(i) }
-                try waitHealthy(timeoutSeconds: startSeconds)
+                try waitHealthyNow(timeoutSeconds: startSeconds)
                 return
             } catch {
                 lastError = error
@@ -66,6 +73,13 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
     }
 
     deinit { stop() }
+
+    static var baseDirectory: String {
+        if let dir = ProcessInfo.processInfo.environment["SPOOL_ETCD_DIR"] { return dir.hasSuffix("/") ? dir : dir + "/" }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory), isDirectory.boolValue { return "/dev/shm/" }
+        return NSTemporaryDirectory()
+    }
 
     static let etcdPath = "/usr/bin/etcd"
     static let etcdctlPath = "/usr/bin/etcdctl"
@@ -98,8 +112,26 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
         lock.unlock()
     }
 
+    /// Starts a cluster off the cooperative pool (see `init`).
+    public static func start(members count: Int = 1) async throws -> EtcdCluster {
+        try await offPool { try EtcdCluster(members: count) }
+    }
+
     /// kill -9 of member `i` (etcd and its `timeout` wrapper), waiting until it is gone.
-    public func kill(_ i: Int) {
+    public func kill(_ i: Int) async { await offPool { self.killNow(i) } }
+
+    /// Starts member `i` again with the same command and data (it rejoins the cluster).
+    public func restart(_ i: Int) async throws { try await offPool { try self.restartNow(i) } }
+
+    /// Waits until the members in `which` (default all) are healthy (see `waitHealthyNow`).
+    public func waitHealthy(_ which: [Int]? = nil, timeoutSeconds: Double = 30) async throws {
+        try await offPool { try self.waitHealthyNow(which, timeoutSeconds: timeoutSeconds) }
+    }
+
+    /// Kills every member and deletes the folder, off the cooperative pool.
+    public func stopAsync() async { await offPool { self.stop() } }
+
+    public func killNow(_ i: Int) {
         lock.lock()
         let process = processes[i]
         processes[i] = nil
@@ -121,9 +153,8 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
         for child in Self.childPids(of: process.processIdentifier) { _ = Glibc.kill(child, signal) }
     }
 
-    /// Starts member `i` again with the same command and data (it rejoins the cluster).
-    public func restart(_ i: Int) throws {
-        kill(i)
+    public func restartNow(_ i: Int) throws {
+        killNow(i)
         try launch(i)
     }
 
@@ -136,7 +167,7 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
 
     /// Waits until every member in `which` (default all) answers `endpoint health` (etcd has a
     /// leader and serves a quorum read).
-    public func waitHealthy(_ which: [Int]? = nil, timeoutSeconds: Double = 30) throws {
+    public func waitHealthyNow(_ which: [Int]? = nil, timeoutSeconds: Double = 30) throws {
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         for i in which ?? Array(members.indices) {
             while true {
@@ -249,8 +280,57 @@ public final class EtcdCluster: @unchecked Sendable { // mutated by the test's t
 }
 
 /// Runs `body` with a fresh etcd cluster of `members` members and stops it on every exit path.
+/// One cluster at a time per test process: etcd members are heavy on a 2-core machine, and the
+/// timings the tests check (lease TTLs) suffer when several clusters compete.
 public func withEtcdCluster<T>(members: Int = 1, _ body: (EtcdCluster) async throws -> T) async throws -> T {
-    let cluster = try EtcdCluster(members: members)
-    defer { cluster.stop() }
-    return try await body(cluster)
+    await EtcdClusterGate.shared.acquire()
+    let cluster: EtcdCluster
+    do {
+        cluster = try await EtcdCluster.start(members: members)
+    } catch {
+        await EtcdClusterGate.shared.release()
+        throw error
+    }
+    do {
+        let result = try await body(cluster)
+        await cluster.stopAsync()
+        await EtcdClusterGate.shared.release()
+        return result
+    } catch {
+        await cluster.stopAsync()
+        await EtcdClusterGate.shared.release()
+        throw error
+    }
+}
+
+/// Runs blocking work (process waits) on a Dispatch thread and awaits it.
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}
+
+public func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: work()) }
+    }
+}
+
+/// A FIFO async mutex: one etcd cluster at a time.
+actor EtcdClusterGate {
+    static let shared = EtcdClusterGate()
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !busy {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { busy = false } else { waiters.removeFirst().resume() }
+    }
 }
