@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages Spool needs to build, when they are missing:
-# zlib and liblz4 headers, strace for the zero-copy proof, kcat for the Kafka-client checks
+# zlib, liblz4, libsnappy and libzstd headers, strace for the zero-copy proof, kcat for the Kafka-client checks
 # (Debian packages). Run as root or with sudo available.
 set -euo pipefail
-needed=(zlib1g-dev liblz4-dev strace kcat)
+needed=(zlib1g-dev liblz4-dev libsnappy-dev libzstd-dev strace kcat)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
