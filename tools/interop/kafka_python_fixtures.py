@@ -12,6 +12,8 @@ way the other family of clients does, with the same manifests:
   snappy-raw.bin   one raw snappy block (python-snappy), as librdkafka writes it;
   zstd-stream.bin  a streamed zstd frame without a content size (zstandard's
                    stream writer), as Kafka's Java client (zstd-jni) writes it.
+And zeros-4MiB-stream.zst: 4 MiB of zeros as one streamed zstd frame (no content
+size), for the decompression-bomb test of the streaming path.
 
 Usage: kafka_python_fixtures.py OUT_DIR   (run by tools/interop/check.sh --fixtures)
 """
@@ -106,6 +108,9 @@ def main():
         if name == "none":
             write(out_dir, "snappy-raw", recompress(bytes(blob), 2, snappy.compress), manifest)
             write(out_dir, "zstd-stream", recompress(bytes(blob), 4, zstd_stream), manifest)
+
+
+    (out_dir / "zeros-4MiB-stream.zst").write_bytes(zstd_stream(bytes(4 << 20)))
 
 
 def write(out_dir, name, blob, manifest):
