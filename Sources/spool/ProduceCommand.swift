@@ -32,7 +32,7 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "Send every record to this partition (default: by key, or sticky round-robin).") var partition: Int32?
     @Option(help: "Split each line at the first occurrence of this string into key and value.") var keySeparator: String?
     @Option(name: .customLong("header"), help: "A header key=value added to every record (repeatable).") var headers: [String] = []
-    @Option(help: "Codec: none, gzip or lz4.") var compression = "lz4"
+    @Option(help: "Codec: none, gzip, snappy, lz4 or zstd.") var compression = "lz4"
     @Option(help: "Acknowledgement: 0 (none), 1 (written) or all (fsynced).") var acks = "1"
     @Option(help: "Wait this long for more records before sending a batch.") var lingerMs = 5
     @Option(help: "Close a batch at this many bytes.") var batchBytes = 64 * 1024
@@ -42,8 +42,8 @@ struct ProduceCommand: AsyncParsableCommand {
     @Flag(help: "Go on reading and sending after a record failed for good (default: stop at the first failure).") var keepGoing = false
 
     func validate() throws {
-        guard let codec = CompressionCodec(name: compression), codec.isSupported else {
-            throw ValidationError("--compression must be none, gzip or lz4 (got '\(compression)')")
+        guard CompressionCodec(name: compression) != nil else {
+            throw ValidationError("--compression must be one of \(CompressionCodec.supportedNames) (got '\(compression)')")
         }
         guard ["0", "1", "all", "-1"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all (got '\(acks)')") }
         guard lingerMs >= 0 && lingerMs <= 60_000 else { throw ValidationError("--linger-ms must be 0...60000") }
