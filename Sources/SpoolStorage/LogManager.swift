@@ -16,6 +16,8 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
+    /// When an OffsetCommit is answered relative to its fsync (`offsets.flush.ms`).
+    public var offsetsFlush = OffsetFlushPolicy.default
     /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
     /// busy partitions would otherwise wait for each other's fsyncs one by one.
     public var closeConcurrency = 16
@@ -72,7 +74,7 @@ public final class LogManager: Sendable {
         do {
             files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
             topics = try TopicStore(dataDirectory: dir, io: io)
-            offsets = try OffsetStore(dataDirectory: dir, io: io, executor: executor)
+            offsets = try OffsetStore(dataDirectory: dir, io: io, flushPolicy: config.offsetsFlush, executor: executor, observer: observer)
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
@@ -283,6 +285,8 @@ public final class LogManager: Sendable {
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
         firstError = Self.closeAll(logs.withLock { Array($0.values) }, concurrency: config.closeConcurrency)
+        // Commits answered before their fsync (offsets.flush.ms) get it before the marker.
+        do { try offsets.flush() } catch { firstError = firstError ?? error }
         offsets.close()
         files.closeAll()
         if firstError == nil {

@@ -49,6 +49,8 @@ public protocol StorageObserver: Sendable {
     func segmentDeleted(_ tp: TopicPartition, baseOffset: Int64, bytes: Int64, reason: RetentionReason)
     /// A partition stopped taking appends after a failed write or fsync.
     func partitionStopped(_ tp: TopicPartition, error: StorageError)
+    /// One fsync round of the committed-offsets log finished, covering `commits` records.
+    func offsetsFsyncCompleted(durationNanos: Int64, commits: Int)
 }
 
 extension StorageObserver {
@@ -57,6 +59,7 @@ extension StorageObserver {
     public func partitionOpened(_ report: PartitionRecoveryReport) {}
     public func segmentDeleted(_ tp: TopicPartition, baseOffset: Int64, bytes: Int64, reason: RetentionReason) {}
     public func partitionStopped(_ tp: TopicPartition, error: StorageError) {}
+    public func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {}
 }
 
 /// The observer that ignores everything (the default).

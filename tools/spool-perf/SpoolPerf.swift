@@ -21,7 +21,7 @@ struct SpoolPerf: AsyncParsableCommand {
               spool-perf sendfile-baseline spool-data/perf-0/*.log
             A progress line goes to stderr every second; with --json the last stdout line is one JSON object.
             """,
-        subcommands: [Produce.self, Consume.self, EndToEnd.self, SendfileBaseline.self]
+        subcommands: [Produce.self, Consume.self, EndToEnd.self, Commits.self, SendfileBaseline.self]
     )
 }
 
