@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Synchronous-commit benchmark (a benchmark, not a test): one consumer reads a record and
 # commits it synchronously before taking the next, for a bounded count. kafka-python
-# (consumer.commit() per record, Kafka listener) and Spool's own consumer (commit(record)
-# per record, native listener) run one after the other against the same broker process
-# and the same topic, each in its own group. Besides each client's commits/s and commit()
+# (consumer.commit() per record, Kafka listener), the same commits from Python written by
+# hand on a raw socket (the floor without kafka-python's client machinery) and Spool's own
+# consumer (commit(record) per record, native listener) run one after the other against the
+# same broker process and the same topic, each in its own group. Besides each client's commits/s and commit()
 # time, it reads the broker's /metrics around each run and prints the broker's share of a
 # commit (request read → answer written, mean) and the offsets log's fsync rounds per
 # commit and their mean duration.
@@ -17,9 +18,14 @@ root=$(pwd)
 commits="${1:-20000}"
 rounds="${2:-1}"
 limit=120
-swift build -c release --product spool >&2
-swift build -c release --product spool-perf >&2
-bin=$(swift build -c release --show-bin-path)
+# SPOOL_BIN_DIR: use the spool and spool-perf already built there (no build).
+if [ -n "${SPOOL_BIN_DIR:-}" ]; then
+  bin=$SPOOL_BIN_DIR
+else
+  swift build -c release --product spool >&2
+  swift build -c release --product spool-perf >&2
+  bin=$(swift build -c release --show-bin-path)
+fi
 # The Kafka clients' venv, made as tools/kafka-clients/check.sh makes it.
 venv=.build/kafka-clients-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, lz4, confluent_kafka, aiokafka, cramjam' 2>/dev/null; then
@@ -94,6 +100,8 @@ for flush in 0 1000; do
   for r in $(seq 1 "$rounds"); do
     run "kafka-python commit() per record (Kafka listener)" \
       "$py" tools/kafka-clients/commit_bench.py commits "kp-$r" "$commits" "$limit"
+    run "python raw socket, OffsetCommit v2 (Kafka listener)" \
+      "$py" tools/kafka-clients/raw_commit_bench.py commits "raw-$r" "$commits"
     run "spool commit(record) per record (native listener)" \
       "$bin/spool-perf" commits --broker 127.0.0.1:"$port" --topic commits --group "native-$r" --records "$commits" --timeout "$limit"
   done
@@ -110,7 +118,7 @@ for r in rows:
 def rate(client, flush):
     xs = [r["commits_per_sec"] for r in rows if r["client"] == client and r["offsets_flush_ms"] == flush]
     return sum(xs) / len(xs) if xs else None
-for client in ("kafka-python", "spool"):
+for client in ("kafka-python", "python-raw-socket", "spool"):
     before, after = rate(client, 0), rate(client, 1000)
     if before and after:
         print(f"{client}: {after:,.0f} commits/s answered once written vs {before:,.0f}/s fsync per commit: {after / before:.1f}x")

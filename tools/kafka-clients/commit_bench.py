@@ -8,6 +8,7 @@ Checks at the end that the group's committed offset is the last record's offset 
 Usage: commit_bench.py TOPIC GROUP RECORDS [SECONDS]   (SPOOL_KAFKA = the broker)
 """
 import json
+import os
 import sys
 import time
 
@@ -16,12 +17,16 @@ from kafka import KafkaConsumer, TopicPartition
 from common import BOOTSTRAP, check, fail
 
 
+# COMMIT_BENCH_ITERATE=1: `for record in consumer` (next()) instead of poll(max_records=1).
+ITERATE = os.environ.get("COMMIT_BENCH_ITERATE") == "1"
+
+
 def main():
     topic, group, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
     seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 120.0
     consumer = KafkaConsumer(
         topic, bootstrap_servers=BOOTSTRAP, group_id=group, auto_offset_reset="earliest",
-        enable_auto_commit=False, max_poll_records=500, fetch_max_wait_ms=100)
+        enable_auto_commit=False, max_poll_records=500, fetch_max_wait_ms=100, consumer_timeout_ms=1000)
     # Join the group and take the first record before the clock starts.
     deadline = time.monotonic() + 30
     first = {}
@@ -38,7 +43,11 @@ def main():
     stop_at = time.monotonic() + seconds
     while commits < records and time.monotonic() < stop_at:
         t0 = time.perf_counter()
-        batch = consumer.poll(timeout_ms=1000, max_records=1)
+        if ITERATE:
+            r = next(consumer, None)
+            batch = {None: [r]} if r is not None else {}
+        else:
+            batch = consumer.poll(timeout_ms=1000, max_records=1)
         t1 = time.perf_counter()
         poll_s += t1 - t0
         for recs in batch.values():
@@ -61,7 +70,7 @@ def main():
         return commit_times[min(len(commit_times) - 1, int(p * len(commit_times)))] * 1e6 if commit_times else 0.0
 
     print(json.dumps({
-        "client": "kafka-python", "commits": measured, "seconds": round(elapsed, 3),
+        "client": "kafka-python", "consume": "next()" if ITERATE else "poll(max_records=1)", "commits": measured, "seconds": round(elapsed, 3),
         "commits_per_sec": round(measured / elapsed, 1) if elapsed > 0 else 0.0,
         "poll_us_mean": round(poll_s / max(1, measured) * 1e6, 1),
         "commit_us_mean": round(commit_s / max(1, measured) * 1e6, 1),
