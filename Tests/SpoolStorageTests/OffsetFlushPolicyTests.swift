@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import SpoolTestSupport
+import SpoolRecords
 @testable import SpoolStorage
 import Synchronization
 import Testing
