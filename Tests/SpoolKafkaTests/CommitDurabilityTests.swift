@@ -18,7 +18,8 @@ import Testing
     static func kafkaPort(_ broker: BrokerProcess) throws -> Int {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if let range = broker.logText.range(of: #"Kafka clients: [0-9.]+:\d+"#, options: .regularExpression) {
+            // "Kafka clients: [IPv4]127.0.0.1/127.0.0.1:PORT (advertised as …)"
+            if let range = broker.logText.range(of: #"Kafka clients: \S+:\d+"#, options: .regularExpression) {
                 return Int(broker.logText[range].split(separator: ":").last!)!
             }
             usleep(20_000)
