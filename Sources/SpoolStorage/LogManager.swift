@@ -17,8 +17,10 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
-    /// When an OffsetCommit is answered relative to its fsync (`offsets.flush.ms`).
-    public var offsetsFlush = OffsetFlushPolicy.default
+    /// When an OffsetCommit is answered relative to its fsync (`offsets.flush.ms`). The
+    /// storage layer's default is the power-loss-safe one; the broker's (`BrokerConfig`)
+    /// is `OffsetFlushPolicy.default`, Kafka's semantics.
+    public var offsetsFlush = OffsetFlushPolicy.everyCommit
     /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
     /// busy partitions would otherwise wait for each other's fsyncs one by one.
     public var closeConcurrency = 16

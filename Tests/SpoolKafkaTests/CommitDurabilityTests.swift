@@ -3,6 +3,8 @@ import Glibc
 #endif
 import Foundation
 import NIOCore
+import SpoolBroker
+import SpoolStorage
 import SpoolTestSupport
 import Testing
 
@@ -102,6 +104,11 @@ import Testing
         brokers.append(last)
         let found = try Self.committed(try Self.kafkaPort(last))
         #expect(found == [0: next - 1, 1: (next - 1) * 2] || found == [0: next, 1: next * 2], "seed \(seed): \(found), next \(next)")
+    }
+
+    /// The broker answers commits once written unless told otherwise.
+    @Test func theBrokerDefaultIsAnsweredOnceWritten() {
+        #expect(BrokerConfig(dataDirectory: "/x").storage.offsetsFlush == .interval(millis: 1000))
     }
 
     /// `--offsets-flush-ms 0` restores fsync-before-answer: every answered commit was
