@@ -41,6 +41,10 @@ public final class BrokerEvents: StorageObserver, Sendable {
         metrics.groupCommitCompleted(waiters: waiters)
     }
 
+    public func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {
+        metrics.offsetsFsyncCompleted(durationNanos: durationNanos, commits: commits)
+    }
+
     public func partitionOpened(_ report: PartitionRecoveryReport) {
         metrics.partitionOpened(report)
         recovery.withLock { t in

@@ -65,6 +65,8 @@ public final class BrokerMetrics: Sendable {
         // Storage.
         .init(name: "spool_fsync_duration_seconds", kind: .histogram, help: "Duration of one fsync round of a partition log.", buckets: latencyBucketsSeconds),
         .init(name: "spool_group_commit_appends", kind: .histogram, help: "Appends released by one group-commit fsync round (acks=all waiters sharing an fsync).", buckets: groupCommitBuckets),
+        .init(name: "spool_offsets_fsync_duration_seconds", kind: .histogram, help: "Duration of one fsync round of the committed-offsets log.", buckets: latencyBucketsSeconds),
+        .init(name: "spool_offsets_fsync_commits", kind: .histogram, help: "Commits (and group or topic removals) made durable by one fsync round of the committed-offsets log.", buckets: groupCommitBuckets),
         .init(name: "spool_log_start_offset", kind: .gauge, help: "First offset still in a partition's log.", buckets: []),
         .init(name: "spool_log_end_offset", kind: .gauge, help: "Offset the next record of a partition will get.", buckets: []),
         .init(name: "spool_log_size_bytes", kind: .gauge, help: "Bytes of a partition's segment files.", buckets: []),
@@ -100,6 +102,8 @@ public final class BrokerMetrics: Sendable {
     let uptime: Gauge
     let fsyncDuration: CoreMetrics.Timer
     let groupCommitAppends: Recorder
+    let offsetsFsyncDuration: CoreMetrics.Timer
+    let offsetsFsyncCommits: Recorder
     let partitionStops: Counter
     let recoveryDuration: Meter
     let recoveryScanned: Meter
@@ -131,6 +135,8 @@ public final class BrokerMetrics: Sendable {
         uptime = Gauge(label: "spool_uptime_seconds", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "spool_fsync_duration_seconds", factory: factory)
         groupCommitAppends = Recorder(label: "spool_group_commit_appends", aggregate: true, factory: factory)
+        offsetsFsyncDuration = CoreMetrics.Timer(label: "spool_offsets_fsync_duration_seconds", factory: factory)
+        offsetsFsyncCommits = Recorder(label: "spool_offsets_fsync_commits", aggregate: true, factory: factory)
         partitionStops = Counter(label: "spool_partition_stops_total", factory: factory)
         recoveryDuration = Meter(label: "spool_recovery_duration_seconds", factory: factory)
         recoveryScanned = Meter(label: "spool_recovery_scanned_bytes", factory: factory)
@@ -205,6 +211,11 @@ public final class BrokerMetrics: Sendable {
 
     func groupCommitCompleted(waiters: Int) {
         groupCommitAppends.record(waiters)
+    }
+
+    func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {
+        offsetsFsyncDuration.recordNanoseconds(durationNanos)
+        offsetsFsyncCommits.record(commits)
     }
 
     func partitionOpened(_ report: PartitionRecoveryReport) {

@@ -17,6 +17,10 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
+    /// When an OffsetCommit is answered relative to its fsync (`offsets.flush.ms`). The
+    /// storage layer's default is the power-loss-safe one; the broker's (`BrokerConfig`)
+    /// is `OffsetFlushPolicy.default`, Kafka's semantics.
+    public var offsetsFlush = OffsetFlushPolicy.everyCommit
     /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
     /// busy partitions would otherwise wait for each other's fsyncs one by one.
     public var closeConcurrency = 16
@@ -76,7 +80,7 @@ public final class LogManager: Sendable {
             files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
             topics = try TopicStore(dataDirectory: dir, io: io)
             offsets = try OffsetStore(dataDirectory: dir, io: io, compactionMinBytes: config.offsetsCompactionMinBytes,
-                                      executor: executor, observer: observer)
+                                      flushPolicy: config.offsetsFlush, executor: executor, observer: observer)
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
@@ -296,6 +300,8 @@ public final class LogManager: Sendable {
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
         firstError = Self.closeAll(logs.withLock { Array($0.values) }, concurrency: config.closeConcurrency)
+        // Commits answered before their fsync (offsets.flush.ms) get it before the marker.
+        do { try offsets.flush() } catch { firstError = firstError ?? error }
         offsets.close()
         files.closeAll()
         if firstError == nil {

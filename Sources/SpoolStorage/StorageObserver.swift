@@ -59,6 +59,8 @@ public protocol StorageObserver: Sendable {
     func offsetsCompactionFailed(error: StorageError, stopped: Bool)
     /// The committed-offsets log was compacted.
     func offsetsCompacted(bytes: Int64)
+    /// One fsync round of the committed-offsets log finished, covering `commits` records.
+    func offsetsFsyncCompleted(durationNanos: Int64, commits: Int)
 }
 
 extension StorageObserver {
@@ -71,6 +73,7 @@ extension StorageObserver {
     public func retentionRunCompleted(failures: Int) {}
     public func offsetsCompactionFailed(error: StorageError, stopped: Bool) {}
     public func offsetsCompacted(bytes: Int64) {}
+    public func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {}
 }
 
 /// The observer that ignores everything (the default).

@@ -22,7 +22,7 @@ struct SpoolPerf: AsyncParsableCommand {
               spool-perf codecs --record-size 100
             A progress line goes to stderr every second; with --json the last stdout line is one JSON object.
             """,
-        subcommands: [Produce.self, Consume.self, EndToEnd.self, SendfileBaseline.self, Codecs.self]
+        subcommands: [Produce.self, Consume.self, EndToEnd.self, Commits.self, SendfileBaseline.self, Codecs.self]
     )
 }
 

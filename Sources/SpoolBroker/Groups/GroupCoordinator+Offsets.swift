@@ -15,8 +15,9 @@ extension GroupCoordinator {
     /// that assigns itself partitions) is accepted when the group has no members.
     ///
     /// The completion gets the partitions refused one by one (unknown partition, too
-    /// much metadata, negative offset); all others are durable when it runs. A
-    /// group-level refusal or a store failure is a failure.
+    /// much metadata, negative offset); all others are stored when it runs, durable as
+    /// the store's ``OffsetFlushPolicy`` says (by default: written, fsynced within
+    /// `offsets.flush.ms`). A group-level refusal or a store failure is a failure.
     public func commit(_ request: CommitRequest, completion: @escaping CommitCompletion) {
         let now = scheduler.nowMillis
         let checked = Result { () throws(GroupCoordinatorError) in try checkCommit(request, now) }
@@ -41,8 +42,9 @@ extension GroupCoordinator {
             completion(.success(refused))
             return
         }
-        // Handed over in order on one queue, but never waited for there: commits from many
-        // groups share the offsets log's group-commit fsyncs (tens of thousands a second).
+        // Handed over in order on one queue (the log's write is disk I/O, never on an event
+        // loop), but never waited for there: under `.everyCommit`, commits from many groups
+        // share the offsets log's group-commit fsyncs (tens of thousands a second).
         ioQueue.async { [store, accepted, refused] in
             store.commit(group: request.groupId, accepted) { result in
                 switch result {
