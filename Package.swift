@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
         .library(name: "SpoolBroker", targets: ["SpoolBroker"]),
+        // The client: `import SpoolClient` (README, "Using the client library").
+        .library(name: "SpoolClient", targets: ["SpoolClient"]),
         .executable(name: "spool", targets: ["spool"]),
         .executable(name: "spool-perf", targets: ["spool-perf"]),
     ],
@@ -93,10 +95,7 @@ let package = Package(
                 "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
-            // on this module in release builds: compiled unoptimized.
-            swiftSettings: [.unsafeFlags(["-Onone"])]
+            ]
         ),
 
         // The admin HTTP listener: /metrics (Prometheus), /health, /ready, the JSON API under /v1/, the web console.
@@ -145,11 +144,11 @@ let package = Package(
             ]
         ),
 
-        // Load generation (kafka-producer-perf-test style).
+        // Load generation (kafka-producer-perf-test style), through the client's public API only.
         .executableTarget(
             name: "spool-perf",
             dependencies: [
-                "SpoolClient", "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolClient",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
