@@ -24,7 +24,7 @@ final class CuttableProxy: Sendable {
         var cuts = 0
     }
 
-    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let group: MultiThreadedEventLoopGroup
     private let server: Channel
     private let state: NIOLockedValueBox<State>
     /// The port clients connect to.
@@ -32,7 +32,8 @@ final class CuttableProxy: Sendable {
 
     init(targetPort: Int) async throws {
         let state = NIOLockedValueBox(State())
-        let group = self.group
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = group
         server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
