@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "SpoolKafka",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolTransport", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -75,11 +75,15 @@ let package = Package(
             ]
         ),
 
+        // What both protocol listeners share at the connection level (NIO): the frame
+        // completion deadline, the outbound ledger and read pausing, span writing.
+        .target(name: "SpoolTransport", dependencies: ["SpoolBroker", nioCore]),
+
         // The native listener (proto/, FRAMING.md): connection handler, call dispatch, frame writing.
         .target(
             name: "SpoolNative",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolTransport", "SpoolProtocol", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -110,7 +114,7 @@ let package = Package(
         .target(
             name: "SpoolAdminHTTP",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolRecords", nioCore,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -191,7 +195,7 @@ let package = Package(
             name: "SpoolNativeTests",
             dependencies: [
                 "SpoolTestSupport",
-                "SpoolNative", "SpoolBroker", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
+                "SpoolNative", "SpoolTransport", "SpoolBroker", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -208,7 +212,7 @@ let package = Package(
             name: "SpoolKafkaTests",
             dependencies: [
                 "SpoolTestSupport",
-                "SpoolKafka", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
+                "SpoolKafka", "SpoolTransport", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -233,6 +237,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SpoolTransportTests",
+            dependencies: [
+                "SpoolTransport", "SpoolBroker", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -1,18 +1,22 @@
 import NIOCore
 import SpoolBroker
+import SpoolTransport
 
 /// One Kafka client connection: reads request frames, starts each request at once
 /// (requests pipeline), and writes the answers strictly in request order, because the
 /// Kafka protocol has no stream ids (KAFKA.md, pitfall 7).
 ///
 /// Reading is manual (`autoRead` off): the handler reads ahead while fewer than
-/// `maxInFlight` requests are unanswered and stops otherwise, so one client cannot make
-/// the broker buffer unbounded work. Fetch answers go out as the header bytes followed
-/// by `FileRegion`s (sendfile); their descriptors are closed once written.
+/// `maxInFlight` requests are unanswered and holds `ReadHold.requestsInFlight` otherwise,
+/// so one client cannot make the broker buffer unbounded work. The `TransportHandler`
+/// before it does the rest, as for the native listener: it writes the answers (Fetch
+/// records as `FileRegion`s, sendfile, their descriptors closed once written), keeps the
+/// outbound ledger and stops reading while the socket is unwritable or too much is
+/// queued, and drops a sender whose request does not complete in time.
 final class KafkaConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
+    typealias OutboundIn = Transmission
+    typealias OutboundOut = Transmission
 
     /// Sent by the listener at shutdown: answer what was read, read nothing more, close.
     struct DrainEvent: Sendable {}
@@ -27,7 +31,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var ready: [UInt64: KafkaReply] = [:]
     /// Long polls in progress, cancelled if the client goes away.
     private var fetches: [UInt64: PendingFetch] = [:]
-    private var readRequested = false
+    /// `ReadHold.requestsInFlight` is held at the transport.
+    private var holdingForInFlight = false
     private var draining = false
     private var closing = false
     private var clientHost = ""
@@ -64,7 +69,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         fetches.removeAll()
         // Descriptors of answers that will never be written.
         for reply in ready.values {
-            if case .response(_, _, let handles) = reply { release(handles) }
+            if case .response(_, let spans) = reply { release(spans) }
         }
         ready.removeAll()
         context.fireChannelInactive()
@@ -73,11 +78,19 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     // MARK: Reading, bounded by in-flight requests
 
     func read(context: ChannelHandlerContext) {
-        if inFlight < maxInFlight && !draining && !closing {
-            context.read()
-        } else {
-            readRequested = true
-        }
+        // Draining or closing: nothing more is read. The in-flight bound is the
+        // transport's to enforce (`ReadHold.requestsInFlight`), so it knows the broker,
+        // not the sender, is why a request is not completing.
+        guard !draining && !closing else { return }
+        context.read()
+    }
+
+    /// Holds reads at the transport while `maxInFlight` requests are unanswered.
+    private func updateInFlightHold(_ context: ChannelHandlerContext) {
+        let atLimit = inFlight >= maxInFlight
+        guard atLimit != holdingForInFlight else { return }
+        holdingForInFlight = atLimit
+        context.triggerUserOutboundEvent(ReadHold.Change(.requestsInFlight, held: atLimit), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -85,6 +98,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         let frame = unwrapInboundIn(data)
         let sequence = nextRequest
         nextRequest += 1
+        updateInFlightHold(context)
         calls.started(sequence, frame)
         let started = apis.handle(frame, clientHost: clientHost, eventLoop: context.eventLoop)
         if let fetch = started.fetch { fetches[sequence] = fetch }
@@ -100,12 +114,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        // Reading is manual: ask for more while under the in-flight bound.
-        if inFlight < maxInFlight && !draining && !closing {
-            context.read()
-        } else {
-            readRequested = true
-        }
+        // Reading is manual: ask for more (the transport holds it while reads are paused).
+        if !draining && !closing { context.read() }
         context.fireChannelReadComplete()
     }
 
@@ -121,7 +131,16 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+        if let transport = event as? TransportEvent {
+            if case .frameTimedOut(let bytes, let seconds) = transport {
+                // The protocol has no way to say why: closed, as Kafka's broker closes.
+                apis.broker.events.budgetHit(
+                    "frame.completion.seconds", client: clientHost,
+                    detail: "a request of \(bytes) bytes was not completed within \(seconds) s")
+                closing = true
+                context.close(promise: nil)
+            }
+        } else if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             // Idle: close unless a request (a long poll, a held JoinGroup) is still open.
             if inFlight == 0 { context.close(promise: nil) }
         } else if event is DrainEvent {
@@ -137,7 +156,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private func complete(_ sequence: UInt64, _ reply: KafkaReply) {
         guard let context, !closing else {
-            if case .response(_, _, let handles) = reply { release(handles) }
+            if case .response(_, let spans) = reply { release(spans) }
             return
         }
         ready[sequence] = reply
@@ -146,8 +165,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
-            case .response(let frame, let regions, let handles):
-                write(frame, regions: regions, handles: handles, context: context)
+            case .response(let frame, let spans):
+                write(frame, spans: spans, context: context)
                 wrote = true
             case .noResponse:
                 break
@@ -155,7 +174,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 closing = true
                 // Close once what is queued before it has gone out.
                 let flushed = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: flushed)
+                context.writeAndFlush(wrapOutboundOut(Transmission(ByteBuffer())), promise: flushed)
                 let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 flushed.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
                 return
@@ -164,42 +183,25 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         if wrote { context.flush() }
         if draining && inFlight == 0 {
             context.close(promise: nil)
-        } else if readRequested && inFlight < maxInFlight {
-            readRequested = false
-            context.read()
-        }
-    }
-
-    /// Closes the span descriptors of a response (written, or never to be) and gives them
-    /// back to the connection's budget.
-    private func release(_ handles: [NIOFileHandle]) {
-        for handle in handles {
-            try? handle.close()
-            apis.budget.releaseSpanDescriptor()
-        }
-    }
-
-    /// The response bytes, with each deferred records span sent as its `FileRegion`.
-    private func write(_ frame: KafkaResponseFrame, regions: [FileRegion], handles: [NIOFileHandle], context: ChannelHandlerContext) {
-        precondition(regions.count == frame.deferredSpans.count, "one file region per deferred span")
-        let bytes = frame.bytes
-        var cursor = bytes.readerIndex
-        for (span, region) in zip(frame.deferredSpans, regions) {
-            assert(region.readableBytes == span.byteCount, "the region is the span the length prefix announced")
-            if span.position > cursor {
-                context.write(wrapOutboundOut(.byteBuffer(bytes.getSlice(at: cursor, length: span.position - cursor)!)), promise: nil)
-            }
-            context.write(wrapOutboundOut(.fileRegion(region)), promise: nil)
-            cursor = span.position
-        }
-        let rest = bytes.getSlice(at: cursor, length: bytes.writerIndex - cursor)!
-        if handles.isEmpty {
-            context.write(wrapOutboundOut(.byteBuffer(rest)), promise: nil)
         } else {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            written.futureResult.whenComplete { _ in bound.value.release(handles) }
-            context.write(wrapOutboundOut(.byteBuffer(rest)), promise: written)
+            updateInFlightHold(context)
         }
+    }
+
+    /// Closes the spans of a response (written, or never to be), which gives their
+    /// descriptors back to the connection's budget.
+    private func release(_ spans: [FetchedSpan]) {
+        for span in spans { span.close() }
+    }
+
+    /// The response bytes, with each deferred records span spliced in where its length
+    /// prefix announced it (the transport sends it as a `FileRegion` and closes it once written).
+    private func write(_ frame: KafkaResponseFrame, spans: [FetchedSpan], context: ChannelHandlerContext) {
+        precondition(spans.count == frame.deferredSpans.count, "one span per deferred records field")
+        let splices = zip(frame.deferredSpans, spans).map { deferred, span in
+            assert(span.byteCount == deferred.byteCount, "the span is what the length prefix announced")
+            return Transmission.Splice(position: deferred.position, span: span)
+        }
+        context.write(wrapOutboundOut(Transmission(frame.bytes, splices: splices)), promise: nil)
     }
 }

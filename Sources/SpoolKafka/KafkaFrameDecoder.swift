@@ -1,5 +1,6 @@
 import NIOCore
 import SpoolBroker
+import SpoolTransport
 
 /// Splits a Kafka byte stream into request frames (int32 size, then that many bytes);
 /// a `ByteToMessageDecoder` for SwiftNIO.
@@ -8,8 +9,11 @@ import SpoolBroker
 /// frame or nothing, and refuses a frame from its size field alone (before buffering
 /// it) when the size is below the smallest request header or above `maxFrameBytes`.
 /// With a `ConnectionBudget`, a request not complete in the bytes received so far first
-/// reserves its whole size in the broker-wide inbound budget; when that has no room the
-/// request is refused (`inboundBudgetExhausted`) and the connection closed.
+/// reserves its whole size in the broker-wide inbound budget (`InboundFrameBudget`, shared
+/// with the native listener); when that has no room the request is refused
+/// (`inboundBudgetExhausted`) and the connection closed. Starting and finishing such a
+/// request is announced (`FrameProgress`) to the `TransportHandler` behind the decoder,
+/// which drops a sender that does not finish within `frameCompletionSeconds`.
 public struct KafkaFrameDecoder: ByteToMessageDecoder, Sendable {
     public typealias InboundOut = ByteBuffer
 
@@ -19,27 +23,30 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder, Sendable {
     public static let defaultMaxFrameBytes = 100 << 20
 
     public let maxFrameBytes: Int
+    /// The connection's share of the broker's inbound budget (no accounting without one).
+    let inbound: InboundFrameBudget
+
     /// The connection's share of the broker's budgets, or nil for no inbound accounting.
-    public let budget: ConnectionBudget?
+    public var budget: ConnectionBudget? { inbound.budget }
 
     public init(maxFrameBytes: Int = KafkaFrameDecoder.defaultMaxFrameBytes, budget: ConnectionBudget? = nil) {
         self.maxFrameBytes = maxFrameBytes
-        self.budget = budget
+        inbound = InboundFrameBudget(budget)
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if let frame = try Self.decodeFrame(from: &buffer, maxFrameBytes: maxFrameBytes) {
-            if let budget, budget.hasInboundReservation { budget.releaseInbound() }
+            inbound.frameCompleted(context: context)
             context.fireChannelRead(Self.wrapInboundOut(frame))
             return .continue
         }
         // Incomplete: once the size is known (and checked), reserve room for the whole request.
-        if let budget, !budget.hasInboundReservation, let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
+        if let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) {
             let bytes = Int(size) + 4
-            guard budget.reserveInbound(bytes) else {
+            guard inbound.frameIncomplete(bytes: bytes, context: context) else {
                 throw KafkaDecodingError(
                     .inboundBudgetExhausted,
-                    "a request of \(bytes) bytes does not fit in the broker's inbound buffer budget (\(budget.budgets.config.inboundBufferedBytesMax) bytes over all connections)")
+                    "a request of \(bytes) bytes does not fit in the broker's inbound buffer budget (\(inbound.inboundBytesMax) bytes over all connections)")
             }
         }
         return .needMoreData
@@ -49,12 +56,12 @@ public struct KafkaFrameDecoder: ByteToMessageDecoder, Sendable {
         while try decode(context: context, buffer: &buffer) == .continue {}
         // A partial frame at EOF is dropped: the peer went away mid-request.
         buffer.moveReaderIndex(to: buffer.writerIndex)
-        budget?.releaseInbound()
+        inbound.release()
         return .needMoreData
     }
 
     public mutating func decoderRemoved(context: ChannelHandlerContext) {
-        budget?.releaseInbound()
+        inbound.release()
     }
 
     /// One frame from the front of `buffer`, or nil (consuming nothing) if incomplete.

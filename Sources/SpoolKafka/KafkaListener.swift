@@ -1,11 +1,14 @@
-import SpoolStorage
+import SpoolRecords
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SpoolBroker
+import SpoolTransport
 
 /// The Kafka wire protocol listener: accepts connections from unchanged Kafka clients
-/// and gives each a frame decoder and a `KafkaConnectionHandler` over the broker core.
+/// and gives each a frame decoder, the shared `TransportHandler` (request deadline,
+/// outbound ledger, read pausing, span writing) and a `KafkaConnectionHandler` over the
+/// broker core.
 ///
 /// ```swift
 /// let kafka = try await KafkaListener.start(broker: broker, config: KafkaListenerConfig(), group: group)
@@ -73,6 +76,7 @@ public final class KafkaListener: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes, budget: budget)))
+                    try sync.addHandler(TransportHandler(budget: budget))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
                 }
             }

@@ -3,7 +3,7 @@ import NIOCore
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
-import SpoolStorage
+import SpoolTransport
 import SwiftProtobuf
 
 /// Serves one native-protocol connection: decodes calls, runs them against the broker
@@ -16,12 +16,14 @@ import SwiftProtobuf
 /// Backpressure (the connection's `ConnectionBudget`): a call counts as in flight until
 /// the last byte of its answer is written; each span sent holds a duplicated descriptor
 /// until then, within the connection's descriptor budget (a response that finds none
-/// waits for an earlier one to be written); and the handler stops reading requests while
-/// the socket is unwritable, its queued bytes are over budget, or responses wait.
-final class ConnectionHandler: ChannelDuplexHandler {
+/// waits for an earlier one to be written). The `TransportHandler` before it writes the
+/// answers, keeps the outbound ledger, stops reading requests while the socket is
+/// unwritable or its queued bytes are over budget (and while this handler holds
+/// `ReadHold.answersWaiting`: responses wait for descriptors), and drops a sender whose
+/// frame does not complete in time.
+final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
+    typealias OutboundOut = Transmission
 
     /// Most times a Subscribe retries opening its segment after a failure before it ends.
     static let subscribeOpenRetriesMax = 8
@@ -36,16 +38,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var inFlight: Set<UInt32> = []
     /// Calls answered whose answer is not yet written out: still in flight for the limit.
     private var answered: Set<UInt32> = []
-    /// Fetch answers waiting for a span descriptor of this connection, oldest first.
-    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>()
-    /// A `read` the handler held back (reads are paused).
-    private var readHeld = false
-    /// `serviceAfterWrites` is queued on the event loop.
-    private var serviceScheduled = false
-    /// Span descriptors were given back since the last `serviceAfterWrites`.
-    private var descriptorsFreed = false
-    /// Drops the connection if the frame it started is not finished in time.
-    private var frameTimer: Scheduled<Void>?
+    /// Fetch answers waiting for a span descriptor of this connection, oldest first
+    /// (while there are any, the transport holds `ReadHold.answersWaiting`).
+    private var deferredFetches = CircularBuffer<(id: UInt32, planned: [FetchedPartition])>() {
+        didSet {
+            if oldValue.isEmpty != deferredFetches.isEmpty { holdReads(!deferredFetches.isEmpty) }
+        }
+    }
     private var subscriptions: [UInt32: NativeSubscription] = [:]
     /// Fetches waiting for data (long polls), by stream id.
     private var pendingFetches: [UInt32: PendingFetch] = [:]
@@ -73,14 +72,14 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Nothing is written from here on (cancelled fetches complete into `finish`).
+        self.context = nil
         for sub in subscriptions.values { stopWaiting(sub) }
         subscriptions.removeAll()
-        frameTimer?.cancel()
         deferredFetches.removeAll()
         for fetch in pendingFetches.values { fetch.cancel() }
         pendingFetches.removeAll()
         calls.connectionClosed()
-        self.context = nil
     }
 
     private var bound: NIOLoopBound<ConnectionHandler> {
@@ -126,9 +125,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
             if let sub = subscriptions.removeValue(forKey: frame.streamID) { stopWaiting(sub) }
             pendingFetches.removeValue(forKey: frame.streamID)?.cancel()
             // A planned answer still waiting for a descriptor belongs to the cancelled call.
-            let deferredBefore = deferredFetches.count
-            deferredFetches.removeAll { $0.id == frame.streamID }
-            if deferredFetches.count != deferredBefore { resumeReadsIfPossible() }
+            if deferredFetches.contains(where: { $0.id == frame.streamID }) {
+                deferredFetches.removeAll { $0.id == frame.streamID }
+            }
             if inFlight.contains(frame.streamID) {
                 finish(frame.streamID, SpoolStatusError(.cancelled, "cancelled by the client"))
             }
@@ -157,52 +156,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             for sub in Array(subscriptions.values) { pump(sub) }
-            resumeReadsIfPossible()
         }
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: Backpressure
 
-    /// Holds back the channel's reads while the connection should not take more requests.
-    func read(context: ChannelHandlerContext) {
-        if shouldPauseReads {
-            if !readHeld { broker.budgets.count(.readsPaused) }
-            readHeld = true
-        } else {
-            context.read()
-        }
-    }
-
-    /// Unwritable socket, too many bytes queued, or answers waiting for a descriptor.
-    private var shouldPauseReads: Bool {
-        guard let context else { return false }
-        return !context.channel.isWritable || budget.isOverOutboundBudget || !deferredFetches.isEmpty
-    }
-
-    private func resumeReadsIfPossible() {
-        guard readHeld, let context, !shouldPauseReads else { return }
-        readHeld = false
-        context.read()
-    }
-
-    private func frameTimedOut(bytes: Int) {
-        frameTimer = nil
-        guard let context, budget.hasInboundReservation else { return }
-        if readHeld {
-            // The broker itself stopped reading: the sender is not the slow one.
-            return startFrameTimer(bytes: bytes, context: context)
-        }
-        broker.budgets.count(.slowSendersDropped)
-        goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(broker.config.budgets.frameCompletionSeconds) s"))
-    }
-
-    private func startFrameTimer(bytes: Int, context: ChannelHandlerContext) {
-        frameTimer?.cancel()
-        let bound = self.bound
-        frameTimer = context.eventLoop.scheduleTask(in: .seconds(broker.config.budgets.frameCompletionSeconds)) {
-            bound.value.frameTimedOut(bytes: bytes)
-        }
+    /// Asks the transport to hold (or stop holding) reads while answers wait for a descriptor.
+    private func holdReads(_ held: Bool) {
+        context?.triggerUserOutboundEvent(ReadHold.Change(.answersWaiting, held: held), promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -216,12 +178,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
             goAwayIfDrained()
             return
         }
-        if let progress = event as? BudgetedFrameDecoder.FrameProgress {
-            switch progress {
-            case .started(let bytes): startFrameTimer(bytes: bytes, context: context)
-            case .completed:
-                frameTimer?.cancel()
-                frameTimer = nil
+        if let transport = event as? TransportEvent {
+            switch transport {
+            case .frameTimedOut(let bytes, let seconds):
+                goAway(SpoolStatusError(.deadlineExceeded, "a frame of \(bytes) bytes was not completed within \(seconds) s"))
+            case .writesCompleted(let spansClosed):
+                serviceAfterWrites(spansClosed: spansClosed)
             }
             return
         }
@@ -316,11 +278,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
-        let logs = try broker.storage.partitions(of: request.topic)
-        let config = try broker.storage.topicConfig(request.topic)
+        let terms = try broker.looseRecordTerms(topic: request.topic)
         let placed = try LooseRecordPlacement.place(
-            request, partitions: Int32(logs.count), config: config, recordsMax: broker.config.maxRecordsPerRequest,
-            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: PartitionLog.wallClockMillis())
+            request, terms: terms, recordsMax: broker.config.maxRecordsPerRequest,
+            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: Broker.wallClockMillis())
         guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
         let count = placed.count
         let ackNone = request.acks == .none
@@ -328,11 +289,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let bound = self.bound
         let eventLoop = context!.eventLoop
         let acksAll = request.acks == .all
+        let broker = self.broker
         for (i, record) in placed.enumerated() {
             let tp = TopicPartition(request.topic, record.partition)
             let chosen = record.partition
             broker.produceRecord(
-                tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
+                tp, codec: terms.codec, lingerMillis: terms.lingerMillis,
                 key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp, eventLoop: eventLoop
             ) { outcome in
                 if ackNone { return }
@@ -358,7 +320,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                         var ends: [Int32: Int64] = [:]
                         for r in final where r.code == .ok { ends[r.partition] = max(ends[r.partition] ?? 0, r.offset + 1) }
                         for (p, end) in ends {
-                            do { try await logs[Int(p)].waitUntilDurable(end) } catch {
+                            do { try await broker.waitUntilDurable(TopicPartition(request.topic, p), end) } catch {
                                 let status = StatusMapping.status(for: error)
                                 for j in final.indices where final[j].partition == p {
                                     final[j].code = status.code
@@ -428,8 +390,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) -> Bool {
         guard inFlight.contains(id) else { return true } // cancelled meanwhile
         var results: [Spool_V1_FetchPartitionResult] = []
-        var regions: [FileRegion] = []
-        var handles: [NIOFileHandle] = []
+        var spans: [FetchedSpan] = []
         // Open the descriptors first: a segment deleted meanwhile must not leave a half-written frame.
         for p in planned {
             var result = Spool_V1_FetchPartitionResult()
@@ -437,22 +398,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
             result.partition = p.topicPartition.partition
             result.highWatermark = p.highWatermark
             result.logStartOffset = p.logStartOffset
-            var failure = p.error
-            if failure == nil, let span = p.span, let log = p.log {
-                if budget.acquireSpanDescriptor() {
-                    do {
-                        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
-                        handles.append(handle)
-                        regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
-                        result.bytes = UInt32(span.length)
-                        calls.sent(p.topicPartition, span)
-                    } catch {
-                        budget.releaseSpanDescriptor()
-                        failure = error
-                    }
-                } else if handles.isEmpty {
-                    return false
-                }
+            var failure: Error? = p.error
+            switch broker.openSpan(p, budget: budget) {
+            case .opened(let span):
+                spans.append(span)
+                result.bytes = UInt32(span.byteCount)
+            case .noDescriptor where spans.isEmpty:
+                return false
+            case .failed(let error):
+                failure = error
+            case .nothing, .noDescriptor:
+                break
             }
             if let failure {
                 let status = StatusMapping.status(for: failure)
@@ -463,7 +419,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         var response = Spool_V1_FetchResponse()
         response.partitions = results
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, handles: handles, ends: id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, spans: spans, ends: id)
         calls.ended(id)
         return true
     }
@@ -472,12 +428,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func subscribe(_ id: UInt32, _ request: Spool_V1_SubscribeRequest) throws {
         let tp = TopicPartition(request.topic, request.partition)
-        let log = try broker.storage.partition(tp)
-        guard request.offset >= log.startOffset && request.offset <= log.endOffset else {
-            throw StorageError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(log.startOffset)–\(log.endOffset - 1)")
+        let reader = try broker.reader(tp)
+        let offsets = reader.offsets
+        guard request.offset >= offsets.logStartOffset && request.offset <= offsets.highWatermark else {
+            throw BrokerError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(offsets.logStartOffset)–\(offsets.highWatermark - 1)")
         }
         let sub = NativeSubscription(
-            streamID: id, tp: tp, log: log, nextOffset: request.offset,
+            streamID: id, reader: reader, nextOffset: request.offset,
             credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
             maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - Self.responseMessageBytesMax))
         subscriptions[id] = sub
@@ -505,13 +462,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func pump(_ sub: NativeSubscription) {
         guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil, sub.retry == nil else { return }
         while sub.credit > 0 && context.channel.isWritable {
-            let read: LogReadResult
+            let read: FetchedPartition
             do {
-                read = try sub.log.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
+                read = try sub.reader.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
             } catch {
                 return endSubscription(sub, error)
             }
-            guard let span = read.span else {
+            guard read.spanBytes > 0 else {
                 let bound = self.bound
                 let eventLoop = context.eventLoop
                 let streamID = sub.streamID
@@ -526,33 +483,32 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     }
                 }
                 // An append may have landed between the read and the registration.
-                if sub.log.endOffset > sub.nextOffset, let token = sub.waitToken {
+                if sub.reader.offsets.highWatermark > sub.nextOffset, let token = sub.waitToken {
                     broker.cancelWait(sub.tp, token)
                     sub.waitToken = nil
                     continue
                 }
                 break
             }
-            // Out of descriptors: the events already queued release theirs when written.
-            guard budget.acquireSpanDescriptor() else { break }
-            let fd: Int32
-            do {
-                fd = try sub.log.openDescriptor(for: span)
+            let span: FetchedSpan
+            switch broker.openSpan(read, budget: budget) {
+            case .opened(let opened):
+                span = opened
                 sub.openFailures = 0
-            } catch {
-                budget.releaseSpanDescriptor()
+            case .failed(let error):
                 return retryLater(sub, error)
+            case .noDescriptor, .nothing:
+                // Out of descriptors: the events already queued release theirs when written.
+                flushIfNeeded()
+                return
             }
-            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             var event = Spool_V1_SubscribeEvent()
             event.partition = sub.tp.partition
             event.highWatermark = read.highWatermark
             event.logStartOffset = read.logStartOffset
-            event.bytes = UInt32(span.length)
-            let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
-            writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], handles: [handle], ends: nil)
-            sub.credit -= span.length
-            calls.sent(sub.tp, span)
+            event.bytes = UInt32(span.byteCount)
+            writeMessage(.response, flags: 0, streamID: sub.streamID, event, spans: [span], ends: nil)
+            sub.credit -= span.byteCount
             sub.nextOffset = span.nextOffset
         }
         flushIfNeeded()
@@ -583,7 +539,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], handles: [], ends: id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, spans: [], ends: id)
         calls.ended(id)
         if flushNow { flushIfNeeded() }
     }
@@ -599,28 +555,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func finish(_ id: UInt32, _ error: Error) {
         guard inFlight.contains(id) else { return }
         let status = StatusMapping.status(for: error)
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: id)
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, spans: [], ends: id)
         calls.ended(id, error: status.code)
         flushIfNeeded()
     }
 
     /// A STATUS for a REQUEST that was refused before it became a call.
     private func writeStatus(_ id: UInt32, _ status: SpoolStatusError) {
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: nil)
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, spans: [], ends: nil)
     }
 
-    /// Writes one frame: header and message, then the payload's file regions. `handles`
-    /// (each holding a span descriptor of the budget) are closed, the queued bytes counted
-    /// off and call `ends` (whose last frame this is) leaves the in-flight set only once
-    /// the last byte is written, or the write failed.
+    /// Writes one frame: header and message, then the payload's spans. The spans (each
+    /// holding a span descriptor of the budget) are closed, the queued bytes counted off
+    /// and call `ends` (whose last frame this is) leaves the in-flight set only once the
+    /// last byte is written, or the write failed.
     private func writeMessage<M: SwiftProtobuf.Message>(
-        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], handles: [NIOFileHandle], ends call: UInt32?
+        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, spans: [FetchedSpan], ends call: UInt32?
     ) {
         guard let context, !closing else {
-            for handle in handles {
-                try? handle.close()
-                budget.releaseSpanDescriptor()
-            }
+            for span in spans { span.close() }
             if let call { inFlight.remove(call) }
             return
         }
@@ -629,59 +582,36 @@ final class ConnectionHandler: ChannelDuplexHandler {
             bytes = try message.serializedBytes()
         } catch {
             // Never send an empty message in its place: the client could not tell.
-            for handle in handles {
-                try? handle.close()
-                budget.releaseSpanDescriptor()
-            }
+            for span in spans { span.close() }
             return goAway(SpoolStatusError(.internal, "could not encode a \(M.protoMessageName): \(error)"))
         }
-        let payloadBytes = regions.reduce(0) { $0 + $1.readableBytes }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
-        Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count, payloadBytes: payloadBytes, to: &buffer)
+        Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count,
+                          payloadBytes: spans.reduce(0) { $0 + $1.byteCount }, to: &buffer)
         buffer.writeBytes(bytes)
-        let queued = buffer.readableBytes + payloadBytes
-        budget.addOutbound(queued)
         if let call {
             inFlight.remove(call)
             answered.insert(call)
         }
+        // The transport counts the frame in the outbound ledger and closes the spans once
+        // the last byte is written (or the write failed).
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: regions.isEmpty ? written : nil)
-        for (i, region) in regions.enumerated() {
-            context.write(wrapOutboundOut(.fileRegion(region)), promise: i == regions.count - 1 ? written : nil)
-        }
+        context.write(wrapOutboundOut(Transmission(buffer, trailing: spans)), promise: written)
         needsFlush = true
-        let bound = self.bound
-        let descriptors = handles.count
-        written.futureResult.whenComplete { _ in
-            for handle in handles { try? handle.close() }
-            bound.value.written(queued, descriptors: descriptors, call: call)
+        if let call {
+            let bound = self.bound
+            written.futureResult.whenComplete { _ in bound.value.answered.remove(call) }
         }
     }
 
-    /// A frame's last byte went out (or the write failed): give back what it held. Writes
-    /// complete inside `flush()`, so what the freed room allows (deferred answers, streams,
-    /// reads) runs once, after the current work, not nested in it.
-    private func written(_ bytes: Int, descriptors: Int, call: UInt32?) {
-        budget.removeOutbound(bytes)
-        for _ in 0..<descriptors { budget.releaseSpanDescriptor() }
-        if let call { answered.remove(call) }
-        descriptorsFreed = descriptorsFreed || descriptors > 0
-        guard let context, !closing, !serviceScheduled else { return }
-        serviceScheduled = true
-        let bound = self.bound
-        context.eventLoop.execute { bound.value.serviceAfterWrites() }
-    }
-
-    private func serviceAfterWrites() {
-        serviceScheduled = false
+    /// Writes completed (`TransportEvent.writesCompleted`, once per burst, after the
+    /// current work): what the freed room allows — deferred answers, streams — runs now.
+    private func serviceAfterWrites(spansClosed: Bool) {
         guard context != nil, !closing else { return }
-        if descriptorsFreed {
-            descriptorsFreed = false
+        if spansClosed {
             serveDeferredFetches()
             for sub in Array(subscriptions.values) { pump(sub) }
         }
-        resumeReadsIfPossible()
         flushIfNeeded()
         goAwayIfDrained()
     }
@@ -700,6 +630,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
         guard let frame = try? NativeFrames.goAway(status, allocator: channel.allocator) else {
             return channel.close(promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.byteBuffer(frame))).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(Transmission(frame))).whenComplete { _ in channel.close(promise: nil) }
     }
 }

@@ -3,9 +3,11 @@ import NIOCore
 import NIOPosix
 import SpoolBroker
 import SpoolProtocol
+import SpoolTransport
 
 /// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
-/// each a frame decoder and a `ConnectionHandler` over the shared broker core.
+/// each a frame decoder, the shared `TransportHandler` (frame deadline, outbound ledger,
+/// read pausing, span writing) and a `ConnectionHandler` over the shared broker core.
 ///
 /// ```swift
 /// let listener = try await NativeListener.start(broker: broker, group: group)
@@ -60,6 +62,7 @@ public final class NativeListener: Sendable {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: config.maxFrameBytes, budget: budget)))
+                    try sync.addHandler(TransportHandler(budget: budget))
                     try sync.addHandler(ConnectionHandler(broker: broker, budget: budget))
                 }
             }

@@ -9,7 +9,7 @@ import Testing
 @testable import SpoolKafka
 
 /// Splits responses (int32 size, then the bytes) for the test client.
-private struct ResponseDecoder: ByteToMessageDecoder {
+struct ResponseDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self), buffer.readableBytes >= 4 + Int(size) else {
@@ -22,7 +22,7 @@ private struct ResponseDecoder: ByteToMessageDecoder {
 }
 
 /// Collects responses into an async stream.
-private final class Collector: ChannelInboundHandler, Sendable {
+final class Collector: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     let stream: AsyncStream<ByteBuffer>
     let continuation: AsyncStream<ByteBuffer>.Continuation
@@ -32,7 +32,7 @@ private final class Collector: ChannelInboundHandler, Sendable {
 }
 
 /// A broker with only the Kafka listener, on an ephemeral port, and a raw client.
-private final class KafkaHarness {
+final class KafkaHarness {
     let directory: String
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let broker: Broker
@@ -41,14 +41,19 @@ private final class KafkaHarness {
     let collector = Collector()
     var responses: AsyncStream<ByteBuffer>.AsyncIterator
 
-    init(idleTimeoutSeconds: Int64 = 600) async throws {
+    init(
+        idleTimeoutSeconds: Int64 = 600, kafka configureKafka: (inout KafkaListenerConfig) -> Void = { _ in },
+        broker configure: (inout BrokerConfig) -> Void = { _ in }
+    ) async throws {
         directory = "/tmp/spool-kafka-test-\(UInt64.random(in: 0...UInt64.max))"
         var config = BrokerConfig(dataDirectory: directory)
         config.defaultPartitions = 1
+        configure(&config)
         broker = try Broker(config: config)
         var kafka = KafkaListenerConfig()
         kafka.port = 0
         kafka.idleTimeoutSeconds = idleTimeoutSeconds
+        configureKafka(&kafka)
         listener = try await KafkaListener.start(broker: broker, config: kafka, group: group)
         let collector = self.collector
         client = try await ClientBootstrap(group: group)
