@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "SpoolStorage", targets: ["SpoolStorage"]),
         .library(name: "SpoolProtocol", targets: ["SpoolProtocol"]),
         .library(name: "SpoolBroker", targets: ["SpoolBroker"]),
+        // The client: `import SpoolClient` (README, "Using the client library").
+        .library(name: "SpoolClient", targets: ["SpoolClient"]),
         .executable(name: "spool", targets: ["spool"]),
         .executable(name: "spool-perf", targets: ["spool-perf"]),
     ],
@@ -101,8 +103,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            // Glue only, and Swift 6.3.1's optimizer crashes (DeadFunctionAndGlobalElimination)
-            // on this module in release builds: compiled unoptimized.
+            // Swift 6.3.1's optimizer crashes on this module in release builds
+            // (DeadFunctionAndGlobalElimination: a null declaration in getBaseMethod). Reduced
+            // so far to: `SpoolServer.start` calling `NativeListener.start(broker:group:)` (a
+            // body with only that call crashes; Broker, the event-loop group and
+            // KafkaListener.start alone do not; @inline(never) on the callee and
+            // @_optimize(none) on the caller do not help). Still compiled unoptimized until
+            // the shape is found: SwiftPM accepts this for a path dependency, not by URL.
             swiftSettings: [.unsafeFlags(["-Onone"])]
         ),
 
@@ -170,11 +177,13 @@ let package = Package(
             ]
         ),
 
-        // Load generation (kafka-producer-perf-test style).
+        // Load generation (kafka-producer-perf-test style), through the client's public API only.
         .executableTarget(
             name: "spool-perf",
             dependencies: [
-                "SpoolClient", "SpoolProtocol", "SpoolRecords", nioCore,
+                // Load generation goes through the client's public API only; SpoolRecords is
+                // for `spool-perf codecs`, which measures the codecs and the door check directly.
+                "SpoolClient", "SpoolRecords", nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -50,7 +50,7 @@ extension SpoolProducer {
         payload.reserveCapacity(minimumWritableBytes: capacity)
         var message = Spool_V1_ProduceRequest()
         message.topic = request.name
-        message.acks = config.acks
+        message.acks = config.acks.wire
         message.timeoutMs = UInt32(clamping: config.deliveryTimeoutMillis)
         var builders: [RecordBatchBuilder] = []
         do {

@@ -75,8 +75,8 @@ struct ProduceCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = ProducerConfig()
-        config.compression = CompressionCodec(name: compression)!
-        config.acks = acks == "0" ? .none : acks == "1" ? .leader : .all
+        config.compression = CompressionType(name: compression)!
+        config.acks = ProducerAcks(name: acks)!
         config.lingerMillis = lingerMs
         config.batchBytes = batchBytes
         config.deliveryTimeoutMillis = deliveryTimeoutMs

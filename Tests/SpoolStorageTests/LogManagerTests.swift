@@ -79,9 +79,8 @@ import Testing
     /// Commits are durable when `commit` returns: checked after a simulated power loss that
     /// drops everything not fsynced (not by re-reading the page cache, which proves nothing).
     @Test func committedOffsetsAreDurableAndAtomic() throws {
-        let seed = testSeed()
-        print("committedOffsetsAreDurableAndAtomic seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
-        var random = SeededRandom(seed: seed)
+        var random = SeededRandom(test: "committedOffsetsAreDurableAndAtomic")
+        let seed = random.seed
         for round in 0..<20 {
             let disk = SimulatedDisk()
             let storage = try LogManager(config: StorageConfig(dataDirectory: "/data"), io: disk, executor: ManualExecutor().executor)

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import NIOConcurrencyHelpers
 import SpoolClient
-import SpoolProtocol
-import SpoolRecords
 
 /// `spool-perf produce`: send N records as fast as allowed, measure acknowledgement latency.
 struct Produce: AsyncParsableCommand {
@@ -39,8 +37,8 @@ struct Produce: AsyncParsableCommand {
         guard ["json", "random"].contains(payload) else { throw ValidationError("--payload must be json or random") }
         guard producers >= 1 && producers <= 256 else { throw ValidationError("--producers must be 1...256") }
         guard partitions >= 1 else { throw ValidationError("--partitions must be at least 1") }
-        guard CompressionCodec(name: compression) != nil else { throw ValidationError("--compression must be one of \(CompressionCodec.supportedNames)") }
-        guard ["0", "1", "all"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all") }
+        guard CompressionType(name: compression) != nil else { throw ValidationError("--compression must be one of \(CompressionType.supported.map(\.name).joined(separator: ", "))") }
+        guard ProducerAcks(name: acks) != nil else { throw ValidationError("--acks must be 0, 1 or all") }
         guard batchBytes >= 1024 && batchBytes <= 8 << 20 else { throw ValidationError("--batch-bytes must be 1024...8388608") }
         guard ["batch", "callback", "async"].contains(api) else { throw ValidationError("--api must be batch, callback or async") }
         guard concurrency >= 1 && concurrency <= 10_000 else { throw ValidationError("--concurrency must be 1...10000") }
@@ -53,8 +51,8 @@ struct Produce: AsyncParsableCommand {
         let stats = Stats(label: "sent")
         let reporter = progressLoop(stats)
         var config = ProducerConfig()
-        config.compression = CompressionCodec(name: compression)!
-        config.acks = acks == "0" ? .none : acks == "1" ? .leader : .all
+        config.compression = CompressionType(name: compression)!
+        config.acks = ProducerAcks(name: acks)!
         config.batchBytes = batchBytes
         config.lingerMillis = lingerMs
         config.maxInFlightRequests = 16

@@ -2,10 +2,7 @@ import ArgumentParser
 import Foundation
 import Histogram
 import NIOConcurrencyHelpers
-import NIOCore
 import SpoolClient
-import SpoolProtocol
-import SpoolRecords
 
 /// `spool-perf`: load generation for Spool, in the spirit of kafka-producer-perf-test.
 @main
