@@ -18,6 +18,9 @@
 #   LIBRDKAFKA_SUITE_LIMIT_SECONDS       hard limit per test-runner process (default 600)
 #   LIBRDKAFKA_SUITE_QUICK=1    run every test in the suite's quick mode (-Q), as its CI does
 #   LIBRDKAFKA_SUITE_LOGS       keep each test's output in this directory (default: a temp dir, removed)
+#   LIBRDKAFKA_SUITE_KNOWN_FAILURES  a file of test names (one a line, '#' comments) that fail for a
+#                               reason triaged in the README: the exit status then counts only other
+#                               failures, and a known failure that passes is reported
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -48,9 +51,9 @@ fi
 tmp=$(mktemp -d)
 logs="${LIBRDKAFKA_SUITE_LOGS:-$tmp/logs}"
 mkdir -p "$logs"
-broker_pids=()
+broker_pids=() test_pids=()
 cleanup() {
-  for pid in $(jobs -p); do kill "$pid" 2>/dev/null; done
+  for pid in "${test_pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${broker_pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${broker_pids[@]}"; do wait "$pid" 2>/dev/null; done
   rm -rf "$tmp"
@@ -127,7 +130,14 @@ run_one() {
   if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     state=FAILED detail="killed after the hard limit of ${limit}s"
   elif [ -z "$state" ]; then
-    state=FAILED detail="no summary row (exit $rc): $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E 'FAIL|rror' | tail -1 | cut -c1-200)"
+    state=FAILED detail="no summary row (exit $rc)"
+  fi
+  if [ "$state" = FAILED ]; then
+    # The suite's own failure line: '### Test "NAME" failed at FILE:LINE:FUNC() at DATE: ###' + reason.
+    local why
+    why=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -A1 -m1 "^### Test \"$name[ \"]" \
+      | sed -e '1s/^### Test "[^"]*" failed at \([^ ]*\) at .*/\1:/' | tr '\n' ' ' | cut -c1-240)
+    [ -n "$why" ] && detail="$detail${detail:+; }$why"
   elif [ "$state" = PASSED ] && [ "$rc" -ne 0 ]; then
     state=FAILED detail="passed, but test-runner exited $rc"
   fi
@@ -141,19 +151,22 @@ run_one() {
 
 echo "running ${#names[@]} tests, $parallel at a time (test.timeout.multiplier=$multiplier${quick:+, quick mode})"
 started=$SECONDS
-running=0
+test_pids=()
 for i in "${!names[@]}"; do
   run_one "$i" &
-  running=$((running + 1))
-  if [ "$running" -ge "$parallel" ]; then
-    wait -n
-    running=$((running - 1))
-  fi
+  test_pids+=($!)
+  # At most $parallel at once (the brokers are background jobs too: count only tests).
+  while :; do
+    alive=0
+    for pid in "${test_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+    [ "$alive" -lt "$parallel" ] && break
+    sleep 0.5
+  done
   for pid in "${broker_pids[@]}"; do
     kill -0 "$pid" 2>/dev/null || { echo "a broker died:"; tail -20 "$tmp"/*/broker.log; exit 1; }
   done
 done
-wait
+for pid in "${test_pids[@]}"; do wait "$pid"; done
 
 passed=0 failed=0 skipped=0
 failures=()
@@ -173,4 +186,16 @@ done
 [ "$skipped" -gt 0 ] && echo "$skipped skipped by the suite itself (not counted)"
 echo "in $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+if [ -n "${LIBRDKAFKA_SUITE_KNOWN_FAILURES:-}" ]; then
+  known=$(sed 's/#.*//' "$LIBRDKAFKA_SUITE_KNOWN_FAILURES" | tr -s ' \t' '\n' | grep -v '^$' || true)
+  unexpected=()
+  for name in "${failures[@]}"; do grep -qx "$name" <<<"$known" || unexpected+=("$name"); done
+  for i in "${!names[@]}"; do
+    read -r state _ <"$tmp/verdict.$i"
+    [ "$state" = PASSED ] && grep -qx "${names[$i]}" <<<"$known" && echo "note: ${names[$i]} passed but is listed as a known failure"
+  done
+  echo "$((failed - ${#unexpected[@]})) of the failures are known (triaged in README), ${#unexpected[@]} are not${unexpected[*]:+: ${unexpected[*]}}"
+  [ ${#unexpected[@]} -eq 0 ]
+else
+  [ "$failed" -eq 0 ]
+fi
