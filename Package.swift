@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "SpoolKafka",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "SpoolNative",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolProtocol", "SpoolRecords", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "SpoolAdminHTTP",
             dependencies: [
-                "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolRecords", nioCore,
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

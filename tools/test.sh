@@ -7,10 +7,12 @@
 # librdkafka's own integration tests (Debian's source package, built once under .build/) against
 # a release `spool broker`, in the suite's quick mode (-Q, as librdkafka's CI runs it), failing
 # only on failures not already triaged in README.
+# Before building: the layering check (listeners never import the storage layer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 python3 tools/generate-kafka.py --check
+tools/check-layers.sh
 swift build
 swift test
 tools/interop/check.sh

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 /// The admin API's answers, built from the broker's state (no HTTP here: the
 /// listener maps paths to these calls, and tests call them directly).
@@ -23,53 +23,49 @@ public struct AdminAPI: Sendable {
         self.sample = sample
     }
 
-    var storage: LogManager { broker.storage }
-
     public func brokerInfo() -> BrokerInfoView {
-        let disk = ProcessStats.diskSpace(storage.config.dataDirectory)
+        let disk = ProcessStats.diskSpace(broker.dataDirectory)
         var partitions = 0
         var stopped = 0
         var totals: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
-        let topics = storage.topics.all
+        let topics = broker.listTopics()
         for topic in topics {
-            for log in (try? storage.partitions(of: topic.name)) ?? [] {
+            for p in (try? broker.describeTopic(topic.name))?.partitions ?? [] {
                 partitions += 1
-                if log.failure != nil { stopped += 1 }
+                if p.stopped { stopped += 1 }
             }
             let t = broker.events.metrics.topic(topic.name).totals
             totals = (totals.0 + t.recordsIn, totals.1 + t.recordsOut, totals.2 + t.bytesIn, totals.3 + t.bytesOut)
         }
-        let now = PartitionLog.wallClockMillis()
+        let now = Broker.wallClockMillis()
+        let files = broker.segmentFiles
         return BrokerInfoView(
             version: Broker.version, startedAtMillis: broker.startedAtMillis,
             uptimeSeconds: Double(now - broker.startedAtMillis) / 1000,
-            dataDirectory: Self.absolute(storage.config.dataDirectory),
+            dataDirectory: Self.absolute(broker.dataDirectory),
             diskFreeBytes: disk?.freeBytes, diskTotalBytes: disk?.totalBytes,
             listeners: listeners(), ready: ready(), topics: topics.count, partitions: partitions,
             partitionsStopped: stopped, openDescriptors: ProcessStats.openDescriptors(),
-            descriptorLimit: ProcessStats.descriptorLimit(), segmentFilesOpen: storage.files.openCount,
-            segmentFilesBudget: storage.files.capacity,
+            descriptorLimit: ProcessStats.descriptorLimit(), segmentFilesOpen: files.open,
+            segmentFilesBudget: files.capacity,
             recordsIn: totals.0, recordsOut: totals.1, bytesIn: totals.2, bytesOut: totals.3)
     }
 
     public func topics() -> [TopicView] {
-        storage.topics.all.sorted { $0.name < $1.name }.compactMap { try? topic($0.name) }
+        broker.listTopics().sorted { $0.name < $1.name }.compactMap { try? topic($0.name) }
     }
 
     public func topic(_ name: String) throws -> TopicView {
-        guard let definition = storage.topics.get(name), let config = try? storage.topicConfig(name) else {
+        guard let description = try? broker.describeTopic(name) else {
             throw AdminAPIError(.notFound, "topic \(name) does not exist")
         }
-        let logs = (try? storage.partitions(of: name)) ?? []
-        let partitions = logs.map { log in
-            let failure = log.failure
-            return PartitionView(partition: log.partition, startOffset: log.startOffset, endOffset: log.endOffset,
-                                 sizeBytes: log.sizeBytes, segments: log.segmentCount, stopped: failure != nil,
-                                 error: failure?.message)
+        let partitions = description.partitions.map { p in
+            PartitionView(partition: p.partition, startOffset: p.logStartOffset, endOffset: p.logEndOffset,
+                          sizeBytes: p.sizeBytes, segments: p.segments, stopped: p.stopped, error: p.failure)
         }
         let totals = broker.events.metrics.topic(name).totals
         return TopicView(
-            name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides,
+            name: name, partitions: partitions, configs: description.configs, overrides: description.overrides,
             sizeBytes: partitions.reduce(0) { $0 + $1.sizeBytes },
             records: partitions.reduce(0) { $0 + ($1.endOffset - $1.startOffset) },
             recordsIn: totals.recordsIn, recordsOut: totals.recordsOut, bytesIn: totals.bytesIn, bytesOut: totals.bytesOut)
@@ -78,7 +74,7 @@ public struct AdminAPI: Sendable {
     /// Groups with members (the coordinator's) or committed offsets (the store's), by name.
     func groupNames() -> [String] {
         let active = ((try? broker.groups.listGroups()) ?? []).map(\.groupId)
-        return Set(active + storage.offsets.groups).sorted()
+        return Set(active + broker.groupsWithCommittedOffsets).sorted()
     }
 
     public func groups() -> [GroupView] {
@@ -95,8 +91,9 @@ public struct AdminAPI: Sendable {
     func group(_ name: String) -> GroupView {
         var offsets: [GroupOffsetView] = []
         var totalLag: Int64 = 0
-        for (tp, committed) in storage.offsets.committed(group: name).sorted(by: { $0.key < $1.key }) {
-            let end = try? storage.partition(tp).endOffset
+        for committed in broker.storedOffsets(group: name) {
+            let tp = committed.partition
+            let end = try? broker.offsets(tp).logEndOffset
             let lag = end.map { max(0, $0 - committed.offset) }
             totalLag += lag ?? 0
             offsets.append(GroupOffsetView(
@@ -121,7 +118,8 @@ public struct AdminAPI: Sendable {
     public func groupSnapshots() -> [BrokerMetrics.GroupSnapshot] {
         groupNames().map { name in
             BrokerMetrics.GroupSnapshot(group: name, members: (try? broker.groups.describeGroup(name))?.members.count ?? 0,
-                                        committed: storage.offsets.committed(group: name).mapValues(\.offset))
+                                        committed: Dictionary(broker.storedOffsets(group: name).map { ($0.partition, $0.offset) },
+                                                              uniquingKeysWith: { a, _ in a }))
         }
     }
 
@@ -133,15 +131,15 @@ public struct AdminAPI: Sendable {
         guard (1...RecordBrowser.maxReadBytesLimit).contains(maxBytes) else {
             throw AdminAPIError(.invalidArgument, "max_bytes must be 1...\(RecordBrowser.maxReadBytesLimit) (got \(maxBytes))")
         }
-        let log: PartitionLog
+        let reader: PartitionReader
         do {
-            log = try storage.partition(TopicPartition(topic, partition))
-        } catch let error as StorageError {
-            throw AdminAPIError(.notFound, error.message)
+            reader = try broker.reader(TopicPartition(topic, partition))
+        } catch {
+            throw AdminAPIError(.notFound, (error as? BrokerError)?.message ?? "\(error)")
         }
         do {
-            return try RecordBrowser(maxRecords: limit, maxReadBytes: maxBytes).read(log, from: from)
-        } catch let error as StorageError {
+            return try RecordBrowser(maxRecords: limit, maxReadBytes: maxBytes).read(reader, from: from)
+        } catch let error as BrokerError {
             throw AdminAPIError(.internal, error.message)
         } catch {
             throw AdminAPIError(.internal, "cannot decode records of \(topic)-\(partition): \(error)")
@@ -150,7 +148,7 @@ public struct AdminAPI: Sendable {
 
     /// Gauges computed on scrape, then the Prometheus text.
     public func metricsText(_ exporter: PrometheusExporter) -> [UInt8] {
-        broker.events.metrics.collect(storage: storage, groups: groupSnapshots(), budgets: broker.budgets)
+        broker.collectMetrics(groups: groupSnapshots())
         return exporter.render()
     }
 

@@ -1,3 +1,5 @@
+import SpoolRecords
+
 // The JSON documents of the admin API (`/v1/…`). Field names are the API: the
 // console and `spool broker info` read them; add fields, never rename.
 

@@ -1,3 +1,5 @@
+import SpoolRecords
+
 /// Decodes a member's assignment as Kafka's consumer protocol writes it (what every Kafka
 /// client and Spool's own consumer put in SyncGroup): version int16, then an array of
 /// (topic string, partitions int32 array), then user data. Bounds-checked: a malformed

@@ -1,6 +1,6 @@
 import NIOCore
+import SpoolBroker
 import SpoolRecords
-import SpoolStorage
 
 /// Reads records of one partition for people (the console's record browser and
 /// `GET /v1/…/records`): decoded, with key and value as text or hex, within limits.
@@ -25,12 +25,15 @@ public struct RecordBrowser: Sendable {
         self.maxFieldBytes = maxFieldBytes
     }
 
-    /// Records from `from` on (nil: the last `maxRecords` of the log).
-    public func read(_ log: PartitionLog, from: Int64?) throws -> RecordsView {
-        let start = log.startOffset
-        let end = log.endOffset
+    /// Records from `from` on (nil: the last `maxRecords` of the log), read through the
+    /// broker core: what consumers may read, up to the high watermark.
+    public func read(_ reader: PartitionReader, from: Int64?) throws -> RecordsView {
+        let offsets = reader.offsets
+        let start = offsets.logStartOffset
+        let end = offsets.highWatermark
         let first = max(start, min(end, from ?? (end - Int64(maxRecords))))
-        var view = RecordsView(topic: log.topic, partition: log.partition, startOffset: start, endOffset: end,
+        let tp = reader.topicPartition
+        var view = RecordsView(topic: tp.topic, partition: tp.partition, startOffset: start, endOffset: end,
                                from: first, next: first, records: [], limited: false)
         var position = first
         var bytesRead = 0
@@ -38,8 +41,8 @@ public struct RecordBrowser: Sendable {
             guard bytesRead < maxReadBytes else { view.limited = true; break }
             let chunk: ByteBuffer
             do {
-                chunk = try log.readBytes(from: position, maxBytes: maxReadBytes - bytesRead)
-            } catch let error as StorageError where error.code == .offsetOutOfRange {
+                chunk = try reader.readBytes(from: position, maxBytes: maxReadBytes - bytesRead)
+            } catch let error as BrokerError where error.code == .offsetOutOfRange {
                 break  // retention removed the segment meanwhile
             }
             guard chunk.readableBytes > 0 else { break }

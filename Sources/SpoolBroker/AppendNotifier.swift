@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import SpoolRecords
 import SpoolStorage
 
 /// Wakes long-polling fetches and subscriptions when a partition gets new data.

@@ -7,7 +7,9 @@ extension Broker {
         guard totalCount <= config.maxPartitionsPerTopic else {
             throw BrokerError(.invalidRequest, "\(totalCount) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
         }
-        try await io.run { [storage] in _ = try storage.addPartitions(topic, totalCount: totalCount) }
+        try await BrokerError.translateAsync {
+            try await io.run { [storage] in _ = try storage.addPartitions(topic, totalCount: totalCount) }
+        }
     }
 
     /// Replaces a topic's config overrides with what `change` makes of the current ones
@@ -15,9 +17,11 @@ extension Broker {
     public func replaceTopicOverrides(
         _ name: String, validateOnly: Bool = false, _ change: @escaping @Sendable ([String: String]) -> [String: String]
     ) async throws {
-        try await io.run { [storage] in
-            guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
-            _ = try storage.replaceOverrides(name, change(definition.overrides), validateOnly: validateOnly)
+        try await BrokerError.translateAsync {
+            try await io.run { [storage] in
+                guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
+                _ = try storage.replaceOverrides(name, change(definition.overrides), validateOnly: validateOnly)
+            }
         }
     }
 }

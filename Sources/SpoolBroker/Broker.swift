@@ -21,7 +21,9 @@ public final class Broker: Sendable {
     public static let version = "0.2.0"
 
     public let config: BrokerConfig
-    public let storage: LogManager
+    /// The logs, topic and offset stores. The core's alone: listeners read and write
+    /// through the core's calls and types (tests reach it with `@testable import`).
+    let storage: LogManager
     /// Metrics and the log.
     public let events: BrokerEvents
     /// When the broker was created (wall clock, milliseconds since the epoch).
@@ -76,6 +78,10 @@ public final class Broker: Sendable {
 
     /// Describes a topic: effective configs, overrides, each partition's offsets and size.
     public func describeTopic(_ name: String) throws -> TopicDescription {
+        try BrokerError.translate { try describeStoredTopic(name) }
+    }
+
+    private func describeStoredTopic(_ name: String) throws -> TopicDescription {
         guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }
         let config = try storage.topicConfig(name)
         let partitions = try storage.partitions(of: name).map { log in
@@ -99,18 +105,22 @@ public final class Broker: Sendable {
         guard count <= config.maxPartitionsPerTopic else {
             throw BrokerError(.invalidRequest, "\(count) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
         }
-        return try await io.run { [self] in
-            try storage.createTopic(name, partitions: count, overrides: configs)
-            events.topicCreated(name, partitions: count, overrides: configs)
-            return try describeTopic(name)
+        return try await BrokerError.translateAsync {
+            try await io.run { [self] in
+                try storage.createTopic(name, partitions: count, overrides: configs)
+                events.topicCreated(name, partitions: count, overrides: configs)
+                return try describeTopic(name)
+            }
         }
     }
 
     /// Deletes a topic with its data and committed offsets.
     public func deleteTopic(_ name: String) async throws {
-        try await io.run { [storage, producers] in
-            try storage.deleteTopic(name)
-            producers.forget(topic: name)
+        try await BrokerError.translateAsync {
+            try await io.run { [storage, producers] in
+                try storage.deleteTopic(name)
+                producers.forget(topic: name)
+            }
         }
         events.topicDeleted(name)
     }
@@ -119,18 +129,22 @@ public final class Broker: Sendable {
     /// re-checked as after an unclean stop (storage's `LogManager.recover(topic:)`).
     /// Returns the partitions that were stopped and run again, and the topic as it is now.
     public func recoverTopic(_ name: String) async throws -> (recovered: [Int32], topic: TopicDescription) {
-        try await io.run { [self] in
-            let recovered = try storage.recover(topic: name)
-            return (recovered, try describeTopic(name))
+        try await BrokerError.translateAsync {
+            try await io.run { [self] in
+                let recovered = try storage.recover(topic: name)
+                return (recovered, try describeTopic(name))
+            }
         }
     }
 
     /// Merges config overrides into a topic's.
     public func alterTopic(_ name: String, set: [String: String]) async throws -> TopicDescription {
-        try await io.run { [self] in
-            _ = try storage.alterTopic(name, set: set)
-            events.topicAltered(name, set: set)
-            return try describeTopic(name)
+        try await BrokerError.translateAsync {
+            try await io.run { [self] in
+                _ = try storage.alterTopic(name, set: set)
+                events.topicAltered(name, set: set)
+                return try describeTopic(name)
+            }
         }
     }
 
@@ -179,7 +193,7 @@ public final class Broker: Sendable {
             return r
         }.recover { error in
             var r = PartitionProduceResult(topicPartition: tp)
-            r.error = error
+            r.error = BrokerError.translating(error)
             return r
         }
     }
@@ -193,7 +207,7 @@ public final class Broker: Sendable {
         completion: @escaping @Sendable (Result<Int64, Error>) -> Void
     ) {
         accumulator.add(tp, codec: codec, lingerMillis: lingerMillis, key: key, value: value, headers: headers,
-                        timestamp: timestamp, eventLoop: eventLoop, completion: completion)
+                        timestamp: timestamp, eventLoop: eventLoop) { completion($0.mapError(BrokerError.translating)) }
     }
 
     /// The one append path (Produce and the loose-record accumulator): validate (headers
@@ -226,7 +240,9 @@ public final class Broker: Sendable {
     /// or the given id with its epoch bumped. Runs on the I/O pool (ids are reserved
     /// durably, a block at a time).
     public func initProducerId(producerId: Int64 = -1, producerEpoch: Int16 = -1) async throws -> ProducerStateManager.ProducerIdAndEpoch {
-        try await io.run { [producers] in try producers.initProducerId(producerId: producerId, producerEpoch: producerEpoch) }
+        try await BrokerError.translateAsync {
+            try await io.run { [producers] in try producers.initProducerId(producerId: producerId, producerEpoch: producerEpoch) }
+        }
     }
 
     // MARK: Fetch
@@ -246,7 +262,8 @@ public final class Broker: Sendable {
     }
 
     /// Finds, for each partition, the span of whole batches to send from its offset, within
-    /// the fetch's byte limits; the first batch found is always taken (KIP-74).
+    /// the fetch's byte limits; the first batch found is always taken (KIP-74). Spans are
+    /// located by `PartitionReader.locate`, the one place consumer reads are bounded.
     func plan(_ spec: FetchSpec) -> [FetchedPartition] {
         var remaining = spec.maxBytes
         var planned: [FetchedPartition] = []
@@ -254,34 +271,36 @@ public final class Broker: Sendable {
         var anySpan = false
         for p in spec.partitions {
             var entry = FetchedPartition(topicPartition: p.topicPartition)
+            var log: PartitionLog?
             do {
-                let log = try storage.partition(p.topicPartition)
-                entry.log = log
+                log = try storage.partition(p.topicPartition)
                 let want = min(p.maxBytes, remaining)
                 if want > 0 || !anySpan {
-                    let read = try log.read(from: p.offset, maxBytes: max(want, 1))
+                    let read = try PartitionReader.locate(log!, from: p.offset, maxBytes: max(want, 1))
                     entry.highWatermark = read.highWatermark
                     entry.logStartOffset = read.logStartOffset
                     if let span = read.span {
                         // The first span may exceed the fetch's byte limits (KIP-74) but
                         // never what one response can carry; later ones must fit in what is left.
                         if anySpan ? span.length <= remaining : span.length <= spec.spanBytesMax {
-                            entry.span = span
+                            entry.planned = PlannedSpan(log: log!, span: span)
                             remaining -= span.length
                             anySpan = true
                         } else if !anySpan {
-                            throw StorageError(.recordTooLarge, "the batch at offset \(p.offset) of \(p.topicPartition) is \(span.length) bytes, more than a response can carry (\(spec.spanBytesMax))")
+                            throw BrokerError(.recordTooLarge, "the batch at offset \(p.offset) of \(p.topicPartition) is \(span.length) bytes, more than a response can carry (\(spec.spanBytesMax))")
                         }
                     }
                 } else {
-                    entry.highWatermark = log.highWatermark
-                    entry.logStartOffset = log.startOffset
+                    let offsets = PartitionReader.offsets(of: log!)
+                    entry.highWatermark = offsets.highWatermark
+                    entry.logStartOffset = offsets.logStartOffset
                 }
             } catch {
-                entry.error = error
-                if let log = entry.log {
-                    entry.highWatermark = log.highWatermark
-                    entry.logStartOffset = log.startOffset
+                entry.error = BrokerError.reading(error)
+                if let log {
+                    let offsets = PartitionReader.offsets(of: log)
+                    entry.highWatermark = offsets.highWatermark
+                    entry.logStartOffset = offsets.logStartOffset
                 }
             }
             planned.append(entry)
@@ -315,11 +334,13 @@ public final class Broker: Sendable {
 
     /// One offset lookup (ListOffsets).
     public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec) throws -> Int64 {
-        let log = try storage.partition(tp)
-        switch spec {
-        case .earliest: return log.startOffset
-        case .latest: return log.highWatermark
-        case .timestamp(let t): return try log.offset(forTimestamp: t) ?? -1
+        try BrokerError.translate {
+            let log = try storage.partition(tp)
+            switch spec {
+            case .earliest: return log.startOffset
+            case .latest: return log.highWatermark
+            case .timestamp(let t): return try log.offset(forTimestamp: t) ?? -1
+            }
         }
     }
 

@@ -1,4 +1,8 @@
-/// A failure of the broker core that is not a storage or record-format error.
+import SpoolStorage
+
+/// A failure of the broker core, as every listener sees it: the core translates its
+/// storage layer's errors into these (listeners never import the storage), and leaves
+/// record-format (`RecordsError`), producer-state and group-coordinator errors as they are.
 ///
 /// Listeners map the code to their own status (a native status code, a Kafka error code).
 public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
@@ -10,8 +14,34 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case shuttingDown
         /// The call was cancelled by the client or by its connection closing.
         case cancelled
-        /// A budget was exhausted (calls, bytes, descriptors).
+        /// A budget was exhausted, or a descriptor (or memory) could not be had: only the
+        /// one request fails, and trying again later may succeed.
         case resourceExhausted
+        /// An offset below the log start or above the log end (or a segment that retention
+        /// deleted between planning and sending).
+        case offsetOutOfRange
+        /// The topic does not exist.
+        case unknownTopic
+        /// The partition number is not one of the topic's.
+        case unknownPartition
+        /// A topic with that name exists already.
+        case topicExists
+        /// The topic name breaks Kafka's naming rules.
+        case invalidTopicName
+        /// A config key is unknown or its value is invalid.
+        case invalidConfig
+        /// A batch or record is bigger than the topic's `max.message.bytes`, or than one
+        /// response can carry.
+        case recordTooLarge
+        /// The partition stopped after a failed write or fsync (its data state is unknown)
+        /// and refuses appends until it is recovered.
+        case partitionStopped
+        /// A file operation failed.
+        case storageFailed
+        /// On-disk data is corrupt beyond what recovery repairs.
+        case corrupt
+        /// The partition was closed (the broker is stopping) or deleted with its topic.
+        case partitionClosed
     }
 
     public var code: Code
@@ -23,4 +53,60 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
     }
 
     public var description: String { message }
+
+    /// The storage layer's error in the core's terms (same sentence).
+    init(_ storage: StorageError) {
+        let code: Code
+        switch storage.code {
+        case .offsetOutOfRange: code = .offsetOutOfRange
+        case .unknownTopic: code = .unknownTopic
+        case .unknownPartition: code = .unknownPartition
+        case .topicExists: code = .topicExists
+        case .invalidTopicName: code = .invalidTopicName
+        case .invalidConfig: code = .invalidConfig
+        case .recordTooLarge: code = .recordTooLarge
+        case .logFailed: code = .partitionStopped
+        case .io: code = .storageFailed
+        case .resourceExhausted: code = .resourceExhausted
+        case .corrupt: code = .corrupt
+        case .closed: code = .partitionClosed
+        }
+        self.init(code, storage.message)
+    }
+
+    /// `error` as listeners may see it: a `StorageError` becomes a `BrokerError`; every
+    /// other error is returned as it is.
+    static func translating(_ error: any Error) -> any Error {
+        if let storage = error as? StorageError { return BrokerError(storage) }
+        return error
+    }
+
+    /// A read-path failure as a `BrokerError` (the read path throws only storage and
+    /// broker errors; anything else is reported as a storage failure).
+    static func reading(_ error: any Error) -> BrokerError {
+        switch error {
+        case let e as BrokerError: return e
+        case let e as StorageError: return BrokerError(e)
+        default: return BrokerError(.storageFailed, "\(error)")
+        }
+    }
+
+    /// Runs `body`, translating a storage error it throws (the core's public calls go
+    /// through this, so no `StorageError` leaves the core).
+    static func translate<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw translating(error)
+        }
+    }
+
+    /// `translate` for async work.
+    static func translateAsync<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw translating(error)
+        }
+    }
 }

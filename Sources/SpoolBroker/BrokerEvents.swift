@@ -1,4 +1,5 @@
 import Logging
+import SpoolRecords
 import SpoolStorage
 import Synchronization
 

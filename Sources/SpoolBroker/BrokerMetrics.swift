@@ -1,4 +1,5 @@
 import CoreMetrics
+import SpoolRecords
 import SpoolStorage
 import Synchronization
 
@@ -9,7 +10,7 @@ import Synchronization
 /// listener passes a Prometheus one; tests and `--http-listen none` pass
 /// `NOOPMetricsHandler`). Hot paths hold handles obtained once (``TopicMetrics``,
 /// ``RequestMetrics``, ``ListenerMetrics``), so recording is an atomic add, not a
-/// lookup. Per-partition gauges (offsets, sizes, lag) are set by ``collect(storage:)``
+/// lookup. Per-partition gauges (offsets, sizes, lag) are set by `collect(storage:groups:budgets:)` (`Broker.collectMetrics`)
 /// when a scrape asks, so nothing is computed between scrapes.
 ///
 /// ```swift
@@ -243,7 +244,7 @@ public final class BrokerMetrics: Sendable {
     /// Sets the gauges computed from state: per-partition offsets and sizes, consumer
     /// lag, descriptors, uptime. Call right before exporting. Series of partitions and
     /// groups that no longer exist are removed.
-    public func collect(storage: LogManager, groups: [GroupSnapshot], budgets: ResourceBudgets? = nil) {
+    func collect(storage: LogManager, groups: [GroupSnapshot], budgets: ResourceBudgets? = nil) {
         uptime.record(Double(monotonicNanos() - startNanos) / 1e9)
         var seen = Set<ScrapedKey>()
         func set(_ name: String, _ dims: [(String, String)], _ value: Int64) {

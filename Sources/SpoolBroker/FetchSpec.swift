@@ -1,4 +1,4 @@
-import SpoolStorage
+import SpoolRecords
 
 /// A fetch as any listener asks it: partitions with their offsets, and the long-poll terms.
 public struct FetchSpec: Sendable {
@@ -26,7 +26,7 @@ public struct FetchSpec: Sendable {
     public var maxWaitMillis: Int64
     /// The largest span any single partition may return: what fits in one response of the
     /// listener's protocol. A batch that cannot fit is not returned (the partition reports
-    /// `recordTooLarge`).
+    /// `BrokerError.Code.recordTooLarge`).
     public var spanBytesMax: Int
 
     public init(partitions: [Partition], maxBytes: Int, minBytes: Int, maxWaitMillis: Int64, spanBytesMax: Int = Int(Int32.max)) {
@@ -35,23 +35,5 @@ public struct FetchSpec: Sendable {
         self.minBytes = minBytes
         self.maxWaitMillis = maxWaitMillis
         self.spanBytesMax = spanBytesMax
-    }
-}
-
-/// One partition of a planned fetch: the offsets to report, and the span of whole
-/// batches to send with `sendfile` (or why there is none).
-public struct FetchedPartition: Sendable {
-    public var topicPartition: TopicPartition
-    public var highWatermark: Int64 = -1
-    public var logStartOffset: Int64 = -1
-    /// The partition's log, when it exists (to open the span's descriptor).
-    public var log: PartitionLog?
-    /// Whole batches from the requested offset on, or nil (nothing new, or an error).
-    public var span: FileSpan?
-    /// Why this partition failed (a `StorageError` or `BrokerError`), or nil.
-    public var error: Error?
-
-    public init(topicPartition: TopicPartition) {
-        self.topicPartition = topicPartition
     }
 }

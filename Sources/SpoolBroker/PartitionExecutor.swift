@@ -4,6 +4,7 @@ import Glibc
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import SpoolRecords
 import SpoolStorage
 
 /// Runs blocking storage work off the event loops.

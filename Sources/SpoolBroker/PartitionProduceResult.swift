@@ -1,4 +1,4 @@
-import SpoolStorage
+import SpoolRecords
 
 /// What one partition's append produced, as every listener reports it.
 public struct PartitionProduceResult: Sendable {
@@ -11,7 +11,7 @@ public struct PartitionProduceResult: Sendable {
     public var logStartOffset: Int64 = -1
     /// Append time (-1: the batches' create times stand).
     public var logAppendTimeMillis: Int64 = -1
-    /// Why the append failed (a `StorageError`, `RecordsError` or `BrokerError`), or nil.
+    /// Why the append failed (a `BrokerError`, `RecordsError` or `ProducerStateError`), or nil.
     public var error: Error?
 
     public init(topicPartition: TopicPartition) {

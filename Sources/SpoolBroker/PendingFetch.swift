@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import SpoolRecords
 import SpoolStorage
 
 /// A fetch waiting for data: the long poll behind Fetch in both listeners.
@@ -81,7 +82,7 @@ public final class PendingFetch: Sendable {
         // and registering the waiters shows as a larger end below.
         let endsBeforePlan = spec.partitions.map { logEnd($0.topicPartition) }
         let planned = broker.plan(spec)
-        let bytes = planned.reduce(0) { $0 + ($1.span?.length ?? 0) }
+        let bytes = planned.reduce(0) { $0 + $1.spanBytes }
         let failed = planned.contains { $0.error != nil }
         if failed || answerNow.withLockedValue({ $0 }) || deadline <= .now() || bytes >= max(1, spec.minBytes) {
             let finished = phase.withLockedValue { p -> Bool in

@@ -1,6 +1,6 @@
 import NIOCore
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 // Fetch: the core plans spans of whole batches (long poll included); the response is
 // written as header bytes with each span following as a FileRegion (sendfile).
@@ -26,12 +26,11 @@ extension KafkaAPIs {
         return Started(reply: reply, fetch: pending)
     }
 
-    /// Opens each span's descriptor first (a segment deleted meanwhile turns into a
+    /// Has the core open each span first (a segment deleted meanwhile turns into a
     /// partition error, never a half-written response), then encodes the response with
     /// the records deferred.
     private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall) -> KafkaReply {
-        var regions: [FileRegion] = []
-        var handles: [NIOFileHandle] = []
+        var spans: [FetchedSpan] = []
         var topics: [FetchResponse.Topic] = []
         for entry in planned {
             var partition = FetchResponse.Topic.Partition(
@@ -45,17 +44,14 @@ extension KafkaAPIs {
             // A span holds a descriptor until written, one from the connection's budget. Without
             // one (earlier responses of this connection hold them all) the partition answers
             // with no records this time and the client fetches again.
-            if let span = entry.span, span.length > 0, let log = entry.log, budget.acquireSpanDescriptor() {
-                do {
-                    let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
-                    handles.append(handle)
-                    regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
-                    partition.records = .deferred(byteCount: span.length)
-                    broker.events.metrics.topic(entry.topicPartition.topic).recordsOut(count: span.nextOffset - span.firstOffset, bytes: span.length)
-                } catch {
-                    budget.releaseSpanDescriptor()
-                    partition.errorCode = KafkaErrorCode(error).rawValue
-                }
+            switch broker.openSpan(entry, budget: budget) {
+            case .opened(let span):
+                spans.append(span)
+                partition.records = .deferred(byteCount: span.byteCount)
+            case .failed(let error):
+                partition.errorCode = KafkaErrorCode(error).rawValue
+            case .nothing, .noDescriptor:
+                break
             }
             if topics.last?.topic == entry.topicPartition.topic {
                 topics[topics.count - 1].partitions.append(partition)
@@ -65,7 +61,7 @@ extension KafkaAPIs {
         }
         let frame = KafkaResponseFrame.encode(
             FetchResponse(sessionId: 0, responses: topics), correlationId: call.header.correlationId, api: .fetch, version: call.version)
-        return .response(frame, regions: regions, handles: handles)
+        return .response(frame, spans: spans)
     }
 
     func listOffsets(_ request: ListOffsetsRequest, _ call: KafkaCall) -> ListOffsetsResponse {

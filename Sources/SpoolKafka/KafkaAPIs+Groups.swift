@@ -1,6 +1,6 @@
 import NIOCore
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 // Consumer groups: the core's GroupCoordinator, which the native listener shares.
 extension KafkaAPIs {

@@ -1,6 +1,6 @@
 import NIOCore
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 // Metadata and FindCoordinator: a single-node cluster where this broker leads every partition.
 extension KafkaAPIs {
@@ -22,10 +22,10 @@ extension KafkaAPIs {
         return call.eventLoop.makeFutureWithTask {
             var topics: [MetadataResponse.Topic] = []
             for name in names ?? broker.listTopics().map(\.name) {
-                if broker.storage.topics.get(name) == nil && autoCreate {
+                if broker.partitionCount(of: name) == nil && autoCreate {
                     do {
                         _ = try await broker.createTopic(name, partitions: nil)
-                    } catch let error as StorageError where error.code == .topicExists {
+                    } catch let error as BrokerError where error.code == .topicExists {
                         // Created by a concurrent request: describe it below.
                     } catch {
                         topics.append(.init(errorCode: KafkaErrorCode(error).rawValue, name: name))
@@ -41,12 +41,12 @@ extension KafkaAPIs {
 
     /// One topic as Metadata shows it: this node leads every partition at leader epoch 0.
     func describeForMetadata(_ name: String) -> MetadataResponse.Topic {
-        guard let definition = broker.storage.topics.get(name) else {
-            let code: KafkaErrorCode = (try? TopicName.validate(name)) == nil ? .invalidTopicException : .unknownTopicOrPartition
+        guard let partitionCount = broker.partitionCount(of: name) else {
+            let code: KafkaErrorCode = Broker.isValidTopicName(name) ? .unknownTopicOrPartition : .invalidTopicException
             return .init(errorCode: code.rawValue, name: name)
         }
         let node = config.nodeId
-        let partitions = (0..<definition.partitions).map { p in
+        let partitions = (0..<partitionCount).map { p in
             MetadataResponse.Topic.Partition(
                 errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0, replicaNodes: [node], isrNodes: [node],
                 offlineReplicas: [])

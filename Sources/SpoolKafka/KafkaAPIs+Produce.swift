@@ -1,6 +1,6 @@
 import NIOCore
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 // Produce: each partition's batches go through the core's one append path.
 extension KafkaAPIs {

@@ -1,6 +1,6 @@
 import NIOCore
 import SpoolBroker
-import SpoolStorage
+import SpoolRecords
 
 // Topic administration: CreateTopics, DeleteTopics, CreatePartitions and topic configs.
 extension KafkaAPIs {
@@ -35,7 +35,7 @@ extension KafkaAPIs {
                 } else if topic.numPartitions == 0 || topic.numPartitions < -1 {
                     refuse(.invalidPartitions, "a topic needs at least one partition, not \(topic.numPartitions)")
                 } else if request.validateOnly {
-                    if broker.storage.topics.get(topic.name) != nil { refuse(.topicAlreadyExists, "topic \(topic.name) already exists") }
+                    if broker.partitionCount(of: topic.name) != nil { refuse(.topicAlreadyExists, "topic \(topic.name) already exists") }
                 } else {
                     do {
                         let created = try await broker.createTopic(

@@ -64,7 +64,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         fetches.removeAll()
         // Descriptors of answers that will never be written.
         for reply in ready.values {
-            if case .response(_, _, let handles) = reply { release(handles) }
+            if case .response(_, let spans) = reply { release(spans) }
         }
         ready.removeAll()
         context.fireChannelInactive()
@@ -137,7 +137,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
 
     private func complete(_ sequence: UInt64, _ reply: KafkaReply) {
         guard let context, !closing else {
-            if case .response(_, _, let handles) = reply { release(handles) }
+            if case .response(_, let spans) = reply { release(spans) }
             return
         }
         ready[sequence] = reply
@@ -146,8 +146,8 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
             if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
-            case .response(let frame, let regions, let handles):
-                write(frame, regions: regions, handles: handles, context: context)
+            case .response(let frame, let spans):
+                write(frame, spans: spans, context: context)
                 wrote = true
             case .noResponse:
                 break
@@ -170,35 +170,31 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Closes the span descriptors of a response (written, or never to be) and gives them
-    /// back to the connection's budget.
-    private func release(_ handles: [NIOFileHandle]) {
-        for handle in handles {
-            try? handle.close()
-            apis.budget.releaseSpanDescriptor()
-        }
+    /// Closes the spans of a response (written, or never to be), which gives their
+    /// descriptors back to the connection's budget.
+    private func release(_ spans: [FetchedSpan]) {
+        for span in spans { span.close() }
     }
 
     /// The response bytes, with each deferred records span sent as its `FileRegion`.
-    private func write(_ frame: KafkaResponseFrame, regions: [FileRegion], handles: [NIOFileHandle], context: ChannelHandlerContext) {
-        precondition(regions.count == frame.deferredSpans.count, "one file region per deferred span")
+    private func write(_ frame: KafkaResponseFrame, spans: [FetchedSpan], context: ChannelHandlerContext) {
+        precondition(spans.count == frame.deferredSpans.count, "one span per deferred records field")
         let bytes = frame.bytes
         var cursor = bytes.readerIndex
-        for (span, region) in zip(frame.deferredSpans, regions) {
-            assert(region.readableBytes == span.byteCount, "the region is the span the length prefix announced")
-            if span.position > cursor {
-                context.write(wrapOutboundOut(.byteBuffer(bytes.getSlice(at: cursor, length: span.position - cursor)!)), promise: nil)
+        for (deferred, span) in zip(frame.deferredSpans, spans) {
+            assert(span.byteCount == deferred.byteCount, "the span is what the length prefix announced")
+            if deferred.position > cursor {
+                context.write(wrapOutboundOut(.byteBuffer(bytes.getSlice(at: cursor, length: deferred.position - cursor)!)), promise: nil)
             }
-            context.write(wrapOutboundOut(.fileRegion(region)), promise: nil)
-            cursor = span.position
+            context.write(wrapOutboundOut(.fileRegion(span.region)), promise: nil)
+            cursor = deferred.position
         }
         let rest = bytes.getSlice(at: cursor, length: bytes.writerIndex - cursor)!
-        if handles.isEmpty {
+        if spans.isEmpty {
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: nil)
         } else {
             let written = context.eventLoop.makePromise(of: Void.self)
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            written.futureResult.whenComplete { _ in bound.value.release(handles) }
+            written.futureResult.whenComplete { _ in for span in spans { span.close() } }
             context.write(wrapOutboundOut(.byteBuffer(rest)), promise: written)
         }
     }

@@ -1,24 +1,11 @@
 import SpoolBroker
 import SpoolRecords
-import SpoolStorage
 
 extension KafkaErrorCode {
-    /// The Kafka error code for a failure of the broker core, matched by the error's code.
+    /// The Kafka error code for a failure of the broker core, matched by the error's code
+    /// (the core translates its storage errors into `BrokerError`s).
     init(_ error: Error) {
         switch error {
-        case let e as StorageError:
-            switch e.code {
-            case .offsetOutOfRange: self = .offsetOutOfRange
-            case .unknownTopic, .unknownPartition: self = .unknownTopicOrPartition
-            case .topicExists: self = .topicAlreadyExists
-            case .invalidTopicName: self = .invalidTopicException
-            case .invalidConfig: self = .invalidConfig
-            case .recordTooLarge: self = .messageTooLarge
-            case .logFailed, .io: self = .kafkaStorageError
-            case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
-            case .corrupt: self = .corruptMessage
-            case .closed: self = .notLeaderOrFollower  // retriable: the broker is stopping
-            }
         case let e as RecordsError:
             switch e.code {
             case .unsupportedCodec: self = .unsupportedCompressionType
@@ -29,7 +16,17 @@ extension KafkaErrorCode {
             switch e.code {
             case .invalidRequest: self = .invalidRequest
             case .shuttingDown: self = .notLeaderOrFollower
-            default: self = .unknownServerError
+            case .cancelled: self = .unknownServerError
+            case .offsetOutOfRange: self = .offsetOutOfRange
+            case .unknownTopic, .unknownPartition: self = .unknownTopicOrPartition
+            case .topicExists: self = .topicAlreadyExists
+            case .invalidTopicName: self = .invalidTopicException
+            case .invalidConfig: self = .invalidConfig
+            case .recordTooLarge: self = .messageTooLarge
+            case .partitionStopped, .storageFailed: self = .kafkaStorageError
+            case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
+            case .corrupt: self = .corruptMessage
+            case .partitionClosed: self = .notLeaderOrFollower  // retriable: the broker is stopping
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)
@@ -51,8 +48,7 @@ extension KafkaErrorCode {
 func kafkaErrorMessage(_ error: Error?) -> String? {
     guard let error else { return nil }
     switch error {
-    case let e as StorageError: return e.message
-    case let e as BrokerError: return "\(e)"
+    case let e as BrokerError: return e.message
     default: return "\(error)"
     }
 }

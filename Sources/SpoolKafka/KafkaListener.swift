@@ -1,4 +1,4 @@
-import SpoolStorage
+import SpoolRecords
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix

@@ -3,7 +3,6 @@ import NIOCore
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
-import SpoolStorage
 import SwiftProtobuf
 
 /// Serves one native-protocol connection: decodes calls, runs them against the broker
@@ -316,11 +315,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
     }
 
     private func produceRecords(_ id: UInt32, _ request: Spool_V1_ProduceRecordsRequest) throws {
-        let logs = try broker.storage.partitions(of: request.topic)
-        let config = try broker.storage.topicConfig(request.topic)
+        let terms = try broker.looseRecordTerms(topic: request.topic)
         let placed = try LooseRecordPlacement.place(
-            request, partitions: Int32(logs.count), config: config, recordsMax: broker.config.maxRecordsPerRequest,
-            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: PartitionLog.wallClockMillis())
+            request, terms: terms, recordsMax: broker.config.maxRecordsPerRequest,
+            roundRobinStart: Int32(truncatingIfNeeded: id), nowMillis: Broker.wallClockMillis())
         guard !placed.isEmpty else { return respond(id, Spool_V1_ProduceRecordsResponse()) }
         let count = placed.count
         let ackNone = request.acks == .none
@@ -328,11 +326,12 @@ final class ConnectionHandler: ChannelDuplexHandler {
         let bound = self.bound
         let eventLoop = context!.eventLoop
         let acksAll = request.acks == .all
+        let broker = self.broker
         for (i, record) in placed.enumerated() {
             let tp = TopicPartition(request.topic, record.partition)
             let chosen = record.partition
             broker.produceRecord(
-                tp, codec: config.compression ?? .lz4, lingerMillis: config.lingerMillis,
+                tp, codec: terms.codec, lingerMillis: terms.lingerMillis,
                 key: record.key, value: record.value, headers: record.headers, timestamp: record.timestamp, eventLoop: eventLoop
             ) { outcome in
                 if ackNone { return }
@@ -358,7 +357,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
                         var ends: [Int32: Int64] = [:]
                         for r in final where r.code == .ok { ends[r.partition] = max(ends[r.partition] ?? 0, r.offset + 1) }
                         for (p, end) in ends {
-                            do { try await logs[Int(p)].waitUntilDurable(end) } catch {
+                            do { try await broker.waitUntilDurable(TopicPartition(request.topic, p), end) } catch {
                                 let status = StatusMapping.status(for: error)
                                 for j in final.indices where final[j].partition == p {
                                     final[j].code = status.code
@@ -428,8 +427,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func writeFetchResponse(_ id: UInt32, _ planned: [FetchedPartition]) -> Bool {
         guard inFlight.contains(id) else { return true } // cancelled meanwhile
         var results: [Spool_V1_FetchPartitionResult] = []
-        var regions: [FileRegion] = []
-        var handles: [NIOFileHandle] = []
+        var spans: [FetchedSpan] = []
         // Open the descriptors first: a segment deleted meanwhile must not leave a half-written frame.
         for p in planned {
             var result = Spool_V1_FetchPartitionResult()
@@ -437,22 +435,17 @@ final class ConnectionHandler: ChannelDuplexHandler {
             result.partition = p.topicPartition.partition
             result.highWatermark = p.highWatermark
             result.logStartOffset = p.logStartOffset
-            var failure = p.error
-            if failure == nil, let span = p.span, let log = p.log {
-                if budget.acquireSpanDescriptor() {
-                    do {
-                        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: try log.openDescriptor(for: span))
-                        handles.append(handle)
-                        regions.append(FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length))
-                        result.bytes = UInt32(span.length)
-                        calls.sent(p.topicPartition, span)
-                    } catch {
-                        budget.releaseSpanDescriptor()
-                        failure = error
-                    }
-                } else if handles.isEmpty {
-                    return false
-                }
+            var failure: Error? = p.error
+            switch broker.openSpan(p, budget: budget) {
+            case .opened(let span):
+                spans.append(span)
+                result.bytes = UInt32(span.byteCount)
+            case .noDescriptor where spans.isEmpty:
+                return false
+            case .failed(let error):
+                failure = error
+            case .nothing, .noDescriptor:
+                break
             }
             if let failure {
                 let status = StatusMapping.status(for: failure)
@@ -463,7 +456,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         }
         var response = Spool_V1_FetchResponse()
         response.partitions = results
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, regions: regions, handles: handles, ends: id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, response, spans: spans, ends: id)
         calls.ended(id)
         return true
     }
@@ -472,12 +465,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func subscribe(_ id: UInt32, _ request: Spool_V1_SubscribeRequest) throws {
         let tp = TopicPartition(request.topic, request.partition)
-        let log = try broker.storage.partition(tp)
-        guard request.offset >= log.startOffset && request.offset <= log.endOffset else {
-            throw StorageError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(log.startOffset)–\(log.endOffset - 1)")
+        let reader = try broker.reader(tp)
+        let offsets = reader.offsets
+        guard request.offset >= offsets.logStartOffset && request.offset <= offsets.highWatermark else {
+            throw BrokerError(.offsetOutOfRange, "offset \(request.offset) is outside \(tp), which holds \(offsets.logStartOffset)–\(offsets.highWatermark - 1)")
         }
         let sub = NativeSubscription(
-            streamID: id, tp: tp, log: log, nextOffset: request.offset,
+            streamID: id, reader: reader, nextOffset: request.offset,
             credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
             maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - Self.responseMessageBytesMax))
         subscriptions[id] = sub
@@ -505,13 +499,13 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func pump(_ sub: NativeSubscription) {
         guard let context, subscriptions[sub.streamID] === sub, sub.waitToken == nil, sub.retry == nil else { return }
         while sub.credit > 0 && context.channel.isWritable {
-            let read: LogReadResult
+            let read: FetchedPartition
             do {
-                read = try sub.log.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
+                read = try sub.reader.read(from: sub.nextOffset, maxBytes: min(sub.credit, sub.maxBytesPerEvent))
             } catch {
                 return endSubscription(sub, error)
             }
-            guard let span = read.span else {
+            guard read.spanBytes > 0 else {
                 let bound = self.bound
                 let eventLoop = context.eventLoop
                 let streamID = sub.streamID
@@ -526,33 +520,32 @@ final class ConnectionHandler: ChannelDuplexHandler {
                     }
                 }
                 // An append may have landed between the read and the registration.
-                if sub.log.endOffset > sub.nextOffset, let token = sub.waitToken {
+                if sub.reader.offsets.highWatermark > sub.nextOffset, let token = sub.waitToken {
                     broker.cancelWait(sub.tp, token)
                     sub.waitToken = nil
                     continue
                 }
                 break
             }
-            // Out of descriptors: the events already queued release theirs when written.
-            guard budget.acquireSpanDescriptor() else { break }
-            let fd: Int32
-            do {
-                fd = try sub.log.openDescriptor(for: span)
+            let span: FetchedSpan
+            switch broker.openSpan(read, budget: budget) {
+            case .opened(let opened):
+                span = opened
                 sub.openFailures = 0
-            } catch {
-                budget.releaseSpanDescriptor()
+            case .failed(let error):
                 return retryLater(sub, error)
+            case .noDescriptor, .nothing:
+                // Out of descriptors: the events already queued release theirs when written.
+                flushIfNeeded()
+                return
             }
-            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             var event = Spool_V1_SubscribeEvent()
             event.partition = sub.tp.partition
             event.highWatermark = read.highWatermark
             event.logStartOffset = read.logStartOffset
-            event.bytes = UInt32(span.length)
-            let region = FileRegion(fileHandle: handle, readerIndex: Int(span.position), endIndex: Int(span.position) + span.length)
-            writeMessage(.response, flags: 0, streamID: sub.streamID, event, regions: [region], handles: [handle], ends: nil)
-            sub.credit -= span.length
-            calls.sent(sub.tp, span)
+            event.bytes = UInt32(span.byteCount)
+            writeMessage(.response, flags: 0, streamID: sub.streamID, event, spans: [span], ends: nil)
+            sub.credit -= span.byteCount
             sub.nextOffset = span.nextOffset
         }
         flushIfNeeded()
@@ -583,7 +576,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
 
     private func respond<M: SwiftProtobuf.Message>(_ id: UInt32, _ message: M, flushNow: Bool = false) {
         guard inFlight.contains(id) else { return }
-        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, regions: [], handles: [], ends: id)
+        writeMessage(.response, flags: Frame.endStreamFlag, streamID: id, message, spans: [], ends: id)
         calls.ended(id)
         if flushNow { flushIfNeeded() }
     }
@@ -599,28 +592,25 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private func finish(_ id: UInt32, _ error: Error) {
         guard inFlight.contains(id) else { return }
         let status = StatusMapping.status(for: error)
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: id)
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, spans: [], ends: id)
         calls.ended(id, error: status.code)
         flushIfNeeded()
     }
 
     /// A STATUS for a REQUEST that was refused before it became a call.
     private func writeStatus(_ id: UInt32, _ status: SpoolStatusError) {
-        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, regions: [], handles: [], ends: nil)
+        writeMessage(.status, flags: Frame.endStreamFlag, streamID: id, status.status, spans: [], ends: nil)
     }
 
-    /// Writes one frame: header and message, then the payload's file regions. `handles`
-    /// (each holding a span descriptor of the budget) are closed, the queued bytes counted
-    /// off and call `ends` (whose last frame this is) leaves the in-flight set only once
-    /// the last byte is written, or the write failed.
+    /// Writes one frame: header and message, then the payload's spans. The spans (each
+    /// holding a span descriptor of the budget) are closed, the queued bytes counted off
+    /// and call `ends` (whose last frame this is) leaves the in-flight set only once the
+    /// last byte is written, or the write failed.
     private func writeMessage<M: SwiftProtobuf.Message>(
-        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, regions: [FileRegion], handles: [NIOFileHandle], ends call: UInt32?
+        _ type: FrameType, flags: UInt8, streamID: UInt32, _ message: M, spans: [FetchedSpan], ends call: UInt32?
     ) {
         guard let context, !closing else {
-            for handle in handles {
-                try? handle.close()
-                budget.releaseSpanDescriptor()
-            }
+            for span in spans { span.close() }
             if let call { inFlight.remove(call) }
             return
         }
@@ -629,13 +619,10 @@ final class ConnectionHandler: ChannelDuplexHandler {
             bytes = try message.serializedBytes()
         } catch {
             // Never send an empty message in its place: the client could not tell.
-            for handle in handles {
-                try? handle.close()
-                budget.releaseSpanDescriptor()
-            }
+            for span in spans { span.close() }
             return goAway(SpoolStatusError(.internal, "could not encode a \(M.protoMessageName): \(error)"))
         }
-        let payloadBytes = regions.reduce(0) { $0 + $1.readableBytes }
+        let payloadBytes = spans.reduce(0) { $0 + $1.byteCount }
         var buffer = context.channel.allocator.buffer(capacity: Frame.headerBytes + bytes.count)
         Frame.writeHeader(type: type, flags: flags, streamID: streamID, messageBytes: bytes.count, payloadBytes: payloadBytes, to: &buffer)
         buffer.writeBytes(bytes)
@@ -646,16 +633,15 @@ final class ConnectionHandler: ChannelDuplexHandler {
             answered.insert(call)
         }
         let written = context.eventLoop.makePromise(of: Void.self)
-        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: regions.isEmpty ? written : nil)
-        for (i, region) in regions.enumerated() {
-            context.write(wrapOutboundOut(.fileRegion(region)), promise: i == regions.count - 1 ? written : nil)
+        context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: spans.isEmpty ? written : nil)
+        for (i, span) in spans.enumerated() {
+            context.write(wrapOutboundOut(.fileRegion(span.region)), promise: i == spans.count - 1 ? written : nil)
         }
         needsFlush = true
         let bound = self.bound
-        let descriptors = handles.count
         written.futureResult.whenComplete { _ in
-            for handle in handles { try? handle.close() }
-            bound.value.written(queued, descriptors: descriptors, call: call)
+            for span in spans { span.close() }
+            bound.value.written(queued, descriptors: spans.count, call: call)
         }
     }
 
@@ -664,7 +650,6 @@ final class ConnectionHandler: ChannelDuplexHandler {
     /// reads) runs once, after the current work, not nested in it.
     private func written(_ bytes: Int, descriptors: Int, call: UInt32?) {
         budget.removeOutbound(bytes)
-        for _ in 0..<descriptors { budget.releaseSpanDescriptor() }
         if let call { answered.remove(call) }
         descriptorsFreed = descriptorsFreed || descriptors > 0
         guard let context, !closing, !serviceScheduled else { return }

@@ -1,7 +1,7 @@
 import NIOCore
 import SpoolProtocol
+import SpoolBroker
 import SpoolRecords
-import SpoolStorage
 
 /// The records of a ProduceRecords request, each checked and given its partition before
 /// any is accepted: a client is never told a request failed after part of it was
@@ -18,14 +18,15 @@ struct LooseRecordPlacement {
         var timestamp: Int64
     }
 
-    /// Places every record or throws (a `SpoolStatusError` or `StorageError`) for the first bad one.
+    /// Places every record or throws (a `SpoolStatusError` or `BrokerError`) for the first bad one.
     static func place(
-        _ request: Spool_V1_ProduceRecordsRequest, partitions: Int32, config: TopicConfig, recordsMax: Int,
+        _ request: Spool_V1_ProduceRecordsRequest, terms: LooseRecordTerms, recordsMax: Int,
         roundRobinStart: Int32, nowMillis now: Int64
     ) throws -> [Placed] {
         guard request.records.count <= recordsMax else {
             throw SpoolStatusError(.invalidArgument, "\(request.records.count) records in one request, more than the limit of \(recordsMax)")
         }
+        let partitions = terms.partitions
         var roundRobin = roundRobinStart
         var placed: [Placed] = []
         placed.reserveCapacity(request.records.count)
@@ -43,13 +44,13 @@ struct LooseRecordPlacement {
                 throw SpoolStatusError(.notFound, "record \(i): topic \(request.topic) has partitions 0–\(partitions - 1), not \(partition)")
             }
             let timestamp = record.timestamp == 0 ? now : record.timestamp
-            let difference = config.timestampDifferenceMaxMillis
+            let difference = terms.timestampDifferenceMaxMillis
             guard difference == .max || (timestamp >= now &- difference && timestamp <= now &+ difference) else {
                 throw SpoolStatusError(.invalidArgument, "record \(i): timestamp \(timestamp) is more than message.timestamp.difference.max.ms=\(difference) from the broker's clock")
             }
             let size = record.key.count + record.value.count + record.headers.reduce(0) { $0 + $1.key.utf8.count + $1.value.count }
-            guard size + RecordBatchHeader.size <= config.maxMessageBytes else {
-                throw StorageError(.recordTooLarge, "record \(i) of \(size) bytes does not fit in a batch of max.message.bytes=\(config.maxMessageBytes)")
+            guard size + RecordBatchHeader.size <= terms.maxMessageBytes else {
+                throw BrokerError(.recordTooLarge, "record \(i) of \(size) bytes does not fit in a batch of max.message.bytes=\(terms.maxMessageBytes)")
             }
             placed.append(Placed(
                 partition: partition, key: record.hasKey ? Array(record.key) : nil, value: record.hasValue ? Array(record.value) : nil,

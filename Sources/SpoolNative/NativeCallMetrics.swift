@@ -1,7 +1,6 @@
 import Dispatch
 import SpoolBroker
 import SpoolProtocol
-import SpoolStorage
 
 /// One native connection's view of the broker metrics: connections, calls in flight,
 /// and per call its API, latency and error code. Lives on the connection's event loop;
@@ -9,7 +8,6 @@ import SpoolStorage
 struct NativeCallMetrics {
     static let listener = "native"
 
-    private let metrics: BrokerMetrics
     private let events: BrokerEvents
     /// The peer, for debug logs of requests.
     private var client = "?"
@@ -20,7 +18,6 @@ struct NativeCallMetrics {
     init(events: BrokerEvents) {
         self.events = events
         let metrics = events.metrics
-        self.metrics = metrics
         listener = metrics.listener(Self.listener)
         let maxRaw = Int(SpoolMethod.allCases.map(\.rawValue).max() ?? 0)
         var byMethod = [RequestMetrics?](repeating: nil, count: maxRaw + 1)
@@ -54,10 +51,5 @@ struct NativeCallMetrics {
         let nanos = Int64(DispatchTime.now().uptimeNanoseconds - call.nanos)
         byMethod[Int(call.method.rawValue)]?.completed(durationNanos: nanos, errorCode: error?.name)
         events.request(listener: Self.listener, api: "\(call.method)", client: client, durationNanos: nanos, error: error?.name)
-    }
-
-    /// Batches of `tp` went out in `span` (fetch or subscribe).
-    func sent(_ tp: TopicPartition, _ span: FileSpan) {
-        metrics.topic(tp.topic).recordsOut(count: span.nextOffset - span.firstOffset, bytes: span.length)
     }
 }

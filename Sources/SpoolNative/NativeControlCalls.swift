@@ -1,6 +1,6 @@
 import SpoolBroker
 import SpoolProtocol
-import SpoolStorage
+import SpoolRecords
 import SwiftProtobuf
 
 /// The native protocol's control-plane calls — handshake, topics, offsets, groups,

@@ -1,6 +1,6 @@
 import SpoolBroker
 import SpoolProtocol
-import SpoolStorage
+import SpoolRecords
 
 /// A native Fetch request as the broker core's `FetchSpec`, with the zero-value defaults
 /// of FRAMING.md and the frame-size arithmetic: the whole answer, message and payload,

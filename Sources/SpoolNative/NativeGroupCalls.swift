@@ -1,6 +1,6 @@
 import SpoolBroker
 import SpoolProtocol
-import SpoolStorage
+import SpoolRecords
 
 /// The native protocol's group calls (JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 /// DescribeGroups, member commits) and InitProducerId, over the broker core's

@@ -1,11 +1,13 @@
 import NIOCore
-import SpoolStorage
+import SpoolBroker
+import SpoolRecords
 
 /// A live Subscribe stream on one connection: where it reads next, and the client's credit.
 final class NativeSubscription {
     let streamID: UInt32
     let tp: TopicPartition
-    let log: PartitionLog
+    /// The partition, read through the core.
+    let reader: PartitionReader
     var nextOffset: Int64
     /// Bytes the client is still willing to receive.
     var credit: Int
@@ -17,10 +19,10 @@ final class NativeSubscription {
     /// Failures to open the segment in a row.
     var openFailures = 0
 
-    init(streamID: UInt32, tp: TopicPartition, log: PartitionLog, nextOffset: Int64, credit: Int, maxBytesPerEvent: Int) {
+    init(streamID: UInt32, reader: PartitionReader, nextOffset: Int64, credit: Int, maxBytesPerEvent: Int) {
         self.streamID = streamID
-        self.tp = tp
-        self.log = log
+        self.tp = reader.topicPartition
+        self.reader = reader
         self.nextOffset = nextOffset
         self.credit = credit
         self.maxBytesPerEvent = maxBytesPerEvent

@@ -1,9 +1,9 @@
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
-import SpoolStorage
 
-/// Maps errors from the lower layers to protocol status codes.
+/// Maps the broker core's errors (and record-format errors) to protocol status codes,
+/// by their codes.
 enum StatusMapping {
     static func status(for error: Error) -> SpoolStatusError {
         switch error {
@@ -11,20 +11,14 @@ enum StatusMapping {
             return e
         case let e as BrokerError:
             switch e.code {
-            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
-            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
+            case .invalidRequest, .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown, .partitionStopped, .partitionClosed: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
-            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
-            }
-        case let e as StorageError:
-            switch e.code {
+            case .resourceExhausted, .recordTooLarge: return SpoolStatusError(.resourceExhausted, e.message)
             case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
-            case .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
-            case .recordTooLarge, .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
-            case .logFailed, .closed: return SpoolStatusError(.unavailable, e.message)
-            case .io: return SpoolStatusError(.internal, e.message)
+            case .storageFailed: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
             }
         case let e as RecordsError:
@@ -34,13 +28,6 @@ enum StatusMapping {
             case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
-            }
-        case let e as BrokerError:
-            switch e.code {
-            case .invalidRequest: return SpoolStatusError(.invalidArgument, e.message)
-            case .shuttingDown: return SpoolStatusError(.unavailable, e.message)
-            case .cancelled: return SpoolStatusError(.cancelled, e.message)
-            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             }
         case let e as ProducerStateError:
             switch e.code {

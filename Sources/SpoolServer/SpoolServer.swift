@@ -39,7 +39,7 @@ public final class SpoolServer: Sendable {
         // A broker process uses what descriptors it may: the budgets are derived from them.
         DescriptorBudget.raiseProcessLimit()
         let broker = try Broker(config: config, events: events)
-        broker.storage.startBackgroundWork()
+        broker.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
             let native = try await NativeListener.start(broker: broker, group: group)

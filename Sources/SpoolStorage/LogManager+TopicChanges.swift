@@ -1,3 +1,5 @@
+import SpoolRecords
+
 /// Topic changes beyond create / delete / merge-configs: growing a topic (Kafka's
 /// CreatePartitions) and replacing its config overrides (Kafka's AlterConfigs).
 extension LogManager {

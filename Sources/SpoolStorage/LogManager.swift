@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Dispatch
+import SpoolRecords
 import Synchronization
 
 /// Settings of the storage layer as a whole.

@@ -2,24 +2,8 @@
 import Glibc
 #endif
 import Dispatch
+import SpoolRecords
 import Synchronization
-
-/// A topic and a partition.
-public struct TopicPartition: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(_ topic: String, _ partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)-\(partition)" }
-
-    public static func < (a: TopicPartition, b: TopicPartition) -> Bool {
-        (a.topic, a.partition) < (b.topic, b.partition)
-    }
-}
 
 /// A committed consumer position.
 public struct CommittedOffset: Hashable, Sendable {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SpoolRecords
 
 /// What recovery did to one partition when the log was opened.
 public struct PartitionRecoveryReport: Sendable, Hashable {

@@ -241,7 +241,7 @@ struct BrokerCommand: AsyncParsableCommand {
             if let adminAddress { listeners += ",admin-http=\(adminAddress)" }
             logger.info("broker started", metadata: [
                 "version": "\(Broker.version)", "listeners": "\(listeners)", "data_dir": "\(dataPath)",
-                "clean_start": "\(server.broker.storage.openedClean)",
+                "clean_start": "\(server.broker.openedClean)",
                 "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
             if let kafka = server.kafka {
@@ -249,7 +249,7 @@ struct BrokerCommand: AsyncParsableCommand {
             }
             // The banner: tools and tests wait for it. Printed once the service group's
             // signal handlers are in place, so a SIGTERM right after it finds them.
-            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.storage.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
+            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
             fflush(nil)
         }
         // Services stop in reverse order: the broker first (stop accepting, drain, flush,

@@ -34,13 +34,13 @@ import Testing
         #expect(r1.error == nil && r1.baseOffset == 0 && r1.lastOffset == 2)
         #expect(r2.error == nil && r2.baseOffset == 3)
         #expect(retry.error == nil && retry.baseOffset == 0 && retry.lastOffset == 2, "a duplicate gets the original offsets")
-        #expect(try broker.storage.partition(tp).endOffset == 4, "the duplicate was not written again")
+        #expect(try broker.offsets(tp).logEndOffset == 4, "the duplicate was not written again")
 
         // A gap in the sequence is refused with a typed error, and nothing is written.
         let gap = try Self.batch(pid: producer.producerId, epoch: producer.producerEpoch, sequence: 9, values: ["x"])
         let refused = try await broker.produce(tp, gap, acks: .leader, on: loop).get()
         #expect((refused.error as? ProducerStateError)?.code == .outOfOrderSequenceNumber)
-        #expect(try broker.storage.partition(tp).endOffset == 4)
+        #expect(try broker.offsets(tp).logEndOffset == 4)
 
         try await broker.close()
         try await group.shutdownGracefully()
@@ -59,7 +59,7 @@ import Testing
         #expect(results.map { $0.topicPartition.partition } == [0, 1, 7])
         #expect(results[0].error == nil && results[0].baseOffset == 0)
         #expect((results[1].error as? RecordsError)?.code == .badCRC)
-        #expect((results[2].error as? StorageError)?.code == .unknownPartition)
+        #expect((results[2].error as? BrokerError)?.code == .unknownPartition)
         try await broker.close()
         try await group.shutdownGracefully()
     }

@@ -1,4 +1,5 @@
 @testable import SpoolBroker
+import SpoolRecords
 import SpoolStorage
 import Testing
 

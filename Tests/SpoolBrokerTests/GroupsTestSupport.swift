@@ -1,5 +1,6 @@
 import Foundation
 @testable import SpoolBroker
+import SpoolRecords
 import SpoolStorage
 import Synchronization
 

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 @testable import SpoolBroker
+import SpoolRecords
 import SpoolStorage
 import Testing
 

@@ -227,7 +227,7 @@ final class HandlerHarness: @unchecked Sendable {
         // Sent as a file region (sendfile on a socket) covering exactly the stored batch,
         // which holds the very bytes the producer sent (its base offset was already 0).
         #expect(h.fileRegions.count == 1 && h.fileRegions[0].0 == 0 && h.fileRegions[0].1 == batch.readableBytes)
-        let stored = try h.broker.storage.partition(.init("t", 1)).readBytes(from: 0, maxBytes: 1 << 20)
+        let stored = try h.broker.reader(.init("t", 1)).readBytes(from: 0, maxBytes: 1 << 20)
         #expect(stored == batch)
     }
 
@@ -283,7 +283,7 @@ final class HandlerHarness: @unchecked Sendable {
         both.writeImmutableBuffer(lying)
         let r2 = try await produce(h, topic: "t", both, stream: 3)
         #expect(r2.code == .invalidArgument, "\(r2.message)")
-        #expect(try h.broker.storage.partition(.init("t", 0)).endOffset == 0)
+        #expect(try h.broker.offsets(.init("t", 0)).logEndOffset == 0)
         // The good batch alone goes in.
         let r3 = try await produce(h, topic: "t", good, stream: 4)
         #expect(r3.code == .ok && r3.lastOffset == 19)

@@ -80,7 +80,7 @@ extension HandlerHarness {
         try await h.createTopic("t")
         let tp = TopicPartition("t", 0)
         for _ in 0..<3 { try await h.append(tp, records: 5, valueBytes: 100) }
-        let batchBytes = try h.broker.storage.partition(tp).read(from: 0, maxBytes: 1).span!.length
+        let batchBytes = try h.broker.reader(tp).read(from: 0, maxBytes: 1).spanBytes
         // Credit for exactly one batch: one event, then nothing until more credit.
         try await h.subscribe("t", stream: 7, credit: UInt32(batchBytes))
         var events = try await h.sync(stream: 8)
@@ -226,6 +226,6 @@ extension HandlerHarness {
         let frames = try await h.outbound(1)
         let result = try #require(try ProtoCodec.decode(Spool_V1_ProduceResponse.self, from: frames[0].message).results.first)
         #expect(result.code == .ok && result.baseOffset == -1)
-        #expect(await h.waitFor { (try? h.broker.storage.partition(.init("t", 0)).endOffset) == 10 })
+        #expect(await h.waitFor { (try? h.broker.offsets(.init("t", 0)).logEndOffset) == 10 })
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import SpoolTestSupport
 #endif
 import Foundation
+import SpoolRecords
 @testable import SpoolStorage
 import Synchronization
 import Testing

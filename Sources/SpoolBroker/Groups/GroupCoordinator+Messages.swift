@@ -1,3 +1,4 @@
+import SpoolRecords
 import SpoolStorage
 
 // The coordinator's calls and answers, independent of any wire format: each

@@ -1,3 +1,4 @@
+import SpoolRecords
 import SpoolStorage
 
 // Committed offsets: OffsetCommit validated against the group's generation,

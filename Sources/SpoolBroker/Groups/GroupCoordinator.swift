@@ -1,4 +1,5 @@
 import Dispatch
+import SpoolRecords
 import SpoolStorage
 import Synchronization
 
