@@ -127,7 +127,7 @@ run_one() {
   row=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E "^\| +$name +\|" | tail -1)
   state=$(echo "$row" | awk -F'|' '{gsub(/ /, "", $3); print $3}')
   detail=$(echo "$row" | awk -F'|' '{print $5}' | sed 's/^ *//' | cut -c1-200)
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+  if { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; } && [ $((SECONDS - started)) -ge "$limit" ]; then
     state=FAILED detail="killed after the hard limit of ${limit}s"
   elif [ -z "$state" ]; then
     state=FAILED detail="no summary row (exit $rc)"
