@@ -98,8 +98,6 @@ public final class OffsetStore: Sendable {
     }
 
     private let state: Mutex<State>
-    /// Hears about compactions (a failed one would otherwise pass unseen).
-    let observer: any StorageObserver
 
     /// Opens (creating, or converting the legacy table into) the log in `dataDirectory`.
     /// `executor` runs the fsync rounds of async commits, `flushTimer` the deferred ones of
