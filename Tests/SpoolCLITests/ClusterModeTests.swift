@@ -91,7 +91,9 @@ import Glibc
             let broker = try await startBroker(7, etcd)
             defer { _ = broker.terminate() }
             #expect(try await waitFor(etcd, seconds: 20) { $0.brokers.map(\.nodeId) == [7] && $0.controller?.nodeId == 7 } != nil)
-            var r = try await offPool { try broker.spool(["produce", "t1", "--acks", "all"], stdin: "before\n") }
+            var r = try await offPool { try broker.spool(["topic", "create", "t1"]) }
+            #expect(r.status == 0, "\(r.stderr)")
+            r = try await offPool { try broker.spool(["produce", "t1", "--acks", "all"], stdin: "before\n") }
             #expect(r.status == 0, "\(r.stderr)")
 
             // Two of three members down: no quorum.
