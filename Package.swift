@@ -32,13 +32,16 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
-        // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries.
+        // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries
+        // (zlib, liblz4, libsnappy, libzstd).
         .target(name: "CSpoolNative"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSnappy", pkgConfig: "snappy", providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Kafka v2 record batches: build, validate, read; codecs.
-        .target(name: "SpoolRecords", dependencies: ["CSpoolNative", "CZlib", "CLZ4", nioCore]),
+        .target(name: "SpoolRecords", dependencies: ["CSpoolNative", "CZlib", "CLZ4", "CSnappy", "CZstd", nioCore]),
 
         // Segmented, indexed partition logs; recovery, retention, topic and offset stores.
         .target(name: "SpoolStorage", dependencies: ["SpoolRecords", "CSpoolNative", nioCore]),

@@ -126,16 +126,13 @@ func buildBatch(_ codec: CompressionCodec, count: Int = 10, baseTimestamp: Int64
         #expect { _ = try r.next() } throws: { ($0 as? RecordsError)?.code == .truncated }
     }
 
-    @Test func unsupportedCodecInABatchIsRefusedClearly() throws {
-        for id: Int16 in [2, 4] {
+    @Test func unknownCodecInABatchIsRefusedClearly() throws {
+        for id: Int16 in 5...7 {
             var bad = try buildBatch(.none)
             bad.setInteger(id, at: RecordBatchHeader.Position.attributes)
             RecordBatch.writeCRC(in: &bad, at: 0)
             var reader = RecordBatchReader(bad)
-            #expect { _ = try reader.next() } throws: { error in
-                guard let e = error as? RecordsError else { return false }
-                return e.code == .unsupportedCodec && e.message.contains(id == 2 ? "snappy" : "zstd")
-            }
+            #expect { _ = try reader.next() } throws: { ($0 as? RecordsError)?.code == .unsupportedCodec }
         }
     }
 
@@ -202,7 +199,7 @@ func buildBatch(_ codec: CompressionCodec, count: Int = 10, baseTimestamp: Int64
                 // Make the shape plausible so deeper layers get exercised.
                 bytes.setInteger(Int32(length - 12), at: RecordBatchHeader.Position.batchLength)
                 bytes.setInteger(Int8(2), at: RecordBatchHeader.Position.magic)
-                bytes.setInteger(Int16.random(in: 0...3, using: &rng) & ~2, at: RecordBatchHeader.Position.attributes)
+                bytes.setInteger(Int16.random(in: 0...4, using: &rng), at: RecordBatchHeader.Position.attributes)
                 RecordBatch.writeCRC(in: &bytes, at: 0)
             }
             var reader = RecordBatchReader(bytes)
