@@ -41,7 +41,8 @@ stop_all() {
   etcd_local_stop
   echo "cluster stopped"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 etcd_local_start "$dir/etcd" 3
 for i in 1 2 3; do

@@ -90,7 +90,7 @@ import Glibc
         try await withEtcdCluster(members: 3) { etcd in
             let broker = try await startBroker(7, etcd)
             defer { _ = broker.terminate() }
-            #expect(try await waitFor(etcd, seconds: 20) { $0.brokers.map(\.nodeId) == [7] && $0.controller?.nodeId == 7 } != nil)
+            let first = try #require(try await waitFor(etcd, seconds: 20) { $0.brokers.map(\.nodeId) == [7] && $0.controller?.nodeId == 7 })
             var r = try await offPool { try broker.spool(["topic", "create", "t1"]) }
             #expect(r.status == 0, "\(r.stderr)")
             r = try await offPool { try broker.spool(["produce", "t1", "--acks", "all"], stdin: "before\n") }
@@ -112,9 +112,10 @@ import Glibc
             try await etcd.restart(1)
             try await etcd.restart(2)
             try await etcd.waitHealthy()
-            #expect(try await waitFor(etcd, seconds: 30) { $0.brokers.map(\.nodeId) == [7] && $0.controller?.nodeId == 7 } != nil,
+            // (etcd revives the old lease when it has a leader again: wait for the new registration.)
+            #expect(try await waitFor(etcd, seconds: 30) {
+                $0.brokers.map(\.nodeId) == [7] && $0.brokers[0].epoch > first.brokers[0].epoch && $0.controller?.nodeId == 7 } != nil,
                     "the broker did not register again once etcd had quorum")
-            #expect(broker.logText.components(separatedBy: "registered in cluster").count >= 3)
         }
     }
 
