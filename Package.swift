@@ -120,6 +120,24 @@ let package = Package(
             resources: [.copy("Console")]
         ),
 
+        // An etcd v3 client over etcd's JSON gateway (HTTP/1.1 on NIO), independent of the broker.
+        .target(
+            name: "SpoolEtcd",
+            dependencies: [
+                nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+
+        // The cluster's coordination primitives on etcd: broker registration under a lease,
+        // controller election, partition-state compare-and-swap, the key layout.
+        .target(
+            name: "SpoolCoordination",
+            dependencies: ["SpoolEtcd", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
+        ),
+
         // The client library: connection, Producer, Consumer, Admin.
         .target(
             name: "SpoolClient",
@@ -241,6 +259,10 @@ let package = Package(
                 "SpoolTransport", "SpoolBroker", nioCore,
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
+        ),
+        .testTarget(
+            name: "SpoolEtcdTests",
+            dependencies: ["SpoolEtcd", "SpoolCoordination", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolStorageTests",

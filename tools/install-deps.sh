@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system packages Spool needs to build, when they are missing:
-# zlib, liblz4, libsnappy and libzstd headers, strace for the zero-copy proof, kcat for the Kafka-client checks
-# (Debian packages). Run as root or with sudo available.
+# zlib, liblz4, libsnappy and libzstd headers, strace for the zero-copy proof, kcat for the Kafka-client checks,
+# etcd-server + etcd-client for the cluster tests (no member starts by itself: the tests and
+# tools/etcd-local.sh launch them), protoc for tools/generate-proto.sh (Debian packages).
+# Run as root or with sudo available.
 set -euo pipefail
-needed=(zlib1g-dev liblz4-dev libsnappy-dev libzstd-dev strace kcat)
+needed=(zlib1g-dev liblz4-dev libsnappy-dev libzstd-dev strace kcat etcd-server etcd-client protobuf-compiler)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

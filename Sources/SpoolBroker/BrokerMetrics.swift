@@ -81,6 +81,8 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_recovery_truncated_bytes", kind: .gauge, help: "Log bytes cut off by recovery at start (torn or corrupt tails).", buckets: []),
         .init(name: "spool_retention_deleted_segments_total", kind: .counter, help: "Segments deleted by retention, by reason (time or size).", buckets: []),
         .init(name: "spool_retention_deleted_bytes_total", kind: .counter, help: "Bytes deleted by retention, by reason (time or size).", buckets: []),
+        .init(name: "spool_maintenance_failures_total", kind: .counter, help: "Failed runs of a background task, by task: retention, offset_expiry, offsets_compaction.", buckets: []),
+        .init(name: "spool_maintenance_failing_runs", kind: .gauge, help: "Failed runs in a row of a background task, by task (0 once a run succeeds; 3 or more: the broker is degraded).", buckets: []),
         // Consumer groups.
         .init(name: "spool_consumer_group_committed_offset", kind: .gauge, help: "Offset a consumer group committed for a partition.", buckets: []),
         .init(name: "spool_consumer_group_lag", kind: .gauge, help: "Records between a group's committed offset and the partition's end.", buckets: []),
@@ -114,6 +116,7 @@ public final class BrokerMetrics: Sendable {
     private let listeners = Mutex<[String: ListenerMetrics]>([:])
     private let retention = Mutex<[RetentionReason: (segments: Counter, bytes: Counter)]>([:])
     private let budgets = Mutex<[String: Counter]>([:])
+    private let maintenance = Mutex<[String: (failures: Counter, failing: Gauge)]>([:])
     private let budgetEventCounters = Mutex<[String: Counter]>([:])
     /// Budget counters already exported (the budgets count; scrapes add the difference).
     private let budgetEventsSeen = Mutex<BudgetCounters>(BudgetCounters())
@@ -220,6 +223,19 @@ public final class BrokerMetrics: Sendable {
         }
         counters.segments.increment()
         counters.bytes.increment(by: bytes)
+    }
+
+    /// A background task failed (`consecutive` > 0), or succeeded again after failing (0).
+    func maintenanceFailed(_ task: String, consecutive: Int) {
+        let handles = maintenance.withLock { all in
+            if let known = all[task] { return known }
+            let made = (Counter(label: "spool_maintenance_failures_total", dimensions: [("task", task)], factory: factory),
+                        Gauge(label: "spool_maintenance_failing_runs", dimensions: [("task", task)], factory: factory))
+            all[task] = made
+            return made
+        }
+        if consecutive > 0 { handles.failures.increment() }
+        handles.failing.record(consecutive)
     }
 
     func partitionStopped() {

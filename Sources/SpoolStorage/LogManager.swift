@@ -20,6 +20,8 @@ public struct StorageConfig: Sendable {
     /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
     /// busy partitions would otherwise wait for each other's fsyncs one by one.
     public var closeConcurrency = 16
+    /// The committed-offsets log is not compacted below this size (`OffsetStore.compactionMinBytes`).
+    public var offsetsCompactionMinBytes = OffsetStore.defaultCompactionMinBytes
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -73,7 +75,8 @@ public final class LogManager: Sendable {
         do {
             files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
             topics = try TopicStore(dataDirectory: dir, io: io)
-            offsets = try OffsetStore(dataDirectory: dir, io: io, executor: executor)
+            offsets = try OffsetStore(dataDirectory: dir, io: io, compactionMinBytes: config.offsetsCompactionMinBytes,
+                                      executor: executor, observer: observer)
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
@@ -245,9 +248,18 @@ public final class LogManager: Sendable {
     public func runRetention(now: Int64 = PartitionLog.wallClockMillis()) -> Int {
         let all = logs.withLock { Array($0.values) }
         var deleted = 0
+        var failures = 0
         for log in all {
-            deleted += (try? log.applyRetention(now: now)) ?? 0
+            do {
+                deleted += try log.applyRetention(now: now)
+            } catch {
+                // The next run tries again; the observer logs, counts and tells when it persists.
+                failures += 1
+                observer.retentionFailed(TopicPartition(log.topic, log.partition),
+                                         error: error as? StorageError ?? StorageError(.io, "\(error)"))
+            }
         }
+        observer.retentionRunCompleted(failures: failures)
         return deleted
     }
 

@@ -77,12 +77,16 @@ public final class OffsetStore: Sendable {
     }
 
     private let state: Mutex<State>
+    /// Hears about compactions (a failed one would otherwise pass unseen).
+    let observer: any StorageObserver
 
     /// Opens (creating, or converting the legacy table into) the log in `dataDirectory`.
     /// `executor` runs the fsync rounds of async commits.
     public init(dataDirectory: String, io: FileIO = PosixFileIO(), compactionMinBytes: Int64 = OffsetStore.defaultCompactionMinBytes,
-                executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
+                executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
+                observer: any StorageObserver = NoStorageObserver()) throws {
         self.executor = executor
+        self.observer = observer
         self.directory = dataDirectory
         self.path = dataDirectory + "/" + Self.fileName
         self.io = io
@@ -396,9 +400,10 @@ public final class OffsetStore: Sendable {
             try io.fsync(fd)
             try io.rename(temp, to: path)
         } catch {
-            // Not compacted; nothing lost. The old log goes on.
+            // Not compacted; nothing lost. The old log goes on (and the next round tries again).
             io.close(fd)
             try? io.removeFile(temp)
+            observer.offsetsCompactionFailed(error: error as? StorageError ?? StorageError(.io, "\(error)"), stopped: false)
             return
         }
         // From here the log's name points at the new file: it must get the tail.
@@ -423,8 +428,10 @@ public final class OffsetStore: Sendable {
         } catch let error as StorageError {
             let failure = StorageError(.logFailed, "committed offsets stopped: compaction failed after the rename: \(error.message)")
             state.withLock { $0.failure = failure }
+            observer.offsetsCompactionFailed(error: failure, stopped: true)
             throw failure
         }
+        observer.offsetsCompacted(bytes: Int64(snapshot.count))
     }
 
     /// Undoes the percent-escaping (of tab, newline, CR and percent) of the legacy table.

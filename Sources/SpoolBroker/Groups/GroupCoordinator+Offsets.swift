@@ -186,6 +186,7 @@ extension GroupCoordinator {
     private func expireOffsetsOnQueue() -> [String] {
         let now = scheduler.nowMillis
         var expired: [String] = []
+        var failures: [(group: String, error: String)] = []
         for groupId in store.groups {
             let newestCommit = store.committed(group: groupId).values.map(\.commitTimestamp).max() ?? 0
             let (active, emptySince) = state.withLock { s -> (Bool, Int64) in
@@ -193,9 +194,15 @@ extension GroupCoordinator {
                 return (group.state != .empty || !group.pendingMembers.isEmpty, group.stateChangedMillis)
             }
             guard !active, max(newestCommit, emptySince) + config.offsetsRetentionMillis <= now else { continue }
-            // A store failure leaves the offsets for the next round.
-            if (try? store.removeGroup(groupId)) != nil { expired.append(groupId) }
+            // A store failure leaves the offsets for the next round (and is reported).
+            do {
+                try store.removeGroup(groupId)
+                expired.append(groupId)
+            } catch {
+                failures.append((groupId, "\(error)"))
+            }
         }
+        expiryRan(failures)
         let holdingOffsets = Set(store.groups)
         state.withLock { s in
             s.groups = s.groups.filter { groupId, group in
