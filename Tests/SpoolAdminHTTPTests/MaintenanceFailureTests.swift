@@ -98,7 +98,8 @@ import Testing
 
     @Test func offsetsCompactionThatFailsIsReportedAndTheCommitsGoOn() async throws {
         let io = InjectedFaultsIO()
-        let (t, lines) = try Self.broker(io: io) { $0.storage.offsetsCompactionMinBytes = 1 }
+        // Every commit leads its own fsync round (where compaction is tried), not one round a second.
+        let (t, lines) = try Self.broker(io: io) { $0.storage.offsetsCompactionMinBytes = 1; $0.storage.offsetsFlush = .everyCommit }
         defer { Task { await t.close() } }
         _ = try await t.broker.createTopic("c", partitions: 1)
         try await t.produce("c", values: [[1], [2], [3]])
