@@ -250,6 +250,16 @@ public final class OffsetStore: Sendable {
         if needed { try waitUntilDurable(try append(.removeGroup(group))) }
     }
 
+    /// Forgets `group`'s committed offsets of `partitions` (OffsetDelete); durable on return.
+    public func removeOffsets(group: String, _ partitions: [TopicPartition]) throws {
+        try Self.validate(group: group)
+        guard !partitions.isEmpty else { return }
+        let needed = state.withLock { s in
+            partitions.contains { s.table[group]?[$0] != nil } || !s.pending.isEmpty
+        }
+        if needed { try waitUntilDurable(try append(.removeOffsets(group: group, partitions: partitions))) }
+    }
+
     /// Closes the log file. Every commit that returned is already durable.
     public func close() {
         state.withLock { s in
