@@ -59,6 +59,34 @@ def main():
     ok("kafka-python offsets_for_times")
 
     delete_records(admin, topic)
+    offset_delete(admin, topic)
+
+
+def offset_delete(admin, topic):
+    """OffsetDelete with kafka-python (confluent-kafka's Python AdminClient has no call for it)."""
+    from kafka.errors import GroupIdNotFoundError
+    group = topic + "-od"
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 100)], asynchronous=False)
+    consumer.close()
+    kadmin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    ktp = KTopicPartition(topic, 0)
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    def committed():
+        asked = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])
+        return admin.list_consumer_group_offsets([asked])[group].result(timeout=30).topic_partitions[0].offset
+    check(committed() == 100, "the offset to delete was committed")
+    result = kadmin.delete_group_offsets(group, [ktp])
+    check(result[ktp].errno == 0, f"delete_group_offsets: {result}")
+    check(committed() < 0, f"the deleted offset is gone: {committed()}")
+    try:
+        kadmin.delete_group_offsets(unique("nogroup"), [ktp])
+        check(False, "OffsetDelete of a missing group must fail")
+    except GroupIdNotFoundError:
+        pass
+    kadmin.close()
+    ok("kafka-python delete_group_offsets (OffsetDelete); GROUP_ID_NOT_FOUND for a missing group")
 
 
 def delete_records(admin, topic):
