@@ -7,12 +7,14 @@ cd "$(dirname "$0")/.."
 command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler" >&2; exit 1; }
 plugin="${PROTOC_GEN_SWIFT:-}"
 if [ -z "$plugin" ]; then
-  src=.build-protoc/swift-protobuf
+  # The package's own checkout of swift-protobuf (after `swift build`), else a clone.
+  src=.build/checkouts/swift-protobuf
   if [ ! -d "$src" ]; then
-    git clone -q --branch 1.39.0 https://github.com/apple/swift-protobuf "$src"
+    src=.build-protoc/swift-protobuf
+    [ -d "$src" ] || git clone -q --branch 1.39.0 https://github.com/apple/swift-protobuf "$src"
   fi
-  (cd "$src" && swift build -c release --product protoc-gen-swift >&2)
-  plugin="$src/.build/release/protoc-gen-swift"
+  swift build -c release --package-path "$src" --scratch-path .build-protoc/build --product protoc-gen-swift >&2
+  plugin=.build-protoc/build/release/protoc-gen-swift
 fi
 out=Sources/SpoolProtocol/Generated
 mkdir -p "$out"

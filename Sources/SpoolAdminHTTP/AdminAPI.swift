@@ -48,7 +48,14 @@ public struct AdminAPI: Sendable {
             partitionsStopped: stopped, openDescriptors: ProcessStats.openDescriptors(),
             descriptorLimit: ProcessStats.descriptorLimit(), segmentFilesOpen: files.open,
             segmentFilesBudget: files.capacity,
-            recordsIn: totals.0, recordsOut: totals.1, bytesIn: totals.2, bytesOut: totals.3)
+            recordsIn: totals.0, recordsOut: totals.1, bytesIn: totals.2, bytesOut: totals.3,
+            degraded: degraded())
+    }
+
+    /// Sentences for the background tasks failing persistently (retention, offset expiry,
+    /// offsets-log compaction); empty when the broker is not degraded.
+    public func degraded() -> [String] {
+        broker.events.maintenance.degraded.map(\.sentence)
     }
 
     public func topics() -> [TopicView] {

@@ -82,7 +82,10 @@ public final class AdminHTTPListener: Service, Sendable {
         let exporter = self.exporter
         router.get("/health") { _, _ in Self.text("ok\n") }
         router.get("/ready") { _, _ in
-            ((try? self.api().ready()) ?? false) ? Self.text("ready\n") : Self.text("not ready\n", status: .serviceUnavailable)
+            guard let api = try? self.api(), api.ready() else { return Self.text("not ready\n", status: .serviceUnavailable) }
+            // Degraded still serves clients (200), but says which background task keeps failing.
+            let degraded = api.degraded()
+            return Self.text(degraded.isEmpty ? "ready\n" : "ready, degraded\n" + degraded.map { "degraded: \($0)\n" }.joined())
         }
         router.get("/metrics") { _, _ in
             guard let exporter else { return Self.text("metrics are off\n", status: .notFound) }

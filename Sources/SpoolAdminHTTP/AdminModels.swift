@@ -24,6 +24,9 @@ public struct BrokerInfoView: Codable, Sendable {
     public var recordsOut: Int64
     public var bytesIn: Int64
     public var bytesOut: Int64
+    /// Background tasks failing persistently, one sentence each (empty: not degraded).
+    /// Optional so that an older broker's answer still decodes.
+    public var degraded: [String]?
 }
 
 /// One listener of the broker: what it speaks and where.

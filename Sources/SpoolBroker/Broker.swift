@@ -56,7 +56,8 @@ public final class Broker: Sendable {
         let storage = storage
         let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
         self.producers = producers
-        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced) { tp in
+        groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
+                                  expiryRan: events.offsetExpiryRan) { tp in
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)

@@ -41,5 +41,7 @@ public struct BrokerConfig: Sendable {
 
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
+        // offsets.flush.ms: answered once written, fsynced within 1 s (Kafka's semantics).
+        storage.offsetsFlush = .default
     }
 }

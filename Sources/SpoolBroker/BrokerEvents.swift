@@ -12,7 +12,11 @@ import Synchronization
 public final class BrokerEvents: StorageObserver, Sendable {
     public let metrics: BrokerMetrics
     public let logger: Logger
+    /// How the background tasks fare (retention, offset expiry, offsets-log compaction).
+    public let maintenance = MaintenanceHealth()
     private let recovery = Mutex(RecoveryTally())
+    /// The failures of the retention run going on, reported together when it ends.
+    private let retentionErrors = Mutex<[String]>([])
 
     struct RecoveryTally {
         var clean = 0
@@ -35,6 +39,10 @@ public final class BrokerEvents: StorageObserver, Sendable {
 
     public func groupCommitCompleted(_ tp: TopicPartition, waiters: Int) {
         metrics.groupCommitCompleted(waiters: waiters)
+    }
+
+    public func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {
+        metrics.offsetsFsyncCompleted(durationNanos: durationNanos, commits: commits)
     }
 
     public func partitionOpened(_ report: PartitionRecoveryReport) {
@@ -67,6 +75,65 @@ public final class BrokerEvents: StorageObserver, Sendable {
     public func partitionStopped(_ tp: TopicPartition, error: StorageError) {
         metrics.partitionStopped()
         logger.error("partition stopped", metadata: ["partition": "\(tp)", "error": "\(error.code)", "reason": "\(error.message)"])
+    }
+
+    public func retentionFailed(_ tp: TopicPartition, error: StorageError) {
+        logger.error("retention failed", metadata: ["partition": "\(tp)", "error": "\(error.code)", "reason": "\(error.message)"])
+        retentionErrors.withLock { $0.append("\(tp): \(error.message)") }
+    }
+
+    public func retentionRunCompleted(failures: Int) {
+        let errors = retentionErrors.withLock { e -> [String] in
+            defer { e.removeAll() }
+            return e
+        }
+        if failures == 0 {
+            maintenanceSucceeded(.retention)
+        } else {
+            let more = errors.count > 1 ? " (and \(errors.count - 1) more partitions)" : ""
+            maintenanceFailed(.retention, (errors.first ?? "\(failures) partitions failed") + more)
+        }
+    }
+
+    public func offsetsCompactionFailed(error: StorageError, stopped: Bool) {
+        logger.error("committed-offsets compaction failed", metadata: [
+            "error": "\(error.code)", "reason": "\(error.message)", "store_stopped": "\(stopped)",
+        ])
+        maintenanceFailed(.offsetsCompaction, error.message)
+    }
+
+    public func offsetsCompacted(bytes: Int64) {
+        maintenanceSucceeded(.offsetsCompaction)
+    }
+
+    /// An offset-expiry round ended; `failures` are the groups whose offsets could not be removed.
+    public func offsetExpiryRan(_ failures: [(group: String, error: String)]) {
+        for f in failures {
+            logger.error("committed offsets could not be expired", metadata: ["group": "\(f.group)", "reason": "\(f.error)"])
+        }
+        if let first = failures.first {
+            let more = failures.count > 1 ? " (and \(failures.count - 1) more groups)" : ""
+            maintenanceFailed(.offsetExpiry, "group \(first.group): \(first.error)" + more)
+        } else {
+            maintenanceSucceeded(.offsetExpiry)
+        }
+    }
+
+    private func maintenanceFailed(_ task: MaintenanceHealth.BackgroundTask, _ error: String) {
+        let status = maintenance.failed(task, error, nowMillis: PartitionLog.wallClockMillis())
+        metrics.maintenanceFailed(task.rawValue, consecutive: status.consecutiveFailures)
+        if status.consecutiveFailures == MaintenanceHealth.persistentFailuresMin {
+            logger.error("broker degraded: a background task keeps failing", metadata: [
+                "task": "\(task.rawValue)", "failures_in_a_row": "\(status.consecutiveFailures)", "reason": "\(error)",
+            ])
+        }
+    }
+
+    private func maintenanceSucceeded(_ task: MaintenanceHealth.BackgroundTask) {
+        let ended = maintenance.succeeded(task)
+        guard ended > 0 else { return }
+        metrics.maintenanceFailed(task.rawValue, consecutive: 0)
+        logger.info("background task succeeded again", metadata: ["task": "\(task.rawValue)", "after_failures": "\(ended)"])
     }
 
     // MARK: Broker events

@@ -65,6 +65,8 @@ public final class BrokerMetrics: Sendable {
         // Storage.
         .init(name: "spool_fsync_duration_seconds", kind: .histogram, help: "Duration of one fsync round of a partition log.", buckets: latencyBucketsSeconds),
         .init(name: "spool_group_commit_appends", kind: .histogram, help: "Appends released by one group-commit fsync round (acks=all waiters sharing an fsync).", buckets: groupCommitBuckets),
+        .init(name: "spool_offsets_fsync_duration_seconds", kind: .histogram, help: "Duration of one fsync round of the committed-offsets log.", buckets: latencyBucketsSeconds),
+        .init(name: "spool_offsets_fsync_commits", kind: .histogram, help: "Commits (and group or topic removals) made durable by one fsync round of the committed-offsets log.", buckets: groupCommitBuckets),
         .init(name: "spool_log_start_offset", kind: .gauge, help: "First offset still in a partition's log.", buckets: []),
         .init(name: "spool_log_end_offset", kind: .gauge, help: "Offset the next record of a partition will get.", buckets: []),
         .init(name: "spool_log_size_bytes", kind: .gauge, help: "Bytes of a partition's segment files.", buckets: []),
@@ -81,6 +83,8 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_recovery_truncated_bytes", kind: .gauge, help: "Log bytes cut off by recovery at start (torn or corrupt tails).", buckets: []),
         .init(name: "spool_retention_deleted_segments_total", kind: .counter, help: "Segments deleted by retention, by reason (time or size).", buckets: []),
         .init(name: "spool_retention_deleted_bytes_total", kind: .counter, help: "Bytes deleted by retention, by reason (time or size).", buckets: []),
+        .init(name: "spool_maintenance_failures_total", kind: .counter, help: "Failed runs of a background task, by task: retention, offset_expiry, offsets_compaction.", buckets: []),
+        .init(name: "spool_maintenance_failing_runs", kind: .gauge, help: "Failed runs in a row of a background task, by task (0 once a run succeeds; 3 or more: the broker is degraded).", buckets: []),
         // Consumer groups.
         .init(name: "spool_consumer_group_committed_offset", kind: .gauge, help: "Offset a consumer group committed for a partition.", buckets: []),
         .init(name: "spool_consumer_group_lag", kind: .gauge, help: "Records between a group's committed offset and the partition's end.", buckets: []),
@@ -98,6 +102,8 @@ public final class BrokerMetrics: Sendable {
     let uptime: Gauge
     let fsyncDuration: CoreMetrics.Timer
     let groupCommitAppends: Recorder
+    let offsetsFsyncDuration: CoreMetrics.Timer
+    let offsetsFsyncCommits: Recorder
     let partitionStops: Counter
     let recoveryDuration: Meter
     let recoveryScanned: Meter
@@ -114,6 +120,7 @@ public final class BrokerMetrics: Sendable {
     private let listeners = Mutex<[String: ListenerMetrics]>([:])
     private let retention = Mutex<[RetentionReason: (segments: Counter, bytes: Counter)]>([:])
     private let budgets = Mutex<[String: Counter]>([:])
+    private let maintenance = Mutex<[String: (failures: Counter, failing: Gauge)]>([:])
     private let budgetEventCounters = Mutex<[String: Counter]>([:])
     /// Budget counters already exported (the budgets count; scrapes add the difference).
     private let budgetEventsSeen = Mutex<BudgetCounters>(BudgetCounters())
@@ -128,6 +135,8 @@ public final class BrokerMetrics: Sendable {
         uptime = Gauge(label: "spool_uptime_seconds", factory: factory)
         fsyncDuration = CoreMetrics.Timer(label: "spool_fsync_duration_seconds", factory: factory)
         groupCommitAppends = Recorder(label: "spool_group_commit_appends", aggregate: true, factory: factory)
+        offsetsFsyncDuration = CoreMetrics.Timer(label: "spool_offsets_fsync_duration_seconds", factory: factory)
+        offsetsFsyncCommits = Recorder(label: "spool_offsets_fsync_commits", aggregate: true, factory: factory)
         partitionStops = Counter(label: "spool_partition_stops_total", factory: factory)
         recoveryDuration = Meter(label: "spool_recovery_duration_seconds", factory: factory)
         recoveryScanned = Meter(label: "spool_recovery_scanned_bytes", factory: factory)
@@ -204,6 +213,11 @@ public final class BrokerMetrics: Sendable {
         groupCommitAppends.record(waiters)
     }
 
+    func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {
+        offsetsFsyncDuration.recordNanoseconds(durationNanos)
+        offsetsFsyncCommits.record(commits)
+    }
+
     func partitionOpened(_ report: PartitionRecoveryReport) {
         recoveryDuration.increment(by: Double(report.durationNanos) / 1e9)
         if report.bytesScanned > 0 { recoveryScanned.increment(by: Double(report.bytesScanned)) }
@@ -220,6 +234,19 @@ public final class BrokerMetrics: Sendable {
         }
         counters.segments.increment()
         counters.bytes.increment(by: bytes)
+    }
+
+    /// A background task failed (`consecutive` > 0), or succeeded again after failing (0).
+    func maintenanceFailed(_ task: String, consecutive: Int) {
+        let handles = maintenance.withLock { all in
+            if let known = all[task] { return known }
+            let made = (Counter(label: "spool_maintenance_failures_total", dimensions: [("task", task)], factory: factory),
+                        Gauge(label: "spool_maintenance_failing_runs", dimensions: [("task", task)], factory: factory))
+            all[task] = made
+            return made
+        }
+        if consecutive > 0 { handles.failures.increment() }
+        handles.failing.record(consecutive)
     }
 
     func partitionStopped() {

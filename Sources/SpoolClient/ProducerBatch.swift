@@ -98,6 +98,8 @@ final class ProducerBatch: @unchecked Sendable {
         self.baseSequence = baseSequence
         guard var bytes = sealed else { return }
         let start = bytes.readerIndex
+        // The id too: past the last epoch InitProducerId hands out a fresh id.
+        bytes.setInteger(identity.producerId, at: start + RecordBatchHeader.Position.producerId)
         bytes.setInteger(identity.epoch, at: start + RecordBatchHeader.Position.producerEpoch)
         bytes.setInteger(baseSequence, at: start + RecordBatchHeader.Position.baseSequence)
         RecordBatch.writeCRC(in: &bytes, at: start)

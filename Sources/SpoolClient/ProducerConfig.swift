@@ -1,14 +1,13 @@
-import SpoolProtocol
-import SpoolRecords
-
 /// Producer settings, named after Kafka's, with Kafka's defaults where Spool has the same notion.
 public struct ProducerConfig: Sendable {
     /// Close a partition's batch at this many (uncompressed) bytes. Kafka: `batch.size`.
     public var batchBytes = 64 << 10
     /// Wait this long for more records before sending a batch. Kafka: `linger.ms`.
     public var lingerMillis = 5
-    public var compression: CompressionCodec = .lz4
-    public var acks: Spool_V1_Acks = .leader
+    /// The codec of every batch. Kafka: `compression.type` (whose default is none; lz4 here).
+    public var compression: CompressionType = .lz4
+    /// When a record counts as acknowledged. Kafka: `acks` (1).
+    public var acks: ProducerAcks = .leader
     /// Produce requests in flight at once on the connection (capped by the broker's
     /// handshake limit). Kafka: `max.in.flight.requests.per.connection`.
     public var maxInFlightRequests = 8

@@ -30,10 +30,10 @@ struct ProducerLimits: Sendable, Equatable {
         requestPayloadBytesMax = request
         let wire = min(request, maxMessageBytes)
         // Incompressible records grow a little under a codec; leave room for that growth.
-        let growth = Compression.maxCompressedBytes(wire, codec: config.compression) - wire
+        let growth = Compression.maxCompressedBytes(wire, codec: config.compression.codec) - wire
         batchBytesMax = max(RecordBatchHeader.size + 1, wire - growth)
         recordBytesMax = batchBytesMax - RecordBatchHeader.size
-        assert(wire <= RecordBatchHeader.size + 1 || RecordBatchHeader.size + Compression.maxCompressedBytes(recordBytesMax, codec: config.compression) <= wire)
+        assert(wire <= RecordBatchHeader.size + 1 || RecordBatchHeader.size + Compression.maxCompressedBytes(recordBytesMax, codec: config.compression.codec) <= wire)
     }
 
     /// An upper bound of a record's encoded size (the deltas taken at their widest

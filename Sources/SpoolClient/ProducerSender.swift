@@ -50,7 +50,7 @@ extension SpoolProducer {
         payload.reserveCapacity(minimumWritableBytes: capacity)
         var message = Spool_V1_ProduceRequest()
         message.topic = request.name
-        message.acks = config.acks
+        message.acks = config.acks.wire
         message.timeoutMs = UInt32(clamping: config.deliveryTimeoutMillis)
         var builders: [RecordBatchBuilder] = []
         do {
@@ -85,7 +85,7 @@ extension SpoolProducer {
         let pending: SpoolConnection.PendingReply
         do {
             pending = try connection.startCall(.produce, message, payload: payload, timeoutMillis: leftMillis)
-        } catch let error as SpoolClientError where error.code == .deadlineExceeded {
+        } catch let error as SpoolClientError where error.code == .tooManyCallsInFlight {
             // Refused before sending: the broker's limit of calls in flight is reached.
             finish(request, outcome: .retriable(error))
             return
@@ -179,23 +179,26 @@ extension SpoolProducer {
         run(effects)
     }
 
-    /// Retriable: the broker is unavailable or the connection is gone; for a whole
-    /// call also RESOURCE_EXHAUSTED (too many calls in flight). For one partition's
-    /// result RESOURCE_EXHAUSTED means a batch over the topic's limit: not retriable.
+    /// Retriable: the broker is unavailable, short of a resource (RESOURCE_EXHAUSTED:
+    /// too many calls in flight, no descriptor for the partition), or the connection is
+    /// gone. TOO_LARGE (a batch over the topic's limit) never fits: failed. For one
+    /// partition, ABORTED is an idempotent sequence gap (resent under a new epoch) and
+    /// ALREADY_EXISTS a retry of records appended before (delivered).
     /// A call past its deadline is past its batches' delivery deadline.
     static func classify(_ error: Error, wholeCall: Bool) -> ProducerState.EntryOutcome {
         switch error {
         case let status as SpoolStatusError:
             switch status.code {
-            case .unavailable: return .retriable(error)
-            case .resourceExhausted where wholeCall: return .retriable(error)
+            case .unavailable, .resourceExhausted: return .retriable(error)
+            case .aborted where !wholeCall: return .outOfSequence(error)
+            case .alreadyExists where !wholeCall: return .alreadyAppended
             default: return .failed(error)
             }
         case let client as SpoolClientError:
             switch client.code {
             case .deadlineExceeded:
                 return .failed(ProducerError(.deliveryTimedOut, "no answer to a Produce request within the delivery timeout", underlying: error))
-            case .connectionLost, .connectionRefused, .connectTimeout, .handshakeTimeout: return .retriable(error)
+            case .connectionLost, .connectionRefused, .connectTimeout, .handshakeTimeout, .tooManyCallsInFlight: return .retriable(error)
             default: return .failed(error)
             }
         case is ChannelError, is IOError:

@@ -205,8 +205,15 @@ struct ProducerState: Sendable {
     /// What became of one partition's batches in a request.
     enum EntryOutcome {
         case delivered(baseOffset: Int64)
+        /// The broker had appended these records before (an idempotent retry) and no
+        /// longer knows their offsets: delivered, offsets -1 (Kafka's DUPLICATE_SEQUENCE_NUMBER).
+        case alreadyAppended
         /// Worth another attempt (broker unavailable, connection lost, overloaded).
         case retriable(Error)
+        /// The broker refused an idempotent batch for a gap in the partition's sequence
+        /// (an earlier batch failed for good): it did not append it. As Kafka's producer,
+        /// bump the epoch and send it again, in order, with the partition's sequence from 0.
+        case outOfSequence(Error)
         case failed(Error)
     }
 
@@ -229,9 +236,25 @@ struct ProducerState: Sendable {
                     next += Int64(batch.recordCount)
                 }
                 if topics[ref.topic].partitions[p].retries.isEmpty { topics[ref.topic].partitions[p].retrying = false }
+            case .alreadyAppended:
+                for batch in entry.batches { finish(batch, .success(-1), effects: &effects) }
+                if topics[ref.topic].partitions[p].retries.isEmpty { topics[ref.topic].partitions[p].retrying = false }
             case .failed(let error):
                 allDelivered = false
                 for batch in entry.batches { finish(batch, .failure(error), effects: &effects) }
+                if identity != nil { epochBumpNeeded = true }
+            case .outOfSequence(let error):
+                allDelivered = false
+                for batch in entry.batches {
+                    batch.lastError = error
+                    if now >= batch.deadline {
+                        expire(batch, effects: &effects)
+                    } else {
+                        batch.keepSealedBytes(from: request.payload)
+                        topics[ref.topic].partitions[p].requeueForRetry(batch)
+                    }
+                }
+                // Nothing is sent until the new epoch restamped every queued batch (`bumped`).
                 if identity != nil { epochBumpNeeded = true }
             case .retriable(let error):
                 allDelivered = false

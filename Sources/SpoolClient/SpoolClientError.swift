@@ -27,6 +27,9 @@ public struct SpoolClientError: Error, CustomStringConvertible, Sendable, Hashab
         case connectionLost
         /// The call got no answer within its deadline.
         case deadlineExceeded
+        /// The connection already has as many calls in flight as the broker allows (its
+        /// handshake's `max_in_flight`); the call was not sent. Retry once one finished.
+        case tooManyCallsInFlight
         /// The request is larger than the broker's frame limit (from the handshake); it was not sent.
         case requestTooLarge
         /// A position is outside a partition's log and the reset policy is `.none`.
@@ -50,7 +53,7 @@ public struct SpoolClientError: Error, CustomStringConvertible, Sendable, Hashab
     /// Worth retrying on a new or the same connection (after a backoff).
     public var isRetriable: Bool {
         switch code {
-        case .connectionRefused, .connectTimeout, .connectionLost, .deadlineExceeded, .handshakeTimeout: true
+        case .connectionRefused, .connectTimeout, .connectionLost, .deadlineExceeded, .handshakeTimeout, .tooManyCallsInFlight: true
         default: false
         }
     }

@@ -277,7 +277,7 @@ public final class SpoolProducer: Sendable {
                 batch = open
             } else {
                 let builder = s.spareBuilders.popLast()
-                    ?? RecordBatchBuilder(codec: config.compression, initialCapacity: batchBytesTarget + 1024)
+                    ?? RecordBatchBuilder(codec: config.compression.codec, initialCapacity: batchBytesTarget + 1024)
                 batch = ProducerBatch(
                     topic: topic, partition: ref.partition, builder: builder, openedAt: .now,
                     deadline: .now() + .milliseconds(Int64(config.deliveryTimeoutMillis)))

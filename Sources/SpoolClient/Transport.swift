@@ -126,7 +126,7 @@ final class Transport: Sendable {
                 throw SpoolClientError(.requestTooLarge, "\(method) request of \(frameBytes) bytes is over the broker's frame limit of \(t.maxFrameBytes) bytes; it was not sent")
             }
             guard t.unary.count + t.streams.count < t.maxInFlight else {
-                throw SpoolClientError(.deadlineExceeded, "\(t.maxInFlight) calls already in flight to \(address) (the broker's limit)")
+                throw SpoolClientError(.tooManyCallsInFlight, "\(t.maxInFlight) calls already in flight to \(address) (the broker's limit)")
             }
             let id = Self.nextID(&t)
             t.unary[id] = (pending, method, deadline)

@@ -33,6 +33,7 @@ extension KafkaErrorCode {
         case let e as ProducerStateError:
             switch e.code {
             case .outOfOrderSequenceNumber: self = .outOfOrderSequenceNumber
+            case .duplicateSequenceNumber: self = .duplicateSequenceNumber
             case .invalidProducerEpoch: self = .invalidProducerEpoch
             case .invalidRecord: self = .invalidRecord
             }

@@ -142,7 +142,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let framing = error as? FramingError {
-            goAway(SpoolStatusError(framing.code == .tooLarge ? .resourceExhausted : .invalidArgument, framing.message))
+            goAway(SpoolStatusError(framing.code == .tooLarge ? .tooLarge : .invalidArgument, framing.message))
         } else if let status = error as? SpoolStatusError {
             // The decoder refused a frame (the inbound budget).
             goAway(status)
@@ -489,6 +489,11 @@ final class ConnectionHandler: ChannelInboundHandler {
                     continue
                 }
                 break
+            }
+            // A batch is never split: one larger than a frame can carry ends the stream (TOO_LARGE).
+            if read.spanBytes > broker.config.maxFrameBytes - Self.responseMessageBytesMax {
+                return endSubscription(sub, BrokerError(.recordTooLarge,
+                    "the batch at offset \(sub.nextOffset) of \(sub.tp) is \(read.spanBytes) bytes, more than a frame can carry (max.frame.bytes \(broker.config.maxFrameBytes))"))
             }
             let span: FetchedSpan
             switch broker.openSpan(read, budget: budget) {

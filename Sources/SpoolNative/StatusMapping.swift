@@ -14,7 +14,8 @@ enum StatusMapping {
             case .invalidRequest, .invalidTopicName, .invalidConfig: return SpoolStatusError(.invalidArgument, e.message)
             case .shuttingDown, .partitionStopped, .partitionClosed: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
-            case .resourceExhausted, .recordTooLarge: return SpoolStatusError(.resourceExhausted, e.message)
+            case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
+            case .recordTooLarge: return SpoolStatusError(.tooLarge, e.message)
             case .offsetOutOfRange: return SpoolStatusError(.outOfRange, e.message)
             case .unknownTopic, .unknownPartition: return SpoolStatusError(.notFound, e.message)
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
@@ -25,13 +26,15 @@ enum StatusMapping {
             switch e.code {
             case .badCRC, .corruptCompressedData: return SpoolStatusError(.dataLoss, e.description)
             case .unsupportedCodec, .invalidTimestamp: return SpoolStatusError(.invalidArgument, e.description)
-            case .batchTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
-            case .decompressedTooLarge: return SpoolStatusError(.resourceExhausted, e.description)
+            case .batchTooLarge, .decompressedTooLarge: return SpoolStatusError(.tooLarge, e.description)
             default: return SpoolStatusError(.invalidArgument, "malformed record batch: \(e.description)")
             }
         case let e as ProducerStateError:
             switch e.code {
-            case .outOfOrderSequenceNumber, .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
+            // gRPC's ABORTED is "a sequencer check failure"; ALREADY_EXISTS: the records are stored.
+            case .outOfOrderSequenceNumber: return SpoolStatusError(.aborted, e.message)
+            case .duplicateSequenceNumber: return SpoolStatusError(.alreadyExists, e.message)
+            case .invalidProducerEpoch: return SpoolStatusError(.failedPrecondition, e.message)
             case .invalidRecord: return SpoolStatusError(.invalidArgument, e.message)
             }
         case let e as GroupCoordinatorError:

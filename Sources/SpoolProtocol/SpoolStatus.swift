@@ -48,6 +48,7 @@ extension Spool_V1_StatusCode {
         case .unavailable: "UNAVAILABLE"
         case .dataLoss: "DATA_LOSS"
         case .unauthenticated: "UNAUTHENTICATED"
+        case .tooLarge: "TOO_LARGE"
         case .UNRECOGNIZED(let n): "CODE_\(n)"
         }
     }

@@ -6,8 +6,9 @@ import NIOCore
 ///
 /// gzip uses zlib with a gzip wrapper (windowBits 31); lz4 uses the LZ4 *frame*
 /// format with independent 64 KiB blocks, which is what Kafka v2 clients write and
-/// read. Decompression never produces more than `maxBytes`: a batch that would
-/// inflate past it is rejected as a decompression bomb.
+/// read; snappy writes the xerial framing and reads it and raw blocks (`SnappyCodec`);
+/// zstd uses the zstd frame format (`ZstdCodec`). Decompression never produces more
+/// than `maxBytes`: a batch that would inflate past it is rejected as a decompression bomb.
 public enum Compression {
     /// Default zlib level (6, zlib's own default); Kafka uses the same.
     public static let gzipDefaultLevel: Int32 = 6
@@ -23,8 +24,10 @@ public enum Compression {
             try gzipCompress(input, level: level ?? gzipDefaultLevel, into: &output)
         case .lz4:
             try lz4Compress(input, level: level ?? 0, into: &output)
-        case .snappy, .zstd:
-            throw RecordsError(.unsupportedCodec, "compression codec \(codec) is not supported by Spool yet")
+        case .snappy:
+            try SnappyCodec.compress(input, into: &output)
+        case .zstd:
+            try ZstdCodec.compress(input, level: level, into: &output)
         }
     }
 
@@ -32,7 +35,7 @@ public enum Compression {
     /// (incompressible data grows a little: block and frame headers).
     public static func maxCompressedBytes(_ inputBytes: Int, codec: CompressionCodec) -> Int {
         switch codec {
-        case .none, .snappy, .zstd:
+        case .none:
             return inputBytes
         case .gzip:
             // zlib's deflateBound for the default window and memory level, plus the gzip wrapper.
@@ -40,6 +43,10 @@ public enum Compression {
         case .lz4:
             var prefs = lz4Preferences(level: 0)
             return LZ4F_compressFrameBound(inputBytes, &prefs)
+        case .snappy:
+            return SnappyCodec.maxCompressedBytes(inputBytes)
+        case .zstd:
+            return ZstdCodec.maxCompressedBytes(inputBytes)
         }
     }
 
@@ -57,8 +64,10 @@ public enum Compression {
             try gzipDecompress(input, maxBytes: maxBytes, into: &output)
         case .lz4:
             try lz4Decompress(input, maxBytes: maxBytes, into: &output)
-        case .snappy, .zstd:
-            throw RecordsError(.unsupportedCodec, "compression codec \(codec) is not supported by Spool yet")
+        case .snappy:
+            try SnappyCodec.decompress(input, maxBytes: maxBytes, into: &output)
+        case .zstd:
+            try ZstdCodec.decompress(input, maxBytes: maxBytes, into: &output)
         }
     }
 

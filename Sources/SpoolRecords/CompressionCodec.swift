@@ -1,7 +1,7 @@
 /// The compression codec of a record batch: bits 0–2 of the batch attributes.
 ///
-/// Ids follow Kafka. `snappy` and `zstd` are recognised so that a batch using
-/// them gets a clear "unsupported" error instead of "corrupt".
+/// Ids follow Kafka; all five of Kafka's codecs are supported. Ids 5–7 are unknown
+/// and refused with `unsupportedCodec`.
 public enum CompressionCodec: Int16, CaseIterable, Sendable, CustomStringConvertible {
     case none = 0
     case gzip = 1
@@ -9,19 +9,17 @@ public enum CompressionCodec: Int16, CaseIterable, Sendable, CustomStringConvert
     case lz4 = 3
     case zstd = 4
 
-    /// Codecs this build can compress and decompress.
-    public static let supported: [CompressionCodec] = [.none, .gzip, .lz4]
+    /// Codecs this build can compress and decompress: all of Kafka's.
+    public static let supported: [CompressionCodec] = allCases
 
-    public var isSupported: Bool { Self.supported.contains(self) }
+    /// The names `init(name:)` accepts, for help texts and error messages.
+    public static let supportedNames = supported.map(\.description).joined(separator: ", ")
 
-    /// The codec for attribute bits 0–2, throwing for ids that are unknown or unsupported.
+    /// The codec for attribute bits 0–2, throwing for the unknown ids 5–7.
     public init(attributeBits: Int16) throws {
         let id = attributeBits & 0x07
         guard let codec = CompressionCodec(rawValue: id) else {
             throw RecordsError(.unsupportedCodec, "unknown compression codec id \(id)")
-        }
-        guard codec.isSupported else {
-            throw RecordsError(.unsupportedCodec, "compression codec \(codec) (id \(id)) is not supported by Spool yet; use none, gzip or lz4")
         }
         self = codec
     }

@@ -17,9 +17,15 @@ public struct StorageConfig: Sendable {
     public var retentionCheckIntervalMillis: Int64 = 300_000
     /// How often the `flush.ms` policy is checked.
     public var flushCheckIntervalMillis: Int64 = 1000
+    /// When an OffsetCommit is answered relative to its fsync (`offsets.flush.ms`). The
+    /// storage layer's default is the power-loss-safe one; the broker's (`BrokerConfig`)
+    /// is `OffsetFlushPolicy.default`, Kafka's semantics.
+    public var offsetsFlush = OffsetFlushPolicy.everyCommit
     /// Partitions closed at once at shutdown, each fsyncing its own files: thousands of
     /// busy partitions would otherwise wait for each other's fsyncs one by one.
     public var closeConcurrency = 16
+    /// The committed-offsets log is not compacted below this size (`OffsetStore.compactionMinBytes`).
+    public var offsetsCompactionMinBytes = OffsetStore.defaultCompactionMinBytes
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
@@ -73,7 +79,8 @@ public final class LogManager: Sendable {
         do {
             files = FileDescriptorCache(capacity: config.maxOpenFiles, io: io)
             topics = try TopicStore(dataDirectory: dir, io: io)
-            offsets = try OffsetStore(dataDirectory: dir, io: io, executor: executor)
+            offsets = try OffsetStore(dataDirectory: dir, io: io, compactionMinBytes: config.offsetsCompactionMinBytes,
+                                      flushPolicy: config.offsetsFlush, executor: executor, observer: observer)
             let marker = dir + "/" + Self.cleanShutdownMarker
             // A directory without topics has nothing to recover: it counts as clean.
             openedClean = Directory.fileExists(marker, io: io) || topics.all.isEmpty
@@ -245,9 +252,18 @@ public final class LogManager: Sendable {
     public func runRetention(now: Int64 = PartitionLog.wallClockMillis()) -> Int {
         let all = logs.withLock { Array($0.values) }
         var deleted = 0
+        var failures = 0
         for log in all {
-            deleted += (try? log.applyRetention(now: now)) ?? 0
+            do {
+                deleted += try log.applyRetention(now: now)
+            } catch {
+                // The next run tries again; the observer logs, counts and tells when it persists.
+                failures += 1
+                observer.retentionFailed(TopicPartition(log.topic, log.partition),
+                                         error: error as? StorageError ?? StorageError(.io, "\(error)"))
+            }
         }
+        observer.retentionRunCompleted(failures: failures)
         return deleted
     }
 
@@ -284,6 +300,8 @@ public final class LogManager: Sendable {
         timer.withLock { $0?.source.cancel(); $0 = nil }
         var firstError: Error?
         firstError = Self.closeAll(logs.withLock { Array($0.values) }, concurrency: config.closeConcurrency)
+        // Commits answered before their fsync (offsets.flush.ms) get it before the marker.
+        do { try offsets.flush() } catch { firstError = firstError ?? error }
         offsets.close()
         files.closeAll()
         if firstError == nil {

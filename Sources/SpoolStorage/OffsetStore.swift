@@ -21,11 +21,16 @@ public struct CommittedOffset: Hashable, Sendable {
 /// Committed offsets per consumer group and partition, kept in an append-only log
 /// (`consumer-offsets.log`, see `OffsetLogRecord`) as Kafka keeps `__consumer_offsets`.
 ///
-/// A commit appends one framed record and returns once an fsync covers it. Commits that
-/// arrive together share one fsync (group commit): the first caller to find no fsync
-/// running does it for everyone appended so far, the others wait for it, so the rate is
-/// bounded by fsyncs per second times commits per fsync, not by the table's size.
-/// ``committed(group:)`` answers from memory and shows only durable commits.
+/// A commit appends one framed record; when it returns depends on the ``OffsetFlushPolicy``:
+///
+/// - `.interval(millis:)` (the broker's default, Kafka's semantics): once the record is
+///   written (page cache), so it survives the process dying; one fsync within `millis`
+///   covers every commit written before it. ``committed(group:)`` shows a commit once answered.
+/// - `.everyCommit`: once an fsync covers it. Commits that arrive together share one fsync
+///   (group commit): the first caller to find no fsync running does it for everyone
+///   appended so far, the others wait for it, so the rate is bounded by fsyncs per second
+///   times commits per fsync, not by the table's size. ``committed(group:)`` shows only
+///   durable commits.
 ///
 /// The log is compacted when it passes `compactionMinBytes` and twice its size after the
 /// last compaction (and at open): the live table is written to a new file, fsynced and
@@ -52,6 +57,17 @@ public final class OffsetStore: Sendable {
     /// The log is not compacted below this size.
     public let compactionMinBytes: Int64
     let executor: StorageExecutor
+    /// When commits are answered, relative to their fsync.
+    public let flushPolicy: OffsetFlushPolicy
+    /// Runs the policy's deferred fsync round after a delay in milliseconds.
+    let flushTimer: FlushTimer
+    let observer: any StorageObserver
+
+    /// Runs `work` once, on any thread, `afterMillis` from now.
+    public typealias FlushTimer = @Sendable (_ afterMillis: Int64, _ work: @escaping @Sendable () -> Void) -> Void
+    public static let dispatchFlushTimer: FlushTimer = { millis, work in
+        DispatchQueue.global(qos: .userInitiated).asyncAfter(deadline: .now() + .milliseconds(Int(millis)), execute: work)
+    }
 
     struct State {
         /// What is durable: the table readers see.
@@ -65,8 +81,13 @@ public final class OffsetStore: Sendable {
         var compactedBytes: Int64
         var appendedSeq: UInt64 = 0
         var durableSeq: UInt64 = 0
-        /// Appended, not yet durable: applied to `table` by the fsync that covers them.
+        /// Appended, not yet durable: applied to `table` by the fsync that covers them
+        /// (`.everyCommit` only: under `.interval` a record is in `table` once written).
         var pending: [(seq: UInt64, end: Int64, record: OffsetLogRecord)] = []
+        /// `.interval`: a deferred fsync round is scheduled.
+        var flushScheduled = false
+        /// `close()` is flushing: no more appends.
+        var closing = false
         /// An fsync (or a compaction) is running; its caller wakes `waiters` when done.
         var syncing = false
         var waiters: [DispatchSemaphore] = []
@@ -79,10 +100,17 @@ public final class OffsetStore: Sendable {
     private let state: Mutex<State>
 
     /// Opens (creating, or converting the legacy table into) the log in `dataDirectory`.
-    /// `executor` runs the fsync rounds of async commits.
+    /// `executor` runs the fsync rounds of async commits, `flushTimer` the deferred ones of
+    /// `.interval(millis:)`; `observer` hears of every fsync round.
     public init(dataDirectory: String, io: FileIO = PosixFileIO(), compactionMinBytes: Int64 = OffsetStore.defaultCompactionMinBytes,
-                executor: @escaping StorageExecutor = PartitionLog.globalExecutor) throws {
+                flushPolicy: OffsetFlushPolicy = .everyCommit,
+                executor: @escaping StorageExecutor = PartitionLog.globalExecutor,
+                flushTimer: @escaping FlushTimer = OffsetStore.dispatchFlushTimer,
+                observer: any StorageObserver = NoStorageObserver()) throws {
         self.executor = executor
+        self.flushPolicy = flushPolicy
+        self.flushTimer = flushTimer
+        self.observer = observer
         self.directory = dataDirectory
         self.path = dataDirectory + "/" + Self.fileName
         self.io = io
@@ -162,11 +190,17 @@ public final class OffsetStore: Sendable {
 
     // MARK: API
 
-    /// Stores `offsets` for `group`, all or none; durable on return. Blocks the calling
-    /// thread until an fsync covers the commit (possibly running that fsync itself).
+    /// Stores `offsets` for `group`, all or none; durable on return as the flush policy
+    /// says. Under `.everyCommit` it blocks the calling thread until an fsync covers the
+    /// commit (possibly running that fsync itself).
     public func commit(group: String, _ offsets: [TopicPartition: CommittedOffset]) throws {
         try Self.validate(group: group, offsets)
-        try waitUntilDurable(try append(.commit(group: group, offsets: offsets)))
+        let seq = try append(.commit(group: group, offsets: offsets))
+        if case .interval(let millis) = flushPolicy {
+            scheduleFlush(afterMillis: millis)
+        } else {
+            try waitUntilDurable(seq)
+        }
     }
 
     /// Stores `offsets` for `group`, all or none; returns once durable, without holding a
@@ -179,9 +213,11 @@ public final class OffsetStore: Sendable {
     }
 
     /// Stores `offsets` for `group`, all or none, and calls `completion` once the commit is
-    /// durable (or failed), on the store's executor or, for an invalid or unwritable
-    /// commit, right away on the caller's thread. Never blocks: what an event loop or a
-    /// serial queue should call, so that commits from many callers share one fsync.
+    /// durable as the flush policy says (or failed): under `.interval`, once written, on
+    /// the caller's thread; under `.everyCommit`, on the store's executor once an fsync
+    /// covers it (an invalid or unwritable commit fails at once on the caller's thread).
+    /// Never waits for an fsync: what an event loop or a serial queue should call, so that
+    /// commits from many callers share one fsync.
     public func commit(group: String, _ offsets: [TopicPartition: CommittedOffset],
                        completion: @escaping @Sendable (Result<Void, StorageError>) -> Void) {
         let seq: UInt64
@@ -192,6 +228,10 @@ public final class OffsetStore: Sendable {
             return completion(.failure(error))
         } catch {
             return completion(.failure(StorageError(.io, "\(error)")))
+        }
+        if case .interval(let millis) = flushPolicy {
+            scheduleFlush(afterMillis: millis)
+            return completion(.success(()))
         }
         let (lead, now) = state.withLock { s -> (Bool, Result<Void, StorageError>?) in
             if s.durableSeq >= seq { return (false, .success(())) }
@@ -260,8 +300,22 @@ public final class OffsetStore: Sendable {
         if needed { try waitUntilDurable(try append(.removeOffsets(group: group, partitions: partitions))) }
     }
 
-    /// Closes the log file. Every commit that returned is already durable.
+    /// Makes every commit written so far durable (one fsync round); what `.interval` defers.
+    public func flush() throws {
+        let target = state.withLock { s -> UInt64? in s.durableSeq < s.appendedSeq ? s.appendedSeq : nil }
+        if let target { try waitUntilDurable(target) }
+    }
+
+    /// Closes the log file, after an fsync of the commits the flush policy had not fsynced
+    /// yet (best effort; call ``flush()`` first to learn of a failure).
     public func close() {
+        let flushing = state.withLock { s -> Bool in
+            guard !s.closed && !s.closing else { return false }
+            s.closing = true
+            return true
+        }
+        guard flushing else { return }
+        try? flush()
         state.withLock { s in
             guard !s.closed else { return }
             s.closed = true
@@ -285,7 +339,7 @@ public final class OffsetStore: Sendable {
     private func append(_ record: OffsetLogRecord) throws -> UInt64 {
         let bytes = record.framed()
         let seq = try state.withLock { s -> UInt64 in
-            if s.closed { throw StorageError(.closed, "committed offsets are closed") }
+            if s.closed || s.closing { throw StorageError(.closed, "committed offsets are closed") }
             if let failure = s.failure { throw failure }
             let position = s.logBytes
             do {
@@ -302,10 +356,41 @@ public final class OffsetStore: Sendable {
             }
             s.logBytes += Int64(bytes.count)
             s.appendedSeq += 1
-            s.pending.append((s.appendedSeq, s.logBytes, record))
+            if case .interval = flushPolicy {
+                // Answered once written: readers see it now (it survives the process; the
+                // deferred fsync makes it survive a power loss).
+                record.apply(to: &s.table)
+            } else {
+                s.pending.append((s.appendedSeq, s.logBytes, record))
+            }
             return s.appendedSeq
         }
         return seq
+    }
+
+    /// `.interval`: makes sure one fsync round runs `millis` from now (at most one is
+    /// scheduled at a time; it covers every commit written before it starts).
+    private func scheduleFlush(afterMillis millis: Int64) {
+        let schedule = state.withLock { s -> Bool in
+            guard !s.flushScheduled else { return false }
+            s.flushScheduled = true
+            return true
+        }
+        if schedule { flushTimer(millis) { self.runScheduledFlush() } }
+    }
+
+    private func runScheduledFlush() {
+        let lead = state.withLock { s -> Bool in
+            s.flushScheduled = false
+            guard s.failure == nil, !s.closed, s.durableSeq < s.appendedSeq else { return false }
+            // A round in progress may have started before the newest records: it goes
+            // again (on the executor) while a callback waits.
+            s.callbacks.append((s.appendedSeq, { _ in }))
+            if s.syncing { return false }
+            s.syncing = true
+            return true
+        }
+        if lead { leadOneRound() }
     }
 
     private enum Step {
@@ -346,8 +431,10 @@ public final class OffsetStore: Sendable {
         if needsCompaction() {
             do { try compact() } catch let error as StorageError { failure = error } catch { failure = StorageError(.io, "\(error)") }
         }
-        let (fd, target, end) = state.withLock { ($0.fd, $0.appendedSeq, $0.logBytes) }
+        let (fd, target, end, fromSeq) = state.withLock { ($0.fd, $0.appendedSeq, $0.logBytes, $0.durableSeq) }
         if failure == nil {
+            let started = monotonicNanos()
+            defer { observer.offsetsFsyncCompleted(durationNanos: monotonicNanos() - started, commits: Int(target - fromSeq)) }
             do { try io.fsync(fd) } catch let error as StorageError { failure = error } catch { failure = StorageError(.io, "\(error)") }
         }
         let (waiters, ready, again) = state.withLock { s -> ([DispatchSemaphore], [(@Sendable (Result<Void, StorageError>) -> Void, Result<Void, StorageError>)], Bool) in
@@ -397,7 +484,12 @@ public final class OffsetStore: Sendable {
     /// descriptor swapped; then the directory is fsynced. A crash before the directory
     /// fsync leaves the old or the new log: both hold every durable commit.
     private func compact() throws {
-        let (table, from) = state.withLock { ($0.table, $0.durableBytes) }
+        // The table reflects the log up to `durableBytes` (`.everyCommit`) or to its end
+        // (`.interval`, where a record is in the table once written).
+        let (table, from) = state.withLock { s -> ([String: [TopicPartition: CommittedOffset]], Int64) in
+            if case .interval = flushPolicy { return (s.table, s.logBytes) }
+            return (s.table, s.durableBytes)
+        }
         let snapshot = Self.snapshot(table)
         let temp = path + ".tmp"
         let fd = try io.open(temp, flags: O_RDWR | O_CREAT | O_TRUNC, mode: 0o644)
@@ -406,9 +498,10 @@ public final class OffsetStore: Sendable {
             try io.fsync(fd)
             try io.rename(temp, to: path)
         } catch {
-            // Not compacted; nothing lost. The old log goes on.
+            // Not compacted; nothing lost. The old log goes on (and the next round tries again).
             io.close(fd)
             try? io.removeFile(temp)
+            observer.offsetsCompactionFailed(error: error as? StorageError ?? StorageError(.io, "\(error)"), stopped: false)
             return
         }
         // From here the log's name points at the new file: it must get the tail.
@@ -433,8 +526,10 @@ public final class OffsetStore: Sendable {
         } catch let error as StorageError {
             let failure = StorageError(.logFailed, "committed offsets stopped: compaction failed after the rename: \(error.message)")
             state.withLock { $0.failure = failure }
+            observer.offsetsCompactionFailed(error: failure, stopped: true)
             throw failure
         }
+        observer.offsetsCompacted(bytes: Int64(snapshot.count))
     }
 
     /// Undoes the percent-escaping (of tab, newline, CR and percent) of the legacy table.

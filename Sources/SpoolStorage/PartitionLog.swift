@@ -322,6 +322,9 @@ public final class PartitionLog: Sendable {
             } catch let error as DataStateUnknown {
                 // The file may hold part of the batch: stop here; the in-memory state still
                 // ends at the last whole batch, which is where a retry or recovery cuts.
+                // Cut it now if we can (truncating needs no free space), so that a group
+                // commit of the appends before it never makes a torn tail durable.
+                try? files.withDescriptor(active.logPath) { fd in try files.io.truncate(fd, to: active.sizeBytes) }
                 throw stop(&s, .write, error.cause, now: now)
             }
             s.messagesSinceFlush += validated.recordCount
@@ -406,8 +409,12 @@ public final class PartitionLog: Sendable {
     /// wait together share one fsync (group commit). Throws if the fsync failed:
     /// a failed fsync is never retried and reported as success, because the
     /// kernel may have dropped the dirty pages.
+    ///
+    /// A failed write stops later appends but not this: the appends before it are whole
+    /// and exact in memory, so their fsync goes ahead and they are acknowledged (they are
+    /// in the log, and an idempotent producer's state already counts them).
     public func waitUntilDurable(_ offset: Int64) async throws {
-        if let failure = state.withLock({ $0.failure }) { throw failure }
+        if let failure = state.withLock({ $0.failureKind == .fsync ? $0.failure : nil }) { throw failure }
         if state.withLock({ $0.durableOffset }) >= offset { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             let start = committer.withLock { c -> Bool in
@@ -489,7 +496,9 @@ public final class PartitionLog: Sendable {
         // Capture what to sync under the lock, fsync outside it so appends go on.
         let plan = try state.withLock { s -> FlushPlan in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
-            if let failure = s.failure { throw failure }
+            // After a failed write the log still ends at its last whole batch: flushing up
+            // to there is sound. After a failed fsync nothing is known.
+            if let failure = s.failure, s.failureKind == .fsync { throw failure }
             let closed = s.unsyncedSegments.map { segment -> (LogSegment, Bool) in
                 defer { segment.indexesNeedSync = false }
                 return (segment, segment.indexesNeedSync)
@@ -548,7 +557,7 @@ public final class PartitionLog: Sendable {
     /// Runs the `flush.ms` policy: fsync if the last flush is older than the topic allows.
     public func flushIfDue(now: Int64) {
         let due = state.withLock { s in
-            s.config.flushMillis >= 0 && s.failure == nil && !s.closed
+            s.config.flushMillis >= 0 && (s.failure == nil || s.failureKind == .write) && !s.closed
                 && now - s.lastFlushMillis >= s.config.flushMillis && s.durableOffset < s.segments.last!.nextOffset
         }
         if due { startGroupCommit() }

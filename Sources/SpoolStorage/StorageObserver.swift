@@ -52,6 +52,17 @@ public protocol StorageObserver: Sendable {
     func segmentDeleted(_ tp: TopicPartition, baseOffset: Int64, bytes: Int64, reason: RetentionReason)
     /// A partition stopped taking appends after a failed write or fsync.
     func partitionStopped(_ tp: TopicPartition, error: StorageError)
+    /// Retention failed for one partition (deleting a segment, or the directory fsync after it).
+    func retentionFailed(_ tp: TopicPartition, error: StorageError)
+    /// A retention run over every partition ended; `failures` partitions failed in it.
+    func retentionRunCompleted(failures: Int)
+    /// Compacting the committed-offsets log failed. `stopped`: it failed after the rename,
+    /// and the store refuses commits from now on; otherwise the old log goes on.
+    func offsetsCompactionFailed(error: StorageError, stopped: Bool)
+    /// The committed-offsets log was compacted.
+    func offsetsCompacted(bytes: Int64)
+    /// One fsync round of the committed-offsets log finished, covering `commits` records.
+    func offsetsFsyncCompleted(durationNanos: Int64, commits: Int)
 }
 
 extension StorageObserver {
@@ -60,6 +71,11 @@ extension StorageObserver {
     public func partitionOpened(_ report: PartitionRecoveryReport) {}
     public func segmentDeleted(_ tp: TopicPartition, baseOffset: Int64, bytes: Int64, reason: RetentionReason) {}
     public func partitionStopped(_ tp: TopicPartition, error: StorageError) {}
+    public func retentionFailed(_ tp: TopicPartition, error: StorageError) {}
+    public func retentionRunCompleted(failures: Int) {}
+    public func offsetsCompactionFailed(error: StorageError, stopped: Bool) {}
+    public func offsetsCompacted(bytes: Int64) {}
+    public func offsetsFsyncCompleted(durationNanos: Int64, commits: Int) {}
 }
 
 /// The observer that ignores everything (the default).

@@ -70,10 +70,10 @@ public struct TopicConfig: Hashable, Sendable {
         case "compression.type":
             if value == "producer" {
                 compression = nil
-            } else if let codec = CompressionCodec(name: value), codec.isSupported {
+            } else if let codec = CompressionCodec(name: value) {
                 compression = codec
             } else {
-                throw StorageError(.invalidConfig, "compression.type=\(value): expected producer, none, gzip or lz4")
+                throw StorageError(.invalidConfig, "compression.type=\(value): expected producer, \(CompressionCodec.supportedNames)")
             }
         default:
             throw StorageError(.invalidConfig, "unknown topic config \(key); known: \(Self.keys.joined(separator: ", "))")

@@ -7,29 +7,42 @@ import SpoolClient
 /// unreported (the reader stops reading stdin), and a record leaves the window only when
 /// it and every record before it are acknowledged, so outcomes print in input order as
 /// soon as the front of the window completes.
+///
+/// With `stopAtFirstFailure`, the first record that fails for good stops the window:
+/// `reserve()` returns nil from then on (a waiting one at once), so the reader stops
+/// reading input instead of feeding a dead broker one window of records per delivery
+/// timeout.
 final class AckWindow: Sendable {
     struct State {
         var outcomes: [Result<RecordMetadata, Error>?] // ring of `limit` slots, by line number % limit
         var sent = 0          // lines handed to the producer
         var reported = 0      // lines whose outcome was taken by the reporter
         var finished = false  // no more lines will be sent
+        var stopped = false   // a record failed and the window stops at the first failure
         var spaceWaiter: CheckedContinuation<Void, Never>?
         var reportWaiter: CheckedContinuation<Void, Never>?
     }
 
     let limit: Int
+    let stopAtFirstFailure: Bool
     private let state: NIOLockedValueBox<State>
 
-    init(limit: Int) {
+    init(limit: Int, stopAtFirstFailure: Bool = false) {
         precondition(limit > 0)
         self.limit = limit
+        self.stopAtFirstFailure = stopAtFirstFailure
         state = NIOLockedValueBox(State(outcomes: Array(repeating: nil, count: limit)))
     }
 
-    /// Waits for a free slot; returns the line number of the record about to be sent.
-    func reserve() async -> Int {
+    /// True once a record failed and the window stops at the first failure.
+    var isStopped: Bool { state.withLockedValue { $0.stopped } }
+
+    /// Waits for a free slot; returns the line number of the record about to be sent,
+    /// or nil once the window stopped.
+    func reserve() async -> Int? {
         while true {
-            let line = state.withLockedValue { s -> Int? in
+            let line = state.withLockedValue { s -> Int?? in
+                if s.stopped { return .some(nil) }
                 guard s.sent - s.reported < limit else { return nil }
                 defer { s.sent += 1 }
                 return s.sent
@@ -37,7 +50,7 @@ final class AckWindow: Sendable {
             if let line { return line }
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let ready = state.withLockedValue { s -> Bool in
-                    if s.sent - s.reported < limit { return true }
+                    if s.stopped || s.sent - s.reported < limit { return true }
                     s.spaceWaiter = c
                     return false
                 }
@@ -48,14 +61,22 @@ final class AckWindow: Sendable {
 
     /// Records line `line`'s outcome (called from the producer's completion).
     func complete(_ line: Int, _ result: Result<RecordMetadata, Error>) {
-        let waiter = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
             assert(line >= s.reported && line < s.sent, "outcome for a line outside the window")
             s.outcomes[line % limit] = result
-            guard line == s.reported, let w = s.reportWaiter else { return nil }
-            s.reportWaiter = nil
-            return w
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            if case .failure = result, stopAtFirstFailure, !s.stopped {
+                s.stopped = true
+                if let w = s.spaceWaiter { waiters.append(w) }
+                s.spaceWaiter = nil
+            }
+            if line == s.reported, let w = s.reportWaiter {
+                s.reportWaiter = nil
+                waiters.append(w)
+            }
+            return waiters
         }
-        waiter?.resume()
+        for w in waiters { w.resume() }
     }
 
     /// No more lines will be sent.

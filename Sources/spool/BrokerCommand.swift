@@ -44,6 +44,7 @@ struct BrokerCommand: AsyncParsableCommand {
               group.max.size=1000
               offsets.retention.minutes=10080
               offsets.retention.check.interval.ms=600000
+              offsets.flush.ms=1000         (commits answered once written, fsynced within this; 0: fsync before each answer)
               max.connections=4096          (default: derived from the descriptor limit)
               max.span.descriptors.per.connection=32
               max.outbound.bytes.per.connection=4194304
@@ -65,6 +66,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
     @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
     var kafkaAdvertise: String?
+    @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
+    var offsetsFlushMs: Int?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
     @OptionGroup var operations: OperationsOptions
@@ -74,7 +77,7 @@ struct BrokerCommand: AsyncParsableCommand {
                              "kafka.listen", "kafka.advertise", "auto.create.topics.enable",
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
-                             "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
+                             "offsets.flush.ms", "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
                              "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
@@ -146,6 +149,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let kafkaListen { settings["kafka.listen"] = kafkaListen }
         if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
+        if let offsetsFlushMs { settings["offsets.flush.ms"] = String(offsetsFlushMs) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
         let address = settings["listen"]!
@@ -175,6 +179,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("group.max.size", 1...1_000_000) { result.groups.maxMembersPerGroup = v }
         if let v = try int("offsets.retention.minutes", 1...10_000_000) { result.groups.offsetsRetentionMillis = Int64(v) * 60_000 }
         if let v = try int("offsets.retention.check.interval.ms", 1_000...86_400_000) { result.groups.offsetsRetentionCheckIntervalMillis = Int64(v) }
+        if let v = try int("offsets.flush.ms", 0...3_600_000) { result.storage.offsetsFlush = OffsetFlushPolicy(flushMillis: Int64(v)) }
         guard result.groups.minSessionTimeoutMillis <= result.groups.maxSessionTimeoutMillis else {
             throw ValidationError("group.min.session.timeout.ms must not be above group.max.session.timeout.ms")
         }

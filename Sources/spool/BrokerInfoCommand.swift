@@ -16,7 +16,9 @@ struct BrokerInfoCommand: AsyncParsableCommand {
     func run() async throws {
         let info = try await AdminHTTPClient(address: admin).get("/v1/broker", as: BrokerInfoView.self)
         print("version\t\(info.version)")
-        print("ready\t\(info.ready ? "yes" : "no")")
+        let degraded = info.degraded ?? []
+        print("ready\t\(info.ready ? "yes" : "no")\(degraded.isEmpty ? "" : ", degraded")")
+        for sentence in degraded { print("degraded\t\(sentence)") }
         print("uptime\t\(Self.duration(info.uptimeSeconds))")
         for listener in info.listeners { print("listener\t\(listener.name)\t\(listener.address)") }
         print("data_dir\t\(info.dataDirectory)")

@@ -37,6 +37,8 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many records.") var count: Int?
     @Flag(help: "Stop once every partition's end (as of the last fetch) is reached.") var exitAtEnd = false
     @Option(help: "Consumer group: resume from and commit its offsets.") var group: String?
+    @Option(help: "With --group: the member is dropped after this long without a heartbeat (Kafka's session.timeout.ms; the broker allows group.min.session.timeout.ms to group.max.session.timeout.ms).")
+    var sessionTimeoutMs: UInt32 = GroupMembership.Config().sessionTimeoutMillis
     @Option(help: "Output format, as in kcat.") var format = "%v\\n"
     @Flag(help: "Print a null key or value as NULL (an empty one prints as nothing).") var printNull = false
 
@@ -69,6 +71,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         _ = try parseStart()
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
+        if sessionTimeoutMs < 1 { throw ValidationError("--session-timeout-ms must be at least 1") }
         _ = try RecordFormat(format, printNull: printNull)
     }
 
@@ -123,7 +126,11 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     /// Joins the group; rebalances are reported on standard error.
     private func subscribe(_ consumer: SpoolConsumer, group: String, from start: StartPosition) async throws {
-        try await consumer.subscribe(topics: [topic], group: group, from: start) { event in
+        var membership = GroupMembership.Config()
+        membership.sessionTimeoutMillis = sessionTimeoutMs
+        // Heartbeats well inside the session, as Kafka's default ratio (3 s of 10 s) but never above 3 s.
+        membership.heartbeatIntervalMillis = min(membership.heartbeatIntervalMillis, max(100, sessionTimeoutMs / 3))
+        try await consumer.subscribe(topics: [topic], group: group, from: start, config: membership) { event in
             guard case .assigned(let partitions, let generation) = event else { return }
             let list = partitions.flatMap { t, ps in ps.sorted().map { "\(t)-\($0)" } }.sorted()
             FileHandle.standardError.write(Data("spool: group \(group) generation \(generation): \(list.isEmpty ? "no partitions" : list.joined(separator: ","))\n".utf8))

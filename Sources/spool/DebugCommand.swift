@@ -56,7 +56,7 @@ struct DumpBatches: ParsableCommand {
 struct MakeBatches: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "make-batches",
-        abstract: "Write sample batches (none, gzip, lz4) and their manifests into a directory."
+        abstract: "Write sample batches (every codec) and their manifests into a directory."
     )
 
     @Option(help: "Directory to write <codec>.bin and <codec>.json into.")
@@ -69,9 +69,10 @@ struct MakeBatches: ParsableCommand {
             var file = ByteBuffer()
             var manifest: [ManifestRecord] = []
             var nextOffset: Int64 = 0
-            for batchIndex in 0..<3 {
+            // The last batch holds over 64 KiB of records: several snappy (xerial) chunks and lz4 blocks.
+            for batchIndex in 0..<4 {
                 var builder = RecordBatchBuilder(codec: codec, baseOffset: nextOffset)
-                let count = [4, 150, 1][batchIndex]
+                let count = [4, 150, 1, 1000][batchIndex]
                 for i in 0..<count {
                     let key: [UInt8]? = i % 4 == 1 ? nil : Array("key-\(batchIndex)-\(i % 13)".utf8)
                     let value: [UInt8]? = i % 50 == 3 ? nil

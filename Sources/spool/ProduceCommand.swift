@@ -20,6 +20,10 @@ struct ProduceCommand: AsyncParsableCommand {
             a record that failed prints an error on stderr at its place in the order.
             Input is read as it is sent: at most --max-unacknowledged records wait for their acknowledgement,
             so memory stays bounded however large the input. Exits non-zero if any record was not acknowledged.
+            The first record that fails for good (after retries, within --delivery-timeout-ms) stops the run:
+            no more input is read, the records already sent get their outcome, and the summary on stderr says
+            how many lines were acknowledged and which was the first that was not. --keep-going sends every
+            line anyway and reports each failure.
             """
     )
 
@@ -28,21 +32,24 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(help: "Send every record to this partition (default: by key, or sticky round-robin).") var partition: Int32?
     @Option(help: "Split each line at the first occurrence of this string into key and value.") var keySeparator: String?
     @Option(name: .customLong("header"), help: "A header key=value added to every record (repeatable).") var headers: [String] = []
-    @Option(help: "Codec: none, gzip or lz4.") var compression = "lz4"
+    @Option(help: "Codec: none, gzip, snappy, lz4 or zstd.") var compression = "lz4"
     @Option(help: "Acknowledgement: 0 (none), 1 (written) or all (fsynced).") var acks = "1"
     @Option(help: "Wait this long for more records before sending a batch.") var lingerMs = 5
     @Option(help: "Close a batch at this many bytes.") var batchBytes = 64 * 1024
     @Option(help: "Records read ahead of their acknowledgement at most (backpressure on stdin).") var maxUnacknowledged = 65_536
     @Flag(help: "Print 'PARTITION OFFSET' for every acknowledged record, in input order.") var printOffsets = false
+    @Option(help: "A record not acknowledged this long after it was sent fails (retries included).") var deliveryTimeoutMs = 120_000
+    @Flag(help: "Go on reading and sending after a record failed for good (default: stop at the first failure).") var keepGoing = false
 
     func validate() throws {
-        guard let codec = CompressionCodec(name: compression), codec.isSupported else {
-            throw ValidationError("--compression must be none, gzip or lz4 (got '\(compression)')")
+        guard CompressionCodec(name: compression) != nil else {
+            throw ValidationError("--compression must be one of \(CompressionCodec.supportedNames) (got '\(compression)')")
         }
         guard ["0", "1", "all", "-1"].contains(acks) else { throw ValidationError("--acks must be 0, 1 or all (got '\(acks)')") }
         guard lingerMs >= 0 && lingerMs <= 60_000 else { throw ValidationError("--linger-ms must be 0...60000") }
         guard batchBytes >= 64 && batchBytes <= 16 << 20 else { throw ValidationError("--batch-bytes must be 64...16777216") }
         guard maxUnacknowledged >= 1 && maxUnacknowledged <= 10_000_000 else { throw ValidationError("--max-unacknowledged must be 1...10000000") }
+        guard deliveryTimeoutMs >= 100 && deliveryTimeoutMs <= 86_400_000 else { throw ValidationError("--delivery-timeout-ms must be 100...86400000") }
         if let keySeparator, keySeparator.isEmpty { throw ValidationError("--key-separator cannot be empty") }
         if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
         _ = try parseHeaders()
@@ -57,29 +64,41 @@ struct ProduceCommand: AsyncParsableCommand {
         }
     }
 
+    /// What the reporter saw: lines acknowledged, lines failed, the first failed line (1-based).
+    struct Tally: Sendable {
+        var acknowledged = 0
+        var failures = 0
+        var firstFailedLine: Int?
+        /// Input was left unread after the first failure.
+        var stoppedEarly = false
+    }
+
     func run() async throws {
         var config = ProducerConfig()
-        config.compression = CompressionCodec(name: compression)!
-        config.acks = acks == "0" ? .none : acks == "1" ? .leader : .all
+        config.compression = CompressionType(name: compression)!
+        config.acks = ProducerAcks(name: acks)!
         config.lingerMillis = lingerMs
         config.batchBytes = batchBytes
+        config.deliveryTimeoutMillis = deliveryTimeoutMs
         let recordHeaders = try parseHeaders()
         let separator = keySeparator.map { Array($0.utf8) }
-        let failures = try await address.withConnection { connection -> Int in
+        let stopAtFirstFailure = !keepGoing
+        let tally = try await address.withConnection { connection -> Tally in
             let producer = SpoolProducer(connection: connection, config: config)
-            let window = AckWindow(limit: maxUnacknowledged)
+            let window = AckWindow(limit: maxUnacknowledged, stopAtFirstFailure: stopAtFirstFailure)
             // Reports outcomes in input order as the front of the window completes.
-            let reporter = Task { [printOffsets] () -> Int in
-                var failures = 0
+            let reporter = Task { [printOffsets] () -> Tally in
+                var tally = Tally()
                 var out: [UInt8] = []
                 var line = 0
                 while true {
                     let ready = await window.nextReady()
-                    if ready.isEmpty { return failures }
+                    if ready.isEmpty { return tally }
                     for r in ready {
                         line += 1
                         switch r {
                         case .success(let m):
+                            tally.acknowledged += 1
                             if printOffsets {
                                 appendDecimal(Int64(m.partition), to: &out)
                                 out.append(UInt8(ascii: " "))
@@ -87,7 +106,11 @@ struct ProduceCommand: AsyncParsableCommand {
                                 out.append(0x0A)
                             }
                         case .failure(let error):
-                            failures += 1
+                            tally.failures += 1
+                            if tally.firstFailedLine == nil { tally.firstFailedLine = line }
+                            // Stopping at the first failure: the later ones (a dead broker fails
+                            // every record in flight) are counted in the summary, not printed.
+                            guard !stopAtFirstFailure || tally.failures == 1 else { continue }
                             if !out.isEmpty { FileHandle.standardOutput.write(Data(out)); out.removeAll(keepingCapacity: true) }
                             FileHandle.standardError.write(Data("error: line \(line) not acknowledged: \(error)\n".utf8))
                         }
@@ -99,8 +122,9 @@ struct ProduceCommand: AsyncParsableCommand {
                 }
             }
             var reader = LineReader()
+            var stoppedEarly = false
             do {
-                while let line = try reader.next() {
+                while !window.isStopped, let line = try reader.next() {
                     var key: [UInt8]?
                     var value: [UInt8]
                     if let separator, let at = Self.find(separator, in: line) {
@@ -109,7 +133,8 @@ struct ProduceCommand: AsyncParsableCommand {
                     } else {
                         value = Array(line)
                     }
-                    let index = await window.reserve()
+                    // Nil once a record failed for good: stop reading.
+                    guard let index = await window.reserve() else { break }
                     // Sends in input order: records of one partition get increasing offsets.
                     do {
                         try await producer.send(topic: topic, partition: partition, key: key, value: value, headers: recordHeaders) { result in
@@ -120,6 +145,8 @@ struct ProduceCommand: AsyncParsableCommand {
                         throw error
                     }
                 }
+                stoppedEarly = window.isStopped
+                // The records sent get their outcome within the delivery timeout.
                 try await producer.flush()
             } catch {
                 // Report what was acknowledged before the failure, then fail.
@@ -129,10 +156,16 @@ struct ProduceCommand: AsyncParsableCommand {
                 throw error
             }
             window.finish()
-            return await reporter.value
+            var tally = await reporter.value
+            tally.stoppedEarly = stoppedEarly
+            return tally
         }
-        if failures > 0 {
-            throw CLIError("\(failures) record\(failures == 1 ? " was" : "s were") not acknowledged")
+        if tally.failures > 0 {
+            var summary = "\(tally.acknowledged) line\(tally.acknowledged == 1 ? "" : "s") acknowledged; "
+            summary += "line \(tally.firstFailedLine ?? 0) was the first not acknowledged"
+            if tally.failures > 1 { summary += " (\(tally.failures) lines failed in all)" }
+            if tally.stoppedEarly { summary += "; stopped reading input after it (--keep-going sends every line)" }
+            throw CLIError(summary)
         }
     }
 

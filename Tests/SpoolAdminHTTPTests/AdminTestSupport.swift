@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import NIOPosix
 import SpoolAdminHTTP
@@ -15,10 +16,11 @@ final class TestBroker: @unchecked Sendable {  // fields are set once in init
     let api: AdminAPI
     let loop = MultiThreadedEventLoopGroup.singleton.any()
 
-    init() throws {
+    init(io: FileIO = PosixFileIO(), logger: Logger = Logger(label: "spool.broker"), configure: (inout BrokerConfig) -> Void = { _ in }) throws {
         var config = BrokerConfig(dataDirectory: directory)
         config.ioThreads = 1
-        broker = try Broker(config: config, events: BrokerEvents(metrics: BrokerMetrics(factory: exporter)))
+        configure(&config)
+        broker = try Broker(config: config, io: io, events: BrokerEvents(metrics: BrokerMetrics(factory: exporter), logger: logger))
         api = AdminAPI(broker: broker, listeners: { [ListenerView(name: "native", address: "127.0.0.1:1")] }, ready: { true })
     }
 

@@ -93,7 +93,8 @@ struct ProducerStateTests {
         #expect(try h.append(pid: 7, sequence: 0, count: 3) == .duplicate(baseOffset: 0, lastOffset: 2))
         #expect(h.log.endOffset == 5)
         #expect(h.refusal(pid: 7, sequence: 9) == .outOfOrderSequenceNumber, "a gap")
-        #expect(h.refusal(pid: 7, sequence: 4) == .outOfOrderSequenceNumber, "overlaps without matching a batch")
+        #expect(h.refusal(pid: 7, sequence: 4, count: 2) == .outOfOrderSequenceNumber, "overlaps the end without matching a batch")
+        #expect(try h.append(pid: 7, sequence: 4) == .duplicate(baseOffset: 4, lastOffset: 4), "records inside an appended run")
         #expect(h.refusal(pid: 7, epoch: 1, sequence: 5) == .outOfOrderSequenceNumber, "a new epoch starts at 0")
         #expect(try h.append(pid: 7, epoch: 1, sequence: 0) == .appended(AppendResult(baseOffset: 5, lastOffset: 5, recordCount: 1)))
         #expect(h.refusal(pid: 7, epoch: 0, sequence: 5) == .invalidProducerEpoch, "the old epoch is fenced")
@@ -107,16 +108,50 @@ struct ProducerStateTests {
         let h = try ProducerStateHarness()
         #expect(try h.append(pid: 42, epoch: 3, sequence: 1_000) == .appended(AppendResult(baseOffset: 0, lastOffset: 0, recordCount: 1)))
         #expect(h.refusal(pid: 42, epoch: 3, sequence: 1_002) == .outOfOrderSequenceNumber)
+        #expect(h.refusal(pid: 42, epoch: 3, sequence: 999) == .outOfOrderSequenceNumber,
+                "before the first sequence the table saw: never vouched for, so not a duplicate")
         #expect(h.refusal(pid: 42, epoch: 3, sequence: 1_001) == nil)
     }
 
-    @Test("Only the last 5 batches count as duplicates")
-    func lastFiveBatches() throws {
+    @Test("Only the last 5 runs keep their offsets; older appended sequences are duplicates without offsets")
+    func lastFiveRuns() throws {
         let h = try ProducerStateHarness()
-        for i in 0..<6 { _ = try h.append(pid: 1, sequence: Int32(i * 2), count: 2) }
-        #expect(h.refusal(pid: 1, sequence: 0, count: 2) == .outOfOrderSequenceNumber, "the oldest batch is forgotten")
-        #expect(try h.append(pid: 1, sequence: 2, count: 2) == .duplicate(baseOffset: 2, lastOffset: 3))
-        #expect(try h.append(pid: 1, sequence: 10, count: 2) == .duplicate(baseOffset: 10, lastOffset: 11))
+        // Another producer between each batch: every batch of producer 1 is a run of its own.
+        for i in 0..<6 {
+            _ = try h.append(pid: 1, sequence: Int32(i * 2), count: 2)
+            _ = try h.append(pid: 2, sequence: Int32(i))
+        }
+        #expect(h.refusal(pid: 1, sequence: 0, count: 2) == .duplicateSequenceNumber,
+                "the oldest run is forgotten, but its sequences were appended: not a gap")
+        #expect(try h.append(pid: 1, sequence: 2, count: 2) == .duplicate(baseOffset: 3, lastOffset: 4))
+        #expect(try h.append(pid: 1, sequence: 10, count: 2) == .duplicate(baseOffset: 15, lastOffset: 16))
+        #expect(h.refusal(pid: 1, sequence: 13) == .outOfOrderSequenceNumber, "a gap")
+        #expect(h.log.endOffset == 18)
+    }
+
+    @Test("Batches appended back to back form one run: any of them retried alone is a duplicate with its own offsets")
+    func runsOfBatches() throws {
+        let h = try ProducerStateHarness()
+        // One request of 16 batches of 64 records (sequences 0...1023), as the Spool client sends them.
+        var request = ByteBuffer()
+        for b in 0..<16 {
+            var batch = ProducerStateHarness.batch(pid: 33, sequence: Int32(b * 64), count: 64)
+            request.writeBuffer(&batch)
+        }
+        #expect(try h.append(request) == .appended(AppendResult(baseOffset: 0, lastOffset: 1023, recordCount: 1024)))
+        // Its answer was lost; the client retries the batches one at a time, the first one first.
+        for b in 0..<16 {
+            #expect(try h.append(pid: 33, sequence: Int32(b * 64), count: 64)
+                    == .duplicate(baseOffset: Int64(b * 64), lastOffset: Int64(b * 64 + 63)))
+        }
+        // The whole request again, and a request mixing a repeat with a new batch.
+        #expect(try h.append(request) == .duplicate(baseOffset: 0, lastOffset: 1023))
+        var mixed = ProducerStateHarness.batch(pid: 33, sequence: 960, count: 64)
+        var new = ProducerStateHarness.batch(pid: 33, sequence: 1024, count: 1)
+        mixed.writeBuffer(&new)
+        #expect(throws: ProducerStateError.self) { try h.append(mixed) }
+        #expect(h.log.endOffset == 1024, "nothing was written twice")
+        #expect(try h.append(pid: 33, sequence: 1024) == .appended(AppendResult(baseOffset: 1024, lastOffset: 1024, recordCount: 1)))
     }
 
     @Test("Sequences wrap to 0 after Int32.max")
@@ -126,8 +161,11 @@ struct ProducerStateTests {
         #expect(ProducerEntry.lastSequence(base: 5, lastOffsetDelta: 3) == 8)
         let h = try ProducerStateHarness()
         _ = try h.append(pid: 1, sequence: Int32.max - 1, count: 3)   // sequences max-1, max, 0
-        #expect(h.refusal(pid: 1, sequence: 0) == .outOfOrderSequenceNumber)
+        #expect(try h.append(pid: 1, sequence: 0) == .duplicate(baseOffset: 2, lastOffset: 2), "inside the run, across the wrap")
+        #expect(h.refusal(pid: 1, sequence: 5) == .outOfOrderSequenceNumber)
         #expect(h.refusal(pid: 1, sequence: 1) == nil)
+        #expect(ProducerEntry.distance(from: Int32.max, to: 0) == 1)
+        #expect(ProducerEntry.distance(from: 3, to: 1) == Int64(Int32.max) - 1)
         _ = try h.append(pid: 2, sequence: Int32.max)
         #expect(h.refusal(pid: 2, sequence: 0) == nil, "Int32.max is followed by 0")
     }

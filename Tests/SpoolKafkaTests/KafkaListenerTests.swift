@@ -127,11 +127,13 @@ final class KafkaHarness {
         try await h.stop()
     }
 
-    /// Fetched records are the produced batch, byte for byte (sent with sendfile), at v4 and v12.
-    @Test func fetchReturnsTheProducedBatch() async throws {
+    /// Fetched records are the produced batch, byte for byte (sent with sendfile), at v4 and v12,
+    /// whatever Kafka codec compressed it (snappy and zstd included: codec ids 2 and 4 are taken).
+    @Test(arguments: CompressionCodec.supported)
+    func fetchReturnsTheProducedBatch(codec: CompressionCodec) async throws {
         let h = try await KafkaHarness()
         _ = try await h.broker.createTopic("bytes", partitions: 1)
-        var builder = RecordBatchBuilder(codec: .lz4)
+        var builder = RecordBatchBuilder(codec: codec)
         for i in 0..<50 { builder.append(key: Array("k\(i)".utf8), value: Array("value-\(i)".utf8), timestamp: 1_700_000_000_000 + Int64(i)) }
         let batch = try builder.build()
         let produce = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "bytes", partitionData: [.init(index: 0, records: .buffer(batch))])])
@@ -153,6 +155,43 @@ final class KafkaHarness {
             #expect(partition.records == .buffer(batch), "v\(version): the stored batch is the produced one, byte for byte")
             #expect(body.readableBytes == 0)
         }
+        try await h.stop()
+    }
+
+    /// A batch with an unknown codec id (5-7) is refused with UNSUPPORTED_COMPRESSION_TYPE; one
+    /// whose snappy or zstd records are damaged (CRC recomputed, so only the records are wrong)
+    /// with CORRUPT_MESSAGE; one that inflates past the decompression limit
+    /// (`maxDecompressedBatchBytes`, 1 MiB here) with MESSAGE_TOO_LARGE. Nothing of them is stored.
+    @Test func badlyCompressedBatchesAreRefusedPerPartition() async throws {
+        let h = try await KafkaHarness(broker: { $0.maxDecompressedBatchBytes = 1 << 20 })
+        _ = try await h.broker.createTopic("codecs", partitions: 1)
+        func batch(_ codec: CompressionCodec, value: [UInt8] = Array("value".utf8)) throws -> ByteBuffer {
+            var builder = RecordBatchBuilder(codec: codec)
+            for i in 0..<20 { builder.append(key: nil, value: value, timestamp: 1_700_000_000_000 + Int64(i)) }
+            return try builder.build()
+        }
+        var unknown = try batch(.none)
+        unknown.setInteger(Int16(5), at: RecordBatchHeader.Position.attributes)
+        RecordBatch.writeCRC(in: &unknown, at: 0)
+        var cases: [(ByteBuffer, KafkaErrorCode)] = [(unknown, .unsupportedCompressionType)]
+        for codec in [CompressionCodec.snappy, .zstd] {
+            var damaged = try batch(codec)
+            // Cut the compressed records short (the length and CRC made to match).
+            damaged.moveWriterIndex(to: damaged.writerIndex - 3)
+            damaged.setInteger(Int32(damaged.readableBytes - 12), at: RecordBatchHeader.Position.batchLength)
+            RecordBatch.writeCRC(in: &damaged, at: 0)
+            cases.append((damaged, .corruptMessage))
+            // 20 records of 128 KiB of zeros each: 2.5 MiB once inflated, over the limit.
+            cases.append((try batch(codec, value: [UInt8](repeating: 0, count: 128 << 10)), .messageTooLarge))
+        }
+        for (index, (records, expected)) in cases.enumerated() {
+            let produce = ProduceRequest(acks: -1, timeoutMs: 5000, topicData: [.init(name: "codecs", partitionData: [.init(index: 0, records: .buffer(records))])])
+            try await h.send(.produce, version: 9, correlationId: Int32(index), produce)
+            var (_, body) = try await h.receive(flexibleHeader: true)
+            let response = try ProduceResponse(from: &body, version: 9)
+            #expect(response.responses.first?.partitionResponses.first?.errorCode == expected.rawValue, "case \(index)")
+        }
+        #expect(try h.broker.describeTopic("codecs").partitions.first?.logEndOffset == 0)
         try await h.stop()
     }
 

@@ -126,16 +126,13 @@ func buildBatch(_ codec: CompressionCodec, count: Int = 10, baseTimestamp: Int64
         #expect { _ = try r.next() } throws: { ($0 as? RecordsError)?.code == .truncated }
     }
 
-    @Test func unsupportedCodecInABatchIsRefusedClearly() throws {
-        for id: Int16 in [2, 4] {
+    @Test func unknownCodecInABatchIsRefusedClearly() throws {
+        for id: Int16 in 5...7 {
             var bad = try buildBatch(.none)
             bad.setInteger(id, at: RecordBatchHeader.Position.attributes)
             RecordBatch.writeCRC(in: &bad, at: 0)
             var reader = RecordBatchReader(bad)
-            #expect { _ = try reader.next() } throws: { error in
-                guard let e = error as? RecordsError else { return false }
-                return e.code == .unsupportedCodec && e.message.contains(id == 2 ? "snappy" : "zstd")
-            }
+            #expect { _ = try reader.next() } throws: { ($0 as? RecordsError)?.code == .unsupportedCodec }
         }
     }
 
@@ -192,9 +189,7 @@ func buildBatch(_ codec: CompressionCodec, count: Int = 10, baseTimestamp: Int64
     }
 
     @Test func garbageNeverCrashes() throws {
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("garbageNeverCrashes seed \(seed)")
-        var rng = SeededRandom(seed: seed)
+        var rng = SeededRandom(test: "garbageNeverCrashes")
         for _ in 0..<2000 {
             let length = Int.random(in: 0..<200, using: &rng)
             var bytes = ByteBuffer(bytes: (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) })
@@ -202,7 +197,7 @@ func buildBatch(_ codec: CompressionCodec, count: Int = 10, baseTimestamp: Int64
                 // Make the shape plausible so deeper layers get exercised.
                 bytes.setInteger(Int32(length - 12), at: RecordBatchHeader.Position.batchLength)
                 bytes.setInteger(Int8(2), at: RecordBatchHeader.Position.magic)
-                bytes.setInteger(Int16.random(in: 0...3, using: &rng) & ~2, at: RecordBatchHeader.Position.attributes)
+                bytes.setInteger(Int16.random(in: 0...4, using: &rng), at: RecordBatchHeader.Position.attributes)
                 RecordBatch.writeCRC(in: &bytes, at: 0)
             }
             var reader = RecordBatchReader(bytes)

@@ -45,6 +45,19 @@ final class TestBroker: @unchecked Sendable {
     }
 }
 
+/// The codecs of every batch in the partitions' segment files.
+func storedCodecs(_ broker: TestBroker, topic: String, partitions: Int32) throws -> Set<CompressionCodec> {
+    var codecs: Set<CompressionCodec> = []
+    for p in 0..<partitions {
+        let folder = "\(broker.directory)/\(topic)-\(p)"
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".log") {
+            var reader = RecordBatchReader(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: "\(folder)/\(name)"))))
+            while let batch = try reader.next() { codecs.insert(batch.codec) }
+        }
+    }
+    return codecs
+}
+
 @Suite(.serialized) struct EndToEndTests {
     @Test func concurrentProducersEveryCodecReadBackInOrder() async throws {
         let broker = try await TestBroker()
@@ -52,14 +65,14 @@ final class TestBroker: @unchecked Sendable {
         let admin = SpoolAdmin(connection)
         try await admin.createTopic("events", partitions: 4)
         let perProducer = 300
-        let codecs: [CompressionCodec] = [.none, .gzip, .lz4]
+        let codecs = CompressionType.supported
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (i, codec) in codecs.enumerated() {
                 group.addTask {
                     var config = ProducerConfig()
                     config.compression = codec
                     config.batchBytes = 2048
-                    config.acks = i == 2 ? .all : .leader
+                    config.acks = i % 2 == 1 ? .all : .leader
                     let producer = SpoolProducer(connection: connection, config: config)
                     // Sent one after another (each call queues its record and returns), so
                     // each producer's order per key is defined and must be kept.
@@ -99,6 +112,8 @@ final class TestBroker: @unchecked Sendable {
                 #expect(r.partition == KafkaPartitioner.partition(forKey: Array(String(buffer: r.key!).utf8), partitions: 4))
             }
         }
+        // The log holds each producer's batches compressed as it sent them.
+        #expect(try storedCodecs(broker, topic: "events", partitions: 4) == Set(codecs))
         await connection.close()
         await broker.stop()
     }
@@ -293,9 +308,8 @@ final class TestBroker: @unchecked Sendable {
         let good = try await broker.connect()
         try await SpoolAdmin(good).createTopic("safe")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let seed = UInt64.random(in: 0...UInt64.max)
-        print("garbageOnTheSocketDoesNotHurtOtherClients seed \(seed)")
-        var rng = SeededRandom(seed: seed)
+        var rng = SeededRandom(test: "garbageOnTheSocketDoesNotHurtOtherClients")
+        let seed = rng.seed
         for round in 0..<5 {
             let channel = try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: broker.server.port).get()
             var junk = ByteBuffer()
@@ -317,10 +331,11 @@ final class TestBroker: @unchecked Sendable {
         await broker.stop()
     }
 
-    @Test func looseRecordsAreAccumulatedIntoBatches() async throws {
+    @Test(arguments: [CompressionCodec.gzip, .snappy, .zstd])
+    func looseRecordsAreAccumulatedIntoBatches(codec: CompressionCodec) async throws {
         let broker = try await TestBroker()
         let connection = try await broker.connect()
-        try await SpoolAdmin(connection).createTopic("loose", partitions: 2, configs: ["compression.type": "gzip", "linger.ms": "20"])
+        try await SpoolAdmin(connection).createTopic("loose", partitions: 2, configs: ["compression.type": codec.description, "linger.ms": "20"])
         var request = Spool_V1_ProduceRecordsRequest()
         request.topic = "loose"
         request.acks = .all
@@ -345,6 +360,7 @@ final class TestBroker: @unchecked Sendable {
             let record = got.first { $0.partition == result.partition && $0.offset == result.offset }
             #expect(record.map { String(buffer: $0.value!) } == "v\(i)")
         }
+        #expect(try storedCodecs(broker, topic: "loose", partitions: 2) == [codec])
         await connection.close()
         await broker.stop()
     }

@@ -159,13 +159,18 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         await broker.stop()
     }
 
-    /// Sends keep going while the broker restarts: batches that fail (refused while it
-    /// drains, connection lost, nothing listening) are retried with backoff on a new
-    /// connection, and every record lands, in send order within its partition.
+    /// Sends keep going while the broker restarts: batches that fail (their connection
+    /// cut with requests in flight, refused while the broker drains, nothing listening)
+    /// are retried with backoff on a new connection, and every record lands, in send order
+    /// within its partition; the idempotent producer writes none twice. The client talks
+    /// to the broker through a relay that holds the broker's answers and then cuts the
+    /// connection, so at least one request is in flight when it breaks (the broker has
+    /// seen it, perhaps appended it): a retry always happens, and the test checks it did.
     @Test(arguments: [false, true])
     func retriesAcrossABrokerRestartDeliverEverythingInOrder(idempotent: Bool) async throws {
         let broker = try await TestBroker()
-        let connection = try await broker.connect()
+        let proxy = try await CuttableProxy(targetPort: broker.server.port)
+        let connection = try await SpoolConnection.connect(host: "127.0.0.1", port: proxy.port)
         try await SpoolAdmin(connection).createTopic("restart", partitions: 2)
         var config = ProducerConfig()
         config.batchBytes = 1024
@@ -175,21 +180,33 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         config.deliveryTimeoutMillis = 30_000
         config.idempotent = idempotent
         let retried = NIOLockedValueBox(0)
+        let delivered = NIOLockedValueBox(0)
         let producer = SpoolProducer(connection: connection, config: config) { report in
             if report.attempts > 1 { retried.withLockedValue { $0 += 1 } }
+            if report.error == nil { delivered.withLockedValue { $0 += report.recordCount } }
         }
         let failures = NIOLockedValueBox<[Error]>([])
         let total = 3000
-        // One task sends steadily (about a second in all) while this one restarts the broker.
+        let beforeHold = 1000
+        // One task sends steadily; after the first 1,000 records it waits until the relay
+        // holds answers, so that the rest go out while the connection is about to be cut.
         let sender = Task {
             for i in 0..<total {
+                if i == beforeHold {
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while !proxy.isHolding && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+                }
                 try await producer.send(topic: "restart", key: Array("k\(i % 2)".utf8), value: Array("\(i)".utf8)) { result in
                     if case .failure(let error) = result { failures.withLockedValue { $0.append(error) } }
                 }
                 if i % 10 == 0 { try await Task.sleep(for: .milliseconds(3)) }
             }
         }
-        try await Task.sleep(for: .milliseconds(250))
+        #expect(await waitFor(seconds: 30) { delivered.withLockedValue { $0 } >= 500 }, "records delivered before the cut")
+        proxy.holdAnswers()
+        #expect(await waitFor(seconds: 30) { proxy.requestBytesWhileHolding > 0 }, "a request went out whose answer is held")
+        proxy.cut() // the client loses the call; the broker may have appended its batches
+        #expect(proxy.cuts == 1)
         let port = try await broker.stopKeepingData() // batches in flight, then refusals, then GOAWAY
         try await Task.sleep(for: .milliseconds(300)) // nothing listens: sends queue up
         try await broker.start(port: port)
@@ -199,8 +216,21 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         // The same connection, brought back.
         #expect(connection.isConnected)
         print("restart test: \(retried.withLockedValue { $0 }) batches needed more than one attempt")
+        #expect(retried.withLockedValue { $0 } > 0, "the batches in flight on the cut connection were sent again")
 
-        let records = try await readAll(broker, topic: "restart", count: total)
+        // Without idempotence a retried batch may be stored twice: read until every value came.
+        let reading = try await broker.connect()
+        let reader = SpoolConsumer(connection: reading, maxWaitMillis: 50)
+        try await reader.assign(topic: "restart", from: .beginning)
+        var records: [ConsumerRecord] = []
+        var values = Set<String>()
+        let readDeadline = ContinuousClock.now + .seconds(30)
+        while values.count < total && ContinuousClock.now < readDeadline {
+            let got = try await reader.poll()
+            records += got
+            for r in got { values.insert(String(buffer: r.value!)) }
+        }
+        await reading.close()
         var seen = Set<Int>()
         var lastPerPartition: [Int32: Int] = [:]
         var duplicates = 0
@@ -213,7 +243,7 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         #expect(seen == Set(0..<total))
         if duplicates > 0 { print("restart test: \(duplicates) duplicates (at-least-once)") }
         if idempotent {
-            #expect(duplicates == 0)
+            #expect(duplicates == 0, "a retried batch the broker had appended is not stored twice")
             // Every batch carries the broker-issued producer id and a sequence.
             let reader = try await broker.connect()
             let consumer = SpoolConsumer(connection: reader, maxWaitMillis: 50)
@@ -227,6 +257,7 @@ func readAll(_ broker: TestBroker, topic: String, count: Int) async throws -> [C
         }
         try await producer.close()
         await connection.close()
+        try await proxy.close()
         await broker.stop()
     }
 

@@ -23,9 +23,8 @@ func spoolExecutable() throws -> String {
     @Test func killNineNeverLosesAcknowledgedBatches() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let spool = try spoolExecutable()
-        let seed = testSeed()
-        print("killNineNeverLosesAcknowledgedBatches seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
-        var random = SeededRandom(seed: seed)
+        var random = SeededRandom(test: "killNineNeverLosesAcknowledgedBatches")
+        let seed = random.seed
         var acknowledged: [(partition: Int32, base: Int64, count: Int, crc: UInt32)] = []
         for round in 0..<4 {
             let child = Process()

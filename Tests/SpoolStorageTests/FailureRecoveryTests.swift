@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import SpoolRecords
+import SpoolTestSupport
 @testable import SpoolStorage
 import Synchronization
 import Testing
@@ -179,6 +180,38 @@ func allValues(_ log: PartitionLog) throws -> [(offset: Int64, value: String)] {
         #expect(try allValues(log).map(\.value) == acknowledged + ["later-0"])
         // The torn bytes are gone from the file, not just skipped.
         #expect(disk.contents("/data/t-0/00000000000000000000.log")!.count == Int(log.sizeBytes))
+    }
+
+    /// acks=all and a full disk: appends that reached the log before the write that hit
+    /// ENOSPC are made durable and acknowledged (the torn tail is cut first, so the fsync
+    /// never makes it durable); only the failed batch and later ones are refused. Before,
+    /// the failure failed every waiter, so a client retried records that were in the log
+    /// (and an idempotent producer's state already counted them: the retry was refused
+    /// with "sent sequence 384; expected 1408" for good).
+    @Test func aFullDiskFailsOnlyTheBatchThatDidNotFitNotTheAppendsWaitingForTheirFsync() async throws {
+        let disk = SimulatedDisk()
+        let executor = ManualExecutor()
+        let (log, _) = try simulatedLog(disk, executor: executor)
+        var appended: [AppendResult] = []
+        for i in 0..<3 {
+            var batch = makeBatch(2, tag: "ok\(i)")
+            appended.append(try log.append(&batch))
+        }
+        disk.fill(leaving: 30) // the next batch is torn after 30 bytes
+        var torn = makeBatch(2, tag: "torn")
+        #expect { _ = try log.append(&torn) } throws: { ($0 as? StorageError)?.code == .logFailed }
+        #expect(disk.contents("/data/t-0/00000000000000000000.log")!.count == Int(log.sizeBytes), "the torn tail was cut at once")
+        // The acks=all waiters of the three appends: one group commit covers them.
+        let waiting = Task { try await log.waitUntilDurable(appended.last!.lastOffset + 1) }
+        while executor.pending == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        executor.drain()
+        try await waiting.value
+        #expect(log.durableOffset == 6)
+        #expect(disk.isDurable("/data/t-0/00000000000000000000.log"))
+        // A crash now keeps exactly the acknowledged records.
+        var random = SeededRandom(seed: 17)
+        let (after, _) = try simulatedLog(disk.powerLoss(&random), clean: false)
+        #expect(try allValues(after).map(\.value) == ["ok0-0", "ok0-1", "ok1-0", "ok1-1", "ok2-0", "ok2-1"])
     }
 
     /// A failed fsync stops the partition for good (the kernel may have dropped the

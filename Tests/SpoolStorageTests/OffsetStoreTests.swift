@@ -60,28 +60,49 @@ import Testing
         }
     }
 
-    /// Concurrent commits share fsyncs (group commit): 32 threads committing at once cost
-    /// far fewer fsyncs than commits. (The old store did two fsyncs per commit, in turn.)
-    @Test func concurrentCommitsShareFsyncs() throws {
+    /// Waits (bounded, for an event, not a duration) until `condition` holds.
+    func waitFor(seconds: Double = 60, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return condition()
+    }
+
+    // Group commit, checked without depending on scheduling: the first commit's fsync is
+    // held at the test's gate until every other commit has been written; the held fsync
+    // covers the first commit alone (the only one written when its round began), and one
+    // more covers all the others. Commits that each waited for an fsync of their own would
+    // cost one per commit.
+
+    /// Threads committing at once (the blocking API) share fsyncs: 32 commits, 2 fsyncs, in each of 3 rounds.
+    @Test func concurrentCommitsShareFsyncs() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let io = FaultyFileIO()
         let store = try OffsetStore(dataDirectory: tmp.path, io: io)
-        let before = io.fsyncCount
         let committers = 32
-        let rounds = 40
-        let done = DispatchGroup()
-        for c in 0..<committers {
-            done.enter()
-            Thread.detachNewThread {
-                for r in 0..<rounds {
+        let rounds = 3
+        for r in 0..<rounds {
+            let fsyncsBefore = io.fsyncCount, writesBefore = io.writeCount
+            io.closeFsyncGate()
+            let done = DispatchGroup()
+            func commitOnAThread(_ c: Int) {
+                done.enter()
+                Thread.detachNewThread {
                     try! store.commit(group: "g\(c)", [TopicPartition("t", Int32(c)): CommittedOffset(offset: Int64(r), commitTimestamp: 0)])
+                    done.leave()
                 }
-                done.leave()
             }
+            commitOnAThread(0)
+            #expect(await waitFor { io.fsyncsWaiting == 1 }, "round \(r): the first commit's fsync reached the gate")
+            for c in 1..<committers { commitOnAThread(c) }
+            #expect(await waitFor { io.writeCount - writesBefore == committers }, "round \(r): every commit was written")
+            io.openFsyncGate()
+            #expect(done.wait(timeout: .now() + 60) == .success)
+            let fsyncs = io.fsyncCount - fsyncsBefore
+            #expect(fsyncs == 2, "round \(r): \(fsyncs) fsyncs for \(committers) commits")
         }
-        #expect(done.wait(timeout: .now() + 60) == .success)
-        let fsyncs = io.fsyncCount - before
-        #expect(fsyncs < committers * rounds / 2, "fsyncs: \(fsyncs) for \(committers * rounds) commits")
         let reopened = try OffsetStore(dataDirectory: tmp.path)
         for c in 0..<committers {
             #expect(reopened.committed(group: "g\(c)")[TopicPartition("t", Int32(c))]?.offset == Int64(rounds - 1))
@@ -89,26 +110,29 @@ import Testing
     }
 
     /// Async commits wait without a thread each: a thousand commits in flight at once
-    /// share a handful of fsyncs, and every one is durable when it returns.
+    /// share two fsyncs, and every one is durable when it returns.
     @Test func asyncCommitsWaitTogetherForFewFsyncs() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let io = FaultyFileIO()
         let store = try OffsetStore(dataDirectory: tmp.path, io: io)
-        let before = io.fsyncCount
+        let fsyncsBefore = io.fsyncCount, writesBefore = io.writeCount
         let commits = 1000
+        io.closeFsyncGate()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for c in 0..<commits {
+            func commit(_ c: Int) {
                 group.addTask {
                     try await store.commit(group: "g\(c % 10)", offsets: [TopicPartition("t", Int32(c / 10)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)])
                 }
             }
+            commit(0)
+            #expect(await waitFor { io.fsyncsWaiting == 1 }, "the first commit's fsync reached the gate")
+            for c in 1..<commits { commit(c) }
+            #expect(await waitFor { io.writeCount - writesBefore == commits }, "every commit was written")
+            io.openFsyncGate()
             try await group.waitForAll()
         }
-        let fsyncs = io.fsyncCount - before
-        // Waiting for each other's fsyncs would take one per commit (1,000); how many
-        // rounds they share depends on scheduling (about 20 on a quiet machine, 115 seen
-        // while CI ran everything else), so the bound only says "shared".
-        #expect(fsyncs < commits / 2, "fsyncs: \(fsyncs) for \(commits) commits")
+        let fsyncs = io.fsyncCount - fsyncsBefore
+        #expect(fsyncs == 2, "fsyncs: \(fsyncs) for \(commits) commits")
         store.close()
         let reopened = try OffsetStore(dataDirectory: tmp.path)
         for c in 0..<commits {
@@ -117,17 +141,17 @@ import Testing
     }
 
     /// Commits handed over from one serial queue (as a group coordinator does) with a
-    /// completion do not wait for each other's fsyncs: they share them.
-    @Test func completionCommitsFromASerialQueueShareFsyncs() throws {
+    /// completion do not wait for each other's fsyncs: a thousand of them share two.
+    @Test func completionCommitsFromASerialQueueShareFsyncs() async throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let io = FaultyFileIO()
         let store = try OffsetStore(dataDirectory: tmp.path, io: io)
-        let before = io.fsyncCount
+        let fsyncsBefore = io.fsyncCount, writesBefore = io.writeCount
         let commits = 1000
         let queue = DispatchQueue(label: "serial committer")
         let done = DispatchGroup()
         let failures = Mutex(0)
-        for c in 0..<commits {
+        func commit(_ c: Int) {
             done.enter()
             queue.async {
                 store.commit(group: "g", [TopicPartition("t", Int32(c % 7)): CommittedOffset(offset: Int64(c), commitTimestamp: 0)]) { result in
@@ -136,13 +160,16 @@ import Testing
                 }
             }
         }
+        io.closeFsyncGate()
+        commit(0)
+        #expect(await waitFor { io.fsyncsWaiting == 1 }, "the first commit's fsync reached the gate")
+        for c in 1..<commits { commit(c) }
+        #expect(await waitFor { io.writeCount - writesBefore == commits }, "every commit was written")
+        io.openFsyncGate()
         #expect(done.wait(timeout: .now() + 60) == .success)
         #expect(failures.withLock { $0 } == 0)
-        let fsyncs = io.fsyncCount - before
-        // Waiting for each other's fsyncs would take one per commit (1,000); how many
-        // rounds they share depends on scheduling (about 20 on a quiet machine, 115 seen
-        // while CI ran everything else), so the bound only says "shared".
-        #expect(fsyncs < commits / 2, "fsyncs: \(fsyncs) for \(commits) commits")
+        let fsyncs = io.fsyncCount - fsyncsBefore
+        #expect(fsyncs == 2, "fsyncs: \(fsyncs) for \(commits) commits")
         // An invalid commit fails through the completion, at once.
         let refused = Mutex<StorageError?>(nil)
         store.commit(group: "", [:]) { result in if case .failure(let e) = result { refused.withLock { $0 = e } } }

@@ -51,9 +51,8 @@ import Testing
         #expect(one.length == sizes[0])
         let some = try log.read(from: 0, maxBytes: sizes[0] * 3 + 10).span!
         #expect(some.length == sizes[0] * 3)
-        let seed = testSeed()
-        print("maxBytesReturnsWholeBatchesAndAlwaysAtLeastOne seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
-        var random = SeededRandom(seed: seed)
+        var random = SeededRandom(test: "maxBytesReturnsWholeBatchesAndAlwaysAtLeastOne")
+        let seed = random.seed
         for _ in 0..<200 {
             let offset = Int64.random(in: 0..<200, using: &random)
             let maxBytes = Int.random(in: 1...5000, using: &random)

@@ -79,9 +79,7 @@ import Testing
         let (_, bytes) = try writeLog(tmp.path, batches: 3)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile(tmp.path)))
         handle.seekToEndOfFile()
-        let seed = testSeed()
-        print("garbageAfterTheLastBatchIsCut seed \(seed) (rerun: SPOOL_TEST_SEED=\(seed))")
-        var random = SeededRandom(seed: seed)
+        var random = SeededRandom(test: "garbageAfterTheLastBatchIsCut")
         handle.write(Data((0..<100).map { _ in UInt8.random(in: 0...255, using: &random) }))
         handle.write(Data(repeating: 0, count: 4096)) // preallocated zeros, as after a power loss
         try handle.close()

@@ -4,12 +4,6 @@ import SpoolRecords
 @testable import SpoolStorage
 import Synchronization
 
-/// The seed of a random test: $SPOOL_TEST_SEED when set (to rerun a failure), else a fresh
-/// one. Tests print it.
-func testSeed() -> UInt64 {
-    ProcessInfo.processInfo.environment["SPOOL_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0...UInt64.max)
-}
-
 /// A fresh temporary directory, removed by `cleanup()`.
 struct TempDir {
     let path: String
@@ -43,12 +37,43 @@ func decodeAll(_ buffer: ByteBuffer) throws -> [Record] {
 }
 
 /// Real file I/O with switchable failures: writes fail with ENOSPC once `bytesBeforeFull`
-/// bytes were written, fsync fails with EIO when `failFsync` is set. Counts fsyncs.
+/// bytes were written, fsync fails with EIO when `failFsync` is set. Counts writes and
+/// fsyncs, and can hold fsyncs at a gate (`closeFsyncGate`) until the test opens it, so a
+/// test can line callers up behind one fsync without depending on scheduling.
 final class FaultyFileIO: FileIO, @unchecked Sendable {
     let real = PosixFileIO()
-    let state = Mutex<(written: Int, limit: Int?, failFsync: Bool, fsyncs: Int)>((0, nil, false, 0))
+    let state = Mutex<(written: Int, limit: Int?, failFsync: Bool, fsyncs: Int, writes: Int)>((0, nil, false, 0, 0))
+    /// Closed: fsyncs wait. `waiting` counts the fsyncs waiting now.
+    private let gate = NSCondition()
+    private var gateClosed = false
+    private var gateWaiting = 0
 
     var fsyncCount: Int { state.withLock { $0.fsyncs } }
+    /// Successful `pwrite` calls so far.
+    var writeCount: Int { state.withLock { $0.writes } }
+
+    /// Fsyncs from now on wait until `openFsyncGate()`.
+    func closeFsyncGate() {
+        gate.lock(); gateClosed = true; gate.unlock()
+    }
+
+    func openFsyncGate() {
+        gate.lock(); gateClosed = false; gate.broadcast(); gate.unlock()
+    }
+
+    /// Fsyncs waiting at the closed gate.
+    var fsyncsWaiting: Int {
+        gate.lock(); defer { gate.unlock() }
+        return gateWaiting
+    }
+
+    private func passFsyncGate() {
+        gate.lock()
+        gateWaiting += 1
+        while gateClosed { gate.wait() }
+        gateWaiting -= 1
+        gate.unlock()
+    }
 
     func fillDisk(afterBytes limit: Int) { state.withLock { $0.limit = $0.written + limit } }
     func failFsyncs(_ on: Bool) { state.withLock { $0.failFsync = on } }
@@ -67,12 +92,16 @@ final class FaultyFileIO: FileIO, @unchecked Sendable {
             throw ioError("write", ENOSPC)
         }
         try real.pwrite(fd, bytes, at: offset)
-        state.withLock { $0.written += bytes.count }
+        state.withLock { s in
+            s.written += bytes.count
+            s.writes += 1
+        }
     }
     func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws -> Int {
         try real.pread(fd, into: buffer, at: offset)
     }
     func fsync(_ fd: Int32) throws {
+        passFsyncGate()
         let fail = state.withLock { s -> Bool in
             s.fsyncs += 1
             return s.failFsync

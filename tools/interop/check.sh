@@ -8,10 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=.build/interop-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, lz4, crc32c' 2>/dev/null; then
-  echo "setting up $venv (kafka-python, lz4, crc32c from PyPI)" >&2
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import kafka, lz4, crc32c, snappy, zstandard' 2>/dev/null; then
+  echo "setting up $venv (kafka-python, lz4, crc32c, python-snappy, zstandard from PyPI)" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'kafka-python==3.0.12' lz4 crc32c
+  "$venv/bin/pip" install -q --disable-pip-version-check 'kafka-python==3.0.12' lz4 crc32c python-snappy zstandard
 fi
 if [ "${1:-}" = "--fixtures" ]; then
   exec "$venv/bin/python" tools/interop/kafka_python_fixtures.py Tests/SpoolRecordsTests/Fixtures/kafka-python

@@ -7,6 +7,7 @@ Usage: kafka_python_verify.py DIR   (DIR holds <name>.bin + <name>.json pairs,
 as written by `spool debug make-batches`). Exits non-zero on any mismatch.
 """
 import json
+import struct
 import sys
 from pathlib import Path
 
@@ -17,7 +18,27 @@ def hexor(b):
     return None if b is None else bytes(b).hex()
 
 
+XERIAL_MAGIC = b"\x82SNAPPY\x00"
+
+
+def check_framing(bin_path):
+    """Spool writes snappy in the xerial framing (what Kafka's Java client writes) and zstd
+    as zstd frames: check the bytes, not only that kafka-python could read them."""
+    blob = bin_path.read_bytes()
+    position = 0
+    while position < len(blob):
+        length = struct.unpack_from(">i", blob, position + 8)[0] + 12
+        codec = struct.unpack_from(">h", blob, position + 21)[0] & 0x07
+        records = blob[position + 61:position + length]
+        if codec == 2 and not records.startswith(XERIAL_MAGIC):
+            raise SystemExit(f"{bin_path.name}: a snappy batch is not in the xerial framing")
+        if codec == 4 and not records.startswith(b"\x28\xb5\x2f\xfd"):
+            raise SystemExit(f"{bin_path.name}: a zstd batch does not start with a zstd frame")
+        position += length
+
+
 def check(bin_path, json_path):
+    check_framing(bin_path)
     expected = json.loads(json_path.read_text())
     records = MemoryRecords(bin_path.read_bytes())
     got = []

@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import NIOConcurrencyHelpers
 import SpoolClient
-import SpoolProtocol
-import SpoolRecords
 
 /// `spool-perf consume`: read N records from the beginning as fast as possible and report
 /// the rates as kafka-consumer-perf-test does (no latency: a consumer from the beginning

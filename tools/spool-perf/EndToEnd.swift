@@ -1,9 +1,6 @@
 import ArgumentParser
 import Foundation
-import NIOCore
 import SpoolClient
-import SpoolProtocol
-import SpoolRecords
 
 /// `spool-perf e2e`: latency from send to receipt by a consumer, at a fixed rate.
 struct EndToEnd: AsyncParsableCommand {
@@ -14,13 +11,13 @@ struct EndToEnd: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @Option(help: "Records per second.") var throughput: Int
     @Option(help: "Bytes per record value (at least 16).") var recordSize = 100
-    @Option(help: "Codec: none, gzip or lz4.") var compression = "lz4"
+    @Option(help: "Codec: none, gzip, snappy, lz4 or zstd.") var compression = "lz4"
     @Option(help: "Producer linger in milliseconds.") var lingerMs = 1
 
     func validate() throws {
         guard throughput >= 1 else { throw ValidationError("--throughput must be at least 1") }
         guard recordSize >= 16 && recordSize <= 1 << 20 else { throw ValidationError("--record-size must be 16...1048576") }
-        guard CompressionCodec(name: compression)?.isSupported == true else { throw ValidationError("--compression must be none, gzip or lz4") }
+        guard CompressionType(name: compression) != nil else { throw ValidationError("--compression must be one of \(CompressionType.supported.map(\.name).joined(separator: ", "))") }
     }
 
     func run() async throws {
@@ -46,7 +43,7 @@ struct EndToEnd: AsyncParsableCommand {
             }
         }
         var config = ProducerConfig()
-        config.compression = CompressionCodec(name: compression)!
+        config.compression = CompressionType(name: compression)!
         config.lingerMillis = lingerMs
         config.batchBytes = 64 * 1024
         let producerConnection = try await common.connect()

@@ -2,26 +2,24 @@ import ArgumentParser
 import Foundation
 import Histogram
 import NIOConcurrencyHelpers
-import NIOCore
 import SpoolClient
-import SpoolProtocol
-import SpoolRecords
 
 /// `spool-perf`: load generation for Spool, in the spirit of kafka-producer-perf-test.
 @main
 struct SpoolPerf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool-perf",
-        abstract: "Load generator for Spool: produce, consume and end-to-end latency.",
+        abstract: "Load generator for Spool: produce, consume, end-to-end latency, and the codecs compared.",
         discussion: """
             Examples:
               spool-perf produce --topic perf --records 1000000 --record-size 100 --compression lz4
               spool-perf consume --topic perf --records 1000000
               spool-perf e2e --topic lat --records 100000 --throughput 100000
               spool-perf sendfile-baseline spool-data/perf-0/*.log
+              spool-perf codecs --record-size 100
             A progress line goes to stderr every second; with --json the last stdout line is one JSON object.
             """,
-        subcommands: [Produce.self, Consume.self, EndToEnd.self, SendfileBaseline.self]
+        subcommands: [Produce.self, Consume.self, EndToEnd.self, Commits.self, SendfileBaseline.self, Codecs.self]
     )
 }
 
@@ -208,8 +206,9 @@ func progressLoop(_ stats: Stats) -> Task<Void, Never> {
 struct Payloads {
     let values: [[UInt8]]
 
-    init(kind: String, size: Int, count: Int = 1024) {
-        var rng = SystemRandomNumberGenerator()
+    /// `seed` makes the values the same on every run (`spool-perf codecs`); without it they are random.
+    init(kind: String, size: Int, count: Int = 1024, seed: UInt64? = nil) {
+        var rng = PayloadRandom(seed: seed ?? UInt64.random(in: 0...UInt64.max))
         values = (0..<count).map { i in
             if kind == "random" {
                 return (0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -226,6 +225,21 @@ struct Payloads {
             if bytes.count > size { bytes = Array(bytes.prefix(size)) }
             return bytes
         }
+    }
+}
+
+/// SplitMix64: payloads from a seed, identical on every machine.
+struct PayloadRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
 

@@ -15,8 +15,9 @@ extension GroupCoordinator {
     /// that assigns itself partitions) is accepted when the group has no members.
     ///
     /// The completion gets the partitions refused one by one (unknown partition, too
-    /// much metadata, negative offset); all others are durable when it runs. A
-    /// group-level refusal or a store failure is a failure.
+    /// much metadata, negative offset); all others are stored when it runs, durable as
+    /// the store's ``OffsetFlushPolicy`` says (by default: written, fsynced within
+    /// `offsets.flush.ms`). A group-level refusal or a store failure is a failure.
     public func commit(_ request: CommitRequest, completion: @escaping CommitCompletion) {
         let now = scheduler.nowMillis
         let checked = Result { () throws(GroupCoordinatorError) in try checkCommit(request, now) }
@@ -41,8 +42,9 @@ extension GroupCoordinator {
             completion(.success(refused))
             return
         }
-        // Handed over in order on one queue, but never waited for there: commits from many
-        // groups share the offsets log's group-commit fsyncs (tens of thousands a second).
+        // Handed over in order on one queue (the log's write is disk I/O, never on an event
+        // loop), but never waited for there: under `.everyCommit`, commits from many groups
+        // share the offsets log's group-commit fsyncs (tens of thousands a second).
         ioQueue.async { [store, accepted, refused] in
             store.commit(group: request.groupId, accepted) { result in
                 switch result {
@@ -231,6 +233,7 @@ extension GroupCoordinator {
     private func expireOffsetsOnQueue() -> [String] {
         let now = scheduler.nowMillis
         var expired: [String] = []
+        var failures: [(group: String, error: String)] = []
         for groupId in store.groups {
             let newestCommit = store.committed(group: groupId).values.map(\.commitTimestamp).max() ?? 0
             let (active, emptySince) = state.withLock { s -> (Bool, Int64) in
@@ -238,9 +241,15 @@ extension GroupCoordinator {
                 return (group.state != .empty || !group.pendingMembers.isEmpty, group.stateChangedMillis)
             }
             guard !active, max(newestCommit, emptySince) + config.offsetsRetentionMillis <= now else { continue }
-            // A store failure leaves the offsets for the next round.
-            if (try? store.removeGroup(groupId)) != nil { expired.append(groupId) }
+            // A store failure leaves the offsets for the next round (and is reported).
+            do {
+                try store.removeGroup(groupId)
+                expired.append(groupId)
+            } catch {
+                failures.append((groupId, "\(error)"))
+            }
         }
+        expiryRan(failures)
         let holdingOffsets = Set(store.groups)
         state.withLock { s in
             s.groups = s.groups.filter { groupId, group in

@@ -36,6 +36,8 @@ public final class GroupCoordinator: Sendable {
     let partitionExists: @Sendable (TopicPartition) -> Bool
     /// Told when a rebalance completes: group, new generation, member ids (for the log).
     let rebalanced: @Sendable (_ group: String, _ generation: Int32, _ members: [String]) -> Void
+    /// Told after every offset-expiry round which groups' offsets could not be removed.
+    let expiryRan: @Sendable (_ failures: [(group: String, error: String)]) -> Void
     /// Serialises every write to the offset store (commits, deletes, expiry), off the callers' threads.
     let ioQueue = DispatchQueue(label: "spool.group-coordinator.offsets")
     let state = Mutex(State())
@@ -60,9 +62,11 @@ public final class GroupCoordinator: Sendable {
         config: GroupCoordinatorConfig = GroupCoordinatorConfig(), offsets: OffsetStore,
         scheduler: CoordinatorScheduler = DispatchCoordinatorScheduler(),
         rebalanced: @escaping @Sendable (_ group: String, _ generation: Int32, _ members: [String]) -> Void = { _, _, _ in },
+        expiryRan: @escaping @Sendable (_ failures: [(group: String, error: String)]) -> Void = { _ in },
         partitionExists: @escaping @Sendable (TopicPartition) -> Bool
     ) {
         self.rebalanced = rebalanced
+        self.expiryRan = expiryRan
         self.config = config
         self.store = offsets
         self.scheduler = scheduler

@@ -1,7 +1,9 @@
 /// Limits of the idempotent-producer state, with Kafka's values where Kafka has one.
 public struct ProducerStateConfig: Sendable {
-    /// Batches remembered per producer and partition for duplicate detection (Kafka: 5,
-    /// which is why producers keep at most 5 requests in flight).
+    /// Runs of batches (a request's batches, appended back to back) remembered per
+    /// producer and partition for duplicate detection (Kafka: 5 batches, which is why
+    /// producers keep at most 5 requests in flight; Kafka's clients send one batch per
+    /// partition per request, Spool's several).
     public var batchesPerProducer = 5
     /// Producers remembered per partition; beyond it the least recently active one is
     /// forgotten (its next batch is then accepted with any sequence, as Kafka accepts

@@ -16,8 +16,12 @@ import Synchronization
 /// sequence S:
 /// - P unknown (never seen, expired, or older than the scanned log tail): accepted with any S.
 /// - E older than P's epoch: `invalidProducerEpoch`.
-/// - Same E and the sequence range of one of P's last 5 batches: a duplicate, answered
-///   with the original offsets; nothing is written.
+/// - Same E and a sequence range inside one of P's last 5 runs (batches appended back to
+///   back, see ``ProducerEntry``): a duplicate, answered with the original offsets;
+///   nothing is written.
+/// - Same E and a range appended before but no longer remembered (between the first
+///   sequence the table vouches for and the last): `duplicateSequenceNumber` (Kafka's
+///   DUPLICATE_SEQUENCE_NUMBER, which clients take as delivered, offsets unknown).
 /// - Same E and S ≠ last sequence + 1 (wrapping after `Int32.max`), or a newer E and
 ///   S ≠ 0: `outOfOrderSequenceNumber`.
 ///
@@ -79,10 +83,25 @@ public final class ProducerStateTable: Sendable {
 
     /// `.duplicate` with the original's offsets, nil when every batch is new; throws when one is refused.
     /// Each batch is checked against the state as the batches before it in the request leave it.
+    /// A request that repeats appended records must repeat nothing but them, back to back.
     static func check(_ batches: ProducedBatches, against producers: [Int64: ProducerEntry]) throws -> ProducerAppendOutcome? {
         // Producers touched by earlier batches of this request: epoch and last sequence after them.
         var pending: [(producerId: Int64, epoch: Int16, lastSequence: Int32)] = []
-        for (_, h) in batches.batches where h.producerId >= 0 {
+        // The request so far repeats these records (offsets, and the last sequence).
+        var repeated: (producerId: Int64, base: Int64, last: Int64, lastSequence: Int32)?
+        for (i, (_, h)) in batches.batches.enumerated() {
+            if let r = repeated {
+                let last = ProducerEntry.lastSequence(base: h.baseSequence, lastOffsetDelta: h.lastOffsetDelta)
+                guard h.producerId == r.producerId, ProducerEntry.follows(h.baseSequence, after: r.lastSequence),
+                      let entry = producers[h.producerId], h.producerEpoch == entry.epoch,
+                      let offsets = entry.duplicate(firstSequence: h.baseSequence, lastSequence: last), offsets.base == r.last + 1 else {
+                    throw ProducerStateError(.outOfOrderSequenceNumber,
+                        "a request that repeats appended batches of producer \(r.producerId) also holds other batches")
+                }
+                repeated = (r.producerId, r.base, offsets.last, last)
+                continue
+            }
+            guard h.producerId >= 0 else { continue }
             guard h.baseSequence >= 0, h.producerEpoch >= 0 else {
                 throw ProducerStateError(.invalidRecord,
                     "batch of producer \(h.producerId) has sequence \(h.baseSequence) and epoch \(h.producerEpoch); both must be ≥ 0")
@@ -96,8 +115,19 @@ public final class ProducerStateTable: Sendable {
                     throw ProducerStateError(.invalidProducerEpoch,
                         "producer \(h.producerId) sent epoch \(h.producerEpoch), older than its current epoch \(epoch)")
                 }
-                if earlier == nil, h.producerEpoch == epoch, let original = entry?.duplicate(firstSequence: h.baseSequence, lastSequence: last) {
-                    return .duplicate(baseOffset: original.baseOffset, lastOffset: original.baseOffset + Int64(original.lastOffsetDelta))
+                if earlier == nil, h.producerEpoch == epoch, let entry {
+                    if let offsets = entry.duplicate(firstSequence: h.baseSequence, lastSequence: last) {
+                        guard i == 0 else {
+                            throw ProducerStateError(.outOfOrderSequenceNumber,
+                                "producer \(h.producerId) repeats appended sequence \(h.baseSequence) after new batches in one request")
+                        }
+                        repeated = (h.producerId, offsets.base, offsets.last, last)
+                        continue
+                    }
+                    if entry.wasAppended(firstSequence: h.baseSequence, lastSequence: last) {
+                        throw ProducerStateError(.duplicateSequenceNumber,
+                            "producer \(h.producerId) sent sequences \(h.baseSequence)...\(last) again; they were appended before, at offsets this partition no longer remembers")
+                    }
                 }
                 if h.producerEpoch > epoch {
                     guard h.baseSequence == 0 else {
@@ -111,6 +141,7 @@ public final class ProducerStateTable: Sendable {
             }
             pending.append((h.producerId, h.producerEpoch, last))
         }
+        if let repeated { return .duplicate(baseOffset: repeated.base, lastOffset: repeated.last) }
         return nil
     }
 
@@ -128,11 +159,11 @@ public final class ProducerStateTable: Sendable {
     }
 
     private func remember(_ h: RecordBatchHeader, baseOffset: Int64, in s: inout State) {
-        let batch = ProducerEntry.Batch(
-            firstSequence: h.baseSequence, lastSequence: ProducerEntry.lastSequence(base: h.baseSequence, lastOffsetDelta: h.lastOffsetDelta),
-            baseOffset: baseOffset, lastOffsetDelta: h.lastOffsetDelta)
-        var entry = s.producers[h.producerId] ?? ProducerEntry(epoch: h.producerEpoch, lastTimestamp: h.maxTimestamp)
-        entry.record(epoch: h.producerEpoch, batch, timestamp: h.maxTimestamp, keep: config.batchesPerProducer)
+        var entry = s.producers[h.producerId]
+            ?? ProducerEntry(epoch: h.producerEpoch, knownFromSequence: h.baseSequence, lastTimestamp: h.maxTimestamp)
+        entry.record(epoch: h.producerEpoch, firstSequence: h.baseSequence,
+                     lastSequence: ProducerEntry.lastSequence(base: h.baseSequence, lastOffsetDelta: h.lastOffsetDelta),
+                     baseOffset: baseOffset, lastOffsetDelta: h.lastOffsetDelta, timestamp: h.maxTimestamp, keep: config.batchesPerProducer)
         s.producers[h.producerId] = entry
     }
 

@@ -36,7 +36,8 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
-/// gRPC status codes; a call's outcome, or one partition's within a call.
+/// gRPC status codes, and Spool's own from 17 on; a call's outcome, or one
+/// partition's within a call. A client that does not know a code treats it as UNKNOWN.
 public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case ok // = 0
@@ -56,6 +57,11 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
   case unavailable // = 14
   case dataLoss // = 15
   case unauthenticated // = 16
+
+  /// Spool's own: a request, record batch or fetched batch is larger than a limit it
+  /// can never fit (max.message.bytes, the frame limit, the decompressed-size limit).
+  /// Unlike RESOURCE_EXHAUSTED (a shortage that passes), retrying cannot help.
+  case tooLarge // = 17
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -81,6 +87,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     case 14: self = .unavailable
     case 15: self = .dataLoss
     case 16: self = .unauthenticated
+    case 17: self = .tooLarge
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -104,6 +111,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     case .unavailable: return 14
     case .dataLoss: return 15
     case .unauthenticated: return 16
+    case .tooLarge: return 17
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -127,6 +135,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     .unavailable,
     .dataLoss,
     .unauthenticated,
+    .tooLarge,
   ]
 
 }
@@ -1553,7 +1562,7 @@ public nonisolated struct Spool_V1_InitProducerIdResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "spool.v1"
 
 nonisolated extension Spool_V1_StatusCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}CANCELLED\0\u{1}UNKNOWN\0\u{1}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{1}NOT_FOUND\0\u{1}ALREADY_EXISTS\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0\u{1}FAILED_PRECONDITION\0\u{1}ABORTED\0\u{1}OUT_OF_RANGE\0\u{1}UNIMPLEMENTED\0\u{1}INTERNAL\0\u{1}UNAVAILABLE\0\u{1}DATA_LOSS\0\u{1}UNAUTHENTICATED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}CANCELLED\0\u{1}UNKNOWN\0\u{1}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{1}NOT_FOUND\0\u{1}ALREADY_EXISTS\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0\u{1}FAILED_PRECONDITION\0\u{1}ABORTED\0\u{1}OUT_OF_RANGE\0\u{1}UNIMPLEMENTED\0\u{1}INTERNAL\0\u{1}UNAVAILABLE\0\u{1}DATA_LOSS\0\u{1}UNAUTHENTICATED\0\u{1}TOO_LARGE\0")
 }
 
 nonisolated extension Spool_V1_Acks: SwiftProtobuf._ProtoNameProviding {
