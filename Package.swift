@@ -145,6 +145,17 @@ let package = Package(
             dependencies: ["SpoolEtcd", .product(name: "NIOConcurrencyHelpers", package: "swift-nio")]
         ),
 
+        // A broker's cluster membership: registration, controller campaign, their logs and metrics.
+        .target(
+            name: "SpoolCluster",
+            dependencies: [
+                "SpoolCoordination", "SpoolEtcd",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The client library: connection, Producer, Consumer, Admin.
         .target(
             name: "SpoolClient",
@@ -168,6 +179,8 @@ let package = Package(
                 "SpoolClient",
                 "SpoolProtocol",
                 "SpoolAdminHTTP",
+                "SpoolCluster",
+                "SpoolEtcd",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

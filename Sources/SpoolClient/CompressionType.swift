@@ -17,7 +17,7 @@ public struct CompressionType: Sendable, Hashable, CustomStringConvertible {
     let codec: CompressionCodec
 
     init(_ codec: CompressionCodec) {
-        precondition(codec.isSupported, "codec \(codec) is not supported by this build")
+        precondition(CompressionCodec.supported.contains(codec), "codec \(codec) is not supported by this build")
         self.codec = codec
     }
 
@@ -38,7 +38,7 @@ public struct CompressionType: Sendable, Hashable, CustomStringConvertible {
     /// A codec by the name configs and command lines use (`none`, `gzip`, `lz4`, …);
     /// nil for an unknown name or a codec this build cannot compress with.
     public init?(name: String) {
-        guard let codec = CompressionCodec(name: name), codec.isSupported else { return nil }
+        guard let codec = CompressionCodec(name: name), CompressionCodec.supported.contains(codec) else { return nil }
         self.codec = codec
     }
 

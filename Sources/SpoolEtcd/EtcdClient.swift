@@ -198,7 +198,16 @@ public final class EtcdClient: Sendable {
     ) async throws -> Response {
         try checkOpen()
         let json = try JSONEncoder().encode(request)
-        return try await withEndpoints(retry: retry, timeout: timeout) { pool, deadline in
+        let startedAt = ContinuousClock.now
+        var succeeded = false
+        defer {
+            if let observer = configuration.requestObserver {
+                let parts = path.split(separator: "/")
+                let operation = parts.count >= 3 && parts[1] == "lease" ? "lease_\(parts[2])" : String(parts.last ?? "")
+                observer(operation, ContinuousClock.now - startedAt, succeeded)
+            }
+        }
+        let response: Response = try await withEndpoints(retry: retry, timeout: timeout) { pool, deadline in
             let answer = try await pool.unary(
                 path: path, body: ByteBuffer(bytes: json), deadline: deadline,
                 connectTimeout: self.connectTimeout(deadline), bodyBytesMax: self.configuration.answerBytesMax, group: self.group)
@@ -220,6 +229,8 @@ public final class EtcdClient: Sendable {
                 throw EtcdError(.invalidResponse, "\(path) answered unexpected JSON: \(error)", endpoint: pool.endpoint.description)
             }
         }
+        succeeded = true
+        return response
     }
 
     /// Runs `attempt` on the endpoints in turn, from the preferred one, until it succeeds, throws

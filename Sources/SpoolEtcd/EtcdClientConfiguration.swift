@@ -19,6 +19,11 @@ public struct EtcdClientConfiguration: Sendable {
     public var retryBackoff: Duration = .milliseconds(50)
     public var retryBackoffMax: Duration = .milliseconds(500)
 
+    /// Told about every unary call once it ended: the operation (`range`, `put`, `txn`,
+    /// `lease_grant`, `lease_keepalive`, ...), its duration and whether it succeeded. For metrics;
+    /// must not block.
+    public var requestObserver: (@Sendable (_ operation: String, _ duration: Duration, _ succeeded: Bool) -> Void)?
+
     public init(endpoints: [EtcdEndpoint]) { self.endpoints = endpoints }
 
     /// From a comma-separated list: `http://127.0.0.1:2379,http://127.0.0.1:12379`.

@@ -2,11 +2,13 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import NIOCore
+import CoreMetrics
 import Logging
 import Prometheus
 import ServiceLifecycle
 import SpoolAdminHTTP
 import SpoolBroker
+import SpoolCluster
 import SpoolKafka
 import SpoolServer
 import SpoolStorage
@@ -54,7 +56,14 @@ struct BrokerCommand: AsyncParsableCommand {
               log.level=info                (trace, debug, info, notice, warning, error, critical)
               log.format=text               (text or json: one JSON object per line on standard error)
               retention.ms=604800000        (any topic setting here becomes a topic default)
+              etcd.endpoints=http://127.0.0.1:2379,http://127.0.0.1:12379   (cluster mode; absent: one broker alone)
+              node.id=1                     (this broker's id in the cluster)
+              cluster.id=c1                 (the cluster's keys live under /spool/c1/ in etcd)
+              cluster.lease.ttl.seconds=9   (registration lease; a broker silent this long is out)
             Flags override the file.
+
+            Cluster mode (--etcd): the broker registers in etcd and campaigns for controller; data
+            replication is not built yet, so each partition is still served by the broker that holds it.
             """,
         subcommands: [BrokerInfoCommand.self]
     )
@@ -71,6 +80,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
     @OptionGroup var operations: OperationsOptions
+    @OptionGroup var cluster: ClusterOptions
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
@@ -78,7 +88,7 @@ struct BrokerCommand: AsyncParsableCommand {
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
                              "offsets.flush.ms", "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
-                             "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys
+                             "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys + ClusterOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -200,6 +210,11 @@ struct BrokerCommand: AsyncParsableCommand {
         _ = try brokerConfig()
         _ = try kafkaConfig()
         _ = try operationsSettings()
+        _ = try clusterSettings()
+    }
+
+    func clusterSettings() throws -> ClusterOptions.Settings? {
+        try cluster.resolve(file: fileSettings())
     }
 
     /// The settings given in the config file (for the operations options).
@@ -224,6 +239,10 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = operations.httpListen { explicit["http.listen"] = v }
         if let v = operations.logLevel { explicit["log.level"] = v }
         if let v = operations.logFormat { explicit["log.format"] = v }
+        if let v = cluster.etcd { explicit["etcd.endpoints"] = v }
+        if let v = cluster.nodeId { explicit["node.id"] = String(v) }
+        if let v = cluster.clusterId { explicit["cluster.id"] = v }
+        if let v = cluster.clusterLeaseTtlSeconds { explicit["cluster.lease.ttl.seconds"] = String(v) }
         return explicit
     }
 
@@ -240,7 +259,19 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         let explicit = try explicitSettings()
-        let broker = BrokerService(config: config, kafka: try kafkaConfig(), events: events, admin: admin) { server, adminAddress in
+        let clusterSettings = try clusterSettings()
+        let metricsFactory: any MetricsFactory = exporter ?? NOOPMetricsHandler.instance
+        var join: BrokerService.Join?
+        if let settings = clusterSettings {
+            join = { @Sendable (native: String, kafka: String?) throws -> ClusterMember in
+                var configuration = ClusterConfiguration(
+                    nodeId: settings.nodeId, clusterId: settings.clusterId, etcdEndpoints: settings.endpoints,
+                    nativeAddress: native, kafkaAddress: kafka ?? "")
+                configuration.leaseTTLSeconds = settings.leaseTTLSeconds
+                return try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
+            }
+        }
+        let broker = BrokerService(config: config, kafka: try kafkaConfig(), events: events, admin: admin, join: join) { server, adminAddress in
             var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             if let kafka = server.kafka { listeners += ",kafka=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)" }
             if let adminAddress { listeners += ",admin-http=\(adminAddress)" }

@@ -2,6 +2,7 @@ import Logging
 import ServiceLifecycle
 import SpoolAdminHTTP
 import SpoolBroker
+import SpoolCluster
 import SpoolKafka
 import SpoolServer
 import Synchronization
@@ -15,18 +16,22 @@ final class BrokerService: Service, Sendable {
     let kafka: KafkaListenerConfig?
     let events: BrokerEvents
     let admin: AdminHTTPListener?
+    /// Makes the cluster membership from the advertised native and Kafka addresses (nil: one broker alone).
+    let join: Join?
     /// Called once the broker serves (the banner).
     let announce: @Sendable (SpoolServer, String?) -> Void
     private let state = Mutex(State.starting)
 
     enum State { case starting, serving, stopping }
+    typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?) throws -> ClusterMember
 
-    init(config: BrokerConfig, kafka: KafkaListenerConfig?, events: BrokerEvents, admin: AdminHTTPListener?,
+    init(config: BrokerConfig, kafka: KafkaListenerConfig?, events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
          announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
         self.kafka = kafka
         self.events = events
         self.admin = admin
+        self.join = join
         self.announce = announce
     }
 
@@ -52,11 +57,28 @@ final class BrokerService: Service, Sendable {
                 }))
             adminAddress = await admin.boundAddress()
         }
+        // Cluster mode: register and campaign once the listeners accept (what is advertised answers).
+        var membership: Task<Void, Never>?
+        if let join {
+            let native = "\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+            let kafkaAddress = server.kafka.map { "\($0.advertisedAddress)" }
+            let member: ClusterMember
+            do {
+                member = try join(native, kafkaAddress)
+            } catch {
+                try await server.shutdown()
+                throw error
+            }
+            membership = Task { await member.run() }
+        }
         state.withLock { $0 = .serving }
         announce(server, adminAddress)
         // Until SIGTERM/SIGINT (the service group turns them into a graceful shutdown).
         try? await gracefulShutdown()
         state.withLock { $0 = .stopping }
+        // Leave the cluster first (revokes the lease: the others see this broker go at once).
+        membership?.cancel()
+        await membership?.value
         try await server.shutdown()
     }
 }

@@ -1,0 +1,59 @@
+import ArgumentParser
+import SpoolCluster
+import SpoolEtcd
+
+/// The broker's cluster-mode options (`--node-id`, `--etcd`, `--cluster-id`,
+/// `--cluster-lease-ttl-seconds`) and their config-file keys. Without an etcd endpoint the broker
+/// runs alone, as always.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "This broker's node id in the cluster (cluster mode; config: node.id).") var nodeId: Int32?
+    @Option(help: "etcd client URLs, comma-separated, e.g. http://127.0.0.1:2379 (turns cluster mode on; config: etcd.endpoints).")
+    var etcd: String?
+    @Option(help: "The cluster's id: its keys live under /spool/<id>/ in etcd (config: cluster.id).") var clusterId: String?
+    @Option(help: "Registration lease TTL in seconds, 2...300. Default: 9 (config: cluster.lease.ttl.seconds).")
+    var clusterLeaseTtlSeconds: Int64?
+
+    static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds"]
+
+    /// The resolved cluster settings, or nil in single-broker mode.
+    struct Settings: Sendable {
+        var nodeId: Int32
+        var clusterId: String
+        var endpoints: [EtcdEndpoint]
+        var leaseTTLSeconds: Int64
+    }
+
+    func resolve(file: [String: String]) throws -> Settings? {
+        let etcd = self.etcd ?? file["etcd.endpoints"]
+        let nodeIdText = nodeId.map(String.init) ?? file["node.id"]
+        let clusterId = self.clusterId ?? file["cluster.id"]
+        let ttlText = clusterLeaseTtlSeconds.map(String.init) ?? file["cluster.lease.ttl.seconds"]
+        guard let etcd, !etcd.isEmpty else {
+            if nodeIdText != nil || clusterId != nil || ttlText != nil {
+                throw ValidationError("node.id, cluster.id and cluster.lease.ttl.seconds need etcd.endpoints (--etcd URL[,URL...])")
+            }
+            return nil
+        }
+        guard let nodeIdText, let nodeId = Int32(nodeIdText), nodeId >= 0 else {
+            throw ValidationError("cluster mode needs --node-id N (node.id), a non-negative integer (got '\(nodeIdText ?? "")')")
+        }
+        guard let clusterId, ClusterConfiguration.isValidClusterId(clusterId) else {
+            throw ValidationError("cluster mode needs --cluster-id C (cluster.id), made of [A-Za-z0-9._-]")
+        }
+        var ttl: Int64 = 9
+        if let ttlText {
+            guard let v = Int64(ttlText), ClusterConfiguration.leaseTTLSecondsRange.contains(v) else {
+                throw ValidationError("cluster.lease.ttl.seconds must be an integer in 2...300 (got '\(ttlText)')")
+            }
+            ttl = v
+        }
+        let endpoints: [EtcdEndpoint]
+        do {
+            endpoints = try EtcdEndpoint.list(etcd)
+        } catch {
+            throw ValidationError("etcd.endpoints must be http://HOST:PORT[,http://HOST:PORT...] (got '\(etcd)')")
+        }
+        guard !endpoints.isEmpty else { throw ValidationError("etcd.endpoints names no endpoint") }
+        return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl)
+    }
+}
