@@ -334,13 +334,18 @@ public final class Broker: Sendable {
     // MARK: Offsets
 
     /// One offset lookup (ListOffsets).
-    public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec) throws -> Int64 {
+    public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec) throws -> ListedOffset {
         try BrokerError.translate {
             let log = try storage.partition(tp)
             switch spec {
-            case .earliest: return log.startOffset
-            case .latest: return log.highWatermark
-            case .timestamp(let t): return try log.offset(forTimestamp: t) ?? -1
+            case .earliest: return ListedOffset(offset: log.startOffset)
+            case .latest: return ListedOffset(offset: log.highWatermark)
+            case .timestamp(let t):
+                guard let found = try log.record(atOrAfter: t) else { return ListedOffset(offset: -1) }
+                return ListedOffset(offset: found.offset, timestamp: found.timestamp)
+            case .maxTimestamp:
+                guard let found = try log.maxTimestampRecord() else { return ListedOffset(offset: -1) }
+                return ListedOffset(offset: found.offset, timestamp: found.timestamp)
             }
         }
     }

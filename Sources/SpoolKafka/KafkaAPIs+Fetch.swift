@@ -72,14 +72,14 @@ extension KafkaAPIs {
                 switch p.timestamp {
                 case -1: spec = .latest
                 case -2: spec = .earliest
+                case -3 where call.version >= 7: spec = .maxTimestamp
                 case ..<0:
                     return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.invalidRequest.rawValue)
                 default: spec = .timestamp(p.timestamp)
                 }
                 do {
-                    let offset = try broker.listOffset(tp, spec)
-                    let timestamp: Int64 = (offset >= 0 && p.timestamp >= 0) ? p.timestamp : -1
-                    return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: timestamp, offset: offset, leaderEpoch: 0)
+                    let found = try broker.listOffset(tp, spec)
+                    return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: found.timestamp, offset: found.offset, leaderEpoch: 0)
                 } catch {
                     return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode(error).rawValue)
                 }

@@ -64,6 +64,7 @@ struct KafkaAPIs: Sendable {
         case .produce(let r): return Started(reply: produce(r, call))
         case .fetch(let r): return fetch(r, call)
         case .listOffsets(let r): return now(listOffsets(r, call))
+        case .deleteRecords(let r): return later(deleteRecords(r, call))
         case .findCoordinator(let r): return now(findCoordinator(r, call))
         case .createTopics(let r): return later(createTopics(r, call))
         case .deleteTopics(let r): return later(deleteTopics(r, call))
@@ -81,6 +82,7 @@ struct KafkaAPIs: Sendable {
         case .listGroups(let r): return now(listGroups(r, call))
         case .describeGroups(let r): return now(describeGroups(r, call))
         case .deleteGroups(let r): return later(deleteGroups(r, call))
+        case .offsetDelete(let r): return later(offsetDelete(r, call))
         }
     }
 

@@ -72,6 +72,7 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case preferredLeaderNotAvailable = 80
     case groupMaxSizeReached = 81
     case fencedInstanceId = 82
+    case groupSubscribedToTopic = 86
     case unstableOffsetCommit = 88
     case throttlingQuotaExceeded = 89
     case producerFenced = 90

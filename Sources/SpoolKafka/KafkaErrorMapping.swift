@@ -74,6 +74,7 @@ extension KafkaErrorCode {
         case .invalidCommitOffset: self = .invalidCommitOffsetSize
         case .groupMaxSizeReached: self = .groupMaxSizeReached
         case .storageFailed: self = .kafkaStorageError
+        case .groupSubscribedToTopic: self = .groupSubscribedToTopic
         }
     }
 }

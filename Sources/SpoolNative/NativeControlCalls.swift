@@ -161,7 +161,7 @@ struct NativeControlCalls {
                 case .timestamp: spec = .timestamp(p.timestamp)
                 case .UNRECOGNIZED(let n): throw SpoolStatusError(.invalidArgument, "unknown offset spec \(n)")
                 }
-                r.offset = try broker.listOffset(TopicPartition(p.topic, p.partition), spec)
+                r.offset = try broker.listOffset(TopicPartition(p.topic, p.partition), spec).offset
             } catch {
                 let status = StatusMapping.status(for: error)
                 r.code = status.code

@@ -173,6 +173,7 @@ enum NativeGroupCalls {
         case .invalidCommitOffset: .invalidCommitOffset
         case .groupMaxSizeReached: .groupMaxSizeReached
         case .storageFailed: .storageFailed
+        case .groupSubscribedToTopic: .nonEmptyGroup
         }
     }
 }

@@ -42,7 +42,8 @@ enum StatusMapping {
             case .unknownTopicOrPartition, .groupIdNotFound: return SpoolStatusError(.notFound, e.message)
             case .invalidGroupId, .invalidSessionTimeout, .offsetMetadataTooLarge, .invalidCommitOffset, .inconsistentGroupProtocol:
                 return SpoolStatusError(.invalidArgument, e.message)
-            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress, .memberIdRequired, .fencedInstanceId, .nonEmptyGroup:
+            case .unknownMemberId, .illegalGeneration, .rebalanceInProgress, .memberIdRequired, .fencedInstanceId, .nonEmptyGroup,
+                 .groupSubscribedToTopic:
                 return SpoolStatusError(.failedPrecondition, e.message)
             case .groupMaxSizeReached: return SpoolStatusError(.resourceExhausted, e.message)
             case .coordinatorNotAvailable, .storageFailed: return SpoolStatusError(.unavailable, e.message)

@@ -240,27 +240,73 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         return FileSpan(path: logPath, position: position, length: Int(stop - position), firstOffset: first.baseOffset, nextOffset: next)
     }
 
-    /// The first offset whose batch has a timestamp ≥ `timestamp`, scanning from the time index.
-    func offset(forTimestamp timestamp: Int64) throws -> Int64? {
+    /// The first record whose timestamp is ≥ `timestamp` (its offset and timestamp): the
+    /// time index gives where to start, then batches are walked to the first whose max
+    /// timestamp is at or after it, and that one batch is decoded.
+    /// Records below `from` (deleted by DeleteRecords) are passed over.
+    func offset(forTimestamp timestamp: Int64, from: Int64 = 0) throws -> TimestampedOffset? {
         guard maxTimestamp >= timestamp else { return nil }
-        let startOffset = timeIndex.searchStart(forTimestamp: timestamp)
+        let startOffset = max(timeIndex.searchStart(forTimestamp: timestamp), from)
         var position = Int64(offsetIndex.floor(offset: startOffset).position)
         while position < sizeBytes {
             guard let header = try readHeader(at: position) else { return nil }
-            if header.maxTimestamp >= timestamp {
-                // Find the exact record: decode this one batch.
+            if header.maxTimestamp >= timestamp && header.lastOffset >= from {
                 let bytes = try readBytes(position: position, length: header.totalBytes)
                 var reader = RecordBatchReader(bytes)
                 if let batch = try reader.next() {
-                    for record in try batch.records() where record.timestamp >= timestamp {
-                        return record.offset
+                    for record in try batch.records() where record.timestamp >= timestamp && record.offset >= from {
+                        return TimestampedOffset(offset: record.offset, timestamp: record.timestamp)
                     }
                 }
-                return header.baseOffset
+                if header.baseOffset >= from { return TimestampedOffset(offset: header.baseOffset, timestamp: header.maxTimestamp) }
             }
             position += Int64(header.totalBytes)
         }
         return nil
+    }
+
+    /// The first record carrying the segment's largest timestamp, or nil when the segment is
+    /// empty or has no timestamps.
+    func maxTimestampRecord() throws -> TimestampedOffset? {
+        guard maxTimestamp >= 0, sizeBytes > 0 else { return nil }
+        var position = Int64(offsetIndex.floor(offset: offsetOfMaxTimestamp).position)
+        while position < sizeBytes {
+            guard let header = try readHeader(at: position) else { return nil }
+            if header.maxTimestamp == maxTimestamp {
+                let bytes = try readBytes(position: position, length: header.totalBytes)
+                var reader = RecordBatchReader(bytes)
+                if let batch = try reader.next() {
+                    for record in try batch.records() where record.timestamp == maxTimestamp {
+                        return TimestampedOffset(offset: record.offset, timestamp: record.timestamp)
+                    }
+                }
+                return TimestampedOffset(offset: header.lastOffset, timestamp: header.maxTimestamp)
+            }
+            position += Int64(header.totalBytes)
+        }
+        return nil
+    }
+
+    /// The first record with the largest timestamp among those at or after offset `from`
+    /// (a walk of every batch header from there, then one batch decoded).
+    func maxTimestampRecord(from: Int64) throws -> TimestampedOffset? {
+        var position = Int64(offsetIndex.floor(offset: from).position)
+        var best: TimestampedOffset?
+        while position < sizeBytes {
+            guard let header = try readHeader(at: position) else { break }
+            if header.lastOffset >= from && header.maxTimestamp > (best?.timestamp ?? -1) {
+                // Decode the batch: its max may be a record below `from`, and the exact record is wanted.
+                let bytes = try readBytes(position: position, length: header.totalBytes)
+                var reader = RecordBatchReader(bytes)
+                if let batch = try reader.next() {
+                    for record in try batch.records() where record.offset >= from && record.timestamp > (best?.timestamp ?? -1) {
+                        best = TimestampedOffset(offset: record.offset, timestamp: record.timestamp)
+                    }
+                }
+            }
+            position += Int64(header.totalBytes)
+        }
+        return best
     }
 
     func readBytes(position: Int64, length: Int) throws -> ByteBuffer {

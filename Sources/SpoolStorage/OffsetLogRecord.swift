@@ -6,12 +6,14 @@ import SpoolRecords
 /// Framing, big-endian: body length u32, CRC-32C of the body u32, body. Body: a type
 /// byte, then for a commit the group (u16 length + UTF-8), an entry count u32 and per
 /// entry topic (u16 + UTF-8), partition i32, offset i64, commit timestamp i64 and
-/// metadata (u32 + UTF-8); for a group removal the group; for a topic removal the topic.
+/// metadata (u32 + UTF-8); for a group removal the group; for a topic removal the topic;
+/// for an offsets removal (OffsetDelete) the group, a count u32 and per entry topic and partition.
 /// A commit of many partitions is one record, so it is applied whole or not at all.
 enum OffsetLogRecord: Equatable {
     case commit(group: String, offsets: [TopicPartition: CommittedOffset])
     case removeGroup(String)
     case removeTopic(String)
+    case removeOffsets(group: String, partitions: [TopicPartition])
 
     static let frameHeaderBytes = 8
     /// A body length past this is damage (a torn or flipped length field), not a record.
@@ -21,6 +23,7 @@ enum OffsetLogRecord: Equatable {
         case commit = 1
         case removeGroup = 2
         case removeTopic = 3
+        case removeOffsets = 4
     }
 
     /// The framed record, ready to append.
@@ -46,6 +49,14 @@ enum OffsetLogRecord: Equatable {
         case .removeTopic(let topic):
             body.append(Kind.removeTopic.rawValue)
             Self.put(string16: topic, &body)
+        case .removeOffsets(let group, let partitions):
+            body.append(Kind.removeOffsets.rawValue)
+            Self.put(string16: group, &body)
+            Self.put(UInt32(partitions.count), &body)
+            for tp in partitions.sorted() {
+                Self.put(string16: tp.topic, &body)
+                Self.put(UInt32(bitPattern: tp.partition), &body)
+            }
         }
         precondition(body.count <= Self.maxBodyBytes, "offset commit record of \(body.count) bytes")
         var framed: [UInt8] = []
@@ -84,6 +95,10 @@ enum OffsetLogRecord: Equatable {
                 table[group] = table[group]!.filter { $0.key.topic != topic }
                 if table[group]!.isEmpty { table.removeValue(forKey: group) }
             }
+        case .removeOffsets(let group, let partitions):
+            guard var offsets = table[group] else { return }
+            for tp in partitions { offsets.removeValue(forKey: tp) }
+            table[group] = offsets.isEmpty ? nil : offsets
         }
     }
 
@@ -148,6 +163,16 @@ enum OffsetLogRecord: Equatable {
                 return string(lengthBytes: 2).map { .removeGroup($0) }
             case .removeTopic:
                 return string(lengthBytes: 2).map { .removeTopic($0) }
+            case .removeOffsets:
+                guard let group = string(lengthBytes: 2), let count = int(4) else { return nil }
+                // Every entry takes at least 6 bytes: a larger count is a lie.
+                guard Int(count) <= (bytes.count - position) / 6 else { return nil }
+                var partitions: [TopicPartition] = []
+                for _ in 0..<count {
+                    guard let topic = string(lengthBytes: 2), let partition = int(4) else { return nil }
+                    partitions.append(TopicPartition(topic, Int32(bitPattern: UInt32(partition))))
+                }
+                return .removeOffsets(group: group, partitions: partitions)
             }
         }
     }

@@ -290,6 +290,16 @@ public final class OffsetStore: Sendable {
         if needed { try waitUntilDurable(try append(.removeGroup(group))) }
     }
 
+    /// Forgets `group`'s committed offsets of `partitions` (OffsetDelete); durable on return.
+    public func removeOffsets(group: String, _ partitions: [TopicPartition]) throws {
+        try Self.validate(group: group)
+        guard !partitions.isEmpty else { return }
+        let needed = state.withLock { s in
+            partitions.contains { s.table[group]?[$0] != nil } || !s.pending.isEmpty
+        }
+        if needed { try waitUntilDurable(try append(.removeOffsets(group: group, partitions: partitions))) }
+    }
+
     /// Makes every commit written so far durable (one fsync round); what `.interval` defers.
     public func flush() throws {
         let target = state.withLock { s -> UInt64? in s.durableSeq < s.appendedSeq ? s.appendedSeq : nil }

@@ -90,6 +90,12 @@ public final class PartitionLog: Sendable {
         /// Closed, or deleted with its topic: this handle refuses every call from then on,
         /// so it can never touch the files of a topic re-created under the same name.
         var closed = false
+        /// Offsets below it were deleted by DeleteRecords (persisted in `log-start-offset`);
+        /// the first segment may still hold some of them until it is deleted whole.
+        var deletedBelow: Int64 = 0
+
+        /// The first offset a reader may ask for.
+        var start: Int64 { max(segments.first!.baseOffset, min(deletedBelow, segments.last!.nextOffset)) }
     }
 
     struct Committer {
@@ -101,7 +107,13 @@ public final class PartitionLog: Sendable {
     private let committer = Mutex(Committer())
     /// The recovery point last made durable; its lock also serialises the file's rewrites.
     private let recoveryPoint: Mutex<Int64>
+    /// The log start offset last made durable; its lock serialises the checkpoint's rewrites.
+    private let logStartCheckpoint = Mutex<Int64>(0)
     private let recoveryPointPath: String
+    /// The checkpoint of the log start offset DeleteRecords moved (absent until it does).
+    private let logStartPath: String
+    /// Name of the log-start checkpoint file in a partition directory.
+    public static let logStartFileName = "log-start-offset"
 
     /// Opens (or creates) the partition log in `directory`.
     /// With `cleanShutdown == false`, every segment from the recovery point on is
@@ -121,6 +133,7 @@ public final class PartitionLog: Sendable {
         self.clock = clock
         self.executor = executor
         self.recoveryPointPath = directory + "/recovery-point"
+        self.logStartPath = directory + "/" + Self.logStartFileName
         let io = files.io
         let created = !Directory.exists(directory, io: io)
         try Directory.create(directory, io: io)
@@ -131,9 +144,11 @@ public final class PartitionLog: Sendable {
         let end = segments.last!.nextOffset
         var initial = State(config: config, segments: segments, lastFlushMillis: now,
                             durableOffset: cleanShutdown ? end : min(end, point))
+        initial.deletedBelow = try Self.readRecoveryPoint(directory + "/" + Self.logStartFileName, io: io)
         initial.directoryNeedsSync = created || !cleanShutdown
         initial.unsyncedSegments = recovered
         state = Mutex(initial)
+        logStartCheckpoint.withLock { $0 = initial.deletedBelow }
         recoveryPoint = Mutex(point)
         if !cleanShutdown {
             // What survived recovery is what is on disk now: make it durable before anything else.
@@ -243,14 +258,14 @@ public final class PartitionLog: Sendable {
     public func update(config: TopicConfig) { state.withLock { $0.config = config } }
 
     /// First offset still in the log.
-    public var startOffset: Int64 { state.withLock { $0.segments.first!.baseOffset } }
+    public var startOffset: Int64 { state.withLock { $0.start } }
     /// Offset the next record will get (log end offset).
     public var endOffset: Int64 { state.withLock { $0.segments.last!.nextOffset } }
     /// The offsets a consumer may fetch from, read together: `start...end` (the end itself
     /// is valid and waits for new records). A committed offset outside it cannot be
     /// resumed from; the consumer side resets it (`auto.offset.reset`).
     public var fetchableOffsets: ClosedRange<Int64> {
-        state.withLock { $0.segments.first!.baseOffset...$0.segments.last!.nextOffset }
+        state.withLock { $0.start...$0.segments.last!.nextOffset }
     }
     /// Whether a consumer positioned at `offset` (a committed offset) can fetch from it.
     public func isFetchable(_ offset: Int64) -> Bool { fetchableOffsets.contains(offset) }
@@ -555,7 +570,7 @@ public final class PartitionLog: Sendable {
     public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
         try state.withLock { s in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
-            let start = s.segments.first!.baseOffset
+            let start = s.start
             let end = s.segments.last!.nextOffset
             guard offset >= start && offset <= end else {
                 throw StorageError(.offsetOutOfRange, "offset \(offset) is outside the log of \(topic)-\(partition), which holds \(start)..<\(end)")
@@ -611,12 +626,35 @@ public final class PartitionLog: Sendable {
 
     /// The earliest offset whose record timestamp is ≥ `timestamp`, or nil if none is.
     public func offset(forTimestamp timestamp: Int64) throws -> Int64? {
+        try record(atOrAfter: timestamp)?.offset
+    }
+
+    /// The first record whose timestamp is ≥ `timestamp` (offset and timestamp), or nil if
+    /// none is. Segments whose max timestamp is earlier are skipped without reading them.
+    public func record(atOrAfter timestamp: Int64) throws -> TimestampedOffset? {
         try state.withLock { s in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
-            for segment in s.segments where segment.maxTimestamp >= timestamp {
-                if let offset = try segment.offset(forTimestamp: timestamp) { return offset }
+            let start = s.start
+            for segment in s.segments where segment.maxTimestamp >= timestamp && segment.nextOffset > start {
+                if let found = try segment.offset(forTimestamp: timestamp, from: start) { return found }
             }
             return nil
+        }
+    }
+
+    /// The record with the largest timestamp (the first of equals), or nil when the log
+    /// holds no timestamped record (ListOffsets `-3`).
+    public func maxTimestampRecord() throws -> TimestampedOffset? {
+        try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            let start = s.start
+            var best: TimestampedOffset?
+            for segment in s.segments where segment.nextOffset > start && segment.maxTimestamp > (best?.timestamp ?? -1) {
+                // A segment holding records DeleteRecords removed is searched from the log start.
+                let found = segment.baseOffset >= start ? try segment.maxTimestampRecord() : try segment.maxTimestampRecord(from: start)
+                if let found, found.timestamp > (best?.timestamp ?? -1) { best = found }
+            }
+            return best
         }
     }
 
@@ -637,14 +675,15 @@ public final class PartitionLog: Sendable {
                 let expired = s.config.retentionMillis >= 0 && oldest.maxTimestamp >= 0
                     && now - oldest.maxTimestamp > s.config.retentionMillis
                 let oversize = s.config.retentionBytes >= 0 && total - oldest.sizeBytes >= s.config.retentionBytes
-                guard expired || oversize else { break }
+                let deletedRecords = oldest.nextOffset <= s.deletedBelow
+                guard expired || oversize || deletedRecords else { break }
                 s.segments.removeFirst()
                 s.unsyncedSegments.removeAll { $0 === oldest }
                 total -= oldest.sizeBytes
                 deleted += 1
                 try oldest.delete()
                 observer.segmentDeleted(TopicPartition(topic, partition), baseOffset: oldest.baseOffset, bytes: oldest.sizeBytes,
-                                        reason: expired ? .time : .size)
+                                        reason: expired ? .time : oversize ? .size : .deleteRecords)
             }
             return deleted
         }
@@ -654,6 +693,33 @@ public final class PartitionLog: Sendable {
             try files.io.syncDirectory(directory)
         }
         return deleted
+    }
+
+    // MARK: DeleteRecords
+
+    /// Moves the log start offset up to `offset` (Kafka's DeleteRecords): the checkpoint is
+    /// made durable first, then every closed segment wholly below it is deleted. Records
+    /// below it are gone for readers at once. `offset` must be within [start, end]; a lower
+    /// one changes nothing. Returns the log start offset after the call (the low watermark).
+    @discardableResult
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        let target = try state.withLock { s -> Int64? in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            let end = s.segments.last!.nextOffset
+            guard offset <= end && offset >= 0 else {
+                throw StorageError(.offsetOutOfRange, "offset \(offset) is past the end \(end) of \(topic)-\(partition)")
+            }
+            return offset > s.start ? offset : nil
+        }
+        guard let target else { return startOffset }
+        try logStartCheckpoint.withLock { written in
+            guard target > written else { return }
+            try Directory.writeAtomically(Array("\(target)\n".utf8), to: logStartPath, io: files.io)
+            written = target
+        }
+        state.withLock { s in s.deletedBelow = max(s.deletedBelow, target) }
+        try applyRetention(now: clock())
+        return startOffset
     }
 
     // MARK: Lifecycle

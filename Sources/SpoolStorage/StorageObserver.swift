@@ -30,6 +30,8 @@ public enum RetentionReason: String, Sendable {
     case time
     /// The partition is larger than `retention.bytes` without it.
     case size
+    /// DeleteRecords moved the log start offset past its last record.
+    case deleteRecords = "delete_records"
 }
 
 /// Hooks through which storage reports what it does, for metrics and logs.

@@ -242,7 +242,7 @@ final class KafkaHarness {
         #expect(retried.errorCode == 0 && retried.baseOffset == 0, "a duplicate is answered with the original offset")
         let gap = try await produce(try batch(sequence: 40, count: 1), id: 5)
         #expect(gap.errorCode == KafkaErrorCode.outOfOrderSequenceNumber.rawValue)
-        #expect(try h.broker.listOffset(TopicPartition("idem", 0), .latest) == 15, "the retry was not stored again")
+        #expect(try h.broker.listOffset(TopicPartition("idem", 0), .latest).offset == 15, "the retry was not stored again")
         try await h.stop()
     }
 

@@ -138,6 +138,35 @@ import Testing
         #expect(try again.offset(forTimestamp: 1507) == 255) // 1505...1509 do not exist: batch 51 starts at 1510
     }
 
+    @Test func recordByTimestampAndMaxTimestamp() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        var config = TopicConfig()
+        config.segmentBytes = 1024
+        config.indexIntervalBytes = 128
+        let log = try openLog(tmp.path, config: config)
+        // Batch i holds timestamps 1000 + 10i + j; batch 37 carries one record far in the future
+        // (offset 37*5+2), so the max timestamp is in neither the first nor the last segment.
+        for i in 0..<80 {
+            var builder = RecordBatchBuilder(codec: .none)
+            for j in 0..<5 { builder.append(key: nil, value: [UInt8(j)], timestamp: i == 37 && j == 2 ? 9000 : Int64(1000 + i * 10 + j)) }
+            var batch = try builder.build()
+            _ = try log.append(&batch)
+        }
+        #expect(log.segmentCount > 2)
+        #expect(try log.record(atOrAfter: 1005) == TimestampedOffset(offset: 5, timestamp: 1010))
+        #expect(try log.record(atOrAfter: 1183) == TimestampedOffset(offset: 93, timestamp: 1183))
+        // Past batch 37's early records, the late one (offset 187) is the first at or after.
+        #expect(try log.record(atOrAfter: 1403) == TimestampedOffset(offset: 187, timestamp: 9000))
+        #expect(try log.record(atOrAfter: 5000) == TimestampedOffset(offset: 187, timestamp: 9000))
+        #expect(try log.record(atOrAfter: 9001) == nil)
+        #expect(try log.maxTimestampRecord() == TimestampedOffset(offset: 187, timestamp: 9000))
+        try log.close()
+        let again = try openLog(tmp.path, config: config)
+        #expect(try again.maxTimestampRecord() == TimestampedOffset(offset: 187, timestamp: 9000))
+        #expect(try again.record(atOrAfter: 1005) == TimestampedOffset(offset: 5, timestamp: 1010))
+        #expect(try again.record(atOrAfter: 1789) == TimestampedOffset(offset: 187, timestamp: 9000))
+    }
+
     @Test func retentionByBytesDeletesOldestClosedSegments() throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         var config = TopicConfig()

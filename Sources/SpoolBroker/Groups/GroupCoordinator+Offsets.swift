@@ -175,6 +175,51 @@ extension GroupCoordinator {
         await withCheckedContinuation { c in deleteGroups(groupIds) { c.resume(returning: $0) } }
     }
 
+    /// OffsetDelete: removes `groupId`'s committed offsets of `partitions`, durably. The
+    /// group-level error is `groupIdNotFound` (no such group, or it is being deleted) or
+    /// `nonEmptyGroup` (members of a non-consumer protocol); per partition, one whose topic
+    /// the active members subscribe to is refused with `groupSubscribedToTopic`. Returns the
+    /// refused partitions with their code; every other one was deleted (or had no offset).
+    public func deleteOffsets(groupId: String, partitions: [TopicPartition])
+        async throws(GroupCoordinatorError) -> [TopicPartition: GroupCoordinatorError.Code] {
+        try validate(groupId: groupId)
+        let plan = try locked { s, _ throws(GroupCoordinatorError) -> (deletable: [TopicPartition], refused: [TopicPartition]) in
+            try checkOpen(s)
+            let group = s.groups[groupId]
+            if group == nil && store.committed(group: groupId).isEmpty {
+                throw GroupCoordinatorError(.groupIdNotFound, "group \(groupId) does not exist")
+            }
+            guard let group, group.state != .empty else { return (partitions, []) }
+            if group.state == .dead { throw GroupCoordinatorError(.groupIdNotFound, "group \(groupId) is being deleted") }
+            guard group.protocolType == "consumer" else {
+                throw GroupCoordinatorError(.nonEmptyGroup, "group \(groupId) has members of protocol type \(group.protocolType ?? "none")")
+            }
+            var subscribed: Set<String> = []
+            for member in group.membersInOrder {
+                let chosen = member.protocols.first { $0.name == group.protocolName } ?? member.protocols.first
+                subscribed.formUnion(chosen.flatMap { ConsumerSubscription.topics($0.metadata) } ?? [])
+            }
+            return (partitions.filter { !subscribed.contains($0.topic) }, partitions.filter { subscribed.contains($0.topic) })
+        }
+        do {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
+                ioQueue.async { [store] in
+                    do {
+                        try store.removeOffsets(group: groupId, plan.deletable)
+                        c.resume()
+                    } catch {
+                        c.resume(throwing: error)
+                    }
+                }
+            }
+        } catch {
+            throw GroupCoordinatorError(.storageFailed, "deleting committed offsets of \(groupId): \(error)")
+        }
+        var refused: [TopicPartition: GroupCoordinatorError.Code] = [:]
+        for tp in plan.refused { refused[tp] = .groupSubscribedToTopic }
+        return refused
+    }
+
     /// Deletes the committed offsets of every group without members whose last commit and
     /// whose becoming empty are both older than `offsetsRetentionMillis`, and forgets empty
     /// groups that hold nothing. Returns the groups whose offsets expired. Runs on a

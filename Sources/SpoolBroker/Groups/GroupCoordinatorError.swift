@@ -38,6 +38,8 @@ public struct GroupCoordinatorError: Error, Hashable, Sendable, CustomStringConv
         case groupMaxSizeReached
         /// The durable offset store failed to write.
         case storageFailed
+        /// OffsetDelete of a partition whose topic the group's members are subscribed to.
+        case groupSubscribedToTopic
     }
 
     public var code: Code

@@ -20,12 +20,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case apiVersions = 18
     case createTopics = 19
     case deleteTopics = 20
+    case deleteRecords = 21
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
+    case offsetDelete = 47
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -47,12 +49,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: "ApiVersions"
         case .createTopics: "CreateTopics"
         case .deleteTopics: "DeleteTopics"
+        case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
+        case .offsetDelete: "OffsetDelete"
         }
     }
 
@@ -76,12 +80,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: 0...4
         case .createTopics: 0...7
         case .deleteTopics: 0...6
+        case .deleteRecords: 0...2
         case .initProducerId: 0...4
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
+        case .offsetDelete: 0...0
         }
     }
 
@@ -105,12 +111,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .apiVersions: 3
         case .createTopics: 5
         case .deleteTopics: 4
+        case .deleteRecords: 2
         case .initProducerId: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
+        case .offsetDelete: nil
         }
     }
 }

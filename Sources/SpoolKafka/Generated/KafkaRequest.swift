@@ -21,12 +21,14 @@ public enum KafkaRequest: Hashable, Sendable {
     case apiVersions(ApiVersionsRequest)
     case createTopics(CreateTopicsRequest)
     case deleteTopics(DeleteTopicsRequest)
+    case deleteRecords(DeleteRecordsRequest)
     case initProducerId(InitProducerIdRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
     case createPartitions(CreatePartitionsRequest)
     case deleteGroups(DeleteGroupsRequest)
     case incrementalAlterConfigs(IncrementalAlterConfigsRequest)
+    case offsetDelete(OffsetDeleteRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -49,12 +51,14 @@ public enum KafkaRequest: Hashable, Sendable {
         case .apiVersions: return .apiVersions(try ApiVersionsRequest(from: &reader, version: version))
         case .createTopics: return .createTopics(try CreateTopicsRequest(from: &reader, version: version))
         case .deleteTopics: return .deleteTopics(try DeleteTopicsRequest(from: &reader, version: version))
+        case .deleteRecords: return .deleteRecords(try DeleteRecordsRequest(from: &reader, version: version))
         case .initProducerId: return .initProducerId(try InitProducerIdRequest(from: &reader, version: version))
         case .describeConfigs: return .describeConfigs(try DescribeConfigsRequest(from: &reader, version: version))
         case .alterConfigs: return .alterConfigs(try AlterConfigsRequest(from: &reader, version: version))
         case .createPartitions: return .createPartitions(try CreatePartitionsRequest(from: &reader, version: version))
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
         case .incrementalAlterConfigs: return .incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &reader, version: version))
+        case .offsetDelete: return .offsetDelete(try OffsetDeleteRequest(from: &reader, version: version))
         }
     }
 }

@@ -57,6 +57,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .deleteTopics:
         try check(DeleteTopicsRequest.sample(version: version, nulls: nulls))
         try check(DeleteTopicsResponse.sample(version: version, nulls: nulls))
+    case .deleteRecords:
+        try check(DeleteRecordsRequest.sample(version: version, nulls: nulls))
+        try check(DeleteRecordsResponse.sample(version: version, nulls: nulls))
     case .initProducerId:
         try check(InitProducerIdRequest.sample(version: version, nulls: nulls))
         try check(InitProducerIdResponse.sample(version: version, nulls: nulls))
@@ -75,5 +78,8 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .incrementalAlterConfigs:
         try check(IncrementalAlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(IncrementalAlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .offsetDelete:
+        try check(OffsetDeleteRequest.sample(version: version, nulls: nulls))
+        try check(OffsetDeleteResponse.sample(version: version, nulls: nulls))
     }
 }
