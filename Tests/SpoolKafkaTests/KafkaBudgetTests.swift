@@ -100,7 +100,9 @@ import Testing
         #expect(await Self.waitFor { !slow.isActive }, "a trickling sender holds \(budgets.snapshot.inboundBufferedBytes) bytes of the inbound budget")
         let elapsed = ContinuousClock.now - started
         trickle.cancel()
-        #expect(elapsed >= .seconds(2), "not before the deadline: \(elapsed)")
+        // Measured from when the test wrote its first bytes, which the broker's clock saw a
+        // little later or earlier: a margin, not the exact deadline.
+        #expect(elapsed >= .milliseconds(1500), "not before the deadline: \(elapsed)")
         #expect(budgets.snapshot.slowSendersDropped == 1, "\(budgets.snapshot)")
         #expect(await Self.waitFor { budgets.snapshot.inboundBufferedBytes == 0 }, "\(budgets.snapshot)")
         try await Self.anotherClientIsServed(h, correlationId: 8)
