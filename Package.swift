@@ -103,14 +103,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            // Swift 6.3.1's optimizer crashes on this module in release builds
-            // (DeadFunctionAndGlobalElimination: a null declaration in getBaseMethod). Reduced
-            // so far to: `SpoolServer.start` calling `NativeListener.start(broker:group:)` (a
-            // body with only that call crashes; Broker, the event-loop group and
-            // KafkaListener.start alone do not; @inline(never) on the callee and
-            // @_optimize(none) on the caller do not help). Still compiled unoptimized until
-            // the shape is found: SwiftPM accepts this for a path dependency, not by URL.
-            swiftSettings: [.unsafeFlags(["-Onone"])]
         ),
 
         // The admin HTTP listener: /metrics (Prometheus), /health, /ready, the JSON API under /v1/, the web console.

@@ -26,6 +26,8 @@ public final class NativeListener: Sendable {
     public var localAddress: SocketAddress { channel.localAddress! }
     public var port: Int { channel.localAddress!.port! }
 
+    // Every parameter type here must be public or `@usableFromInline` (see ConnectionSet):
+    // Swift 6.3.1 crashes optimizing a caller's module otherwise.
     private init(channel: Channel, connections: ConnectionSet, broker: Broker) {
         self.channel = channel
         self.connections = connections
@@ -94,6 +96,13 @@ public final class NativeListener: Sendable {
 }
 
 /// The open client connections of a listener, for a graceful shutdown.
+// `@usableFromInline` works around a Swift 6.3.1 optimizer crash (signal 11 in
+// DeadFunctionAndGlobalElimination, getBaseMethod) when a module calling
+// `NativeListener.start` is built in release: default cross-module optimization
+// deserializes NativeListener's vtable there, and the allocator entry of its init, whose
+// signature names this internal type, comes back with a null declaration. A type in that
+// signature must be public or `@usableFromInline`.
+@usableFromInline
 final class ConnectionSet: Sendable {
     private let channels = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
 
