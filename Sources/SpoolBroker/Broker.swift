@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import SpoolRecords
 import SpoolStorage
@@ -37,6 +38,14 @@ public final class Broker: Sendable {
     /// Idempotent producers: producer ids and per-partition sequence state.
     public let producers: ProducerStateManager
     let notifier = AppendNotifier()
+    /// The cluster's latest decision per partition (`applyReplicaState`); empty in single-node mode.
+    let replicaStates = NIOLockedValueBox<[TopicPartition: ReplicaState]>([:])
+    /// The cluster layer, when clustered: set once, before the listeners start.
+    public var replicationDelegate: (any ReplicationDelegate)? {
+        get { delegateBox.withLockedValue { $0 } }
+        set { delegateBox.withLockedValue { $0 = newValue } }
+    }
+    let delegateBox = NIOLockedValueBox<(any ReplicationDelegate)?>(nil)
     let accumulator: RecordAccumulator
 
     /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests

@@ -38,6 +38,9 @@ public struct BrokerConfig: Sendable {
     public var maxRecordsPerRequest = 10_000
     /// Connections, descriptors, and bytes buffered in and out: see `BudgetConfig`.
     public var budgets = BudgetConfig()
+    /// This broker's node id in a cluster; nil in single-node mode (where it leads every
+    /// partition alone and no `ReplicaState` is ever applied).
+    public var nodeId: Int32?
 
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
