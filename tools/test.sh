@@ -12,27 +12,46 @@
 # Before building: the layering check (listeners never import the storage layer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every step prints its duration; a failing swift test run ends with the list of what failed
+# (the run's own output is long, and CI shows only its tail).
+logs=$(mktemp -d)
+started=$SECONDS
+step() {
+  local t0=$SECONDS
+  "$@"
+  echo "== step done in $((SECONDS - t0)) s (total $((SECONDS - started)) s): $*"
+}
+swift_test() {
+  local log="$logs/swift-test-$RANDOM.log" rc=0
+  swift test --skip-build "$@" 2>&1 | tee "$log" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "== swift test $* failed; what failed:"
+    grep -E '✘|recorded an issue|Expectation failed|Fatal error|error:' "$log" | head -60
+    return "$rc"
+  fi
+}
 tools/install-deps.sh
 python3 tools/generate-kafka.py --check
 tools/check-layers.sh
-swift build --build-tests
+step swift build --build-tests
 # Two runs, one after the other: swift-testing runs every test of a process on the cooperative
 # pool (two threads on two cores), and the tests that drive broker and etcd processes wait
 # there; the in-process unit suites (EmbeddedChannel, simulated disks, fsync gates) run first,
 # on their own, so their waits are not starved by the process tests.
 unit='^(SpoolRecordsTests|SpoolProtocolTests|SpoolStorageTests|SpoolBrokerTests|SpoolNativeTests|SpoolKafkaTests|SpoolTransportTests)\.'
-swift test --skip-build --filter "$unit"
-swift test --skip-build --skip "$unit"
+step swift_test --filter "$unit"
+step swift_test --skip "$unit"
 # Release: Swift's optimizer has crashed on code that builds fine unoptimized; build release
 # once, so a release-only crash cannot land, and run the release binaries briefly.
-swift build -c release
-tools/release-smoke.sh
+step swift build -c release
+step tools/release-smoke.sh
 # A package outside the repository builds against the SpoolClient product and runs.
-tools/client-package/check.sh
-tools/interop/check.sh
-tools/zero-copy-proof.sh
-tools/kafka-clients/check.sh
-tools/console/check.sh
-swift build -c release --product spool
+step tools/client-package/check.sh
+step tools/interop/check.sh
+step tools/zero-copy-proof.sh
+step tools/kafka-clients/check.sh
+step tools/console/check.sh
+step swift build -c release --product spool
 LIBRDKAFKA_SUITE_QUICK=1 LIBRDKAFKA_SUITE_KNOWN_FAILURES=tools/kafka-clients/librdkafka-known-failures.txt \
-  tools/kafka-clients/librdkafka-suite.sh "$(tools/kafka-clients/librdkafka-debian-source.sh)" .build/release/spool
+  step tools/kafka-clients/librdkafka-suite.sh "$(tools/kafka-clients/librdkafka-debian-source.sh)" .build/release/spool
+echo "== all tests passed in $((SECONDS - started)) s"
