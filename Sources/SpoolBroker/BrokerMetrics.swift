@@ -463,6 +463,8 @@ public final class ListenerMetrics: Sendable {
     public let connectionsAccepted: Counter
     public let callsInFlight: Meter
     public let bufferedOutBytes: Meter
+    /// accept() failures for want of descriptors or memory (`AcceptThrottle`).
+    public let acceptFailures: Counter
 
     init(listener: String, factory: any MetricsFactory) {
         let dims = [("listener", listener)]
@@ -470,6 +472,7 @@ public final class ListenerMetrics: Sendable {
         connectionsAccepted = Counter(label: "spool_connections_accepted_total", dimensions: dims, factory: factory)
         callsInFlight = Meter(label: "spool_calls_in_flight", dimensions: dims, factory: factory)
         bufferedOutBytes = Meter(label: "spool_buffered_out_bytes", dimensions: dims, factory: factory)
+        acceptFailures = Counter(label: "spool_accept_failures_total", dimensions: dims, factory: factory)
     }
 
     /// A connection was accepted.
