@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // No traits: the admin listener needs neither swift-configuration nor full Foundation.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // TLS on the listeners and the client (docs/DESIGN.md, "Security").
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // SCRAM: HMAC, SHA-256/512, PBKDF2 (CryptoExtras).
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // Native pieces: CRC-32C (hardware + fallback), and the system compression libraries
@@ -59,7 +63,8 @@ let package = Package(
         .target(
             name: "SpoolKafka",
             dependencies: [
-                "SpoolBroker", "SpoolTransport", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolTransport", "SpoolRecords", "SpoolSecurity", nioCore,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
@@ -75,6 +80,17 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // Authentication: SCRAM and PLAIN, the credential store, principals, TLS settings.
+        .target(
+            name: "SpoolSecurity",
+            dependencies: [
+                nioCore,
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ]
         ),
 
@@ -99,7 +115,7 @@ let package = Package(
         .target(
             name: "SpoolServer",
             dependencies: [
-                "SpoolBroker", "SpoolNative", "SpoolKafka", nioCore,
+                "SpoolBroker", "SpoolNative", "SpoolKafka", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -173,6 +189,7 @@ let package = Package(
                 "SpoolAdminHTTP",
                 "SpoolCluster",
                 "SpoolEtcd",
+                "SpoolSecurity",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -277,6 +294,13 @@ let package = Package(
         .testTarget(
             name: "SpoolEtcdTests",
             dependencies: ["SpoolEtcd", "SpoolCoordination", "SpoolTestSupport"]
+        ),
+        .testTarget(
+            name: "SpoolSecurityTests",
+            dependencies: [
+                "SpoolSecurity", "SpoolKafka", "SpoolTestSupport", nioCore,
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SpoolStorageTests",

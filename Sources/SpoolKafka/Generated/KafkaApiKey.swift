@@ -24,10 +24,13 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeUserScramCredentials = 50
+    case alterUserScramCredentials = 51
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -53,10 +56,13 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .saslAuthenticate: "SaslAuthenticate"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
+        case .describeUserScramCredentials: "DescribeUserScramCredentials"
+        case .alterUserScramCredentials: "AlterUserScramCredentials"
         }
     }
 
@@ -84,10 +90,13 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: 0...4
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .saslAuthenticate: 0...2
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
+        case .describeUserScramCredentials: 0...0
+        case .alterUserScramCredentials: 0...0
         }
     }
 
@@ -115,10 +124,13 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .saslAuthenticate: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
+        case .describeUserScramCredentials: 0
+        case .alterUserScramCredentials: 0
         }
     }
 }

@@ -3,7 +3,7 @@
 import NIOCore
 
 /// SaslHandshake request (API key 17), versions 0-1.
-/// SASL is not enabled: every mechanism is answered UNSUPPORTED_SASL_MECHANISM with an empty list.
+/// On a SASL listener: the mechanism the client wants, answered with the enabled list (UNSUPPORTED_SASL_MECHANISM for any other). Elsewhere every mechanism is refused with an empty list. v0 is advertised too: librdkafka turns SASL on only then.
 public struct SaslHandshakeRequest: KafkaMessage {
     public static let apiKey: KafkaApiKey = .saslHandshake
 

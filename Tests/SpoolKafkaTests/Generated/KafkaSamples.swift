@@ -69,6 +69,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterConfigs:
         try check(AlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(AlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .saslAuthenticate:
+        try check(SaslAuthenticateRequest.sample(version: version, nulls: nulls))
+        try check(SaslAuthenticateResponse.sample(version: version, nulls: nulls))
     case .createPartitions:
         try check(CreatePartitionsRequest.sample(version: version, nulls: nulls))
         try check(CreatePartitionsResponse.sample(version: version, nulls: nulls))
@@ -81,5 +84,11 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .offsetDelete:
         try check(OffsetDeleteRequest.sample(version: version, nulls: nulls))
         try check(OffsetDeleteResponse.sample(version: version, nulls: nulls))
+    case .describeUserScramCredentials:
+        try check(DescribeUserScramCredentialsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeUserScramCredentialsResponse.sample(version: version, nulls: nulls))
+    case .alterUserScramCredentials:
+        try check(AlterUserScramCredentialsRequest.sample(version: version, nulls: nulls))
+        try check(AlterUserScramCredentialsResponse.sample(version: version, nulls: nulls))
     }
 }
