@@ -257,10 +257,11 @@ let package = Package(
             name: "SpoolKafkaTests",
             dependencies: [
                 "SpoolTestSupport",
-                "SpoolKafka", "SpoolTransport", "SpoolBroker", "SpoolRecords", "SpoolStorage", nioCore,
+                "SpoolKafka", "SpoolTransport", "SpoolBroker", "SpoolRecords", "SpoolStorage", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
@@ -297,10 +298,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpoolSecurityTests",
-            dependencies: [
-                "SpoolSecurity", "SpoolKafka", "SpoolTestSupport", nioCore,
-                .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
+            dependencies: ["SpoolSecurity", "SpoolTestSupport"]
         ),
         .testTarget(
             name: "SpoolStorageTests",

@@ -1,5 +1,6 @@
 import NIOCore
 import SpoolBroker
+import SpoolSecurity
 
 /// The Kafka APIs over the broker core: decodes a request frame, calls the core, and
 /// encodes the answer. One per connection (it carries the advertised address).
@@ -21,7 +22,7 @@ struct KafkaAPIs: Sendable {
         var fetch: PendingFetch?
     }
 
-    func handle(_ frame: ByteBuffer, clientHost: String, eventLoop: EventLoop) -> Started {
+    func handle(_ frame: ByteBuffer, clientHost: String, principal: Principal = .anonymous, eventLoop: EventLoop) -> Started {
         var reader = KafkaReader(frame)
         let header: KafkaRequestHeader
         do {
@@ -47,7 +48,7 @@ struct KafkaAPIs: Sendable {
         } catch {
             return Started(reply: eventLoop.makeSucceededFuture(.close(reason: "malformed \(api.name) v\(header.apiVersion): \(error)")))
         }
-        let call = KafkaCall(header: header, api: api, clientHost: clientHost, eventLoop: eventLoop)
+        let call = KafkaCall(header: header, api: api, clientHost: clientHost, principal: principal, eventLoop: eventLoop)
         return dispatch(request, call)
     }
 
@@ -58,8 +59,14 @@ struct KafkaAPIs: Sendable {
         case .apiVersions:
             return now(apiVersionsResponse(errorCode: .none))
         case .saslHandshake:
-            // SASL is not enabled: no mechanism is offered (clients report "no SASL mechanisms").
+            // SASL is not enabled on this listener (a SASL listener answers in KafkaSaslGate): no
+            // mechanism is offered (clients report "no SASL mechanisms").
             return now(SaslHandshakeResponse(errorCode: KafkaErrorCode.unsupportedSaslMechanism.rawValue, mechanisms: []))
+        case .saslAuthenticate:
+            return now(SaslAuthenticateResponse(
+                errorCode: KafkaErrorCode.illegalSaslState.rawValue, errorMessage: "SASL is not enabled on this listener"))
+        case .describeUserScramCredentials(let r): return now(describeUserScramCredentials(r, call))
+        case .alterUserScramCredentials(let r): return now(alterUserScramCredentials(r, call))
         case .metadata(let r): return later(metadata(r, call))
         case .produce(let r): return Started(reply: produce(r, call))
         case .fetch(let r): return fetch(r, call)

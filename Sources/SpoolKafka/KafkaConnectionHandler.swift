@@ -1,5 +1,7 @@
 import NIOCore
+import NIOSSL
 import SpoolBroker
+import SpoolSecurity
 import SpoolTransport
 
 /// One Kafka client connection: reads request frames, starts each request at once
@@ -37,11 +39,17 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     private var closing = false
     private var clientHost = ""
     private var calls: KafkaCallMetrics
+    /// The SASL state on a SASL listener (nil: no SASL).
+    private let sasl: KafkaSaslGate?
+    /// Who the client is: from SASL, else a verified TLS client certificate, else anonymous.
+    private(set) var principal = Principal.anonymous
+    private var certificatePrincipal: Principal?
 
-    init(apis: KafkaAPIs, maxInFlight: Int) {
+    init(apis: KafkaAPIs, maxInFlight: Int, sasl: KafkaSaslGate? = nil) {
         precondition(maxInFlight >= 1)
         self.apis = apis
         self.maxInFlight = maxInFlight
+        self.sasl = sasl
         calls = KafkaCallMetrics(events: apis.broker.events)
     }
 
@@ -100,7 +108,13 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         nextRequest += 1
         updateInFlightHold(context)
         calls.started(sequence, frame)
-        let started = apis.handle(frame, clientHost: clientHost, eventLoop: context.eventLoop)
+        if let sasl {
+            if case .answer(let reply) = sasl.admit(frame) {
+                if let who = sasl.principal { principal = who }
+                return complete(sequence, reply)
+            }
+        }
+        let started = apis.handle(frame, clientHost: clientHost, principal: principal, eventLoop: context.eventLoop)
         if let fetch = started.fetch { fetches[sequence] = fetch }
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         started.reply.hop(to: context.eventLoop).whenComplete { result in
@@ -131,6 +145,15 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            // Mutual TLS: a verified client certificate names the principal (SASL, if any, overrides it).
+            if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+               let certificate = handler.peerCertificate, let who = TLSSettings.principal(of: certificate) {
+                certificatePrincipal = who
+                if sasl?.principal == nil { principal = who }
+            }
+            return context.fireUserInboundEventTriggered(event)
+        }
         if let transport = event as? TransportEvent {
             if case .frameTimedOut(let bytes, let seconds) = transport {
                 // The protocol has no way to say why: closed, as Kafka's broker closes.
@@ -162,7 +185,7 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
         ready[sequence] = reply
         var wrote = false
         while let next = ready.removeValue(forKey: nextAnswer) {
-            if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
+            if case .close = next { calls.ended(nextAnswer, error: "CLOSED") } else if case .responseThenClose = next { calls.ended(nextAnswer, error: "CLOSED") } else { calls.ended(nextAnswer) }
             nextAnswer += 1
             switch next {
             case .response(let frame, let spans):
@@ -170,6 +193,14 @@ final class KafkaConnectionHandler: ChannelDuplexHandler {
                 wrote = true
             case .noResponse:
                 break
+            case .responseThenClose(let frame, _):
+                write(frame, spans: [], context: context)
+                closing = true
+                let flushed = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(Transmission(ByteBuffer())), promise: flushed)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                flushed.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+                return
             case .close:
                 closing = true
                 // Close once what is queued before it has gone out.

@@ -77,6 +77,9 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case throttlingQuotaExceeded = 89
     case producerFenced = 90
     case invalidRecord = 87
+    case resourceNotFound = 91
+    case duplicateResource = 92
+    case unacceptableCredential = 93
     case unknownTopicId = 100
     case inconsistentTopicId = 103
 }

@@ -2,7 +2,9 @@ import SpoolRecords
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SpoolBroker
+import SpoolSecurity
 import SpoolTransport
 
 /// The Kafka wire protocol listener: accepts connections from unchanged Kafka clients
@@ -29,9 +31,12 @@ public final class KafkaListener: Sendable {
     /// The bound address (useful with port 0).
     public var localAddress: SocketAddress { channel.localAddress! }
     public var port: Int { channel.localAddress!.port! }
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    public let securityProtocol: KafkaSecurityProtocol
 
     private init(channel: Channel, connections: NIOLockedValueBox<[ObjectIdentifier: Channel]>,
-                 advertised: NIOLockedValueBox<(host: String, port: Int)>) {
+                 advertised: NIOLockedValueBox<(host: String, port: Int)>, securityProtocol: KafkaSecurityProtocol) {
+        self.securityProtocol = securityProtocol
         self.channel = channel
         self.connections = connections
         self.advertised = advertised
@@ -46,6 +51,26 @@ public final class KafkaListener: Sendable {
 
     /// Binds `config.host:config.port` and starts accepting.
     public static func start(broker: Broker, config: KafkaListenerConfig, group: EventLoopGroup) async throws -> KafkaListener {
+        var config = config
+        // TLS: one context for the listener (a bad certificate fails the start), and fetch
+        // answers no larger than the connection's outbound budget, since they are copied.
+        var tlsContext: NIOSSLContext?
+        if config.securityProtocol.usesTLS {
+            guard let tls = config.tls else {
+                throw SecurityError(.tls, "a \(config.securityProtocol.rawValue) listener needs a certificate and a key")
+            }
+            tlsContext = try tls.makeServerContext()
+            let bound = broker.budgets.config.outboundBytesPerConnectionMax
+            config.fetchResponseBytesMax = min(config.fetchResponseBytesMax, bound)
+            config.fetchSpanBytesMax = min(config.fetchSpanBytesMax, bound)
+        }
+        let sasl = config.securityProtocol.usesSASL
+        guard !sasl || config.credentials != nil else {
+            throw SecurityError(.invalidCredential, "a \(config.securityProtocol.rawValue) listener needs a credential store")
+        }
+        let logger = broker.events.logger
+        let protocolName = config.securityProtocol.rawValue
+        let frozen = config
         let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
         // The advertised port is only known after binding when the port is 0.
         let advertised = NIOLockedValueBox<(host: String, port: Int)>((
@@ -71,21 +96,33 @@ public final class KafkaListener: Sendable {
                 connections.withLockedValue { $0[id] = channel }
                 channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
                 let (host, port) = advertised.withLockedValue { $0 }
+                let config = frozen
                 let apis = KafkaAPIs(
                     broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port), budget: budget)
+                let client = channel.remoteAddress.map { "\($0)" } ?? "?"
+                let gate = sasl ? KafkaSaslGate(config: config, store: config.credentials!) { success, principal, mechanism, detail in
+                    if success {
+                        logger.info("authentication succeeded", metadata: [
+                            "principal": "\(principal)", "mechanism": "\(mechanism)", "client": "\(client)", "listener": "\(protocolName)"])
+                    } else {
+                        logger.warning("authentication failed", metadata: [
+                            "mechanism": "\(mechanism)", "client": "\(client)", "listener": "\(protocolName)", "reason": "\(detail)"])
+                    }
+                } : nil
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tlsContext { try sync.addHandler(NIOSSLServerHandler(context: tlsContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes, budget: budget)))
-                    try sync.addHandler(TransportHandler(budget: budget))
-                    try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection))
+                    try sync.addHandler(TransportHandler(budget: budget, copiesSpans: tlsContext != nil))
+                    try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection, sasl: gate))
                 }
             }
         let channel = try await bootstrap.bind(host: config.host, port: config.port).get()
         if config.advertisedPort == nil, let bound = channel.localAddress?.port {
             advertised.withLockedValue { $0.port = bound }
         }
-        return KafkaListener(channel: channel, connections: connections, advertised: advertised)
+        return KafkaListener(channel: channel, connections: connections, advertised: advertised, securityProtocol: config.securityProtocol)
     }
 
     /// Stops accepting new connections.

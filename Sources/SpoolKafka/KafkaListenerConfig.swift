@@ -1,5 +1,20 @@
+import SpoolSecurity
+
 /// Settings of the Kafka listener, with Kafka's defaults where Kafka has one.
 public struct KafkaListenerConfig: Sendable {
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    public var securityProtocol: KafkaSecurityProtocol = .plaintext
+    /// Certificate, key and client authentication; required when the protocol uses TLS.
+    public var tls: TLSSettings?
+    /// The SCRAM credentials: SASL checks against them, and Describe/AlterUserScramCredentials
+    /// answer from them (nil: those calls answer that security is disabled).
+    public var credentials: CredentialStore?
+    /// The SASL mechanisms offered on a SASL listener.
+    public var saslMechanisms: [String] = SaslServerSession.mechanisms
+    /// Kafka's `connections.max.reauth.ms`: a SASL session lasts this long (told to the client as
+    /// SessionLifetimeMs; a connection that does not re-authenticate in time is closed). Nil: forever.
+    public var reauthMillis: Int64?
+
     /// Address to listen on. Default: loopback only.
     public var host = "127.0.0.1"
     /// Port to listen on (Kafka's default); 0 picks a free one.

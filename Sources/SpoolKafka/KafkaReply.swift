@@ -11,4 +11,6 @@ enum KafkaReply: Sendable {
     /// Close the connection once the earlier responses are written (a request that
     /// cannot be decoded: Kafka's broker closes too).
     case close(reason: String)
+    /// Send this response, then close once it is written (SASL refusals).
+    case responseThenClose(KafkaResponseFrame, reason: String)
 }

@@ -16,25 +16,29 @@ public final class SpoolServer: Sendable {
     public let broker: Broker
     public let group: MultiThreadedEventLoopGroup
     public let native: NativeListener
-    /// The Kafka wire protocol listener, unless turned off.
-    public let kafka: KafkaListener?
+    /// The Kafka wire protocol listener, unless turned off (the first of `kafkaListeners`).
+    public var kafka: KafkaListener? { kafkaListeners.first }
+    /// Every Kafka listener (Kafka's `listeners=PLAINTEXT://…,SASL_SSL://…`), in the order configured.
+    public let kafkaListeners: [KafkaListener]
 
     /// The native listener's bound address (useful with port 0).
     public var localAddress: SocketAddress { native.localAddress }
     /// The native listener's port.
     public var port: Int { native.port }
 
-    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener, kafka: KafkaListener?) {
+    private init(broker: Broker, group: MultiThreadedEventLoopGroup, native: NativeListener, kafka: [KafkaListener]) {
         self.broker = broker
         self.group = group
         self.native = native
-        self.kafka = kafka
+        self.kafkaListeners = kafka
     }
 
     /// Opens the storage (recovering it if needed), starts background work and the listeners:
-    /// the native one, and the Kafka one unless `kafka` is nil. `events` receives metrics and logs.
+    /// the native one, and the Kafka one unless `kafka` is nil, then any `moreKafka` (other
+    /// ports, other security protocols). `events` receives metrics and logs.
     public static func start(
-        config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil, events: BrokerEvents = BrokerEvents()
+        config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil, moreKafka: [KafkaListenerConfig] = [],
+        events: BrokerEvents = BrokerEvents()
     ) async throws -> SpoolServer {
         // A broker process uses what descriptors it may: the budgets are derived from them.
         DescriptorBudget.raiseProcessLimit()
@@ -43,12 +47,13 @@ public final class SpoolServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
             let native = try await NativeListener.start(broker: broker, group: group)
-            var kafka: KafkaListener?
-            if let kafkaConfig {
+            var kafka: [KafkaListener] = []
+            for listenerConfig in (kafkaConfig.map { [$0] } ?? []) + moreKafka {
                 do {
-                    kafka = try await KafkaListener.start(broker: broker, config: kafkaConfig, group: group)
+                    kafka.append(try await KafkaListener.start(broker: broker, config: listenerConfig, group: group))
                 } catch {
                     await native.stopAccepting()
+                    for listener in kafka { await listener.stopAccepting() }
                     throw error
                 }
             }
@@ -67,13 +72,13 @@ public final class SpoolServer: Sendable {
         let log = broker.events.logger
         log.info("shutdown: stop accepting")
         await native.stopAccepting()
-        await kafka?.stopAccepting()
+        for listener in kafkaListeners { await listener.stopAccepting() }
         broker.wakeAllWaiters()
         // Held JoinGroup/SyncGroup calls are answered now rather than holding up the drain.
         broker.groups.shutdown()
         log.info("shutdown: draining connections", metadata: ["drain_seconds": "\(drainSeconds)"])
         await native.drain(seconds: drainSeconds)
-        await kafka?.drain(seconds: drainSeconds)
+        for listener in kafkaListeners { await listener.drain(seconds: drainSeconds) }
         try await group.shutdownGracefully()
         log.info("shutdown: flushing storage and writing the clean-shutdown marker")
         try await broker.close()

@@ -1,6 +1,10 @@
 import NIOCore
 import SpoolBroker
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The connection discipline both protocol listeners share, as one channel handler
 /// between the frame decoder and the protocol handler:
 ///
@@ -20,6 +24,10 @@ import SpoolBroker
 ///   `FileRegion`s (sendfile); the spans are closed (descriptors back to the budget)
 ///   once the last byte is written or the write failed, then the write's promise
 ///   completes and, once per burst, `TransportEvent.writesCompleted` is sent on.
+///   Over TLS (`copiesSpans`) a `FileRegion` cannot pass the TLS handler, so each span
+///   is read (pread) into the transmission's buffer instead and its descriptor closed at
+///   once; the listener bounds what one answer may copy by the connection's outbound
+///   budget (TLS fetch responses are capped at `outboundBytesPerConnectionMax`).
 ///
 /// ```swift
 /// try sync.addHandler(ByteToMessageHandler(decoder))
@@ -36,6 +44,8 @@ public final class TransportHandler: ChannelDuplexHandler, RemovableChannelHandl
     public let budget: ConnectionBudget
     /// How long an announced frame may take to complete.
     public let frameCompletionSeconds: Int64
+    /// Spans are copied into buffers rather than sent as `FileRegion`s (TLS).
+    public let copiesSpans: Bool
     private var context: ChannelHandlerContext?
     private var holds: Set<ReadHold> = []
     /// A `read` is held back.
@@ -46,8 +56,9 @@ public final class TransportHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// Writes that closed spans completed since the last `service()`.
     private var spansClosed = false
 
-    public init(budget: ConnectionBudget, frameCompletionSeconds: Int64? = nil) {
+    public init(budget: ConnectionBudget, frameCompletionSeconds: Int64? = nil, copiesSpans: Bool = false) {
         self.budget = budget
+        self.copiesSpans = copiesSpans
         self.frameCompletionSeconds = frameCompletionSeconds ?? budget.budgets.config.frameCompletionSeconds
     }
 
@@ -142,7 +153,17 @@ public final class TransportHandler: ChannelDuplexHandler, RemovableChannelHandl
     // MARK: Writes
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let transmission = unwrapOutboundIn(data)
+        var transmission = unwrapOutboundIn(data)
+        if copiesSpans && !transmission.splices.isEmpty {
+            do {
+                transmission = try Self.copyingSpans(transmission, allocator: context.channel.allocator)
+            } catch {
+                transmission.closeSpans()
+                promise?.fail(error)
+                context.close(promise: nil)
+                return
+            }
+        }
         let queued = transmission.byteCount
         budget.addOutbound(queued)
         let bytes = transmission.bytes
@@ -169,6 +190,36 @@ public final class TransportHandler: ChannelDuplexHandler, RemovableChannelHandl
             promise?.completeWith(result)
             handler.written(closedSpans: !splices.isEmpty)
         }
+    }
+
+    /// The transmission as plain bytes: each span read into the buffer where it goes, and
+    /// closed (its descriptor back to the budget).
+    static func copyingSpans(_ transmission: Transmission, allocator: ByteBufferAllocator) throws -> Transmission {
+        defer { transmission.closeSpans() }
+        let bytes = transmission.bytes
+        var out = allocator.buffer(capacity: transmission.byteCount)
+        var cursor = bytes.readerIndex
+        for splice in transmission.splices {
+            let at = bytes.readerIndex + splice.position
+            out.writeImmutableBuffer(bytes.getSlice(at: cursor, length: at - cursor)!)
+            cursor = at
+            let region = splice.span.region
+            var offset = region.readerIndex
+            let end = region.endIndex
+            try region.fileHandle.withUnsafeFileDescriptor { fd in
+                while offset < end {
+                    var n = 0
+                    out.writeWithUnsafeMutableBytes(minimumWritableBytes: end - offset) { buffer in
+                        n = pread(fd, buffer.baseAddress, end - offset, off_t(offset))
+                        return max(0, n)
+                    }
+                    guard n > 0 else { throw IOError(errnoCode: n == 0 ? EIO : errno, reason: "pread of a fetch span") }
+                    offset += n
+                }
+            }
+        }
+        out.writeImmutableBuffer(bytes.getSlice(at: cursor, length: bytes.writerIndex - cursor)!)
+        return Transmission(out)
     }
 
     /// A transmission's last byte went out (or the write failed). Writes complete inside

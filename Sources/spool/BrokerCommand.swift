@@ -10,6 +10,7 @@ import SpoolAdminHTTP
 import SpoolBroker
 import SpoolCluster
 import SpoolKafka
+import SpoolSecurity
 import SpoolServer
 import SpoolStorage
 
@@ -31,7 +32,14 @@ struct BrokerCommand: AsyncParsableCommand {
             The config file holds key=value lines ('#' starts a comment), as in Kafka's server.properties:
               data.dir=/var/lib/spool
               listen=127.0.0.1:9292
-              kafka.listen=127.0.0.1:9092   (none: no Kafka listener)
+              kafka.listen=127.0.0.1:9092   (none: no Kafka listener; several, comma-separated, as Kafka's
+                                             listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9093)
+              kafka.ssl.certificate=certs/broker.pem   (PEM chain for SSL:// and SASL_SSL:// listeners)
+              kafka.ssl.key=certs/broker.key
+              kafka.ssl.client.ca=certs/ca.pem         (CA of client certificates, for mutual TLS)
+              kafka.ssl.client.auth=none               (Kafka's ssl.client.auth: none, requested, required)
+              sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512   (on SASL_* listeners)
+              connections.max.reauth.ms=0              (SASL session lifetime; 0: no limit)
               kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
               auto.create.topics.enable=true
               default.partitions=3
@@ -72,7 +80,13 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Data directory (created if missing). Default: spool-data.") var dataDir: String?
     @Option(help: "HOST:PORT to listen on. Default: 127.0.0.1:9292.") var listen: String?
     @Option(help: "Partitions of topics created without a count. Default: 1.") var defaultPartitions: Int32?
-    @Option(help: "HOST:PORT for Kafka clients, or 'none'. Default: 127.0.0.1:9092.") var kafkaListen: String?
+    @Option(help: "HOST:PORT or PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) for Kafka clients, or 'none' (repeatable). Default: 127.0.0.1:9092.")
+    var kafkaListen: [String] = []
+    @Option(help: "PEM certificate (chain) of the Kafka SSL/SASL_SSL listeners.") var kafkaSslCertificate: String?
+    @Option(help: "PEM private key of the Kafka SSL/SASL_SSL listeners.") var kafkaSslKey: String?
+    @Option(help: "PEM CA of client certificates (mutual TLS) on the Kafka TLS listeners.") var kafkaSslClientCa: String?
+    @Option(help: "ssl.client.auth of the Kafka TLS listeners: none, requested or required. Default: none.")
+    var kafkaSslClientAuth: String?
     @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
     var kafkaAdvertise: String?
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
@@ -88,7 +102,9 @@ struct BrokerCommand: AsyncParsableCommand {
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
                              "offsets.flush.ms", "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
-                             "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys + ClusterOptions.keys
+                             "max.inbound.buffered.bytes", "frame.completion.seconds",
+                             "kafka.ssl.certificate", "kafka.ssl.key", "kafka.ssl.client.ca", "kafka.ssl.client.auth",
+                             "sasl.enabled.mechanisms", "connections.max.reauth.ms"] + OperationsOptions.keys + ClusterOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -113,30 +129,71 @@ struct BrokerCommand: AsyncParsableCommand {
         try settings().broker
     }
 
-    /// The Kafka listener's configuration, or nil when `kafka.listen` is `none`.
-    func kafkaConfig() throws -> KafkaListenerConfig? {
-        let settings = try settings().raw
+    /// The Kafka listeners' configurations (none when `kafka.listen` is `none`).
+    func kafkaConfigs() throws -> [KafkaListenerConfig] {
+        let (settings, broker) = try settings()
         let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
-        if listen == "none" { return nil }
-        guard let (host, port) = KafkaListenerConfig.parseAddress(listen) else {
-            throw ValidationError("kafka.listen must be HOST:PORT or none, e.g. 127.0.0.1:9092 (got '\(listen)')")
-        }
-        var result = KafkaListenerConfig()
-        result.host = host
-        result.port = port
+        if listen == "none" { return [] }
+        var base = KafkaListenerConfig()
         if let advertise = settings["kafka.advertise"] {
             guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
                 throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
             }
-            result.advertisedHost = host
-            result.advertisedPort = port
+            base.advertisedHost = host
+            base.advertisedPort = port
         }
         switch settings["auto.create.topics.enable"] {
-        case nil, "true": result.autoCreateTopics = true
-        case "false": result.autoCreateTopics = false
+        case nil, "true": base.autoCreateTopics = true
+        case "false": base.autoCreateTopics = false
         case let other?: throw ValidationError("auto.create.topics.enable must be true or false (got '\(other)')")
         }
-        return result
+        let entries = listen.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let parsed = try entries.map { entry in
+            guard let listener = KafkaSecurityProtocol.parseListener(entry) else {
+                throw ValidationError("kafka.listen must be HOST:PORT or PROTOCOL://HOST:PORT (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), or none, e.g. 127.0.0.1:9092 (got '\(entry)')")
+            }
+            return listener
+        }
+        // The credential store is always there: Describe/AlterUserScramCredentials answer on
+        // every listener, SASL listeners check against it.
+        base.credentials = try? CredentialStore(directory: broker.storage.dataDirectory)
+        if let text = settings["sasl.enabled.mechanisms"] {
+            let mechanisms = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !mechanisms.isEmpty, mechanisms.allSatisfy(SaslServerSession.mechanisms.contains) else {
+                throw ValidationError("sasl.enabled.mechanisms must list some of \(SaslServerSession.mechanisms.joined(separator: ",")) (got '\(text)')")
+            }
+            base.saslMechanisms = mechanisms
+        }
+        if let text = settings["connections.max.reauth.ms"] {
+            guard let ms = Int64(text), ms >= 0 else { throw ValidationError("connections.max.reauth.ms must be >= 0 (got '\(text)')") }
+            base.reauthMillis = ms == 0 ? nil : ms
+        }
+        if parsed.contains(where: { $0.protocol.usesTLS }) {
+            guard let certificate = settings["kafka.ssl.certificate"], let key = settings["kafka.ssl.key"] else {
+                throw ValidationError("an SSL:// or SASL_SSL:// Kafka listener needs kafka.ssl.certificate and kafka.ssl.key (--kafka-ssl-certificate, --kafka-ssl-key)")
+            }
+            var tls = TLSSettings(certificatePath: certificate, keyPath: key, clientCAPath: settings["kafka.ssl.client.ca"])
+            if let auth = settings["kafka.ssl.client.auth"] {
+                guard let value = TLSSettings.ClientAuth(rawValue: auth) else {
+                    throw ValidationError("kafka.ssl.client.auth must be none, requested or required (got '\(auth)')")
+                }
+                tls.clientAuth = value
+            }
+            if tls.clientAuth != .none && tls.clientCAPath == nil {
+                throw ValidationError("kafka.ssl.client.auth=\(tls.clientAuth.rawValue) needs kafka.ssl.client.ca")
+            }
+            base.tls = tls
+        }
+        if parsed.contains(where: { $0.protocol.usesSASL }) && base.credentials == nil {
+            throw ValidationError("cannot open the credential store in \(broker.storage.dataDirectory)")
+        }
+        return parsed.map { listener in
+            var config = base
+            config.securityProtocol = listener.protocol
+            config.host = listener.host
+            config.port = listener.port
+            return config
+        }
     }
 
     /// Every setting (defaults, the file, then flags) and the broker configuration they make.
@@ -156,8 +213,12 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
-        if let kafkaListen { settings["kafka.listen"] = kafkaListen }
+        if !kafkaListen.isEmpty { settings["kafka.listen"] = kafkaListen.joined(separator: ",") }
         if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
+        if let v = kafkaSslCertificate { settings["kafka.ssl.certificate"] = v }
+        if let v = kafkaSslKey { settings["kafka.ssl.key"] = v }
+        if let v = kafkaSslClientCa { settings["kafka.ssl.client.ca"] = v }
+        if let v = kafkaSslClientAuth { settings["kafka.ssl.client.auth"] = v }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         if let offsetsFlushMs { settings["offsets.flush.ms"] = String(offsetsFlushMs) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
@@ -208,7 +269,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try brokerConfig()
-        _ = try kafkaConfig()
+        _ = try kafkaConfigs()
         _ = try operationsSettings()
         _ = try clusterSettings()
     }
@@ -233,7 +294,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let dataDir { explicit["data.dir"] = dataDir }
         if let listen { explicit["listen"] = listen }
         if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
-        if let kafkaListen { explicit["kafka.listen"] = kafkaListen }
+        if !kafkaListen.isEmpty { explicit["kafka.listen"] = kafkaListen.joined(separator: ",") }
         if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
         for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
         if let v = operations.httpListen { explicit["http.listen"] = v }
@@ -271,17 +332,22 @@ struct BrokerCommand: AsyncParsableCommand {
                 return try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
             }
         }
-        let broker = BrokerService(config: config, kafka: try kafkaConfig(), events: events, admin: admin, join: join) { server, adminAddress in
+        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), events: events, admin: admin, join: join) { server, adminAddress in
             var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
-            if let kafka = server.kafka { listeners += ",kafka=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)" }
+            for kafka in server.kafkaListeners {
+                let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"
+                listeners += ",\(name)=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"
+            }
             if let adminAddress { listeners += ",admin-http=\(adminAddress)" }
             logger.info("broker started", metadata: [
                 "version": "\(Broker.version)", "listeners": "\(listeners)", "data_dir": "\(dataPath)",
                 "clean_start": "\(server.broker.openedClean)",
                 "config": "\(explicit.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             ])
-            if let kafka = server.kafka {
-                print("Kafka clients: \(kafka.localAddress) (advertised as \(kafka.advertisedAddress))")
+            for kafka in server.kafkaListeners {
+                // The first line keeps the form tools parse; each other listener names its protocol.
+                let tag = kafka.securityProtocol == .plaintext ? "" : " \(kafka.securityProtocol.rawValue)"
+                print("Kafka clients\(tag): \(kafka.localAddress) (advertised as \(kafka.advertisedAddress))")
             }
             // The banner: tools and tests wait for it. Printed once the service group's
             // signal handlers are in place, so a SIGTERM right after it finds them.
@@ -301,9 +367,8 @@ struct BrokerCommand: AsyncParsableCommand {
             try await group.run()
         } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EADDRNOTAVAIL {
             // Say which listener could not bind, in words.
-            let kafka = try kafkaConfig()
             var candidates = ["\(config.host):\(config.port)"]
-            if let kafka { candidates.append("\(kafka.host):\(kafka.port)") }
+            for kafka in try kafkaConfigs() { candidates.append("\(kafka.host):\(kafka.port)") }
             if let http = ops.http { candidates.append("\(http.host):\(http.port)") }
             let address = candidates.first { candidate in
                 let parts = candidate.split(separator: ":")

@@ -13,7 +13,7 @@ import Synchronization
 /// in order: stop accepting, drain connections, flush storage, write the clean marker.
 final class BrokerService: Service, Sendable {
     let config: BrokerConfig
-    let kafka: KafkaListenerConfig?
+    let kafka: [KafkaListenerConfig]
     let events: BrokerEvents
     let admin: AdminHTTPListener?
     /// Makes the cluster membership from the advertised native and Kafka addresses (nil: one broker alone).
@@ -25,7 +25,7 @@ final class BrokerService: Service, Sendable {
     enum State { case starting, serving, stopping }
     typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?) throws -> ClusterMember
 
-    init(config: BrokerConfig, kafka: KafkaListenerConfig?, events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
+    init(config: BrokerConfig, kafka: [KafkaListenerConfig], events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
          announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
         self.kafka = kafka
@@ -39,12 +39,13 @@ final class BrokerService: Service, Sendable {
     var ready: Bool { state.withLock { $0 == .serving } }
 
     func run() async throws {
-        let server = try await SpoolServer.start(config: config, kafka: kafka, events: events)
+        let server = try await SpoolServer.start(config: config, kafka: kafka.first, moreKafka: Array(kafka.dropFirst()), events: events)
         var adminAddress: String?
         if let admin {
             var listeners = [ListenerView(name: "native", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]
-            if let kafka = server.kafka {
-                listeners.append(ListenerView(name: "kafka", address: "\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"))
+            for kafka in server.kafkaListeners {
+                let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"
+                listeners.append(ListenerView(name: name, address: "\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"))
             }
             let bound = listeners
             admin.attach(AdminAPI(

@@ -14,10 +14,11 @@ struct SpoolCommand: AsyncParsableCommand {
               seq 10 | spool produce events
               spool consume events --from beginning --exit-at-end
               spool group describe billing
+              spool user create alice                SASL/SCRAM user (password from a prompt or --password-stdin)
               spool demo                             build, compress and read back record batches
               spool debug dump DATA/t-0/00000000000000000000.log
             """,
         version: Broker.version,
-        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, ClusterCommand.self, DemoCommand.self, DebugCommand.self]
+        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, UserCommand.self, ClusterCommand.self, DemoCommand.self, DebugCommand.self]
     )
 }
