@@ -71,6 +71,7 @@ public final class KafkaListener: Sendable {
         let logger = broker.events.logger
         let protocolName = config.securityProtocol.rawValue
         let frozen = config
+        let serverContext = tlsContext
         let connections = NIOLockedValueBox<[ObjectIdentifier: Channel]>([:])
         // The advertised port is only known after binding when the port is 0.
         let advertised = NIOLockedValueBox<(host: String, port: Int)>((
@@ -111,10 +112,10 @@ public final class KafkaListener: Sendable {
                 } : nil
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tlsContext { try sync.addHandler(NIOSSLServerHandler(context: tlsContext)) }
+                    if let serverContext { try sync.addHandler(NIOSSLServerHandler(context: serverContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameBytes: config.maxRequestBytes, budget: budget)))
-                    try sync.addHandler(TransportHandler(budget: budget, copiesSpans: tlsContext != nil))
+                    try sync.addHandler(TransportHandler(budget: budget, copiesSpans: serverContext != nil))
                     try sync.addHandler(KafkaConnectionHandler(apis: apis, maxInFlight: config.maxInFlightPerConnection, sasl: gate))
                 }
             }

@@ -164,6 +164,7 @@ run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
 run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz4/zstd, stored as asked, read back" 240 "$py" codecs_check.py
 run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
+run "security: SSL, SASL PLAIN/SCRAM-SHA-256/512, SASL_SSL, mTLS, refusals (security-check.sh)" 600 "$root/tools/kafka-clients/security-check.sh" "$spool" "$py"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
