@@ -38,7 +38,7 @@ step swift build --build-tests
 # pool (two threads on two cores), and the tests that drive broker and etcd processes wait
 # there; the in-process unit suites (EmbeddedChannel, simulated disks, fsync gates) run first,
 # on their own, so their waits are not starved by the process tests.
-unit='^(SpoolRecordsTests|SpoolProtocolTests|SpoolStorageTests|SpoolBrokerTests|SpoolNativeTests|SpoolKafkaTests|SpoolTransportTests)\.'
+unit='^(SpoolRecordsTests|SpoolProtocolTests|SpoolStorageTests|SpoolBrokerTests|SpoolNativeTests|SpoolKafkaTests|SpoolTransportTests|SpoolSecurityTests)\.'
 step swift_test --filter "$unit"
 step swift_test --skip "$unit"
 # Release: Swift's optimizer has crashed on code that builds fine unoptimized; build release

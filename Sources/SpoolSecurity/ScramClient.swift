@@ -14,7 +14,7 @@ public struct ScramClient: Sendable {
         self.mechanism = mechanism
         self.user = user
         self.password = password
-        self.clientNonce = clientNonce ?? Data(randomBytes(24)).base64EncodedString()
+        self.clientNonce = clientNonce ?? randomBytes(24).map { String($0, radix: 16).leftPadded(2) }.joined()
         clientFirstBare = "n=\(ScramServer.encodeName(user)),r=\(self.clientNonce)"
     }
 

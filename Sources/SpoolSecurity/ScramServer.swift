@@ -34,7 +34,8 @@ public struct ScramServer: Sendable {
     public init(mechanism: ScramMechanism, serverNonce: String? = nil, lookup: @escaping @Sendable (String) -> ScramCredential?) {
         self.mechanism = mechanism
         self.lookup = lookup
-        self.serverNonce = serverNonce ?? Data(randomBytes(Self.nonceBytes)).base64EncodedString()
+        // Alphanumeric, as Kafka's: librdkafka 2.0 (Debian's kcat) mangles a nonce with '+' or '/'.
+        self.serverNonce = serverNonce ?? randomBytes(Self.nonceBytes).map { String($0, radix: 16).leftPadded(2) }.joined()
     }
 
     private func failed(_ why: String) -> SecurityError {
@@ -99,7 +100,9 @@ public struct ScramServer: Sendable {
         guard attributes[0].1 == Data(gs2Header.utf8).base64EncodedString() else {
             throw SecurityError(.malformed, "SCRAM channel binding data does not match the gs2 header")
         }
-        guard attributes[1].1 == nonce else { throw failed("nonce mismatch") }
+        // Kafka checks only that the nonce ends with the server-first one: librdkafka up to 2.x
+        // sends the client nonce twice (r=cnonce+cnonce+snonce), and Kafka's broker accepts it.
+        guard attributes[1].1.hasSuffix(nonce) else { throw failed("nonce mismatch") }
         guard let proof = Data(base64Encoded: attributes.last!.1).map(Array.init), proof.count == mechanism.hashBytes else {
             throw SecurityError(.malformed, "SCRAM client proof is not base64 of \(mechanism.hashBytes) bytes")
         }
@@ -148,4 +151,8 @@ public struct ScramServer: Sendable {
     static func encodeName(_ name: String) -> String {
         name.replacingOccurrences(of: "=", with: "=3D").replacingOccurrences(of: ",", with: "=2C")
     }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
