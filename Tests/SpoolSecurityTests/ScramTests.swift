@@ -65,6 +65,22 @@ import Testing
         #expect(throws: SecurityError.self) { _ = try ScramCredential.derive(password: "p", mechanism: .sha512, iterations: 4095) }
     }
 
+    /// librdkafka 2.0 sends `r=<client nonce><client nonce><server nonce>`; Kafka checks the suffix, so does Spool.
+    @Test func acceptsLibrdkafkasRepeatedClientNonce() throws {
+        let salt = Array(Data(base64Encoded: "W22ZaJ0SNY7soEsUEjb6gQ==")!)
+        let credential = try ScramCredential.derive(password: "pencil", mechanism: .sha256, salt: salt)
+        var server = ScramServer(mechanism: .sha256, serverNonce: "SN") { _ in credential }
+        let serverFirst = String(decoding: try server.receiveClientFirst(Array("n,,n=user,r=CN".utf8)), as: UTF8.self)
+        let withoutProof = "c=biws,r=CNCNSN"
+        let mechanism = ScramMechanism.sha256
+        let salted = mechanism.saltedPassword(Array("pencil".utf8), salt: salt, iterations: 4096)
+        let clientKey = mechanism.hmac(key: salted, Array("Client Key".utf8))
+        let authMessage = Array("n=user,r=CN,\(serverFirst),\(withoutProof)".utf8)
+        let proof = xor(clientKey, mechanism.hmac(key: mechanism.hash(clientKey), authMessage))
+        let (_, principal) = try server.receiveClientFinal(Array("\(withoutProof),p=\(Data(proof).base64EncodedString())".utf8))
+        #expect(principal.name == "user")
+    }
+
     @Test func plainChecksTheScramRecord() throws {
         let directory = NSTemporaryDirectory() + "spool-plain-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
