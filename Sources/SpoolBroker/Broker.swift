@@ -39,6 +39,8 @@ public final class Broker: Sendable {
     public let producers: ProducerStateManager
     /// Client quotas (produce and fetch byte rates per user and client id).
     public let quotas: ClientQuotaManager
+    /// ACLs and the checks made with them.
+    public let authorizer: Authorizer
     let notifier = AppendNotifier()
     /// The cluster's latest decision per partition (`applyReplicaState`); empty in single-node mode.
     let replicaStates = NIOLockedValueBox<[TopicPartition: ReplicaState]>([:])
@@ -70,6 +72,7 @@ public final class Broker: Sendable {
         quotas = ClientQuotaManager(
             store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
             factory: events.metrics.factory)
+        authorizer = Authorizer(config: config.authorization, acls: try AclStore(dataDirectory: config.storage.dataDirectory, io: storage.io))
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
                                   expiryRan: events.offsetExpiryRan) { tp in
             (try? storage.partition(tp)) != nil

@@ -85,6 +85,9 @@ struct KafkaAPIs: Sendable {
         case .offsetDelete(let r): return later(offsetDelete(r, call))
         case .describeClientQuotas(let r): return now(describeClientQuotas(r, call))
         case .alterClientQuotas(let r): return later(alterClientQuotas(r, call))
+        case .createAcls(let r): return later(createAcls(r, call))
+        case .describeAcls(let r): return now(describeAcls(r, call))
+        case .deleteAcls(let r): return later(deleteAcls(r, call))
         }
     }
 

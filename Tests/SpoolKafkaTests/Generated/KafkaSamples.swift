@@ -63,6 +63,15 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .initProducerId:
         try check(InitProducerIdRequest.sample(version: version, nulls: nulls))
         try check(InitProducerIdResponse.sample(version: version, nulls: nulls))
+    case .describeAcls:
+        try check(DescribeAclsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeAclsResponse.sample(version: version, nulls: nulls))
+    case .createAcls:
+        try check(CreateAclsRequest.sample(version: version, nulls: nulls))
+        try check(CreateAclsResponse.sample(version: version, nulls: nulls))
+    case .deleteAcls:
+        try check(DeleteAclsRequest.sample(version: version, nulls: nulls))
+        try check(DeleteAclsResponse.sample(version: version, nulls: nulls))
     case .describeConfigs:
         try check(DescribeConfigsRequest.sample(version: version, nulls: nulls))
         try check(DescribeConfigsResponse.sample(version: version, nulls: nulls))
