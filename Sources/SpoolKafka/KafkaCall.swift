@@ -1,4 +1,5 @@
 import NIOCore
+import SpoolBroker
 import SpoolSecurity
 
 /// One request being answered: its header, where it came from, and its event loop.
@@ -11,6 +12,15 @@ struct KafkaCall: Sendable {
     let eventLoop: EventLoop
 
     var version: Int16 { header.apiVersion }
+
+    /// The user client quotas are looked up for: the SASL user (Kafka's `ANONYMOUS` without one).
+    var quotaUser: String { principal == .anonymous ? ClientQuotaManager.anonymousUser : principal.name }
+
+    /// `reply`, held for `millis` first (a client over its quota); at once when 0.
+    func held(_ reply: KafkaReply, millis: Int64) -> EventLoopFuture<KafkaReply> {
+        guard millis > 0 else { return eventLoop.makeSucceededFuture(reply) }
+        return eventLoop.scheduleTask(in: .milliseconds(millis)) { reply }.futureResult
+    }
 
     func respond<M: KafkaMessage>(_ body: M) -> KafkaReply {
         .response(KafkaResponseFrame.encode(body, correlationId: header.correlationId, api: api, version: version))

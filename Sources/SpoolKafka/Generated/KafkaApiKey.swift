@@ -22,6 +22,9 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
     case saslAuthenticate = 36
@@ -29,6 +32,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeClientQuotas = 48
+    case alterClientQuotas = 49
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
 
@@ -54,6 +59,9 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
+        case .describeAcls: "DescribeAcls"
+        case .createAcls: "CreateAcls"
+        case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
         case .saslAuthenticate: "SaslAuthenticate"
@@ -61,6 +69,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
+        case .describeClientQuotas: "DescribeClientQuotas"
+        case .alterClientQuotas: "AlterClientQuotas"
         case .describeUserScramCredentials: "DescribeUserScramCredentials"
         case .alterUserScramCredentials: "AlterUserScramCredentials"
         }
@@ -88,6 +98,9 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...6
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
+        case .describeAcls: 0...3
+        case .createAcls: 0...3
+        case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
         case .saslAuthenticate: 0...2
@@ -95,6 +108,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
+        case .describeClientQuotas: 0...1
+        case .alterClientQuotas: 0...1
         case .describeUserScramCredentials: 0...0
         case .alterUserScramCredentials: 0...0
         }
@@ -122,6 +137,9 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 4
         case .deleteRecords: 2
         case .initProducerId: 2
+        case .describeAcls: 2
+        case .createAcls: 2
+        case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
         case .saslAuthenticate: 2
@@ -129,6 +147,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
+        case .describeClientQuotas: 1
+        case .alterClientQuotas: 1
         case .describeUserScramCredentials: 0
         case .alterUserScramCredentials: 0
         }

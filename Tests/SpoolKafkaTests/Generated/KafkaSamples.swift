@@ -63,6 +63,15 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .initProducerId:
         try check(InitProducerIdRequest.sample(version: version, nulls: nulls))
         try check(InitProducerIdResponse.sample(version: version, nulls: nulls))
+    case .describeAcls:
+        try check(DescribeAclsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeAclsResponse.sample(version: version, nulls: nulls))
+    case .createAcls:
+        try check(CreateAclsRequest.sample(version: version, nulls: nulls))
+        try check(CreateAclsResponse.sample(version: version, nulls: nulls))
+    case .deleteAcls:
+        try check(DeleteAclsRequest.sample(version: version, nulls: nulls))
+        try check(DeleteAclsResponse.sample(version: version, nulls: nulls))
     case .describeConfigs:
         try check(DescribeConfigsRequest.sample(version: version, nulls: nulls))
         try check(DescribeConfigsResponse.sample(version: version, nulls: nulls))
@@ -84,6 +93,12 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .offsetDelete:
         try check(OffsetDeleteRequest.sample(version: version, nulls: nulls))
         try check(OffsetDeleteResponse.sample(version: version, nulls: nulls))
+    case .describeClientQuotas:
+        try check(DescribeClientQuotasRequest.sample(version: version, nulls: nulls))
+        try check(DescribeClientQuotasResponse.sample(version: version, nulls: nulls))
+    case .alterClientQuotas:
+        try check(AlterClientQuotasRequest.sample(version: version, nulls: nulls))
+        try check(AlterClientQuotasResponse.sample(version: version, nulls: nulls))
     case .describeUserScramCredentials:
         try check(DescribeUserScramCredentialsRequest.sample(version: version, nulls: nulls))
         try check(DescribeUserScramCredentialsResponse.sample(version: version, nulls: nulls))
