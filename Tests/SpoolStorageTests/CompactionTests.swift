@@ -1,0 +1,161 @@
+import NIOCore
+import SpoolRecords
+@testable import SpoolStorage
+import Synchronization
+import Testing
+
+/// The log cleaner on real files: the last record per key stays at its offset, batches keep
+/// their codec, tombstones last `delete.retention.ms` after their first clean, the active
+/// segment is never touched, keyless records are refused, and the result survives re-opening.
+@Suite struct CompactionTests {
+    static let codecs: [CompressionCodec] = [.none, .lz4, .zstd, .snappy, .gzip]
+
+    func compactConfig() throws -> TopicConfig {
+        try TopicConfig(["cleanup.policy": "compact", "segment.bytes": "1024", "index.interval.bytes": "100",
+                         "delete.retention.ms": "60000", "min.cleanable.dirty.ratio": "0.01"])
+    }
+
+    /// Appends rounds of every key (one batch per round, codecs in turn), rolling segments.
+    /// Returns the expected last (offset, value) per key.
+    func fill(_ log: PartitionLog, keys: Int, rounds: Int, tombstone: String? = nil, at clock: Int64) throws -> [String: (Int64, String?)] {
+        var expected: [String: (Int64, String?)] = [:]
+        for round in 0..<rounds {
+            var records: [(key: String, value: String?)] = (0..<keys).map { ("k\($0)", "r\(round)-k\($0)") }
+            if round == rounds - 1, let tombstone { records[Int(tombstone.dropFirst())!].value = nil }
+            var batch = keyedBatch(records, codec: Self.codecs[round % Self.codecs.count], timestamp: clock)
+            let result = try log.append(&batch)
+            for (i, r) in records.enumerated() { expected[r.key] = (result.baseOffset + Int64(i), r.value) }
+        }
+        try log.flush()
+        return expected
+    }
+
+    @Test func keepsTheLastRecordPerKeyAtItsOffset() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let clock = Atomic<Int64>(1_700_000_000_000)
+        let now: @Sendable () -> Int64 = { clock.load(ordering: .relaxed) }
+        var log = try openLog(dir.path, config: try compactConfig(), clock: now)
+        let expected = try fill(log, keys: 8, rounds: 30, tombstone: "k3", at: now())
+        try log.roll()
+        try log.flush()
+        let before = try readEverything(log)
+        let segmentsBefore = log.segmentCount
+        let result = try #require(try log.clean(now: now(), force: true))
+        #expect(result.recordsRemoved == Int64(before.count - 8))
+        #expect(result.segmentsCleaned == segmentsBefore - 1)
+        // The first clean copies each segment alone (their sizes fill a segment); the next
+        // one merges the small cleaned segments.
+        _ = try log.clean(now: now(), force: true)
+        #expect(log.segmentCount < segmentsBefore, "cleaned segments are merged")
+        func check(_ log: PartitionLog) throws {
+            let after = try readEverything(log)
+            #expect(after.count == 8, "one record per key: \(after.map(\.offset))")
+            for (key, (offset, value)) in expected {
+                let got = try #require(lastByKey(after)[key])
+                #expect(got.offset == offset && got.value == value, "\(key): \(got)")
+                // The batch keeps the codec it was produced with.
+                #expect(got.codec == before.first { $0.offset == offset }!.codec)
+            }
+            #expect(log.endOffset == Int64(before.count))
+        }
+        try check(log)
+        // Re-opened cleanly and after a crash (every segment re-checked), the holes are accepted.
+        try log.close()
+        log = try openLog(dir.path, config: try compactConfig(), clock: now)
+        try check(log)
+        try log.close()
+        try Directory.removeFile(dir.path + "/t-0/recovery-point", io: PosixFileIO())
+        log = try openLog(dir.path, config: try compactConfig(), clean: false, clock: now)
+        try check(log)
+
+        // The tombstone stays until delete.retention.ms after the clean that first saw it.
+        var more = keyedBatch([("k0", "late")], timestamp: now())
+        _ = try log.append(&more)
+        try log.roll()
+        try log.flush()
+        _ = try log.clean(now: now(), force: true)
+        let afterSecond = lastByKey(try readEverything(log))
+        #expect(afterSecond["k3"] != nil && afterSecond["k3"]?.value == nil, "the tombstone is still there")
+        clock.add(60_001, ordering: .relaxed)
+        #expect(log.cleanability(now: now()).due, "a tombstone past its retention makes a clean due")
+        _ = try log.clean(now: now())
+        let final = try readEverything(log)
+        #expect(lastByKey(final)["k3"] == nil, "the tombstone is gone after delete.retention.ms")
+        #expect(lastByKey(final)["k0"]?.value == "late")
+        #expect(final.count == 7, "7 keys left: \(final.map(\.offset))")
+        try log.close()
+    }
+
+    @Test func neverTouchesTheActiveSegmentOrUndurableData() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let log = try openLog(dir.path, config: try compactConfig())
+        var batch = keyedBatch([("a", "1"), ("a", "2"), ("a", "3")])
+        _ = try log.append(&batch)
+        try log.flush()
+        #expect(try log.clean(now: PartitionLog.wallClockMillis(), force: true) == nil, "only the active segment: nothing to clean")
+        #expect(try readEverything(log).count == 3)
+        try log.close()
+    }
+
+    @Test func refusesRecordsWithoutAKeyOnCompactedTopics() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let log = try openLog(dir.path, config: try compactConfig())
+        var keyless = makeBatch(2)
+        #expect(throws: StorageError.self) { try log.append(&keyless) }
+        do {
+            _ = try log.validate(keyless)
+        } catch let error as StorageError {
+            #expect(error.code == .invalidRecord)
+        }
+        var keyed = keyedBatch([("a", "1")])
+        _ = try log.append(&keyed)
+        try log.close()
+        // A delete-policy topic takes keyless records as before.
+        let plain = TempDir()
+        defer { plain.cleanup() }
+        let other = try openLog(plain.path)
+        var again = makeBatch(2)
+        _ = try other.append(&again)
+        try other.close()
+    }
+
+    @Test func compactOnlyTopicsAreNotDeletedByRetention() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var config = try compactConfig()
+        config.retentionMillis = 1
+        let log = try openLog(dir.path, config: config)
+        _ = try fill(log, keys: 4, rounds: 20, at: 1_000)
+        try log.roll()
+        #expect(try log.applyRetention(now: PartitionLog.wallClockMillis()) == 0)
+        try config.set("cleanup.policy", "compact,delete")
+        log.update(config: config)
+        #expect(try log.applyRetention(now: PartitionLog.wallClockMillis()) > 0)
+        try log.close()
+    }
+
+    @Test func topicConfigsAreValidatedAndShown() throws {
+        let config = try TopicConfig(["cleanup.policy": "compact,delete", "delete.retention.ms": "100", "min.cleanable.dirty.ratio": "0.25",
+                                      "min.compaction.lag.ms": "5", "max.compaction.lag.ms": "1000", "message.format.version": "0.10.0"])
+        #expect(config.cleanupPolicy == CleanupPolicy(compact: true, delete: true))
+        #expect(config.entries["cleanup.policy"] == "compact,delete")
+        #expect(config.entries["min.cleanable.dirty.ratio"] == "0.25")
+        #expect(config.entries["message.format.version"] == "0.10.0")
+        #expect(CleanupPolicy(name: "delete, compact") == CleanupPolicy(compact: true, delete: true))
+        for bad in [("cleanup.policy", "shred"), ("min.cleanable.dirty.ratio", "1.5"), ("delete.retention.ms", "-1"), ("max.compaction.lag.ms", "0")] {
+            #expect(throws: StorageError.self) { _ = try TopicConfig([bad.0: bad.1]) }
+        }
+    }
+
+    @Test func throttlePacesTheCleaner() throws {
+        let throttle = CleanerThrottle(bytesPerSecond: 1_000_000)
+        throttle.reset()
+        let started = ContinuousClock.now
+        for _ in 0..<10 { throttle.paced(20_000) } // 200 kB at 1 MB/s: about 0.2 s
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .milliseconds(180) && elapsed < .seconds(2), "\(elapsed)")
+    }
+}
