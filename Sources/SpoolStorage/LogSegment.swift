@@ -250,7 +250,9 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
             }
         }
         assert(stop > position && stop <= end)
-        assert(end != sizeBytes || stop != sizeBytes || next == nextOffset)
+        // A span to the segment's end reads on from the segment's end (a cleaned segment may
+        // end in a hole after its last batch).
+        if stop == sizeBytes { next = nextOffset }
         return FileSpan(path: logPath, position: position, length: Int(stop - position), firstOffset: first.baseOffset, nextOffset: next,
                         generation: generation)
     }
