@@ -29,6 +29,8 @@ public struct LogCleanerStats: Hashable, Sendable {
     public var failures: Int64 = 0
     /// Duration of the last pass that cleaned something, in seconds.
     public var lastRunSeconds: Double = 0
+
+    public init() {}
 }
 
 /// The log cleaner: one background thread that, every `backoffMillis`, cleans each
