@@ -206,6 +206,7 @@ run "kcat compacted topic: last value per key after the cleaner, tombstones gone
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
 run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
+run "admin: DescribeLogDirs and DescribeProducers (kafka-python)" 120 "$py" describe_check.py
 run "offsets and admin: ListOffsets by time and -3 (confluent-kafka, kafka-python)" 120 "$py" offsets_check.py
 run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
 run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz4/zstd, stored as asked, read back" 240 "$py" codecs_check.py

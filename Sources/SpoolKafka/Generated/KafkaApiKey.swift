@@ -24,10 +24,12 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case initProducerId = 22
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -53,10 +55,12 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: "InitProducerId"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -84,10 +88,12 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: 0...4
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
+        case .describeProducers: 0...0
         }
     }
 
@@ -115,10 +121,12 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .initProducerId: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
+        case .describeProducers: 0
         }
     }
 }

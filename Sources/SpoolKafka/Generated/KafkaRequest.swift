@@ -25,10 +25,12 @@ public enum KafkaRequest: Hashable, Sendable {
     case initProducerId(InitProducerIdRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
+    case describeLogDirs(DescribeLogDirsRequest)
     case createPartitions(CreatePartitionsRequest)
     case deleteGroups(DeleteGroupsRequest)
     case incrementalAlterConfigs(IncrementalAlterConfigsRequest)
     case offsetDelete(OffsetDeleteRequest)
+    case describeProducers(DescribeProducersRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -55,10 +57,12 @@ public enum KafkaRequest: Hashable, Sendable {
         case .initProducerId: return .initProducerId(try InitProducerIdRequest(from: &reader, version: version))
         case .describeConfigs: return .describeConfigs(try DescribeConfigsRequest(from: &reader, version: version))
         case .alterConfigs: return .alterConfigs(try AlterConfigsRequest(from: &reader, version: version))
+        case .describeLogDirs: return .describeLogDirs(try DescribeLogDirsRequest(from: &reader, version: version))
         case .createPartitions: return .createPartitions(try CreatePartitionsRequest(from: &reader, version: version))
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
         case .incrementalAlterConfigs: return .incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &reader, version: version))
         case .offsetDelete: return .offsetDelete(try OffsetDeleteRequest(from: &reader, version: version))
+        case .describeProducers: return .describeProducers(try DescribeProducersRequest(from: &reader, version: version))
         }
     }
 }
