@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import SpoolRecords
 @testable import SpoolStorage
@@ -96,6 +99,27 @@ import Testing
         try log.flush()
         #expect(try log.clean(now: PartitionLog.wallClockMillis(), force: true) == nil, "only the active segment: nothing to clean")
         #expect(try readEverything(log).count == 3)
+        try log.close()
+    }
+
+    @Test func aSpanOfAReplacedSegmentIsRefusedNotMisread() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let log = try openLog(dir.path, config: try compactConfig())
+        _ = try fill(log, keys: 4, rounds: 30, at: 1_700_000_000_000)
+        try log.roll()
+        try log.flush()
+        let span = try #require(try log.read(from: 0, maxBytes: 1 << 20).span)
+        _ = try #require(try log.clean(now: PartitionLog.wallClockMillis(), force: true))
+        // Same path, new file: the old span's positions mean nothing in it.
+        #expect(span.path == (try #require(try log.read(from: 0, maxBytes: 1 << 20).span)).path)
+        do {
+            let fd = try log.openDescriptor(for: span)
+            close(fd)
+            Issue.record("a span of the replaced segment was opened")
+        } catch let error as StorageError {
+            #expect(error.code == .closed, "retriable, not out of range: \(error)")
+        }
         try log.close()
     }
 
