@@ -51,12 +51,13 @@ public final class KafkaListener: Sendable {
         let advertised = NIOLockedValueBox<(host: String, port: Int)>((
             config.advertisedHost ?? defaultAdvertisedHost(forBoundHost: config.host), config.advertisedPort ?? config.port))
         let budgets = broker.budgets
+        let acceptFailures = broker.events.metrics.listener(KafkaCallMetrics.listener).acceptFailures
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 // accept() out of descriptors: pause instead of retrying in a busy loop.
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptThrottle()) }
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(AcceptThrottle { acceptFailures.increment() }) }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.autoRead, value: false)

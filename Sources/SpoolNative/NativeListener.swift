@@ -39,6 +39,7 @@ public final class NativeListener: Sendable {
         let config = broker.config
         let connections = ConnectionSet()
         let budgets = broker.budgets
+        let acceptFailures = broker.events.metrics.listener(NativeCallMetrics.listener).acceptFailures
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -46,7 +47,7 @@ public final class NativeListener: Sendable {
                 // accept() failing with EMFILE/ENFILE (or out of memory) leaves the connection
                 // in the backlog: without a pause the event loop would retry at once, forever.
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptThrottle())
+                    try channel.pipeline.syncOperations.addHandler(AcceptThrottle { acceptFailures.increment() })
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -25,15 +25,20 @@ public final class AcceptThrottle: ChannelInboundHandler, RemovableChannelHandle
     /// Pauses so far (for tests and logs).
     public private(set) var pauses = 0
     private var resume: Scheduled<Void>?
+    private let failed: @Sendable () -> Void
 
-    public init(pause: TimeAmount = .milliseconds(100)) {
+    /// `failed` is called once per failed accept (a metric: a busy loop shows as thousands
+    /// of failures a second, a paused listener as one per `pause`).
+    public init(pause: TimeAmount = .milliseconds(100), failed: @escaping @Sendable () -> Void = {}) {
         self.pause = pause
+        self.failed = failed
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard let io = error as? IOError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(io.errnoCode) else {
             return context.fireErrorCaught(error)
         }
+        failed()
         guard resume == nil else { return }
         pauses += 1
         let channel = context.channel

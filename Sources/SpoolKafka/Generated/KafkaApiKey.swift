@@ -29,6 +29,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeClientQuotas = 48
+    case alterClientQuotas = 49
     case describeProducers = 61
 
     /// The API's name as Kafka spells it.
@@ -60,6 +62,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
+        case .describeClientQuotas: "DescribeClientQuotas"
+        case .alterClientQuotas: "AlterClientQuotas"
         case .describeProducers: "DescribeProducers"
         }
     }
@@ -93,6 +97,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
+        case .describeClientQuotas: 0...1
+        case .alterClientQuotas: 0...1
         case .describeProducers: 0...0
         }
     }
@@ -126,6 +132,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
+        case .describeClientQuotas: 1
+        case .alterClientQuotas: 1
         case .describeProducers: 0
         }
     }
