@@ -39,10 +39,14 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     let indexIntervalBytes: Int
     /// This incarnation of the file (a cleaned segment gets a new one under the same name).
     let generation = segmentGenerations.add(1, ordering: .relaxed).oldValue
-    /// The base offset of the following segment, for a closed segment opened from disk:
-    /// its batches may leave gaps in offsets (the log cleaner removed records), and the
-    /// segment ends there, not at its last batch.
+    /// The base offset of the following segment, for a closed segment the log cleaner
+    /// wrote (it has a `.compacted` marker): its batches may leave gaps in offsets, and the
+    /// segment ends there, not at its last batch. nil for every other segment, whose
+    /// offsets run contiguously (a gap there is damage, or data a power loss dropped).
     private let closedEnd: Int64?
+    /// The log cleaner wrote this segment (its `.compacted` marker exists).
+    let isCompacted: Bool
+    var markerPath: String { Directory.parentOf(logPath) + "/" + Self.fileName(baseOffset, "compacted") }
 
     private(set) var sizeBytes: Int64
     /// Bytes cut off by recovery when this segment was opened (for observers).
@@ -92,6 +96,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.offsetIndex = OffsetIndex(baseOffset: baseOffset)
         self.timeIndex = TimeIndex(baseOffset: baseOffset)
         self.closedEnd = nil
+        self.isCompacted = false
         try files.withDescriptor(logPath, create: true) { fd in try files.io.truncate(fd, to: 0) }
         indexesDirty = true
     }
@@ -103,7 +108,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     /// is walked to find the next offset.
     /// `knownNextOffset` is the base offset of the following segment, when there is one.
     init(open directory: String, baseOffset: Int64, files: FileDescriptorCache, indexIntervalBytes: Int,
-         recover: Bool, knownNextOffset: Int64?, nowMillis: Int64) throws {
+         recover: Bool, knownNextOffset: Int64?, nowMillis: Int64, compacted: Bool = false) throws {
         self.baseOffset = baseOffset
         self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
         self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
@@ -115,7 +120,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.timeIndex = TimeIndex(baseOffset: baseOffset)
         self.nextOffset = baseOffset
         self.maxTimestamp = -1
-        self.closedEnd = knownNextOffset
+        self.closedEnd = compacted ? knownNextOffset : nil
+        self.isCompacted = compacted
         let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
         self.sizeBytes = fileSize
         defer { if sizeBytes > 0, let first = try? readHeader(at: 0) { rollingBaseTimestamp = first.maxTimestamp } }
@@ -485,12 +491,13 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
 
     /// Closes and deletes the segment's files (not synced: the caller fsyncs the directory).
     /// Writes nothing, so it works on a full disk.
-    func delete() throws {
+    func delete(keepingMarker: Bool = false) throws {
         deletedFlag.store(true, ordering: .releasing)
         for path in [logPath, indexPath, timeIndexPath] {
             files.forget(path)
             try Directory.removeFile(path, io: files.io)
         }
+        if isCompacted && !keepingMarker { try Directory.removeFile(markerPath, io: files.io) }
     }
 
     /// Closes the segment's descriptors (they reopen on demand).

@@ -204,9 +204,12 @@ public final class PartitionLog: Sendable {
         let io = files.io
         var bases: [Int64] = []
         try SegmentSwap.completeInterrupted(in: directory, io: io)
+        var compacted: Set<Int64> = []
         for name in try Directory.list(directory, io: io) {
             if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
                 bases.append(base)
+            } else if let base = SegmentSwap.markerBase(of: name) {
+                compacted.insert(base)
             } else if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
                 try? Directory.removeFile(directory + "/" + name, io: io)
             }
@@ -218,14 +221,14 @@ public final class PartitionLog: Sendable {
             let mustRecover = !cleanShutdown && (following == nil || following! > recoveryPoint)
             let segment = try LogSegment(
                 open: directory, baseOffset: base, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                recover: mustRecover, knownNextOffset: following, nowMillis: now)
+                recover: mustRecover, knownNextOffset: following, nowMillis: now, compacted: compacted.contains(base))
             if let last = segments.last, segment.baseOffset != last.nextOffset {
                 if mustRecover && segment.baseOffset > last.nextOffset {
                     // A gap: the previous segment was cut by recovery, or this one is stray.
                     try segment.delete()
                     for later in bases[(i + 1)...] {
                         try LogSegment(open: directory, baseOffset: later, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                                       recover: false, knownNextOffset: nil, nowMillis: now).delete()
+                                       recover: false, knownNextOffset: nil, nowMillis: now, compacted: compacted.contains(later)).delete()
                     }
                     break
                 }
@@ -236,7 +239,7 @@ public final class PartitionLog: Sendable {
             if mustRecover, let following, segment.nextOffset < following {
                 for later in bases[(i + 1)...] {
                     try LogSegment(open: directory, baseOffset: later, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                                   recover: false, knownNextOffset: nil, nowMillis: now).delete()
+                                   recover: false, knownNextOffset: nil, nowMillis: now, compacted: compacted.contains(later)).delete()
                 }
                 break
             }

@@ -106,6 +106,8 @@ import Testing
         let dir = TempDir()
         defer { dir.cleanup() }
         let log = try openLog(dir.path, config: try compactConfig())
+        var first = keyedBatch([("once", "kept")]) // segment 0 keeps a record after the clean
+        _ = try log.append(&first)
         _ = try fill(log, keys: 4, rounds: 30, at: 1_700_000_000_000)
         try log.roll()
         try log.flush()

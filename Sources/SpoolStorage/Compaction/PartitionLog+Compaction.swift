@@ -216,6 +216,8 @@ extension PartitionLog {
             try? io.removeFile(cleanedPath)
             throw error
         }
+        let marker = directory + "/" + SegmentSwap.markerName(base: base)
+        if !Directory.fileExists(marker, io: io) { try SegmentSwap.createEmpty(marker, io: io) }
         // The commit point: from here on the next open installs the cleaned segment.
         let swapPath = directory + "/" + SegmentSwap.swapName(base: base, end: end)
         try io.rename(cleanedPath, to: swapPath)
@@ -240,13 +242,13 @@ extension PartitionLog {
                   zip(s.segments[first...], group).allSatisfy({ $0 === $1 }) else { return }
             do {
                 for segment in group {
-                    try segment.delete()
+                    try segment.delete(keepingMarker: segment === group.first!)
                     s.unsyncedSegments.removeAll { $0 === segment }
                 }
                 let base = group.first!.baseOffset
                 try Directory.rename(swapPath, directory + "/" + LogSegment.fileName(base, "log"), io: files.io)
                 let cleaned = try LogSegment(open: directory, baseOffset: base, files: files, indexIntervalBytes: s.config.indexIntervalBytes,
-                                             recover: false, knownNextOffset: end, nowMillis: clock())
+                                             recover: false, knownNextOffset: end, nowMillis: clock(), compacted: true)
                 try? cleaned.writeIndexes()
                 s.segments.replaceSubrange(first..<(first + group.count), with: [cleaned])
                 s.unsyncedSegments.append(cleaned)
