@@ -125,6 +125,42 @@ import Testing
         try log.close()
     }
 
+    @Test func compactionLagsDecideWhatIsCleanable() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var config = try compactConfig()
+        config.minCompactionLagMillis = 3_600_000
+        config.minCleanableDirtyRatio = 0.99
+        let clock = Atomic<Int64>(1_700_000_000_000)
+        let now: @Sendable () -> Int64 = { clock.load(ordering: .relaxed) }
+        let log = try openLog(dir.path, config: config, clock: now)
+        _ = try fill(log, keys: 4, rounds: 20, at: now())
+        try log.roll()
+        try log.flush()
+        // Younger than min.compaction.lag.ms: not cleanable, even when forced.
+        #expect(log.cleanability(now: now()).cleanableBytes == 0)
+        #expect(try log.clean(now: now(), force: true) == nil)
+        clock.add(3_700_000, ordering: .relaxed)
+        let how = log.cleanability(now: now())
+        #expect(how.cleanableBytes > 0 && how.dirtyRatio == 1 && how.due, "\(how)")
+        _ = try #require(try log.clean(now: now()))
+        #expect(!log.cleanability(now: now()).due, "nothing dirty after the clean")
+        // max.compaction.lag.ms makes a clean due below the dirty ratio.
+        config.minCompactionLagMillis = 0
+        config.minCleanableDirtyRatio = 1
+        config.maxCompactionLagMillis = 1000
+        log.update(config: config)
+        var more = keyedBatch([("k0", "again")], timestamp: now())
+        _ = try log.append(&more)
+        clock.add(10, ordering: .relaxed)
+        try log.roll()
+        try log.flush()
+        #expect(!log.cleanability(now: now()).due, "a small dirty share, not overdue yet")
+        clock.add(2000, ordering: .relaxed)
+        #expect(log.cleanability(now: now()).due, "overdue by max.compaction.lag.ms")
+        try log.close()
+    }
+
     @Test func refusesRecordsWithoutAKeyOnCompactedTopics() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
