@@ -690,7 +690,9 @@ public final class PartitionLog: Sendable {
                     && now - oldest.maxTimestamp > s.config.retentionMillis
                 let oversize = byPolicy && s.config.retentionBytes >= 0 && total - oldest.sizeBytes >= s.config.retentionBytes
                 let deletedRecords = oldest.nextOffset <= s.deletedBelow
-                guard expired || oversize || deletedRecords else { break }
+                // A segment the cleaner emptied holds nothing (and no timestamp to expire by).
+                let cleanedAway = oldest.isCompacted && oldest.sizeBytes == 0
+                guard expired || oversize || deletedRecords || cleanedAway else { break }
                 s.segments.removeFirst()
                 s.unsyncedSegments.removeAll { $0 === oldest }
                 total -= oldest.sizeBytes

@@ -193,6 +193,11 @@ import Testing
         _ = try fill(log, keys: 4, rounds: 20, at: 1_000)
         try log.roll()
         #expect(try log.applyRetention(now: PartitionLog.wallClockMillis()) == 0)
+        // A segment the cleaner emptied goes with the next retention run.
+        _ = try log.clean(now: PartitionLog.wallClockMillis(), force: true)
+        let before = log.segmentCount
+        #expect(try log.applyRetention(now: PartitionLog.wallClockMillis()) >= 1 && log.segmentCount < before)
+        #expect(lastByKey(try readEverything(log)).count == 4)
         try config.set("cleanup.policy", "compact,delete")
         log.update(config: config)
         #expect(try log.applyRetention(now: PartitionLog.wallClockMillis()) > 0)
