@@ -27,12 +27,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
     case describeClientQuotas = 48
     case alterClientQuotas = 49
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -61,12 +63,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -97,12 +101,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
+        case .describeProducers: 0...0
         }
     }
 
@@ -133,12 +139,14 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1
+        case .describeProducers: 0
         }
     }
 }
