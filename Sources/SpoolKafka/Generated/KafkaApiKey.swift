@@ -27,6 +27,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
@@ -36,6 +37,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case alterClientQuotas = 49
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -64,6 +66,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .saslAuthenticate: "SaslAuthenticate"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
@@ -73,6 +76,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: "AlterClientQuotas"
         case .describeUserScramCredentials: "DescribeUserScramCredentials"
         case .alterUserScramCredentials: "AlterUserScramCredentials"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -103,6 +107,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .saslAuthenticate: 0...2
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
@@ -112,6 +117,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: 0...1
         case .describeUserScramCredentials: 0...0
         case .alterUserScramCredentials: 0...0
+        case .describeProducers: 0...0
         }
     }
 
@@ -142,6 +148,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .saslAuthenticate: 2
         case .createPartitions: 2
         case .deleteGroups: 2
@@ -151,6 +158,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: 1
         case .describeUserScramCredentials: 0
         case .alterUserScramCredentials: 0
+        case .describeProducers: 0
         }
     }
 }

@@ -28,6 +28,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case deleteAcls(DeleteAclsRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
+    case describeLogDirs(DescribeLogDirsRequest)
     case saslAuthenticate(SaslAuthenticateRequest)
     case createPartitions(CreatePartitionsRequest)
     case deleteGroups(DeleteGroupsRequest)
@@ -37,6 +38,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case alterClientQuotas(AlterClientQuotasRequest)
     case describeUserScramCredentials(DescribeUserScramCredentialsRequest)
     case alterUserScramCredentials(AlterUserScramCredentialsRequest)
+    case describeProducers(DescribeProducersRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -66,6 +68,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .deleteAcls: return .deleteAcls(try DeleteAclsRequest(from: &reader, version: version))
         case .describeConfigs: return .describeConfigs(try DescribeConfigsRequest(from: &reader, version: version))
         case .alterConfigs: return .alterConfigs(try AlterConfigsRequest(from: &reader, version: version))
+        case .describeLogDirs: return .describeLogDirs(try DescribeLogDirsRequest(from: &reader, version: version))
         case .saslAuthenticate: return .saslAuthenticate(try SaslAuthenticateRequest(from: &reader, version: version))
         case .createPartitions: return .createPartitions(try CreatePartitionsRequest(from: &reader, version: version))
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
@@ -75,6 +78,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
         case .describeUserScramCredentials: return .describeUserScramCredentials(try DescribeUserScramCredentialsRequest(from: &reader, version: version))
         case .alterUserScramCredentials: return .alterUserScramCredentials(try AlterUserScramCredentialsRequest(from: &reader, version: version))
+        case .describeProducers: return .describeProducers(try DescribeProducersRequest(from: &reader, version: version))
         }
     }
 }

@@ -78,6 +78,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterConfigs:
         try check(AlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(AlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .describeLogDirs:
+        try check(DescribeLogDirsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeLogDirsResponse.sample(version: version, nulls: nulls))
     case .saslAuthenticate:
         try check(SaslAuthenticateRequest.sample(version: version, nulls: nulls))
         try check(SaslAuthenticateResponse.sample(version: version, nulls: nulls))
@@ -105,5 +108,8 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterUserScramCredentials:
         try check(AlterUserScramCredentialsRequest.sample(version: version, nulls: nulls))
         try check(AlterUserScramCredentialsResponse.sample(version: version, nulls: nulls))
+    case .describeProducers:
+        try check(DescribeProducersRequest.sample(version: version, nulls: nulls))
+        try check(DescribeProducersResponse.sample(version: version, nulls: nulls))
     }
 }
