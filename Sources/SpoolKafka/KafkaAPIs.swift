@@ -85,6 +85,10 @@ struct KafkaAPIs: Sendable {
         case .offsetDelete(let r): return later(offsetDelete(r, call))
         case .describeClientQuotas(let r): return now(describeClientQuotas(r, call))
         case .alterClientQuotas(let r): return later(alterClientQuotas(r, call))
+        case .addPartitionsToTxn(let r): return now(addPartitionsToTxn(r, call))
+        case .addOffsetsToTxn(let r): return now(addOffsetsToTxn(r, call))
+        case .txnOffsetCommit(let r): return now(txnOffsetCommit(r, call))
+        case .endTxn(let r): return later(endTxn(r, call))
         }
     }
 

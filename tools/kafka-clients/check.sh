@@ -181,6 +181,8 @@ run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
 run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz4/zstd, stored as asked, read back" 240 "$py" codecs_check.py
 run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
+run "transactions: confluent-kafka and kafka-python commit/abort, read_committed, LSO, zombie fenced" 240 "$py" transactions_check.py
+run "exactly-once consume-transform-produce across a kill -9 of the broker (confluent-kafka)" 240 "$py" transactions_crash_check.py
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

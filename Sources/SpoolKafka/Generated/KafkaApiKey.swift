@@ -22,6 +22,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case txnOffsetCommit = 28
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
@@ -53,6 +57,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
+        case .addPartitionsToTxn: "AddPartitionsToTxn"
+        case .addOffsetsToTxn: "AddOffsetsToTxn"
+        case .endTxn: "EndTxn"
+        case .txnOffsetCommit: "TxnOffsetCommit"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"
@@ -86,6 +94,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...6
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
+        case .addPartitionsToTxn: 0...3
+        case .addOffsetsToTxn: 0...3
+        case .endTxn: 0...3
+        case .txnOffsetCommit: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
         case .createPartitions: 0...3
@@ -119,6 +131,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 4
         case .deleteRecords: 2
         case .initProducerId: 2
+        case .addPartitionsToTxn: 3
+        case .addOffsetsToTxn: 3
+        case .endTxn: 3
+        case .txnOffsetCommit: 3
         case .describeConfigs: 4
         case .alterConfigs: 2
         case .createPartitions: 2
