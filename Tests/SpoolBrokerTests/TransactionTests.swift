@@ -13,7 +13,7 @@ import Testing
 struct TransactionTests {
     static func batch(pid: Int64, epoch: Int16, sequence: Int32, values: [String], transactional: Bool = true) throws -> ByteBuffer {
         var builder = RecordBatchBuilder(producerId: pid, producerEpoch: epoch, baseSequence: sequence)
-        for v in values { builder.append(key: nil, value: Array(v.utf8), timestamp: 1_700_000_000_000) }
+        for v in values { builder.append(key: nil, value: Array(v.utf8), timestamp: PartitionLog.wallClockMillis()) }
         var b = try builder.build()
         if transactional {
             let at = b.readerIndex + RecordBatchHeader.Position.attributes
@@ -88,6 +88,9 @@ struct TransactionTests {
         try await txn.endTransaction(transactionalId: "tx", producerId: p.producerId, producerEpoch: 0, commit: false)
         #expect(try h.broker.offsets(tp).logEndOffset == 5)
         let read = h.fetch(tp, from: 0, readCommitted: true)
+        #expect(read.error == nil)
+        #expect(try h.broker.transactions.partitions.aborted(h.broker.storage.partition(tp), from: 0, upTo: 10).count == 1)
+        #expect(read.nextOffset == 5)
         #expect(read.lastStableOffset == 5)
         #expect(read.abortedTransactions.map(\.firstOffset) == [3])
         #expect(read.abortedTransactions.map(\.producerId) == [p.producerId])
