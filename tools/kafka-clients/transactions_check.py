@@ -130,6 +130,7 @@ def kafka_python_commit_and_abort():
     p.begin_transaction()
     for i in range(5):
         p.send(topic, value=f"x{i}".encode(), partition=0)
+    p.flush()  # sent, so that the abort has records to abort (unsent ones are dropped)
     p.abort_transaction()
     p.close()
 
