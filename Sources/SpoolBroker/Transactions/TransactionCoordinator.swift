@@ -153,7 +153,8 @@ public final class TransactionCoordinator: Sendable {
         guard let (epochOk, added) = ok else {
             throw TransactionError(.invalidProducerIdMapping, "producer \(producerId) has no transactional id")
         }
-        guard epochOk else { throw TransactionError(.producerFenced, "producer \(producerId) epoch \(producerEpoch) is fenced") }
+        // As Kafka's partition leader answers an older epoch: INVALID_PRODUCER_EPOCH (fatal for the client).
+        guard epochOk else { throw TransactionError(.invalidProducerEpoch, "producer \(producerId) epoch \(producerEpoch) is fenced by a newer epoch") }
         guard added else {
             throw TransactionError(.invalidTxnState, "\(tp) is not part of producer \(producerId)'s ongoing transaction")
         }
