@@ -484,6 +484,11 @@ public final class SpoolConsumer: Sendable {
         var next = f.requestedOffset
         while let batch = try reader.next() {
             guard batch.header.lastOffset >= next else { continue }
+            // Transaction markers take an offset but are never delivered to applications.
+            guard !batch.header.isControl else {
+                next = batch.header.nextOffset
+                continue
+            }
             let decoded = try batch.recordSlots(from: next)
             next = batch.header.nextOffset
             if !decoded.slots.isEmpty {
