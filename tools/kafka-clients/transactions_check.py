@@ -3,6 +3,8 @@ kafka-python transactional producers commit and abort; a read_committed consumer
 committed records, a read_uncommitted one sees both; ListOffsets latest under read_committed
 stops at an open transaction (the LSO); a zombie producer of the same transactional id is
 fenced; an empty transaction commits."""
+import os
+import subprocess
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -154,7 +156,37 @@ def kafka_python_commit_and_abort():
     ok("kafka-python: transactional commit and abort; read_committed sees only the committed 5, read_uncommitted all 10")
 
 
+def spool_consume_isolation():
+    """Spool's own consumer: `spool consume --isolation read_committed` skips the aborted transaction."""
+    spool, native = os.environ.get("spool"), os.environ.get("native")
+    if not spool or not native:
+        ok("spool consume --isolation: skipped (no $spool / $native)")
+        return
+    topic = create_topic(1)
+    p = Producer({"bootstrap.servers": BOOTSTRAP, "transactional.id": unique("tid")})
+    p.init_transactions(20)
+    for committed, prefix in ((True, "c"), (False, "a"), (True, "d")):
+        p.begin_transaction()
+        for i in range(3):
+            p.produce(topic, value=f"{prefix}{i}", partition=0)
+        p.flush(10)
+        p.commit_transaction(20) if committed else p.abort_transaction(20)
+
+    def consume(isolation):
+        out = subprocess.run([spool, "consume", topic, "--from", "beginning", "--exit-at-end", "--isolation", isolation]
+                             + native.split(), capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, f"spool consume failed: {out.stderr}")
+        return out.stdout.split()
+
+    committed = consume("read_committed")
+    check(committed == ["c0", "c1", "c2", "d0", "d1", "d2"], f"spool consume read_committed: {committed}")
+    everything = consume("read_uncommitted")
+    check(everything == ["c0", "c1", "c2", "a0", "a1", "a2", "d0", "d1", "d2"], f"spool consume read_uncommitted: {everything}")
+    ok("spool consume: --isolation read_committed skips the aborted transaction and the markers, read_uncommitted shows it")
+
+
 def main():
+    spool_consume_isolation()
     confluent_commit_and_abort()
     confluent_lso_and_open_transaction()
     confluent_zombie_fenced()
