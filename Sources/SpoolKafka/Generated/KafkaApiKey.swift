@@ -26,14 +26,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case addOffsetsToTxn = 25
     case endTxn = 26
     case txnOffsetCommit = 28
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
     case describeClientQuotas = 48
     case alterClientQuotas = 49
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -61,14 +66,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .addOffsetsToTxn: "AddOffsetsToTxn"
         case .endTxn: "EndTxn"
         case .txnOffsetCommit: "TxnOffsetCommit"
+        case .describeAcls: "DescribeAcls"
+        case .createAcls: "CreateAcls"
+        case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -98,14 +108,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .addOffsetsToTxn: 0...3
         case .endTxn: 0...3
         case .txnOffsetCommit: 0...3
+        case .describeAcls: 0...3
+        case .createAcls: 0...3
+        case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
+        case .describeProducers: 0...0
         }
     }
 
@@ -135,14 +150,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .addOffsetsToTxn: 3
         case .endTxn: 3
         case .txnOffsetCommit: 3
+        case .describeAcls: 2
+        case .createAcls: 2
+        case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1
+        case .describeProducers: 0
         }
     }
 }
