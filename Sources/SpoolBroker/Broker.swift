@@ -39,6 +39,8 @@ public final class Broker: Sendable {
     public let producers: ProducerStateManager
     /// Client quotas (produce and fetch byte rates per user and client id).
     public let quotas: ClientQuotaManager
+    /// Transactions: the coordinator and each partition's open and aborted transactions.
+    public let transactions: TransactionCoordinator
     /// ACLs and the checks made with them.
     public let authorizer: Authorizer
     let notifier = AppendNotifier()
@@ -74,6 +76,10 @@ public final class Broker: Sendable {
         let storage = storage
         let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
         self.producers = producers
+        let transactions = try TransactionCoordinator(
+            dataDirectory: config.storage.dataDirectory, storage: storage, io: io, notifier: notifier, producers: producers,
+            partitions: PartitionTransactions())
+        self.transactions = transactions
         quotas = ClientQuotaManager(
             store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
             factory: events.metrics.factory)
@@ -83,6 +89,13 @@ public final class Broker: Sendable {
             (try? storage.partition(tp)) != nil
         }
         accumulator = RecordAccumulator(maxBatchBytes: config.accumulatorBatchBytes)
+        // Prepared transactions left by a stop are completed first; then timeouts are checked.
+        Task { [transactions, events] in
+            do { try await transactions.recover() } catch {
+                events.logger.error("transactions: completing prepared transactions failed: \(error)")
+            }
+            transactions.start()
+        }
         let maxDecompressed = config.maxDecompressedBatchBytes
         accumulator.sink = { [storage, notifier, producers, events] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
@@ -192,10 +205,11 @@ public final class Broker: Sendable {
         let producers = producers
         let maxDecompressed = config.maxDecompressedBatchBytes
         let metrics = events.metrics
+        let transactions = transactions
         let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
             var batches = batches
             return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
-                                   maxDecompressedBytes: maxDecompressed, metrics: metrics)
+                                   maxDecompressedBytes: maxDecompressed, metrics: metrics, transactions: transactions)
         }
         let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
         if acks == .all {
@@ -240,7 +254,7 @@ public final class Broker: Sendable {
     /// is answered with its original offsets and not written again.
     static func append(
         _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
-        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics
+        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics, transactions: TransactionCoordinator? = nil
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
         let bytes = batches.readableBytes
@@ -248,9 +262,14 @@ public final class Broker: Sendable {
         let limits = RecordBatchValidator.Limits(
             maxDecompressedBytes: maxDecompressedBytes, timestampDifferenceMaxMillis: log.config.timestampDifferenceMaxMillis)
         try RecordValidation.validate(batches, produced, limits: limits, nowMillis: PartitionLog.wallClockMillis())
+        let transactional = produced.batches.contains { $0.header.isTransactional }
+        if transactional, let transactions {
+            try transactions.checkProduce(produced, tp, log: log)
+        }
         let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
         switch outcome {
         case .appended(let result):
+            if transactional, let transactions { transactions.recordAppended(produced, at: result, log: log) }
             metrics.topic(tp.topic).recordsIn(count: result.recordCount, bytes: bytes)
             notifier.notify(tp)
             return (log, result)
@@ -313,10 +332,12 @@ public final class Broker: Sendable {
                             throw BrokerError(.recordTooLarge, "the batch at offset \(p.offset) of \(p.topicPartition) is \(span.length) bytes, more than a response can carry (\(spec.spanBytesMax))")
                         }
                     }
+                    try transactions.bound(&entry, log: log!, from: p.offset, readCommitted: spec.readCommitted)
                 } else {
                     let offsets = PartitionReader.offsets(of: log!)
                     entry.highWatermark = offsets.highWatermark
                     entry.logStartOffset = offsets.logStartOffset
+                    entry.lastStableOffset = try transactions.partitions.lastStableOffset(log!, highWatermark: offsets.highWatermark)
                 }
             } catch {
                 entry.error = BrokerError.reading(error)
@@ -324,6 +345,7 @@ public final class Broker: Sendable {
                     let offsets = PartitionReader.offsets(of: log)
                     entry.highWatermark = offsets.highWatermark
                     entry.logStartOffset = offsets.logStartOffset
+                    entry.lastStableOffset = (try? transactions.partitions.lastStableOffset(log, highWatermark: offsets.highWatermark)) ?? -1
                 }
             }
             planned.append(entry)
@@ -356,11 +378,13 @@ public final class Broker: Sendable {
     // MARK: Offsets
 
     /// One offset lookup (ListOffsets).
-    public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec) throws -> ListedOffset {
+    public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec, readCommitted: Bool = false) throws -> ListedOffset {
         try BrokerError.translate {
             let log = try storage.partition(tp)
             switch spec {
             case .earliest: return ListedOffset(offset: log.startOffset)
+            case .latest where readCommitted:
+                return ListedOffset(offset: try transactions.partitions.lastStableOffset(log, highWatermark: log.highWatermark))
             case .latest: return ListedOffset(offset: log.highWatermark)
             case .timestamp(let t):
                 guard let found = try log.record(atOrAfter: t) else { return ListedOffset(offset: -1) }
@@ -394,6 +418,7 @@ public final class Broker: Sendable {
 
     /// Stops the storage cleanly (open batches appended, flush, indexes, clean marker).
     public func close() async throws {
+        transactions.shutdown()
         groups.shutdown()
         accumulator.flushAll()
         // Let the I/O pool finish what is queued (the batches just closed included).
@@ -405,6 +430,7 @@ public final class Broker: Sendable {
 
     /// `close()` for callers that cannot await (tests' deinit); blocks the calling thread.
     public func closeBlocking() throws {
+        transactions.shutdown()
         groups.shutdown()
         accumulator.flushAll()
         try io.syncShutdown()

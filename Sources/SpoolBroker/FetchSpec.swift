@@ -28,6 +28,9 @@ public struct FetchSpec: Sendable {
     /// listener's protocol. A batch that cannot fit is not returned (the partition reports
     /// `BrokerError.Code.recordTooLarge`).
     public var spanBytesMax: Int
+    /// Kafka's isolation level 1 (read_committed): reads stop at the last stable offset,
+    /// and each partition reports the aborted transactions of the range it returns.
+    public var readCommitted = false
 
     public init(partitions: [Partition], maxBytes: Int, minBytes: Int, maxWaitMillis: Int64, spanBytesMax: Int = Int(Int32.max)) {
         self.partitions = partitions

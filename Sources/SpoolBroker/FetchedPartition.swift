@@ -7,6 +7,10 @@ public struct FetchedPartition: Sendable {
     public var topicPartition: TopicPartition
     public var highWatermark: Int64 = -1
     public var logStartOffset: Int64 = -1
+    /// The last stable offset (no transaction open below it); -1 when unknown.
+    public var lastStableOffset: Int64 = -1
+    /// read_committed: the aborted transactions (producer id, first offset) overlapping the returned range.
+    public var abortedTransactions: [(producerId: Int64, firstOffset: Int64)] = []
     /// Why this partition failed, or nil.
     public var error: BrokerError?
     /// The planned span (internal: only the core opens it).

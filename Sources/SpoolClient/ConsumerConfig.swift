@@ -15,6 +15,9 @@ public struct ConsumerConfig: Sendable {
     public var group: String?
     /// Long poll: how long the broker may hold a fetch waiting for data. Kafka: `fetch.max.wait.ms` (500).
     public var maxWaitMillis: UInt32 = 500
+    /// Kafka's `isolation.level=read_committed`: read only up to the last stable offset and
+    /// skip the records of aborted transactions (off: every record, as read_uncommitted).
+    public var readCommitted = false
     /// Bytes per partition per fetch (at least one batch is always returned). Kafka: `max.partition.fetch.bytes` (1 MiB).
     public var maxBytesPerPartition: UInt32 = 1 << 20
     /// Bytes per fetch over all partitions: with the per-partition bound, this caps what

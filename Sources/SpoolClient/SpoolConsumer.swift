@@ -430,6 +430,7 @@ public final class SpoolConsumer: Sendable {
         request.maxWaitMs = config.maxWaitMillis
         request.minBytes = 1
         request.maxBytes = config.maxBytesPerFetch
+        request.readCommitted = config.readCommitted
         var sent: [TopicPartition: (PartitionCursor, Int, Int64)] = [:]
         request.partitions = cursors.map { c in
             var p = Spool_V1_FetchPartition()
@@ -459,7 +460,8 @@ public final class SpoolConsumer: Sendable {
     private func decode(_ f: FetchedPartition) throws -> [DecodedBatch] {
         let cursor = f.cursor
         guard cursor.generation.load(ordering: .relaxed) == f.generation else { return [] } // a seek happened meanwhile
-        cursor.highWatermark.store(f.result.highWatermark, ordering: .relaxed)
+        // read_committed: the end a reader can reach is the last stable offset.
+        cursor.highWatermark.store(config.readCommitted ? f.result.lastStableOffset : f.result.highWatermark, ordering: .relaxed)
         cursor.logStartOffset.store(f.result.logStartOffset, ordering: .relaxed)
         switch f.result.code {
         case .ok: break
@@ -482,8 +484,26 @@ public final class SpoolConsumer: Sendable {
         var batches: [DecodedBatch] = []
         var reader = RecordBatchReader(f.bytes, allowPartialTail: true)
         var next = f.requestedOffset
+        // read_committed: aborted transactions not yet reached, and those being skipped (by producer id).
+        var pendingAborts = f.result.abortedTransactions.sorted { $0.firstOffset < $1.firstOffset }[...]
+        var aborting: Set<Int64> = []
         while let batch = try reader.next() {
-            guard batch.header.lastOffset >= next else { continue }
+            let h = batch.header
+            while let a = pendingAborts.first, a.firstOffset <= h.lastOffset {
+                aborting.insert(a.producerID)
+                pendingAborts = pendingAborts.dropFirst()
+            }
+            guard h.lastOffset >= next else {
+                if h.isControl { aborting.remove(h.producerId) }
+                continue
+            }
+            // Transaction markers take an offset but are never delivered to applications;
+            // records of an aborted transaction neither (read_committed).
+            if h.isControl || (h.isTransactional && aborting.contains(h.producerId)) {
+                if h.isControl { aborting.remove(h.producerId) }
+                next = h.nextOffset
+                continue
+            }
             let decoded = try batch.recordSlots(from: next)
             next = batch.header.nextOffset
             if !decoded.slots.isEmpty {
@@ -497,6 +517,12 @@ public final class SpoolConsumer: Sendable {
             } else {
                 return []
             }
+        }
+        if batches.isEmpty, cursor.generation.load(ordering: .relaxed) == f.generation {
+            // Nothing to deliver (transaction markers, aborted records): a fetch leaves only once
+            // the buffer is drained, so every record before `next` was delivered or skipped.
+            let position = cursor.position.load(ordering: .relaxed)
+            if position < next { cursor.position.store(next, ordering: .relaxed) }
         }
         return batches
     }
@@ -532,7 +558,7 @@ public final class SpoolConsumer: Sendable {
                 _ = try decode(f) // applies the reset policy or throws
                 continue
             }
-            f.cursor.highWatermark.store(f.result.highWatermark, ordering: .relaxed)
+            f.cursor.highWatermark.store(config.readCommitted ? f.result.lastStableOffset : f.result.highWatermark, ordering: .relaxed)
             var reader = RecordBatchReader(f.bytes, allowPartialTail: true)
             var next = f.requestedOffset
             while let batch = try reader.next() {

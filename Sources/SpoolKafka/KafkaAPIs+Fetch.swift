@@ -17,10 +17,11 @@ extension KafkaAPIs {
             // An empty fetch (e.g. a fetch-session ping): answer at once.
             return Started(reply: call.eventLoop.makeSucceededFuture(call.respond(FetchResponse(sessionId: 0))))
         }
-        let spec = FetchSpec(
+        var spec = FetchSpec(
             partitions: partitions, maxBytes: min(max(1, Int(request.maxBytes)), config.fetchResponseBytesMax),
             minBytes: max(0, Int(request.minBytes)),
             maxWaitMillis: Int64(max(0, request.maxWaitMs)), spanBytesMax: config.fetchSpanBytesMax)
+        spec.readCommitted = request.isolationLevel == 1
         let pending = broker.fetch(spec, on: call.eventLoop)
         let reply = pending.future.flatMap { planned in fetchReply(planned, call) }
         return Started(reply: reply, fetch: pending)
@@ -37,9 +38,9 @@ extension KafkaAPIs {
                 partitionIndex: entry.topicPartition.partition,
                 errorCode: entry.error.map { KafkaErrorCode($0).rawValue } ?? 0,
                 highWatermark: entry.highWatermark,
-                lastStableOffset: entry.highWatermark,
+                lastStableOffset: entry.lastStableOffset >= 0 ? entry.lastStableOffset : entry.highWatermark,
                 logStartOffset: entry.logStartOffset,
-                abortedTransactions: [],
+                abortedTransactions: entry.abortedTransactions.map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) },
                 records: .buffer(ByteBuffer()))
             // A span holds a descriptor until written, one from the connection's budget. Without
             // one (earlier responses of this connection hold them all) the partition answers
@@ -83,7 +84,7 @@ extension KafkaAPIs {
                 default: spec = .timestamp(p.timestamp)
                 }
                 do {
-                    let found = try broker.listOffset(tp, spec)
+                    let found = try broker.listOffset(tp, spec, readCommitted: request.isolationLevel == 1)
                     return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: found.timestamp, offset: found.offset, leaderEpoch: 0)
                 } catch {
                     return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode(error).rawValue)

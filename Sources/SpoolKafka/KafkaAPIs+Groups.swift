@@ -185,9 +185,8 @@ extension KafkaAPIs {
     }
 
     func initProducerId(_ request: InitProducerIdRequest, _ call: KafkaCall) -> EventLoopFuture<InitProducerIdResponse> {
-        guard request.transactionalId == nil else {
-            return call.eventLoop.makeSucceededFuture(InitProducerIdResponse(
-                errorCode: KafkaErrorCode.transactionalIdAuthorizationFailed.rawValue, producerId: -1, producerEpoch: -1))
+        if let transactionalId = request.transactionalId, !transactionalId.isEmpty {
+            return transactionalInitProducerId(request, transactionalId: transactionalId, call)
         }
         let broker = broker
         return call.eventLoop.makeFutureWithTask {

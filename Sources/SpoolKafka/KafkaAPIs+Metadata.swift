@@ -55,10 +55,11 @@ extension KafkaAPIs {
     }
 
     func findCoordinator(_ request: FindCoordinatorRequest, _ call: KafkaCall) -> FindCoordinatorResponse {
-        guard request.keyType == 0 else {
+        // Key type 0 (group) and 1 (transaction): this broker coordinates both.
+        guard request.keyType == 0 || request.keyType == 1 else {
             return FindCoordinatorResponse(
                 errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue,
-                errorMessage: "transactions are not supported", nodeId: -1, host: "", port: -1)
+                errorMessage: "unknown coordinator key type \(request.keyType)", nodeId: -1, host: "", port: -1)
         }
         return FindCoordinatorResponse(errorCode: 0, errorMessage: nil, nodeId: config.nodeId, host: advertisedHost, port: advertisedPort)
     }

@@ -18,8 +18,6 @@ extension KafkaAPIs {
             refusal = (.unsupportedForMessageFormat, "Produce v\(call.version) carries an old message format; Spool needs v3+ (record batches)")
         } else if acks == nil {
             refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1 (all), not \(request.acks)")
-        } else if request.transactionalId != nil {
-            refusal = (.transactionalIdAuthorizationFailed, "transactions are not supported")
         } else {
             refusal = nil
         }

@@ -31,6 +31,8 @@ extension KafkaErrorCode {
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)
+        case let e as TransactionError:
+            self = KafkaAPIs.transactionCode(e, version: 0)
         case let e as ProducerStateError:
             switch e.code {
             case .outOfOrderSequenceNumber: self = .outOfOrderSequenceNumber

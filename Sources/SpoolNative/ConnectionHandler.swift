@@ -398,6 +398,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             result.partition = p.topicPartition.partition
             result.highWatermark = p.highWatermark
             result.logStartOffset = p.logStartOffset
+            result.lastStableOffset = p.lastStableOffset
+            result.abortedTransactions = p.abortedTransactions.map {
+                var a = Spool_V1_AbortedTransaction()
+                a.producerID = $0.producerId
+                a.firstOffset = $0.firstOffset
+                return a
+            }
             var failure: Error? = p.error
             switch broker.openSpan(p, budget: budget) {
             case .opened(let span):

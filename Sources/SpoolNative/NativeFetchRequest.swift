@@ -25,7 +25,7 @@ enum NativeFetchRequest {
         guard spanBytesMax > 0 else {
             throw SpoolStatusError(.invalidArgument, "a fetch of \(request.partitions.count) partitions cannot be answered within max_frame_bytes (\(maxFrameBytes))")
         }
-        return FetchSpec(
+        var spec = FetchSpec(
             partitions: request.partitions.map { p in
                 FetchSpec.Partition(TopicPartition(p.topic, p.partition), offset: p.offset,
                                     maxBytes: p.maxBytes == 0 ? defaultPartitionMaxBytes : Int(p.maxBytes))
@@ -34,5 +34,7 @@ enum NativeFetchRequest {
             minBytes: Int(request.minBytes),
             maxWaitMillis: Int64(request.maxWaitMs),
             spanBytesMax: spanBytesMax)
+        spec.readCommitted = request.readCommitted
+        return spec
     }
 }

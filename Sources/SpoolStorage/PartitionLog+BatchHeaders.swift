@@ -43,7 +43,7 @@ extension PartitionLog {
         }
     }
 
-    private func forEachHeader(in span: FileSpan, _ body: (RecordBatchHeader) throws -> Void) throws {
+    func forEachHeader(in span: FileSpan, _ body: (RecordBatchHeader) throws -> Void) throws {
         let fd = try openDescriptor(for: span)
         defer { Glibc.close(fd) }
         let spanEnd = span.position + Int64(span.length)

@@ -37,6 +37,8 @@ struct ConsumeCommand: AsyncParsableCommand {
     @Option(help: "Stop after this many records.") var count: Int?
     @Flag(help: "Stop once every partition's end (as of the last fetch) is reached.") var exitAtEnd = false
     @Option(help: "Consumer group: resume from and commit its offsets.") var group: String?
+    @Option(help: "read_uncommitted (every record) or read_committed (only committed transactions' records, up to the last stable offset), as Kafka's isolation.level.")
+    var isolation = "read_uncommitted"
     @Option(help: "With --group: the member is dropped after this long without a heartbeat (Kafka's session.timeout.ms; the broker allows group.min.session.timeout.ms to group.max.session.timeout.ms).")
     var sessionTimeoutMs: UInt32 = GroupMembership.Config().sessionTimeoutMillis
     @Option(help: "Output format, as in kcat.") var format = "%v\\n"
@@ -71,6 +73,9 @@ struct ConsumeCommand: AsyncParsableCommand {
         _ = try parseStart()
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
+        guard isolation == "read_uncommitted" || isolation == "read_committed" else {
+            throw ValidationError("--isolation must be read_uncommitted or read_committed (got '\(isolation)')")
+        }
         if sessionTimeoutMs < 1 { throw ValidationError("--session-timeout-ms must be at least 1") }
         _ = try RecordFormat(format, printNull: printNull)
     }
@@ -81,6 +86,7 @@ struct ConsumeCommand: AsyncParsableCommand {
         var config = ConsumerConfig(group: group)
         config.maxWaitMillis = exitAtEnd ? 100 : 500
         config.autoOffsetReset = try parseReset()
+        config.readCommitted = isolation == "read_committed"
         // The command commits itself, right after the records are written to stdout.
         config.enableAutoCommit = false
         config.maxPollRecords = 10_000

@@ -230,6 +230,8 @@ run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz
 run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
 run "security: SSL, SASL PLAIN/SCRAM-SHA-256/512, SASL_SSL, mTLS, refusals (security-check.sh)" 600 "$root/tools/kafka-clients/security-check.sh" "$spool" "$py"
+run "transactions: confluent-kafka and kafka-python commit/abort, read_committed, LSO, zombie fenced" 240 "$py" transactions_check.py
+run "exactly-once consume-transform-produce across a kill -9 of the broker (confluent-kafka)" 240 "$py" transactions_crash_check.py
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -22,6 +22,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case addPartitionsToTxn = 24
+    case addOffsetsToTxn = 25
+    case endTxn = 26
+    case txnOffsetCommit = 28
     case describeAcls = 29
     case createAcls = 30
     case deleteAcls = 31
@@ -61,6 +65,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
+        case .addPartitionsToTxn: "AddPartitionsToTxn"
+        case .addOffsetsToTxn: "AddOffsetsToTxn"
+        case .endTxn: "EndTxn"
+        case .txnOffsetCommit: "TxnOffsetCommit"
         case .describeAcls: "DescribeAcls"
         case .createAcls: "CreateAcls"
         case .deleteAcls: "DeleteAcls"
@@ -102,6 +110,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...6
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
+        case .addPartitionsToTxn: 0...3
+        case .addOffsetsToTxn: 0...3
+        case .endTxn: 0...3
+        case .txnOffsetCommit: 0...3
         case .describeAcls: 0...3
         case .createAcls: 0...3
         case .deleteAcls: 0...3
@@ -143,6 +155,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 4
         case .deleteRecords: 2
         case .initProducerId: 2
+        case .addPartitionsToTxn: 3
+        case .addOffsetsToTxn: 3
+        case .endTxn: 3
+        case .txnOffsetCommit: 3
         case .describeAcls: 2
         case .createAcls: 2
         case .deleteAcls: 2

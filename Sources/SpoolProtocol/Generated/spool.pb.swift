@@ -888,6 +888,9 @@ public nonisolated struct Spool_V1_FetchRequest: Sendable {
   /// over all partitions (at least one batch is always returned)
   public var maxBytes: UInt32 = 0
 
+  /// stop at the last stable offset; report the aborted transactions
+  public var readCommitted: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -941,6 +944,25 @@ public nonisolated struct Spool_V1_FetchPartitionResult: Sendable {
   public var logStartOffset: Int64 = 0
 
   public var bytes: UInt32 = 0
+
+  public var lastStableOffset: Int64 = 0
+
+  /// read_committed: transactions aborted in the returned range (skip their records).
+  public var abortedTransactions: [Spool_V1_AbortedTransaction] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_AbortedTransaction: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var producerID: Int64 = 0
+
+  public var firstOffset: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2695,7 +2717,7 @@ nonisolated extension Spool_V1_RecordResult: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Spool_V1_FetchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FetchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partitions\0\u{3}max_wait_ms\0\u{3}min_bytes\0\u{3}max_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partitions\0\u{3}max_wait_ms\0\u{3}min_bytes\0\u{3}max_bytes\0\u{3}read_committed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2707,6 +2729,7 @@ nonisolated extension Spool_V1_FetchRequest: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.maxWaitMs) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.minBytes) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.maxBytes) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.readCommitted) }()
       default: break
       }
     }
@@ -2725,6 +2748,9 @@ nonisolated extension Spool_V1_FetchRequest: SwiftProtobuf.Message, SwiftProtobu
     if self.maxBytes != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxBytes, fieldNumber: 4)
     }
+    if self.readCommitted != false {
+      try visitor.visitSingularBoolField(value: self.readCommitted, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2733,6 +2759,7 @@ nonisolated extension Spool_V1_FetchRequest: SwiftProtobuf.Message, SwiftProtobu
     if lhs.maxWaitMs != rhs.maxWaitMs {return false}
     if lhs.minBytes != rhs.minBytes {return false}
     if lhs.maxBytes != rhs.maxBytes {return false}
+    if lhs.readCommitted != rhs.readCommitted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2815,7 +2842,7 @@ nonisolated extension Spool_V1_FetchResponse: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Spool_V1_FetchPartitionResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FetchPartitionResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}partition\0\u{1}code\0\u{1}message\0\u{3}high_watermark\0\u{3}log_start_offset\0\u{1}bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}partition\0\u{1}code\0\u{1}message\0\u{3}high_watermark\0\u{3}log_start_offset\0\u{1}bytes\0\u{3}last_stable_offset\0\u{3}aborted_transactions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2830,6 +2857,8 @@ nonisolated extension Spool_V1_FetchPartitionResult: SwiftProtobuf.Message, Swif
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.highWatermark) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.logStartOffset) }()
       case 7: try { try decoder.decodeSingularUInt32Field(value: &self.bytes) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastStableOffset) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.abortedTransactions) }()
       default: break
       }
     }
@@ -2857,6 +2886,12 @@ nonisolated extension Spool_V1_FetchPartitionResult: SwiftProtobuf.Message, Swif
     if self.bytes != 0 {
       try visitor.visitSingularUInt32Field(value: self.bytes, fieldNumber: 7)
     }
+    if self.lastStableOffset != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastStableOffset, fieldNumber: 8)
+    }
+    if !self.abortedTransactions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.abortedTransactions, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2868,6 +2903,43 @@ nonisolated extension Spool_V1_FetchPartitionResult: SwiftProtobuf.Message, Swif
     if lhs.highWatermark != rhs.highWatermark {return false}
     if lhs.logStartOffset != rhs.logStartOffset {return false}
     if lhs.bytes != rhs.bytes {return false}
+    if lhs.lastStableOffset != rhs.lastStableOffset {return false}
+    if lhs.abortedTransactions != rhs.abortedTransactions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_AbortedTransaction: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AbortedTransaction"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}first_offset\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.firstOffset) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.producerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.producerID, fieldNumber: 1)
+    }
+    if self.firstOffset != 0 {
+      try visitor.visitSingularInt64Field(value: self.firstOffset, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_AbortedTransaction, rhs: Spool_V1_AbortedTransaction) -> Bool {
+    if lhs.producerID != rhs.producerID {return false}
+    if lhs.firstOffset != rhs.firstOffset {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

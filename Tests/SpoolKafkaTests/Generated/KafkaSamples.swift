@@ -63,6 +63,18 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .initProducerId:
         try check(InitProducerIdRequest.sample(version: version, nulls: nulls))
         try check(InitProducerIdResponse.sample(version: version, nulls: nulls))
+    case .addPartitionsToTxn:
+        try check(AddPartitionsToTxnRequest.sample(version: version, nulls: nulls))
+        try check(AddPartitionsToTxnResponse.sample(version: version, nulls: nulls))
+    case .addOffsetsToTxn:
+        try check(AddOffsetsToTxnRequest.sample(version: version, nulls: nulls))
+        try check(AddOffsetsToTxnResponse.sample(version: version, nulls: nulls))
+    case .endTxn:
+        try check(EndTxnRequest.sample(version: version, nulls: nulls))
+        try check(EndTxnResponse.sample(version: version, nulls: nulls))
+    case .txnOffsetCommit:
+        try check(TxnOffsetCommitRequest.sample(version: version, nulls: nulls))
+        try check(TxnOffsetCommitResponse.sample(version: version, nulls: nulls))
     case .describeAcls:
         try check(DescribeAclsRequest.sample(version: version, nulls: nulls))
         try check(DescribeAclsResponse.sample(version: version, nulls: nulls))

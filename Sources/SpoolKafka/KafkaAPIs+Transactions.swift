@@ -1,0 +1,106 @@
+import NIOCore
+import SpoolBroker
+import SpoolRecords
+
+// Transactions: InitProducerId with a transactional id, AddPartitionsToTxn,
+// AddOffsetsToTxn, TxnOffsetCommit and EndTxn, over the core's transaction coordinator.
+extension KafkaAPIs {
+    func transactionalInitProducerId(_ request: InitProducerIdRequest, transactionalId: String,
+                                     _ call: KafkaCall) -> EventLoopFuture<InitProducerIdResponse> {
+        let coordinator = broker.transactions
+        return call.eventLoop.makeFutureWithTask {
+            do {
+                let granted = try await coordinator.initProducerId(
+                    transactionalId: transactionalId, timeoutMillis: request.transactionTimeoutMs,
+                    producerId: request.producerId, producerEpoch: request.producerEpoch)
+                return InitProducerIdResponse(errorCode: 0, producerId: granted.producerId, producerEpoch: granted.producerEpoch)
+            } catch {
+                return InitProducerIdResponse(errorCode: Self.transactionCode(error, version: call.version).rawValue,
+                                              producerId: -1, producerEpoch: -1)
+            }
+        }
+    }
+
+    func addPartitionsToTxn(_ request: AddPartitionsToTxnRequest, _ call: KafkaCall) -> AddPartitionsToTxnResponse {
+        var code = KafkaErrorCode.none
+        var unknown: Set<TopicPartition> = []
+        for topic in request.topics {
+            for p in topic.partitions where (try? broker.listOffset(TopicPartition(topic.name, p), .earliest)) == nil {
+                unknown.insert(TopicPartition(topic.name, p))
+            }
+        }
+        if unknown.isEmpty {
+            let tps = request.topics.flatMap { t in t.partitions.map { TopicPartition(t.name, $0) } }
+            do {
+                try broker.transactions.addPartitions(
+                    transactionalId: request.transactionalId, producerId: request.producerId, producerEpoch: request.producerEpoch, tps)
+            } catch {
+                code = Self.transactionCode(error, version: call.version)
+            }
+        }
+        return AddPartitionsToTxnResponse(results: request.topics.map { topic in
+            .init(name: topic.name, results: topic.partitions.map { p in
+                let c: KafkaErrorCode = unknown.isEmpty ? code
+                    : unknown.contains(TopicPartition(topic.name, p)) ? .unknownTopicOrPartition : .operationNotAttempted
+                return .init(partitionIndex: p, errorCode: c.rawValue)
+            })
+        })
+    }
+
+    func addOffsetsToTxn(_ request: AddOffsetsToTxnRequest, _ call: KafkaCall) -> AddOffsetsToTxnResponse {
+        do {
+            try broker.transactions.addOffsets(
+                transactionalId: request.transactionalId, producerId: request.producerId, producerEpoch: request.producerEpoch,
+                group: request.groupId)
+            return AddOffsetsToTxnResponse(errorCode: 0)
+        } catch {
+            return AddOffsetsToTxnResponse(errorCode: Self.transactionCode(error, version: call.version).rawValue)
+        }
+    }
+
+    func txnOffsetCommit(_ request: TxnOffsetCommitRequest, _ call: KafkaCall) -> TxnOffsetCommitResponse {
+        var code = KafkaErrorCode.none
+        do {
+            let offsets = request.topics.flatMap { t in
+                t.partitions.map { (TopicPartition(t.name, $0.partitionIndex), $0.committedOffset, $0.committedMetadata ?? "") }
+            }
+            try broker.transactions.commitOffsets(
+                transactionalId: request.transactionalId, producerId: request.producerId, producerEpoch: request.producerEpoch,
+                group: request.groupId, offsets)
+        } catch {
+            code = Self.transactionCode(error, version: call.version)
+        }
+        return TxnOffsetCommitResponse(topics: request.topics.map { t in
+            .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
+        })
+    }
+
+    func endTxn(_ request: EndTxnRequest, _ call: KafkaCall) -> EventLoopFuture<EndTxnResponse> {
+        let coordinator = broker.transactions
+        return call.eventLoop.makeFutureWithTask {
+            do {
+                try await coordinator.endTransaction(
+                    transactionalId: request.transactionalId, producerId: request.producerId, producerEpoch: request.producerEpoch,
+                    commit: request.committed)
+                return EndTxnResponse(errorCode: 0)
+            } catch {
+                return EndTxnResponse(errorCode: Self.transactionCode(error, version: call.version).rawValue)
+            }
+        }
+    }
+
+    /// Kafka's code for a coordinator refusal. PRODUCER_FENCED (90) is newer than some
+    /// request versions: older ones get INVALID_PRODUCER_EPOCH, as Kafka answers them.
+    static func transactionCode(_ error: Error, version: Int16) -> KafkaErrorCode {
+        guard let e = error as? TransactionError else { return KafkaErrorCode(error) }
+        switch e.code {
+        case .invalidTransactionTimeout: return .invalidTransactionTimeout
+        case .producerFenced: return .producerFenced
+        case .invalidProducerEpoch: return .invalidProducerEpoch
+        case .invalidProducerIdMapping: return .invalidProducerIdMapping
+        case .invalidTxnState: return .invalidTxnState
+        case .concurrentTransactions: return .concurrentTransactions
+        case .storageFailed: return .kafkaStorageError
+        }
+    }
+}
