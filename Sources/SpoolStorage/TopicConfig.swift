@@ -32,13 +32,15 @@ public struct TopicConfig: Hashable, Sendable {
     public var lingerMillis: Int64 = 5
     /// Records whose create time is further than this from the broker's clock are refused.
     public var timestampDifferenceMaxMillis: Int64 = .max
+    /// acks=all needs this many in-sync replicas (capped at the replication factor).
+    public var minInsyncReplicas: Int = 1
 
     public init() {}
 
     public static let keys = [
         "segment.bytes", "segment.ms", "index.interval.bytes", "retention.ms", "retention.bytes",
         "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "linger.ms",
-        "message.timestamp.difference.max.ms",
+        "message.timestamp.difference.max.ms", "min.insync.replicas",
     ]
 
     /// The defaults with `overrides` applied; unknown keys and bad values are errors.
@@ -67,6 +69,7 @@ public struct TopicConfig: Hashable, Sendable {
         case "max.message.bytes": maxMessageBytes = Int(try int(64...(1 << 30)))
         case "linger.ms": lingerMillis = try int(0...60_000)
         case "message.timestamp.difference.max.ms": timestampDifferenceMaxMillis = try int(0...Int64.max)
+        case "min.insync.replicas": minInsyncReplicas = Int(try int(1...1_000))
         case "compression.type":
             if value == "producer" {
                 compression = nil
@@ -89,6 +92,7 @@ public struct TopicConfig: Hashable, Sendable {
             "flush.ms": String(flushMillis), "compression.type": compression?.description ?? "producer",
             "max.message.bytes": String(maxMessageBytes), "linger.ms": String(lingerMillis),
             "message.timestamp.difference.max.ms": String(timestampDifferenceMaxMillis),
+            "min.insync.replicas": String(minInsyncReplicas),
         ]
     }
 }

@@ -22,6 +22,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case offsetForLeaderEpoch = 23
     case describeConfigs = 32
     case alterConfigs = 33
     case createPartitions = 37
@@ -51,6 +52,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
+        case .offsetForLeaderEpoch: "OffsetForLeaderEpoch"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
         case .createPartitions: "CreatePartitions"
@@ -82,6 +84,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...6
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
+        case .offsetForLeaderEpoch: 2...4
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
         case .createPartitions: 0...3
@@ -113,6 +116,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 4
         case .deleteRecords: 2
         case .initProducerId: 2
+        case .offsetForLeaderEpoch: 4
         case .describeConfigs: 4
         case .alterConfigs: 2
         case .createPartitions: 2
