@@ -84,9 +84,10 @@ public final class Broker: Sendable {
         let maxDecompressed = config.maxDecompressedBatchBytes
         accumulator.sink = { [weak self, storage, notifier, producers, events] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
+            let broker = self
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
-                    let lead = try self?.leaderEpochForAppend(tp) ?? (0, nil)
+                    let lead: (epoch: Int32, leader: LeaderState?) = try broker?.leaderEpochForAppend(tp) ?? (0, nil)
                     var batch = try builder.build()
                     let result = try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
                                                  maxDecompressedBytes: maxDecompressed, metrics: events.metrics, leaderEpoch: lead.epoch).result
