@@ -95,6 +95,17 @@ let package = Package(
             ]
         ),
 
+        // The follower fetcher: Kafka Fetch v12 from each partition's leader (cluster mode).
+        .target(
+            name: "SpoolReplication",
+            dependencies: [
+                "SpoolBroker", "SpoolKafka", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // A whole broker process: the core and its listeners, started and stopped in order.
         .target(
             name: "SpoolServer",
@@ -277,6 +288,14 @@ let package = Package(
         .testTarget(
             name: "SpoolEtcdTests",
             dependencies: ["SpoolEtcd", "SpoolCoordination", "SpoolTestSupport"]
+        ),
+        .testTarget(
+            name: "SpoolReplicationTests",
+            dependencies: [
+                "SpoolTestSupport", "SpoolReplication", "SpoolBroker", "SpoolKafka", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SpoolStorageTests",

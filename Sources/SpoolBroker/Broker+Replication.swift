@@ -224,9 +224,12 @@ extension Broker {
         let storage = storage
         let producers = producers
         let notifier = notifier
-        return io.run(tp, on: eventLoop) {
+        return io.run(tp, on: eventLoop) { [self] in
             try BrokerError.translate {
                 let log = try storage.partition(tp)
+                guard case .follower = role(tp) else {
+                    throw BrokerError(.notLeaderOrFollower, "this broker does not follow \(tp) now")
+                }
                 if batches.readableBytes > 0 {
                     let appended = try log.appendAsFollower(batches)
                     try producers.table(for: log).replicate(appended.batches, log: log)
