@@ -82,9 +82,10 @@ extension Broker {
     }
 
     /// The leader epoch to stamp on an append to `tp`, or the error that refuses it:
-    /// NOT_LEADER_OR_FOLLOWER unless this broker leads (0 in single-node mode).
-    func leaderEpochForAppend(_ tp: TopicPartition) throws -> (epoch: Int32, leader: LeaderState?) {
-        guard config.nodeId != nil, replicaState(tp) != nil else { return (0, nil) }
+    /// NOT_LEADER_OR_FOLLOWER unless this broker leads (nil in single-node mode: batches
+    /// are stored as produced, as before replication).
+    func leaderEpochForAppend(_ tp: TopicPartition) throws -> (epoch: Int32?, leader: LeaderState?) {
+        guard config.nodeId != nil, replicaState(tp) != nil else { return (nil, nil) }
         guard case .leader(let epoch) = role(tp), let leader = leaderStates.withLockedValue({ $0[tp] }), !leader.isDeposed else {
             throw BrokerError(.notLeaderOrFollower, "this broker does not lead \(tp)")
         }

@@ -87,7 +87,7 @@ public final class Broker: Sendable {
             let broker = self
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
-                    let lead: (epoch: Int32, leader: LeaderState?) = try broker?.leaderEpochForAppend(tp) ?? (0, nil)
+                    let lead: (epoch: Int32?, leader: LeaderState?) = try broker?.leaderEpochForAppend(tp) ?? (nil, nil)
                     var batch = try builder.build()
                     let result = try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
                                                  maxDecompressedBytes: maxDecompressed, metrics: events.metrics, leaderEpoch: lead.epoch).result
@@ -260,7 +260,7 @@ public final class Broker: Sendable {
     /// is answered with its original offsets and not written again.
     static func append(
         _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
-        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics, leaderEpoch: Int32 = 0
+        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics, leaderEpoch: Int32? = nil
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
         let bytes = batches.readableBytes

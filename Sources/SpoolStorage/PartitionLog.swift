@@ -364,8 +364,11 @@ public final class PartitionLog: Sendable {
     }
 
     /// Appends batches already validated by `ProducedBatches.validate`.
-    public func append(validated: ProducedBatches, _ batches: inout ByteBuffer, leaderEpoch: Int32 = 0) throws -> AppendResult {
-        precondition(leaderEpoch >= 0, "a leader epoch is never negative")
+    /// With `leaderEpoch` (a replicated partition's leader), every batch is stamped with it
+    /// and a newer epoch is recorded in the epoch file; without it (single-node mode) the
+    /// batches keep the producer's value and no epoch file is kept.
+    public func append(validated: ProducedBatches, _ batches: inout ByteBuffer, leaderEpoch: Int32? = nil) throws -> AppendResult {
+        precondition((leaderEpoch ?? 0) >= 0, "a leader epoch is never negative")
         var validated = validated
         let (result, syncNow) = try state.withLock { s -> (AppendResult, Bool) in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
@@ -383,12 +386,15 @@ public final class PartitionLog: Sendable {
             let base = active.nextOffset
             validated.assignOffsets(startingAt: base, in: &batches)
             // The leader's epoch, outside the CRC (which covers attributes onwards).
+            if let leaderEpoch {
             for i in validated.batches.indices {
                 batches.setInteger(leaderEpoch, at: validated.batches[i].index + RecordBatchHeader.Position.partitionLeaderEpoch)
                 validated.batches[i].header.partitionLeaderEpoch = leaderEpoch
             }
+            // Normally already recorded at election (`assignLeaderEpoch`): no file write here.
             if s.epochs.latestEpoch.map({ leaderEpoch > $0 }) ?? true {
                 try s.epochs.assign(epoch: leaderEpoch, startOffset: base)
+            }
             }
             do {
                 try active.append(batches, batches: validated.batches)
