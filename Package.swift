@@ -184,6 +184,7 @@ let package = Package(
                 "SpoolAdminHTTP",
                 "SpoolCluster",
                 "SpoolEtcd",
+                "SpoolReplication",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -32,7 +32,8 @@ public final class ReplicaFetcherManager: Sendable {
 
     let broker: Broker
     let nodeId: Int32
-    let delegate: any ReplicationDelegate
+    /// Where leaders' addresses come from (read at every connect).
+    let delegate: @Sendable () -> (any ReplicationDelegate)?
     let group: EventLoopGroup
     let logger: Logger
     private let fetchers = NIOLockedValueBox<[Int32: LeaderFetcher]>([:])
@@ -45,8 +46,20 @@ public final class ReplicaFetcherManager: Sendable {
         set { pausedBox.withLockedValue { $0 = newValue } }
     }
 
-    public init(broker: Broker, nodeId: Int32, delegate: any ReplicationDelegate,
-                group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "spool.replication")) {
+    public convenience init(broker: Broker, nodeId: Int32, delegate: any ReplicationDelegate,
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "spool.replication")) {
+        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, delegate: { delegate })
+    }
+
+    /// A fetcher that asks `broker.replicationDelegate` (set by the cluster layer, maybe
+    /// later than this is made) for the leaders' addresses.
+    public convenience init(broker: Broker, nodeId: Int32, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                            logger: Logger = Logger(label: "spool.replication")) {
+        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, delegate: { [weak broker] in broker?.replicationDelegate })
+    }
+
+    init(broker: Broker, nodeId: Int32, group: EventLoopGroup, logger: Logger,
+         delegate: @escaping @Sendable () -> (any ReplicationDelegate)?) {
         self.broker = broker
         self.nodeId = nodeId
         self.delegate = delegate
@@ -141,7 +154,7 @@ final class LeaderFetcher: Sendable {
                     continue
                 }
                 if connection == nil || !(connection!.channel.isActive) {
-                    guard let address = manager.delegate.kafkaAddress(of: leader) else {
+                    guard let address = manager.delegate()?.kafkaAddress(of: leader) else {
                         throw ReplicationError("broker \(leader) is not registered")
                     }
                     connection = try await KafkaClientConnection.connect(host: address.host, port: address.port, group: manager.group)
