@@ -71,7 +71,6 @@ import Testing
             try await Task.sleep(for: .milliseconds(50))
         }
         let shrunkAfter = Date().timeIntervalSince(pausedAt)
-        print("ISR history \(c.cluster.lock.withLock { c.cluster.isrHistory }), follower ends \(String(describing: c.brokers[1]!.followerLogEnds(c.tp)))")
         #expect(c.cluster.state(c.tp)?.isr.sorted() == [1, 2])
         #expect(shrunkAfter >= Double(ReplicationCluster.lagMillis) / 1000 * 0.9, "shrunk after \(shrunkAfter) s")
         // With ISR {1, 2} ≥ min ISR 2, acks=all goes on.
