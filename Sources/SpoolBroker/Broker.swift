@@ -37,6 +37,8 @@ public final class Broker: Sendable {
     public let groups: GroupCoordinator
     /// Idempotent producers: producer ids and per-partition sequence state.
     public let producers: ProducerStateManager
+    /// Client quotas (produce and fetch byte rates per user and client id).
+    public let quotas: ClientQuotaManager
     let notifier = AppendNotifier()
     /// The cluster's latest decision per partition (`applyReplicaState`); empty in single-node mode.
     let replicaStates = NIOLockedValueBox<[TopicPartition: ReplicaState]>([:])
@@ -76,6 +78,9 @@ public final class Broker: Sendable {
         let storage = storage
         let producers = try ProducerStateManager(dataDirectory: config.storage.dataDirectory, io: storage.io)
         self.producers = producers
+        quotas = ClientQuotaManager(
+            store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
+            factory: events.metrics.factory)
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
                                   expiryRan: events.offsetExpiryRan) { tp in
             (try? storage.partition(tp)) != nil

@@ -54,6 +54,9 @@ public final class BrokerMetrics: Sendable {
         // Listeners.
         .init(name: "spool_connections", kind: .gauge, help: "Open client connections, by listener.", buckets: []),
         .init(name: "spool_connections_accepted_total", kind: .counter, help: "Client connections accepted, by listener.", buckets: []),
+        .init(name: "spool_accept_failures_total", kind: .counter, help: "accept() failures for want of descriptors or memory, by listener (each pauses accepting 100 ms).", buckets: []),
+        .init(name: "spool_quota_throttle_seconds_total", kind: .counter, help: "Time answers were held for clients over their byte-rate quota, by kind (produce, fetch).", buckets: []),
+        .init(name: "spool_quota_throttled_responses_total", kind: .counter, help: "Answers held for clients over their byte-rate quota, by kind.", buckets: []),
         .init(name: "spool_calls_in_flight", kind: .gauge, help: "Calls received and not yet fully answered, by listener.", buckets: []),
         .init(name: "spool_buffered_in_bytes", kind: .gauge, help: "Bytes of unfinished request frames held in memory over all connections (the shared inbound budget's use).", buckets: []),
         .init(name: "spool_buffered_in_bytes_budget", kind: .gauge, help: "Most bytes of unfinished request frames held over all connections (the inbound budget).", buckets: []),

@@ -27,14 +27,14 @@ extension KafkaAPIs {
         // A follower's replica fetch (Fetch ≤ v14 carries the broker id; consumers send -1).
         spec.replicaId = request.replicaId >= 0 ? request.replicaId : -1
         let pending = broker.fetch(spec, on: call.eventLoop)
-        let reply = pending.future.map { planned in fetchReply(planned, call) }
+        let reply = pending.future.flatMap { planned in fetchReply(planned, call) }
         return Started(reply: reply, fetch: pending)
     }
 
     /// Has the core open each span first (a segment deleted meanwhile turns into a
     /// partition error, never a half-written response), then encodes the response with
     /// the records deferred.
-    private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall) -> KafkaReply {
+    private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall) -> EventLoopFuture<KafkaReply> {
         var spans: [FetchedSpan] = []
         var topics: [FetchResponse.Topic] = []
         for entry in planned {
@@ -67,9 +67,14 @@ extension KafkaAPIs {
                 topics.append(.init(topic: entry.topicPartition.topic, partitions: [partition]))
             }
         }
+        // Over its fetch quota, the client's answer is held (Kafka's throttle_time_ms).
+        let bytes = spans.reduce(0) { $0 + $1.byteCount }
+        let throttle = bytes == 0 ? 0 : broker.quotas.record(
+            .fetch, user: call.quotaUser, clientId: call.header.clientId ?? "", bytes: bytes, nowMillis: Broker.wallClockMillis())
         let frame = KafkaResponseFrame.encode(
-            FetchResponse(sessionId: 0, responses: topics), correlationId: call.header.correlationId, api: .fetch, version: call.version)
-        return .response(frame, spans: spans)
+            FetchResponse(throttleTimeMs: Int32(clamping: throttle), sessionId: 0, responses: topics),
+            correlationId: call.header.correlationId, api: .fetch, version: call.version)
+        return call.held(.response(frame, spans: spans), millis: throttle)
     }
 
     func listOffsets(_ request: ListOffsetsRequest, _ call: KafkaCall) -> ListOffsetsResponse {

@@ -49,9 +49,21 @@ extension KafkaAPIs {
                 })
             }
         }
-        return EventLoopFuture.whenAllSucceed(topicFutures, on: call.eventLoop).map { topics in
+        let bytes = request.topicData.reduce(0) { sum, topic in
+            topic.partitionData.reduce(sum) { sum, p in
+                guard case .buffer(let records)? = p.records else { return sum }
+                return sum + records.readableBytes
+            }
+        }
+        let quotas = broker.quotas
+        return EventLoopFuture.whenAllSucceed(topicFutures, on: call.eventLoop).flatMap { topics in
+            // Over its produce quota, the client's answer is held (acks=0: the next answers are).
+            let throttle = quotas.record(.produce, user: call.quotaUser, clientId: call.header.clientId ?? "", bytes: bytes,
+                                                nowMillis: Broker.wallClockMillis())
             // acks=0: the client expects no answer at all.
-            request.acks == 0 ? .noResponse : call.respond(ProduceResponse(responses: topics))
+            let reply: KafkaReply = request.acks == 0
+                ? .noResponse : call.respond(ProduceResponse(responses: topics, throttleTimeMs: Int32(clamping: throttle)))
+            return call.held(reply, millis: throttle)
         }
     }
 }

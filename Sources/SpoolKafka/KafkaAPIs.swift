@@ -84,6 +84,8 @@ struct KafkaAPIs: Sendable {
         case .deleteGroups(let r): return later(deleteGroups(r, call))
         case .offsetDelete(let r): return later(offsetDelete(r, call))
         case .offsetForLeaderEpoch(let r): return now(offsetForLeaderEpoch(r, call))
+        case .describeClientQuotas(let r): return now(describeClientQuotas(r, call))
+        case .alterClientQuotas(let r): return later(alterClientQuotas(r, call))
         }
     }
 

@@ -32,6 +32,8 @@ public struct KafkaReader {
     public mutating func readInt32() throws -> Int32 { try readFixed(Int32.self, "int32") }
     public mutating func readInt64() throws -> Int64 { try readFixed(Int64.self, "int64") }
     public mutating func readUInt16() throws -> UInt16 { try readFixed(UInt16.self, "uint16") }
+    /// Kafka's float64: an IEEE 754 double, big-endian.
+    public mutating func readFloat64() throws -> Double { Double(bitPattern: try readFixed(UInt64.self, "float64")) }
     /// Kafka's boolean: one byte, non-zero is true.
     public mutating func readBool() throws -> Bool { try readFixed(UInt8.self, "bool") != 0 }
 

@@ -31,6 +31,7 @@ public struct KafkaWriter {
     public mutating func writeInt32(_ value: Int32) { buffer.writeInteger(value) }
     public mutating func writeInt64(_ value: Int64) { buffer.writeInteger(value) }
     public mutating func writeUInt16(_ value: UInt16) { buffer.writeInteger(value) }
+    public mutating func writeFloat64(_ value: Double) { buffer.writeInteger(value.bitPattern) }
     public mutating func writeBool(_ value: Bool) { buffer.writeInteger(UInt8(value ? 1 : 0)) }
 
     public mutating func writeUUID(_ value: KafkaUUID) {

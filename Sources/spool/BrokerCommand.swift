@@ -52,6 +52,8 @@ struct BrokerCommand: AsyncParsableCommand {
               max.outbound.bytes.per.connection=4194304
               max.inbound.buffered.bytes=268435456
               frame.completion.seconds=30
+              quota.window.num=11           (client quotas: rates are measured over this many windows)
+              quota.window.size.seconds=1
               http.listen=127.0.0.1:9644    (admin HTTP: /metrics, /health, /ready, /v1/, console; 'none' turns it off)
               log.level=info                (trace, debug, info, notice, warning, error, critical)
               log.format=text               (text or json: one JSON object per line on standard error)
@@ -88,7 +90,8 @@ struct BrokerCommand: AsyncParsableCommand {
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
                              "offsets.flush.ms", "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
-                             "max.inbound.buffered.bytes", "frame.completion.seconds"] + OperationsOptions.keys + ClusterOptions.keys
+                             "max.inbound.buffered.bytes", "frame.completion.seconds",
+                             "quota.window.num", "quota.window.size.seconds"] + OperationsOptions.keys + ClusterOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -198,6 +201,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("max.outbound.bytes.per.connection", 65_536...(1 << 30)) { result.budgets.outboundBytesPerConnectionMax = v }
         if let v = try int("max.inbound.buffered.bytes", 1 << 20...(1 << 40)) { result.budgets.inboundBufferedBytesMax = v }
         if let v = try int("frame.completion.seconds", 1...3600) { result.budgets.frameCompletionSeconds = Int64(v) }
+        if let v = try int("quota.window.num", 2...100) { result.quotas.samples = v }
+        if let v = try int("quota.window.size.seconds", 1...3600) { result.quotas.windowMillis = Int64(v) * 1000 }
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {

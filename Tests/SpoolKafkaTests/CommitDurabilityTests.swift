@@ -17,17 +17,7 @@ import Testing
     static let topic = "c"
 
     /// The broker's Kafka port, from its banner.
-    static func kafkaPort(_ broker: BrokerProcess) throws -> Int {
-        let deadline = Date().addingTimeInterval(20)
-        while Date() < deadline {
-            // "Kafka clients: [IPv4]127.0.0.1/127.0.0.1:PORT (advertised as …)"
-            if let range = broker.logText.range(of: #"Kafka clients: \S+:\d+"#, options: .regularExpression) {
-                return Int(broker.logText[range].split(separator: ":").last!)!
-            }
-            usleep(20_000)
-        }
-        throw ProcessError("no Kafka listener in: \(broker.logText)")
-    }
+    static func kafkaPort(_ broker: BrokerProcess) throws -> Int { try broker.kafkaPort() }
 
     /// A commit of `offset` for partition 0 and `offset * 2` for partition 1 (one record:
     /// all or nothing), outside any generation (a group without members accepts it).

@@ -79,6 +79,18 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     }
     public var pid: Int32 { process.processIdentifier }
 
+    /// The Kafka listener's port, from the banner ("Kafka clients: …:PORT"); waits for it.
+    public func kafkaPort() throws -> Int {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let range = logText.range(of: #"Kafka clients: \S+:\d+"#, options: .regularExpression) {
+                return Int(logText[range].split(separator: ":").last!)!
+            }
+            usleep(20_000)
+        }
+        throw ProcessError("no Kafka listener in: \(logText)")
+    }
+
     /// Starts `spool broker` with `arguments` (default: a temporary data directory and ephemeral
     /// ports for both listeners, so that brokers of tests running in parallel never collide).
     public init(arguments: [String]? = nil, directory: String = NSTemporaryDirectory() + "spool-cli-" + UUID().uuidString) throws {

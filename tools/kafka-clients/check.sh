@@ -135,6 +135,22 @@ sasl_refused() {
   grep -q "Unsupported SASL mechanism" "$tmp/sasl" || { cat "$tmp/sasl"; return 1; }
 }
 
+# Client quotas: `spool quota set` (AlterClientQuotas) holds one client id to 50 KB/s; kcat
+# producing 1.5 MB under it is told it was throttled (throttle_time_ms, which librdkafka
+# reports), while another client id is not; `spool quota list` shows the quota.
+kcat_quota() {
+  local topic="quota-$RANDOM" kafka_only="--kafka $kafka"
+  "$spool" quota set $kafka_only --client-id throttled --producer-byte-rate 50000 || return 1
+  "$spool" quota list $kafka_only | grep -q "client-id=throttled  producer_byte_rate=50000" || { echo "quota not listed"; return 1; }
+  head -c 1500000 /dev/urandom | base64 -w 100 >"$tmp/quota-in"
+  kcat -b "$kafka" -P -t "$topic" -z none -X client.id=fast -l "$tmp/quota-in" >"$tmp/fast" 2>&1 || return 1
+  grep -qi "throttl" "$tmp/fast" && { echo "an unthrottled client id was throttled"; grep -i throttl "$tmp/fast" | head -3; return 1; }
+  kcat -b "$kafka" -P -t "$topic" -z none -X client.id=throttled -l "$tmp/quota-in" >"$tmp/slow" 2>&1 || return 1
+  grep -q "throttled request for" "$tmp/slow" || { echo "kcat never saw a throttle time:"; tail -5 "$tmp/slow"; return 1; }
+  [ "$(kcat -b "$kafka" -C -t "$topic" -o beginning -e -q | wc -l)" -eq "$((2 * $(wc -l <"$tmp/quota-in")))" ] || { echo "records missing"; return 1; }
+  "$spool" quota remove $kafka_only --client-id throttled || return 1
+}
+
 # A record crosses the protocols both ways.
 cross_protocols() {
   local topic="cross-$RANDOM"
@@ -157,6 +173,7 @@ run "kcat balanced consumer group resumes from its commits" 120 kcat_group
 run "kcat reads what spool produce --compression snappy|zstd wrote" 60 kcat_reads_spool_codecs
 run "SASL handshake answered: not enabled" 30 sasl_refused
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
+run "client quota: kcat over its produce byte rate is throttled, another client id is not" 90 kcat_quota
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
 run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
 run "offsets and admin: ListOffsets by time and -3 (confluent-kafka, kafka-python)" 120 "$py" offsets_check.py

@@ -29,6 +29,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
+    case describeClientQuotas = 48
+    case alterClientQuotas = 49
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -59,6 +61,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
+        case .describeClientQuotas: "DescribeClientQuotas"
+        case .alterClientQuotas: "AlterClientQuotas"
         }
     }
 
@@ -91,6 +95,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
+        case .describeClientQuotas: 0...1
+        case .alterClientQuotas: 0...1
         }
     }
 
@@ -123,6 +129,8 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
+        case .describeClientQuotas: 1
+        case .alterClientQuotas: 1
         }
     }
 }

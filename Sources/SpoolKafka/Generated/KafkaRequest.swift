@@ -30,6 +30,8 @@ public enum KafkaRequest: Hashable, Sendable {
     case deleteGroups(DeleteGroupsRequest)
     case incrementalAlterConfigs(IncrementalAlterConfigsRequest)
     case offsetDelete(OffsetDeleteRequest)
+    case describeClientQuotas(DescribeClientQuotasRequest)
+    case alterClientQuotas(AlterClientQuotasRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -61,6 +63,8 @@ public enum KafkaRequest: Hashable, Sendable {
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
         case .incrementalAlterConfigs: return .incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &reader, version: version))
         case .offsetDelete: return .offsetDelete(try OffsetDeleteRequest(from: &reader, version: version))
+        case .describeClientQuotas: return .describeClientQuotas(try DescribeClientQuotasRequest(from: &reader, version: version))
+        case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
         }
     }
 }

@@ -84,5 +84,11 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .offsetDelete:
         try check(OffsetDeleteRequest.sample(version: version, nulls: nulls))
         try check(OffsetDeleteResponse.sample(version: version, nulls: nulls))
+    case .describeClientQuotas:
+        try check(DescribeClientQuotasRequest.sample(version: version, nulls: nulls))
+        try check(DescribeClientQuotasResponse.sample(version: version, nulls: nulls))
+    case .alterClientQuotas:
+        try check(AlterClientQuotasRequest.sample(version: version, nulls: nulls))
+        try check(AlterClientQuotasResponse.sample(version: version, nulls: nulls))
     }
 }
