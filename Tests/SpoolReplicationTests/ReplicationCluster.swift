@@ -61,14 +61,17 @@ final class ReplicationCluster: @unchecked Sendable {
     let root = NSTemporaryDirectory() + "spool-repl-" + UUID().uuidString
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let tp = TopicPartition("t", 0)
-    static let lagMillis: Int64 = 1000
+    /// replica.lag.time.max.ms: long by default (a loaded machine must not shrink the ISR
+    /// of a test that does not test shrinking), 1 s where the test waits for a shrink.
+    var lagMillis: Int64 = 10_000
 
-    static func start(minISR: Int = 2) async throws -> ReplicationCluster {
+    static func start(minISR: Int = 2, lagMillis: Int64 = 10_000) async throws -> ReplicationCluster {
         let c = ReplicationCluster()
+        c.lagMillis = lagMillis
         for node: Int32 in [1, 2, 3] {
             var config = BrokerConfig(dataDirectory: c.root + "/b\(node)")
             config.nodeId = node
-            config.replicaLagTimeMaxMillis = lagMillis
+            config.replicaLagTimeMaxMillis = c.lagMillis
             config.defaultProduceTimeoutMillis = 5000
             config.ioThreads = 2
             let broker = try Broker(config: config)
