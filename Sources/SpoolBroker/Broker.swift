@@ -39,6 +39,8 @@ public final class Broker: Sendable {
     public let producers: ProducerStateManager
     /// Client quotas (produce and fetch byte rates per user and client id).
     public let quotas: ClientQuotaManager
+    /// ACLs and the checks made with them.
+    public let authorizer: Authorizer
     let notifier = AppendNotifier()
     /// The cluster's latest decision per partition (`applyReplicaState`); empty in single-node mode.
     let replicaStates = NIOLockedValueBox<[TopicPartition: ReplicaState]>([:])
@@ -60,6 +62,9 @@ public final class Broker: Sendable {
     /// Whether the ISR-shrink timer runs.
     let replicationTimer = NIOLockedValueBox(false)
     let accumulator: RecordAccumulator
+    /// The log cleaner of compacted topics (started with the background work).
+    public let cleaner: LogCleaner
+    let cleanerMetrics: CleanerMetrics
 
     /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
     /// pass one that injects faults); `events` receives metrics and logs.
@@ -72,6 +77,8 @@ public final class Broker: Sendable {
             config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
         storage = try LogManager(config: storageConfig, io: io, observer: events)
         events.storageOpened(cleanStop: storage.openedClean)
+        cleaner = LogCleaner(storage: storage, config: config.storage.cleaner)
+        cleanerMetrics = CleanerMetrics(factory: events.metrics.factory)
         budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
@@ -81,6 +88,7 @@ public final class Broker: Sendable {
         quotas = ClientQuotaManager(
             store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
             factory: events.metrics.factory)
+        authorizer = Authorizer(config: config.authorization, acls: try AclStore(dataDirectory: config.storage.dataDirectory, io: storage.io))
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
                                   expiryRan: events.offsetExpiryRan) { tp in
             (try? storage.partition(tp)) != nil
@@ -441,6 +449,7 @@ public final class Broker: Sendable {
         // Let the I/O pool finish what is queued (the batches just closed included).
         try await io.shutdown()
         notifier.notifyAll()
+        cleaner.stop()
         try storage.close()
     }
 
@@ -450,6 +459,7 @@ public final class Broker: Sendable {
         accumulator.flushAll()
         try io.syncShutdown()
         notifier.notifyAll()
+        cleaner.stop()
         try storage.close()
     }
 }

@@ -38,6 +38,8 @@ public struct BrokerConfig: Sendable {
     public var maxRecordsPerRequest = 10_000
     /// Connections, descriptors, and bytes buffered in and out: see `BudgetConfig`.
     public var budgets = BudgetConfig()
+    /// ACL checks (Kafka's authorizer, `super.users`, `allow.everyone.if.no.acl.found`); off by default.
+    public var authorization = Authorizer.Config()
     /// Client quotas' sampling (Kafka's `quota.window.num`, `quota.window.size.seconds`).
     public var quotas = ClientQuotaManager.Config()
     /// This broker's node id in a cluster; nil in single-node mode (where it leads every

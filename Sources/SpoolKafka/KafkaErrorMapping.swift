@@ -26,6 +26,7 @@ extension KafkaErrorCode {
             case .partitionStopped, .storageFailed: self = .kafkaStorageError
             case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
             case .corrupt: self = .corruptMessage
+            case .invalidRecord: self = .invalidRecord
             case .partitionClosed: self = .notLeaderOrFollower  // retriable: the broker is stopping
             case .notLeaderOrFollower: self = .notLeaderOrFollower
             case .notEnoughReplicas: self = .notEnoughReplicas

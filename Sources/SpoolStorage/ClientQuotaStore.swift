@@ -73,12 +73,7 @@ public final class ClientQuotaStore: Sendable {
         switch part {
         case nil: return "-"
         case .defaultEntity: return "*"
-        case .name(let name):
-            var out = "="
-            for byte in name.utf8 {
-                if byte <= 0x20 || byte == 0x25 || byte == 0x7f { out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2) } else { out.unicodeScalars.append(Unicode.Scalar(byte)) }
-            }
-            return out
+        case .name(let name): return "=" + FieldEscaping.escape(name)
         }
     }
 
@@ -86,26 +81,9 @@ public final class ClientQuotaStore: Sendable {
     static func part(_ field: Substring) throws -> QuotaEntity.Part? {
         if field == "-" { return nil }
         if field == "*" { return .defaultEntity }
-        guard field.first == "=" else { throw StorageError(.corrupt, "bad quota entity part '\(field)'") }
-        var bytes: [UInt8] = []
-        var utf8 = Array(field.utf8.dropFirst())[...]
-        while let byte = utf8.popFirst() {
-            if byte == 0x25 {
-                guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else {
-                    throw StorageError(.corrupt, "bad escape in quota entity part '\(field)'")
-                }
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
+        guard field.first == "=", let name = FieldEscaping.unescape(field.dropFirst()) else {
+            throw StorageError(.corrupt, "bad quota entity part '\(field)'")
         }
-        return .name(String(decoding: bytes, as: UTF8.self))
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+        return .name(name)
     }
 }

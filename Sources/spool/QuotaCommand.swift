@@ -25,7 +25,6 @@ struct QuotaEntityOptions: ParsableArguments {
     func validate() throws {
         guard !(user != nil && defaultUser) else { throw ValidationError("give --user or --default-user, not both") }
         guard !(clientId != nil && defaultClient) else { throw ValidationError("give --client-id or --default-client, not both") }
-        _ = try address()
     }
 
     var hasEntity: Bool { user != nil || defaultUser || clientId != nil || defaultClient }
@@ -38,18 +37,18 @@ struct QuotaEntityOptions: ParsableArguments {
         return parts
     }
 
-    func address() throws -> (host: String, port: Int) {
-        guard let colon = kafka.lastIndex(of: ":"), let port = Int(kafka[kafka.index(after: colon)...]), (1...65535).contains(port) else {
-            throw ValidationError("--kafka must be HOST:PORT (got '\(kafka)')")
-        }
-        let host = String(kafka[..<colon])
-        return (host == "localhost" ? "127.0.0.1" : host, port)
+    func connect() throws -> KafkaBlockingConnection {
+        try Self.connect(kafka, clientId: "spool-quota")
     }
 
-    func connect() throws -> KafkaBlockingConnection {
-        let (host, port) = try address()
+    /// A connection to the Kafka listener at `address` (HOST:PORT; the host an IPv4 address or localhost).
+    static func connect(_ address: String, clientId: String) throws -> KafkaBlockingConnection {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+            throw ValidationError("--kafka must be HOST:PORT (got '\(address)')")
+        }
+        let host = String(address[..<colon])
         do {
-            return try KafkaBlockingConnection(host: host, port: port, clientId: "spool-quota", timeoutSeconds: 10)
+            return try KafkaBlockingConnection(host: host == "localhost" ? "127.0.0.1" : host, port: port, clientId: clientId, timeoutSeconds: 10)
         } catch {
             throw CLIError("\(error)")
         }

@@ -18,6 +18,6 @@ struct SpoolCommand: AsyncParsableCommand {
               spool debug dump DATA/t-0/00000000000000000000.log
             """,
         version: Broker.version,
-        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, QuotaCommand.self, ClusterCommand.self, DemoCommand.self, DebugCommand.self]
+        subcommands: [BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self, QuotaCommand.self, AclCommand.self, ClusterCommand.self, DemoCommand.self, DebugCommand.self]
     )
 }

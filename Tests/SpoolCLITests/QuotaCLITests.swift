@@ -44,3 +44,34 @@ import Testing
         }
     }
 }
+
+/// `spool acl add|list|remove` against a broker process.
+@Suite struct AclCLITests {
+    @Test func aclsAreAddedListedAndRemoved() throws {
+        let broker = try BrokerProcess()
+        defer { _ = broker.terminate() }
+        let kafka = "127.0.0.1:\(try broker.kafkaPort())"
+        var r = try runCommand("spool", ["acl", "add", "--kafka", kafka, "--allow-principal", "User:alice", "--operation", "Read", "--operation", "Describe", "--topic", "orders"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "added: ALLOW User:alice from * read on topic literal orders\nadded: ALLOW User:alice from * describe on topic literal orders\n")
+        r = try runCommand("spool", ["acl", "add", "--kafka", kafka, "--deny-principal", "User:mallory", "--operation", "All", "--topic", "raw.", "--resource-pattern-type", "prefixed"])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try runCommand("spool", ["acl", "list", "--kafka", kafka, "--topic", "raw.x", "--resource-pattern-type", "match"])
+        #expect(r.stdout == "DENY User:mallory from * all on topic prefixed raw.\n", "\(r.stderr)")
+        r = try runCommand("spool", ["acl", "remove", "--kafka", kafka, "--allow-principal", "User:alice"])
+        #expect(r.status == 0 && r.stdout.components(separatedBy: "removed:").count == 3, "\(r.stdout)\(r.stderr)")
+        r = try runCommand("spool", ["acl", "list", "--kafka", kafka])
+        #expect(r.stdout == "DENY User:mallory from * all on topic prefixed raw.\n")
+        for (arguments, message) in [
+            (["acl", "add", "--kafka", kafka, "--operation", "Read", "--topic", "t"], "--allow-principal"),
+            (["acl", "add", "--kafka", kafka, "--allow-principal", "User:a", "--operation", "Fly", "--topic", "t"], "unknown --operation"),
+            (["acl", "add", "--kafka", kafka, "--allow-principal", "alice", "--operation", "Read", "--topic", "t"], "TYPE:NAME"),
+            (["acl", "add", "--kafka", kafka, "--allow-principal", "User:a", "--operation", "Read", "--topic", "t", "--group", "g"], "name one resource"),
+            (["acl", "remove", "--kafka", kafka], "explicit filter"),
+        ] {
+            let r = try runCommand("spool", arguments)
+            #expect(r.status != 0, "\(arguments)")
+            #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
+        }
+    }
+}

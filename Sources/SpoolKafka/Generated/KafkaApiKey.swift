@@ -23,14 +23,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteRecords = 21
     case initProducerId = 22
     case offsetForLeaderEpoch = 23
+    case describeAcls = 29
+    case createAcls = 30
+    case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
     case offsetDelete = 47
     case describeClientQuotas = 48
     case alterClientQuotas = 49
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -55,14 +60,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
         case .offsetForLeaderEpoch: "OffsetForLeaderEpoch"
+        case .describeAcls: "DescribeAcls"
+        case .createAcls: "CreateAcls"
+        case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
         case .offsetDelete: "OffsetDelete"
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -89,14 +99,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
         case .offsetForLeaderEpoch: 2...4
+        case .describeAcls: 0...3
+        case .createAcls: 0...3
+        case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
         case .offsetDelete: 0...0
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
+        case .describeProducers: 0...0
         }
     }
 
@@ -123,14 +138,19 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteRecords: 2
         case .initProducerId: 2
         case .offsetForLeaderEpoch: 4
+        case .describeAcls: 2
+        case .createAcls: 2
+        case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
         case .offsetDelete: nil
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1
+        case .describeProducers: 0
         }
     }
 }

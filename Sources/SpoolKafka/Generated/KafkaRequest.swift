@@ -24,14 +24,19 @@ public enum KafkaRequest: Hashable, Sendable {
     case deleteRecords(DeleteRecordsRequest)
     case initProducerId(InitProducerIdRequest)
     case offsetForLeaderEpoch(OffsetForLeaderEpochRequest)
+    case describeAcls(DescribeAclsRequest)
+    case createAcls(CreateAclsRequest)
+    case deleteAcls(DeleteAclsRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
+    case describeLogDirs(DescribeLogDirsRequest)
     case createPartitions(CreatePartitionsRequest)
     case deleteGroups(DeleteGroupsRequest)
     case incrementalAlterConfigs(IncrementalAlterConfigsRequest)
     case offsetDelete(OffsetDeleteRequest)
     case describeClientQuotas(DescribeClientQuotasRequest)
     case alterClientQuotas(AlterClientQuotasRequest)
+    case describeProducers(DescribeProducersRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -57,14 +62,19 @@ public enum KafkaRequest: Hashable, Sendable {
         case .deleteRecords: return .deleteRecords(try DeleteRecordsRequest(from: &reader, version: version))
         case .initProducerId: return .initProducerId(try InitProducerIdRequest(from: &reader, version: version))
         case .offsetForLeaderEpoch: return .offsetForLeaderEpoch(try OffsetForLeaderEpochRequest(from: &reader, version: version))
+        case .describeAcls: return .describeAcls(try DescribeAclsRequest(from: &reader, version: version))
+        case .createAcls: return .createAcls(try CreateAclsRequest(from: &reader, version: version))
+        case .deleteAcls: return .deleteAcls(try DeleteAclsRequest(from: &reader, version: version))
         case .describeConfigs: return .describeConfigs(try DescribeConfigsRequest(from: &reader, version: version))
         case .alterConfigs: return .alterConfigs(try AlterConfigsRequest(from: &reader, version: version))
+        case .describeLogDirs: return .describeLogDirs(try DescribeLogDirsRequest(from: &reader, version: version))
         case .createPartitions: return .createPartitions(try CreatePartitionsRequest(from: &reader, version: version))
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
         case .incrementalAlterConfigs: return .incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &reader, version: version))
         case .offsetDelete: return .offsetDelete(try OffsetDeleteRequest(from: &reader, version: version))
         case .describeClientQuotas: return .describeClientQuotas(try DescribeClientQuotasRequest(from: &reader, version: version))
         case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
+        case .describeProducers: return .describeProducers(try DescribeProducersRequest(from: &reader, version: version))
         }
     }
 }

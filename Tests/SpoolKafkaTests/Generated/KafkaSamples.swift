@@ -66,12 +66,24 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .offsetForLeaderEpoch:
         try check(OffsetForLeaderEpochRequest.sample(version: version, nulls: nulls))
         try check(OffsetForLeaderEpochResponse.sample(version: version, nulls: nulls))
+    case .describeAcls:
+        try check(DescribeAclsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeAclsResponse.sample(version: version, nulls: nulls))
+    case .createAcls:
+        try check(CreateAclsRequest.sample(version: version, nulls: nulls))
+        try check(CreateAclsResponse.sample(version: version, nulls: nulls))
+    case .deleteAcls:
+        try check(DeleteAclsRequest.sample(version: version, nulls: nulls))
+        try check(DeleteAclsResponse.sample(version: version, nulls: nulls))
     case .describeConfigs:
         try check(DescribeConfigsRequest.sample(version: version, nulls: nulls))
         try check(DescribeConfigsResponse.sample(version: version, nulls: nulls))
     case .alterConfigs:
         try check(AlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(AlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .describeLogDirs:
+        try check(DescribeLogDirsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeLogDirsResponse.sample(version: version, nulls: nulls))
     case .createPartitions:
         try check(CreatePartitionsRequest.sample(version: version, nulls: nulls))
         try check(CreatePartitionsResponse.sample(version: version, nulls: nulls))
@@ -90,5 +102,8 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterClientQuotas:
         try check(AlterClientQuotasRequest.sample(version: version, nulls: nulls))
         try check(AlterClientQuotasResponse.sample(version: version, nulls: nulls))
+    case .describeProducers:
+        try check(DescribeProducersRequest.sample(version: version, nulls: nulls))
+        try check(DescribeProducersResponse.sample(version: version, nulls: nulls))
     }
 }
