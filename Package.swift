@@ -112,6 +112,17 @@ let package = Package(
             ]
         ),
 
+        // The follower fetcher: Kafka Fetch v12 from each partition's leader (cluster mode).
+        .target(
+            name: "SpoolReplication",
+            dependencies: [
+                "SpoolBroker", "SpoolKafka", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // A whole broker process: the core and its listeners, started and stopped in order.
         .target(
             name: "SpoolServer",
@@ -191,6 +202,7 @@ let package = Package(
                 "SpoolCluster",
                 "SpoolEtcd",
                 "SpoolSecurity",
+                "SpoolReplication",
                 nioCore,
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -300,6 +312,14 @@ let package = Package(
         .testTarget(
             name: "SpoolSecurityTests",
             dependencies: ["SpoolSecurity", "SpoolTestSupport"]
+        ),
+        .testTarget(
+            name: "SpoolReplicationTests",
+            dependencies: [
+                "SpoolTestSupport", "SpoolReplication", "SpoolBroker", "SpoolKafka", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "SpoolStorageTests",

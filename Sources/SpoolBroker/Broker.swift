@@ -52,6 +52,17 @@ public final class Broker: Sendable {
         set { delegateBox.withLockedValue { $0 = newValue } }
     }
     let delegateBox = NIOLockedValueBox<(any ReplicationDelegate)?>(nil)
+    /// Told of every role change `applyReplicaState` makes (the follower fetcher starts and
+    /// stops on it); set once, before the cluster layer applies states.
+    public var replicaRoleObserver: (@Sendable (TopicPartition, ReplicaRole) -> Void)? {
+        get { roleObserverBox.withLockedValue { $0 } }
+        set { roleObserverBox.withLockedValue { $0 = newValue } }
+    }
+    let roleObserverBox = NIOLockedValueBox<(@Sendable (TopicPartition, ReplicaRole) -> Void)?>(nil)
+    /// The partitions this broker leads in cluster mode, with their followers and waiters.
+    let leaderStates = NIOLockedValueBox<[TopicPartition: LeaderState]>([:])
+    /// Whether the ISR-shrink timer runs.
+    let replicationTimer = NIOLockedValueBox(false)
     let accumulator: RecordAccumulator
     /// The log cleaner of compacted topics (started with the background work).
     public let cleaner: LogCleaner
@@ -97,13 +108,17 @@ public final class Broker: Sendable {
             transactions.start()
         }
         let maxDecompressed = config.maxDecompressedBatchBytes
-        accumulator.sink = { [storage, notifier, producers, events] tp, builder, deliver in
+        accumulator.sink = { [weak self, storage, notifier, producers, events] tp, builder, deliver in
             // Compression and the append run on the partition's serial queue, in close order.
+            let broker = self
             io.submit(tp) {
                 let result = Result { () throws -> AppendResult in
+                    let lead: (epoch: Int32?, leader: LeaderState?) = try broker?.leaderEpochForAppend(tp) ?? (nil, nil)
                     var batch = try builder.build()
-                    return try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
-                                           maxDecompressedBytes: maxDecompressed, metrics: events.metrics).result
+                    let result = try Self.append(tp, &batch, storage: storage, producers: producers, notifier: notifier,
+                                                 maxDecompressedBytes: maxDecompressed, metrics: events.metrics, leaderEpoch: lead.epoch).result
+                    lead.leader?.appended()
+                    return result
                 }
                 deliver(result)
             }
@@ -187,37 +202,56 @@ public final class Broker: Sendable {
     // MARK: Produce
 
     /// Appends each partition's batches (validated, offsets assigned) on the partition's
-    /// serial queue and answers per partition; with `.all`, once each append is fsynced.
-    /// The future never fails: failures are per partition.
+    /// serial queue and answers per partition; with `.all`, once each append is fsynced
+    /// and, in cluster mode, replicated to the ISR (the high watermark passed it) within
+    /// `timeoutMillis` (nil: the broker's default). The future never fails: failures are
+    /// per partition.
     public func produce(
-        topic: String, _ partitions: [(partition: Int32, batches: ByteBuffer)], acks: Acks, on eventLoop: EventLoop
+        topic: String, _ partitions: [(partition: Int32, batches: ByteBuffer)], acks: Acks, timeoutMillis: Int64? = nil,
+        on eventLoop: EventLoop
     ) -> EventLoopFuture<[PartitionProduceResult]> {
         let futures = partitions.map { p in
-            produce(TopicPartition(topic, p.partition), p.batches, acks: acks, on: eventLoop)
+            produce(TopicPartition(topic, p.partition), p.batches, acks: acks, timeoutMillis: timeoutMillis, on: eventLoop)
         }
         return EventLoopFuture.whenAllSucceed(futures, on: eventLoop)
     }
 
     /// Appends one partition's batches; never fails (the error is in the result).
-    public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
+    ///
+    /// In cluster mode only the leader appends (NOT_LEADER_OR_FOLLOWER otherwise), stamping
+    /// its leader epoch on every batch; acks=all with the ISR below `min.insync.replicas`
+    /// is refused before the append (NOT_ENOUGH_REPLICAS, nothing written).
+    public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, timeoutMillis: Int64? = nil,
+                        on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
         let storage = storage
         let notifier = notifier
         let producers = producers
         let maxDecompressed = config.maxDecompressedBatchBytes
         let metrics = events.metrics
         let transactions = transactions
-        let appended = io.run(tp, on: eventLoop) { () throws -> (log: PartitionLog, result: AppendResult) in
+        let timeout = max(1, timeoutMillis ?? config.defaultProduceTimeoutMillis)
+        let appended = io.run(tp, on: eventLoop) { [self] () throws -> (log: PartitionLog, result: AppendResult, leader: LeaderState?) in
+            let lead = try leaderEpochForAppend(tp)
+            if acks == .all, let leader = lead.leader, leader.isrBelowMin {
+                throw BrokerError(.notEnoughReplicas, "the ISR of \(tp) is \(leader.replica.isr), below min.insync.replicas")
+            }
             var batches = batches
-            return try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
-                                   maxDecompressedBytes: maxDecompressed, metrics: metrics, transactions: transactions)
+            let appended = try Self.append(tp, &batches, storage: storage, producers: producers, notifier: notifier,
+                                           maxDecompressedBytes: maxDecompressed, metrics: metrics, transactions: transactions,
+                                           leaderEpoch: lead.epoch)
+            lead.leader?.appended()
+            return (appended.log, appended.result, lead.leader)
         }
-        let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult)>
+        let durable: EventLoopFuture<(log: PartitionLog, result: AppendResult, leader: LeaderState?)>
         if acks == .all {
             durable = appended.flatMap { appended in
                 eventLoop.makeFutureWithTask {
                     try await appended.log.waitUntilDurable(appended.result.lastOffset + 1)
                     return appended
                 }
+            }.flatMap { appended in
+                guard let leader = appended.leader else { return eventLoop.makeSucceededFuture(appended) }
+                return leader.waitForHighWatermark(appended.result.lastOffset + 1, timeoutMillis: timeout, on: eventLoop).map { appended }
             }
         } else {
             durable = appended
@@ -254,7 +288,8 @@ public final class Broker: Sendable {
     /// is answered with its original offsets and not written again.
     static func append(
         _ tp: TopicPartition, _ batches: inout ByteBuffer, storage: LogManager, producers: ProducerStateManager,
-        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics, transactions: TransactionCoordinator? = nil
+        notifier: AppendNotifier, maxDecompressedBytes: Int, metrics: BrokerMetrics, transactions: TransactionCoordinator? = nil,
+        leaderEpoch: Int32? = nil
     ) throws -> (log: PartitionLog, result: AppendResult) {
         let log = try storage.partition(tp)
         let bytes = batches.readableBytes
@@ -266,7 +301,7 @@ public final class Broker: Sendable {
         if transactional, let transactions {
             try transactions.checkProduce(produced, tp, log: log)
         }
-        let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches) }
+        let outcome = try producers.append(produced, to: log) { try log.append(validated: produced, &batches, leaderEpoch: leaderEpoch) }
         switch outcome {
         case .appended(let result):
             if transactional, let transactions { transactions.recordAppended(produced, at: result, log: log) }
@@ -316,9 +351,25 @@ public final class Broker: Sendable {
             var log: PartitionLog?
             do {
                 log = try storage.partition(p.topicPartition)
+                try checkLeaderEpoch(p.topicPartition, p.currentLeaderEpoch)
+                var bound: Int64?
+                if spec.replicaId >= 0 {
+                    // A follower: reads to the log end; its offset is its log end.
+                    if let diverging = try recordReplicaFetch(p.topicPartition, replica: spec.replicaId, offset: p.offset,
+                                                              lastFetchedEpoch: p.lastFetchedEpoch, log: log!) {
+                        entry.divergingEpoch = diverging
+                        entry.highWatermark = log!.highWatermark
+                        entry.logStartOffset = log!.startOffset
+                        planned.append(entry)
+                        continue
+                    }
+                } else {
+                    try checkServesConsumers(p.topicPartition)
+                    bound = log!.highWatermark
+                }
                 let want = min(p.maxBytes, remaining)
                 if want > 0 || !anySpan {
-                    let read = try PartitionReader.locate(log!, from: p.offset, maxBytes: max(want, 1))
+                    let read = try PartitionReader.locate(log!, from: p.offset, maxBytes: max(want, 1), upTo: bound)
                     entry.highWatermark = read.highWatermark
                     entry.logStartOffset = read.logStartOffset
                     if let span = read.span {
@@ -381,6 +432,7 @@ public final class Broker: Sendable {
     public func listOffset(_ tp: TopicPartition, _ spec: OffsetSpec, readCommitted: Bool = false) throws -> ListedOffset {
         try BrokerError.translate {
             let log = try storage.partition(tp)
+            try checkServesConsumers(tp)
             switch spec {
             case .earliest: return ListedOffset(offset: log.startOffset)
             case .latest where readCommitted:

@@ -45,6 +45,11 @@ public struct BrokerConfig: Sendable {
     /// This broker's node id in a cluster; nil in single-node mode (where it leads every
     /// partition alone and no `ReplicaState` is ever applied).
     public var nodeId: Int32?
+    /// A follower that has not caught up with the leader's log end for this long leaves
+    /// the ISR (`replica.lag.time.max.ms`).
+    public var replicaLagTimeMaxMillis: Int64 = 30_000
+    /// How long acks=all waits for the ISR when the request names no timeout.
+    public var defaultProduceTimeoutMillis: Int64 = 30_000
 
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)

@@ -44,6 +44,19 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case invalidRecord
         /// The partition was closed (the broker is stopping) or deleted with its topic.
         case partitionClosed
+        /// This broker does not lead the partition (it follows, or no leader is known).
+        case notLeaderOrFollower
+        /// acks=all: fewer in-sync replicas than `min.insync.replicas`; nothing was written.
+        case notEnoughReplicas
+        /// acks=all: written, but the ISR shrank below `min.insync.replicas` before the
+        /// high watermark reached it (the records are in the log).
+        case notEnoughReplicasAfterAppend
+        /// acks=all: not replicated within the request's timeout (outcome unknown).
+        case requestTimedOut
+        /// The request's leader epoch is older than the partition's (KIP-320).
+        case fencedLeaderEpoch
+        /// The request's leader epoch is newer than this broker knows (retriable).
+        case unknownLeaderEpoch
     }
 
     public var code: Code

@@ -9,6 +9,10 @@ public struct FetchSpec: Sendable {
         /// Most bytes for this partition (at least one whole batch is returned regardless,
         /// so that a consumer always makes progress, as Kafka does since KIP-74).
         public var maxBytes: Int
+        /// The leader epoch the client believes current (KIP-320); -1 skips the check.
+        public var currentLeaderEpoch: Int32 = -1
+        /// A follower's epoch of its last fetched batch (Fetch v12+); -1: none.
+        public var lastFetchedEpoch: Int32 = -1
 
         public init(_ topicPartition: TopicPartition, offset: Int64, maxBytes: Int) {
             self.topicPartition = topicPartition
@@ -31,6 +35,9 @@ public struct FetchSpec: Sendable {
     /// Kafka's isolation level 1 (read_committed): reads stop at the last stable offset,
     /// and each partition reports the aborted transactions of the range it returns.
     public var readCommitted = false
+    /// The fetching follower's node id; -1 for a consumer. A follower reads to the log
+    /// end, and its fetch offset counts as its log end for the ISR and the HW.
+    public var replicaId: Int32 = -1
 
     public init(partitions: [Partition], maxBytes: Int, minBytes: Int, maxWaitMillis: Int64, spanBytesMax: Int = Int(Int32.max)) {
         self.partitions = partitions

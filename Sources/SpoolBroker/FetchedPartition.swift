@@ -13,6 +13,10 @@ public struct FetchedPartition: Sendable {
     public var abortedTransactions: [(producerId: Int64, firstOffset: Int64)] = []
     /// Why this partition failed, or nil.
     public var error: BrokerError?
+    /// For a follower whose last fetched epoch the leader's log disagrees with: the
+    /// largest epoch ≤ it that the leader knows and where that epoch ends (the follower
+    /// truncates there). Nothing is planned then.
+    public var divergingEpoch: (epoch: Int32, endOffset: Int64)?
     /// The planned span (internal: only the core opens it).
     var planned: PlannedSpan?
 

@@ -50,13 +50,19 @@ public struct PartitionReader: Sendable {
     }
 
     /// The one place a consumer's read is located in the log (fetches, subscriptions):
-    /// today everything up to the log end is readable.
+    /// consumers read below the high watermark (the log end in single-node mode); a
+    /// follower's fetch passes `upTo: nil` and reads to the log end.
     static func locate(_ log: PartitionLog, from offset: Int64, maxBytes: Int) throws -> LogReadResult {
-        try log.read(from: offset, maxBytes: maxBytes)
+        try locate(log, from: offset, maxBytes: maxBytes, upTo: log.highWatermark)
+    }
+
+    static func locate(_ log: PartitionLog, from offset: Int64, maxBytes: Int, upTo bound: Int64?) throws -> LogReadResult {
+        try log.read(from: offset, maxBytes: maxBytes, upTo: bound)
     }
 
     static func offsets(of log: PartitionLog) -> PartitionOffsets {
         let range = log.fetchableOffsets
-        return PartitionOffsets(logStartOffset: range.lowerBound, logEndOffset: range.upperBound, highWatermark: range.upperBound)
+        return PartitionOffsets(logStartOffset: range.lowerBound, logEndOffset: range.upperBound,
+                                highWatermark: min(log.highWatermark, range.upperBound))
     }
 }

@@ -83,7 +83,8 @@ public final class PendingFetch: Sendable {
         let endsBeforePlan = spec.partitions.map { logEnd($0.topicPartition) }
         let planned = broker.plan(spec)
         let bytes = planned.reduce(0) { $0 + $1.spanBytes }
-        let failed = planned.contains { $0.error != nil }
+        // An error or a follower's diverging epoch is answered at once.
+        let failed = planned.contains { $0.error != nil || $0.divergingEpoch != nil }
         if failed || answerNow.withLockedValue({ $0 }) || deadline <= .now() || bytes >= max(1, spec.minBytes) {
             let finished = phase.withLockedValue { p -> Bool in
                 if case .done = p { return false }

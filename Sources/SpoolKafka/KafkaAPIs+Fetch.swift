@@ -9,8 +9,11 @@ extension KafkaAPIs {
         var partitions: [FetchSpec.Partition] = []
         for topic in request.topics {
             for p in topic.partitions {
-                partitions.append(FetchSpec.Partition(
-                    TopicPartition(topic.topic, p.partition), offset: p.fetchOffset, maxBytes: max(0, Int(p.partitionMaxBytes))))
+                var partition = FetchSpec.Partition(
+                    TopicPartition(topic.topic, p.partition), offset: p.fetchOffset, maxBytes: max(0, Int(p.partitionMaxBytes)))
+                partition.currentLeaderEpoch = call.version >= 9 ? p.currentLeaderEpoch : -1
+                partition.lastFetchedEpoch = call.version >= 12 ? p.lastFetchedEpoch : -1
+                partitions.append(partition)
             }
         }
         guard !partitions.isEmpty else {
@@ -22,6 +25,8 @@ extension KafkaAPIs {
             minBytes: max(0, Int(request.minBytes)),
             maxWaitMillis: Int64(max(0, request.maxWaitMs)), spanBytesMax: config.fetchSpanBytesMax)
         spec.readCommitted = request.isolationLevel == 1
+        // A follower's replica fetch (Fetch ≤ v14 carries the broker id; consumers send -1).
+        spec.replicaId = request.replicaId >= 0 ? request.replicaId : -1
         let pending = broker.fetch(spec, on: call.eventLoop)
         let reply = pending.future.flatMap { planned in fetchReply(planned, call) }
         return Started(reply: reply, fetch: pending)
@@ -42,6 +47,9 @@ extension KafkaAPIs {
                 logStartOffset: entry.logStartOffset,
                 abortedTransactions: entry.abortedTransactions.map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) },
                 records: .buffer(ByteBuffer()))
+            if let diverging = entry.divergingEpoch {
+                partition.divergingEpoch = .init(epoch: diverging.epoch, endOffset: diverging.endOffset)
+            }
             // A span holds a descriptor until written, one from the connection's budget. Without
             // one (earlier responses of this connection hold them all) the partition answers
             // with no records this time and the client fetches again.
@@ -84,8 +92,10 @@ extension KafkaAPIs {
                 default: spec = .timestamp(p.timestamp)
                 }
                 do {
+                    try broker.checkLeaderEpoch(tp, call.version >= 4 ? p.currentLeaderEpoch : -1)
                     let found = try broker.listOffset(tp, spec, readCommitted: request.isolationLevel == 1)
-                    return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: found.timestamp, offset: found.offset, leaderEpoch: 0)
+                    return .init(partitionIndex: p.partitionIndex, errorCode: 0, timestamp: found.timestamp, offset: found.offset,
+                                 leaderEpoch: broker.replicaState(tp)?.leaderEpoch ?? 0)
                 } catch {
                     return .init(partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode(error).rawValue)
                 }

@@ -34,7 +34,8 @@ extension KafkaAPIs {
                 guard case .buffer(let bytes)? = p.records else { return (p.index, ByteBuffer()) }
                 return (p.index, bytes)
             }
-            return broker.produce(topic: topic.name, partitions, acks: acks!, on: call.eventLoop).map { results in
+            return broker.produce(topic: topic.name, partitions, acks: acks!,
+                                  timeoutMillis: request.timeoutMs > 0 ? Int64(request.timeoutMs) : nil, on: call.eventLoop).map { results in
                 .init(name: topic.name, partitionResponses: results.map { r in
                     .init(
                         index: r.topicPartition.partition,

@@ -90,6 +90,7 @@ struct KafkaAPIs: Sendable {
         case .describeGroups(let r): return now(describeGroups(r, call))
         case .deleteGroups(let r): return later(deleteGroups(r, call))
         case .offsetDelete(let r): return later(offsetDelete(r, call))
+        case .offsetForLeaderEpoch(let r): return now(offsetForLeaderEpoch(r, call))
         case .describeLogDirs(let r): return now(describeLogDirs(r, call))
         case .describeProducers(let r): return later(describeProducers(r, call))
         case .describeClientQuotas(let r): return now(describeClientQuotas(r, call))

@@ -17,6 +17,7 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case invalidTopicException = 17
     case recordListTooLarge = 18
     case notEnoughReplicas = 19
+    case notEnoughReplicasAfterAppend = 20
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23

@@ -28,6 +28,12 @@ extension KafkaErrorCode {
             case .corrupt: self = .corruptMessage
             case .invalidRecord: self = .invalidRecord
             case .partitionClosed: self = .notLeaderOrFollower  // retriable: the broker is stopping
+            case .notLeaderOrFollower: self = .notLeaderOrFollower
+            case .notEnoughReplicas: self = .notEnoughReplicas
+            case .notEnoughReplicasAfterAppend: self = .notEnoughReplicasAfterAppend
+            case .requestTimedOut: self = .requestTimedOut
+            case .fencedLeaderEpoch: self = .fencedLeaderEpoch
+            case .unknownLeaderEpoch: self = .unknownLeaderEpoch
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)

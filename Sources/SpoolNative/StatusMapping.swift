@@ -21,6 +21,10 @@ enum StatusMapping {
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
             case .storageFailed: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
+            case .notLeaderOrFollower, .notEnoughReplicas, .unknownLeaderEpoch: return SpoolStatusError(.unavailable, e.message)
+            case .notEnoughReplicasAfterAppend: return SpoolStatusError(.aborted, e.message)
+            case .requestTimedOut: return SpoolStatusError(.deadlineExceeded, e.message)
+            case .fencedLeaderEpoch: return SpoolStatusError(.failedPrecondition, e.message)
             }
         case let e as RecordsError:
             switch e.code {

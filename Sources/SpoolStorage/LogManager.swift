@@ -282,6 +282,8 @@ public final class LogManager: Sendable {
             for log in logs.withLock({ Array($0.values) }) { log.flushIfDue(now: now) }
             if counter.add(1, ordering: .relaxed).newValue % retentionEvery == 0 {
                 runRetention(now: now)
+                // Replicated partitions' high watermarks (a no-op in single-node mode).
+                for log in logs.withLock({ Array($0.values) }) { try? log.checkpointHighWatermark() }
             }
         }
         source.resume()

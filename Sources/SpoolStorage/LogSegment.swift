@@ -241,7 +241,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         if limit >= end {
             if end > stop {
                 stop = end
-                next = nextOffset
+                next = end == sizeBytes ? nextOffset : (try readHeader(at: end)?.baseOffset ?? nextOffset)
             }
         } else if stop < limit {
             // Jump to the last indexed batch start within the limit, then walk a few headers.
@@ -487,6 +487,34 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         } catch let error as StorageError where error.errno == ENOENT && isDeleted {
             return
         }
+    }
+
+    /// The byte position where the batches from `offset` on begin: the start of the first
+    /// batch whose base offset is ≥ `offset` (the file size when there is none). `offset`
+    /// is a batch boundary in a replicated log (high watermarks and truncation points are).
+    func position(ofBatchesFrom offset: Int64) throws -> Int64 {
+        if offset <= baseOffset { return 0 }
+        if offset >= nextOffset { return sizeBytes }
+        var position = Int64(offsetIndex.floor(offset: offset).position)
+        while position < sizeBytes {
+            guard let header = try readHeader(at: position) else { break }
+            if header.baseOffset >= offset { return position }
+            position += Int64(header.totalBytes)
+        }
+        return sizeBytes
+    }
+
+    /// Cuts the segment so it ends before the first batch at or after `offset` (replica
+    /// truncation): the file is truncated, the indexes rebuilt from what is left (and
+    /// written by the next flush). A failed truncate throws `DataStateUnknown`.
+    func truncate(from offset: Int64) throws {
+        let keep = try position(ofBatchesFrom: offset)
+        guard keep < sizeBytes else { return }
+        try files.withDescriptor(logPath) { fd in
+            do { try files.io.truncate(fd, to: keep) } catch let error as StorageError { throw DataStateUnknown(cause: error) }
+        }
+        try rebuildIndexes(validateCRC: false)
+        if sizeBytes == 0 { rollingBaseTimestamp = -1 }
     }
 
     /// Closes and deletes the segment's files (not synced: the caller fsyncs the directory).

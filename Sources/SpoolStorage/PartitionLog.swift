@@ -96,6 +96,16 @@ public final class PartitionLog: Sendable {
         /// The log cleaner is rewriting closed segments: retention leaves them alone meanwhile.
         var cleaning = false
 
+        /// Leader epoch → start offset (KIP-101), checkpointed in the partition directory.
+        var epochs: LeaderEpochFile
+        /// The replicated high watermark; nil in single-node mode, where it is the log end.
+        var replicatedHighWatermark: Int64?
+
+        /// Offsets below it are readable by consumers.
+        var highWatermark: Int64 {
+            min(replicatedHighWatermark ?? segments.last!.nextOffset, segments.last!.nextOffset)
+        }
+
         /// The first offset a reader may ask for.
         var start: Int64 { max(segments.first!.baseOffset, min(deletedBelow, segments.last!.nextOffset)) }
     }
@@ -116,6 +126,11 @@ public final class PartitionLog: Sendable {
     private let logStartPath: String
     /// Name of the log-start checkpoint file in a partition directory.
     public static let logStartFileName = "log-start-offset"
+    /// Name of the high-watermark checkpoint file (replicated partitions only).
+    public static let highWatermarkFileName = "high-watermark"
+    private let highWatermarkPath: String
+    /// The high watermark last checkpointed; its lock serialises the file's rewrites.
+    private let highWatermarkCheckpoint = Mutex<Int64?>(nil)
 
     /// Opens (or creates) the partition log in `directory`.
     /// With `cleanShutdown == false`, every segment from the recovery point on is
@@ -136,6 +151,7 @@ public final class PartitionLog: Sendable {
         self.executor = executor
         self.recoveryPointPath = directory + "/recovery-point"
         self.logStartPath = directory + "/" + Self.logStartFileName
+        self.highWatermarkPath = directory + "/" + Self.highWatermarkFileName
         let io = files.io
         let created = !Directory.exists(directory, io: io)
         try Directory.create(directory, io: io)
@@ -144,8 +160,13 @@ public final class PartitionLog: Sendable {
         let (segments, recovered) = try Self.loadSegments(directory, config: config, files: files, cleanShutdown: cleanShutdown,
                                                           recoveryPoint: point, now: now)
         let end = segments.last!.nextOffset
+        let epochs = try LeaderEpochFile(directory: directory, logEnd: end, io: io)
         var initial = State(config: config, segments: segments, lastFlushMillis: now,
-                            durableOffset: cleanShutdown ? end : min(end, point))
+                            durableOffset: cleanShutdown ? end : min(end, point), epochs: epochs)
+        if Directory.fileExists(highWatermarkPath, io: io) {
+            initial.replicatedHighWatermark = min(end, try Self.readRecoveryPoint(highWatermarkPath, io: io))
+            highWatermarkCheckpoint.withLock { $0 = initial.replicatedHighWatermark }
+        }
         initial.deletedBelow = try Self.readRecoveryPoint(directory + "/" + Self.logStartFileName, io: io)
         initial.directoryNeedsSync = created || !cleanShutdown
         initial.unsyncedSegments = recovered
@@ -275,8 +296,51 @@ public final class PartitionLog: Sendable {
     }
     /// Whether a consumer positioned at `offset` (a committed offset) can fetch from it.
     public func isFetchable(_ offset: Int64) -> Bool { fetchableOffsets.contains(offset) }
-    /// Offsets below it are readable by consumers. A single node acknowledges at the log end.
-    public var highWatermark: Int64 { endOffset }
+    /// Offsets below it are readable by consumers: the replicated high watermark, or the
+    /// log end in single-node mode (``setHighWatermark(_:)`` never called).
+    public var highWatermark: Int64 { state.withLock { $0.highWatermark } }
+    /// Whether a replicated high watermark is kept (cluster mode).
+    public var isReplicated: Bool { state.withLock { $0.replicatedHighWatermark != nil } }
+
+    /// Sets the replicated high watermark (clamped to the log end; it never moves back
+    /// except by truncation). In memory: ``checkpointHighWatermark()`` makes it durable.
+    public func setHighWatermark(_ offset: Int64) {
+        state.withLock { s in
+            let end = s.segments.last!.nextOffset
+            s.replicatedHighWatermark = min(end, max(offset, s.replicatedHighWatermark ?? 0))
+        }
+    }
+
+    /// Writes the high watermark to its checkpoint file (atomically, fsynced) if it moved
+    /// since the last one. A no-op in single-node mode.
+    public func checkpointHighWatermark() throws {
+        guard let hw = state.withLock({ $0.closed ? nil : $0.replicatedHighWatermark }) else { return }
+        try highWatermarkCheckpoint.withLock { written in
+            guard written != hw else { return }
+            try Directory.writeAtomically(Array("\(hw)\n".utf8), to: highWatermarkPath, io: files.io)
+            written = hw
+        }
+    }
+
+    // MARK: Leader epochs
+
+    /// The leader epochs known to this log, oldest first.
+    public var leaderEpochs: [LeaderEpochFile.Entry] { state.withLock { $0.epochs.entries } }
+    /// The newest leader epoch that appended (or was assigned), nil when none.
+    public var latestLeaderEpoch: Int32? { state.withLock { $0.epochs.latestEpoch } }
+
+    /// Records a new leader's epoch at the log end (Kafka does this at election).
+    public func assignLeaderEpoch(_ epoch: Int32) throws {
+        try state.withLock { s in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            try s.epochs.assign(epoch: epoch, startOffset: s.segments.last!.nextOffset)
+        }
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch ≤ `epoch` this log knows and where it ends.
+    public func endOffset(forLeaderEpoch epoch: Int32) -> (epoch: Int32, endOffset: Int64) {
+        state.withLock { $0.epochs.endOffset(for: epoch, logEnd: $0.segments.last!.nextOffset) }
+    }
     /// Offsets below it are on stable storage.
     public var durableOffset: Int64 { state.withLock { $0.durableOffset } }
     /// Bytes on disk over all segments.
@@ -308,7 +372,11 @@ public final class PartitionLog: Sendable {
     }
 
     /// Appends batches already validated by `ProducedBatches.validate`.
-    public func append(validated: ProducedBatches, _ batches: inout ByteBuffer) throws -> AppendResult {
+    /// With `leaderEpoch` (a replicated partition's leader), every batch is stamped with it
+    /// and a newer epoch is recorded in the epoch file; without it (single-node mode) the
+    /// batches keep the producer's value and no epoch file is kept.
+    public func append(validated: ProducedBatches, _ batches: inout ByteBuffer, leaderEpoch: Int32? = nil) throws -> AppendResult {
+        precondition((leaderEpoch ?? 0) >= 0, "a leader epoch is never negative")
         var validated = validated
         let (result, syncNow) = try state.withLock { s -> (AppendResult, Bool) in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
@@ -325,6 +393,17 @@ public final class PartitionLog: Sendable {
             }
             let base = active.nextOffset
             validated.assignOffsets(startingAt: base, in: &batches)
+            // The leader's epoch, outside the CRC (which covers attributes onwards).
+            if let leaderEpoch {
+            for i in validated.batches.indices {
+                batches.setInteger(leaderEpoch, at: validated.batches[i].index + RecordBatchHeader.Position.partitionLeaderEpoch)
+                validated.batches[i].header.partitionLeaderEpoch = leaderEpoch
+            }
+            // Normally already recorded at election (`assignLeaderEpoch`): no file write here.
+            if s.epochs.latestEpoch.map({ leaderEpoch > $0 }) ?? true {
+                try s.epochs.assign(epoch: leaderEpoch, startOffset: base)
+            }
+            }
             do {
                 try active.append(batches, batches: validated.batches)
             } catch let error as DataStateUnknown {
@@ -344,6 +423,105 @@ public final class PartitionLog: Sendable {
             startGroupCommit()
         }
         return result
+    }
+
+    /// Appends a leader's batches as they are (a follower's fetch): offsets and leader
+    /// epochs kept, CRCs checked, and the first batch must start at this log's end and
+    /// each next one where the previous ended. A batch of a newer leader epoch adds that
+    /// epoch to the epoch file. Returns the append and the batches' headers (for the
+    /// producer state).
+    public func appendAsFollower(_ batches: ByteBuffer) throws -> (result: AppendResult, batches: ProducedBatches) {
+        let validated: ProducedBatches
+        do {
+            validated = try ProducedBatches.validate(batches)
+        } catch let error as RecordsError {
+            throw StorageError(.corrupt, "a replicated batch of \(topic)-\(partition) is invalid: \(error.message)")
+        }
+        let (result, syncNow) = try state.withLock { s -> (AppendResult, Bool) in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            let now = clock()
+            if let failure = s.failure { try retryAfterWriteFailure(&s, failure, now: now) }
+            var active = s.segments.last!
+            var next = active.nextOffset
+            let base = next
+            for (_, h) in validated.batches {
+                guard h.baseOffset == next else {
+                    throw StorageError(.offsetOutOfRange, "a replicated batch of \(topic)-\(partition) starts at \(h.baseOffset), not at \(next)")
+                }
+                next = h.nextOffset
+            }
+            let incoming = Int64(batches.readableBytes)
+            var rolled = false
+            if !active.isEmpty && (active.sizeBytes + incoming > s.config.segmentBytes
+                                   || Self.age(of: active, incomingTimestamp: validated.maxTimestamp, now: now) >= s.config.segmentMillis
+                                   || next - active.baseOffset > Int64(UInt32.max)) {
+                active = try roll(&s, now: now)
+                rolled = true
+            }
+            for (_, h) in validated.batches where h.partitionLeaderEpoch >= 0 {
+                if s.epochs.latestEpoch.map({ h.partitionLeaderEpoch > $0 }) ?? true {
+                    try s.epochs.assign(epoch: h.partitionLeaderEpoch, startOffset: h.baseOffset)
+                }
+            }
+            do {
+                try active.append(batches, batches: validated.batches)
+            } catch let error as DataStateUnknown {
+                try? files.withDescriptor(active.logPath) { fd in try files.io.truncate(fd, to: active.sizeBytes) }
+                throw stop(&s, .write, error.cause, now: now)
+            }
+            s.messagesSinceFlush += validated.recordCount
+            let flushNow = s.config.flushMessages > 0 && s.messagesSinceFlush >= s.config.flushMessages
+            return (AppendResult(baseOffset: base, lastOffset: next - 1, recordCount: next - base), flushNow || rolled)
+        }
+        if syncNow { startGroupCommit() }
+        return (result, validated)
+    }
+
+    /// Cuts the log so that it ends at `offset` (a follower dropping a tail the leader does
+    /// not have): later segments deleted, the one holding `offset` cut, the epoch file and
+    /// the high watermark cut with it. Crash-safe by order: the recovery point moves back
+    /// first (a crash part-way re-checks the cut segment at open), then the files are cut
+    /// and fsynced, then the epoch file is rewritten (entries past the log end are dropped
+    /// at open too). `offset` must be a batch boundary ≥ the first segment's base; at or
+    /// past the log end nothing changes.
+    public func truncate(to offset: Int64) throws {
+        let cut = try state.withLock { s -> Bool in
+            if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
+            guard offset < s.segments.last!.nextOffset else { return false }
+            guard offset >= s.segments.first!.baseOffset else {
+                throw StorageError(.offsetOutOfRange, "cannot truncate \(topic)-\(partition) to \(offset), below its first segment \(s.segments.first!.baseOffset)")
+            }
+            let keeper = s.segments[Self.segmentIndex(s.segments, for: offset)]
+            try resetRecoveryPoint(to: keeper.baseOffset)
+            do {
+                while s.segments.count > 1, let last = s.segments.last, last.baseOffset >= offset {
+                    s.segments.removeLast()
+                    s.unsyncedSegments.removeAll { $0 === last }
+                    try last.delete()
+                }
+                try s.segments.last!.truncate(from: offset)
+            } catch let error as DataStateUnknown {
+                throw stop(&s, .write, error.cause, now: clock())
+            }
+            s.unsyncedSegments.removeAll { $0 === s.segments.last! }
+            s.directoryNeedsSync = true
+            s.durableOffset = min(s.durableOffset, s.segments.last!.nextOffset)
+            if let hw = s.replicatedHighWatermark { s.replicatedHighWatermark = min(hw, s.segments.last!.nextOffset) }
+            return true
+        }
+        guard cut else { return }
+        try flush()
+        try state.withLock { s in try s.epochs.truncate(from: s.segments.last!.nextOffset) }
+        try checkpointHighWatermark()
+    }
+
+    /// Writes the recovery point even when it moves back (truncation).
+    private func resetRecoveryPoint(to offset: Int64) throws {
+        try recoveryPoint.withLock { written in
+            guard offset < written else { return }
+            try Directory.writeAtomically(Array("\(offset)\n".utf8), to: recoveryPointPath, io: files.io)
+            written = offset
+        }
     }
 
     /// How old the active segment is for `segment.ms`: like Kafka, the incoming batch's
@@ -576,6 +754,12 @@ public final class PartitionLog: Sendable {
     /// Locates the batches from `offset` on, up to `maxBytes` (at least one whole batch).
     /// `offset` must be within [start, end]; at the end, the span is nil.
     public func read(from offset: Int64, maxBytes: Int) throws -> LogReadResult {
+        try read(from: offset, maxBytes: maxBytes, upTo: nil)
+    }
+
+    /// `read(from:maxBytes:)` bounded to the batches that end at or before `bound` (a high
+    /// watermark: consumers' reads stop there; `offset` may be at most the log end).
+    public func read(from offset: Int64, maxBytes: Int, upTo bound: Int64?) throws -> LogReadResult {
         try state.withLock { s in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             let start = s.start
@@ -583,15 +767,18 @@ public final class PartitionLog: Sendable {
             guard offset >= start && offset <= end else {
                 throw StorageError(.offsetOutOfRange, "offset \(offset) is outside the log of \(topic)-\(partition), which holds \(start)..<\(end)")
             }
+            let limit = min(bound ?? end, end)
             var span: FileSpan?
-            if offset < end {
+            if offset < limit {
                 var i = Self.segmentIndex(s.segments, for: offset)
-                while span == nil && i < s.segments.count {
-                    span = try s.segments[i].locate(offset: offset, maxBytes: max(1, maxBytes))
+                while span == nil && i < s.segments.count && s.segments[i].baseOffset < limit {
+                    let segment = s.segments[i]
+                    let maxPosition = limit < segment.nextOffset ? try segment.position(ofBatchesFrom: limit) : nil
+                    span = try segment.locate(offset: offset, maxBytes: max(1, maxBytes), maxPosition: maxPosition)
                     i += 1
                 }
             }
-            return LogReadResult(span: span, logStartOffset: start, highWatermark: end)
+            return LogReadResult(span: span, logStartOffset: start, highWatermark: s.highWatermark)
         }
     }
 
@@ -776,6 +963,7 @@ public final class PartitionLog: Sendable {
         var firstError: Error?
         if failure == nil {
             do {
+                try checkpointHighWatermark()
                 try flush()
                 // Indexes of every segment (the active one's live in memory until now).
                 let written = try state.withLock { s -> [LogSegment] in

@@ -38,6 +38,8 @@ public struct TopicConfig: Hashable, Sendable {
     public var lingerMillis: Int64 = 5
     /// Records whose create time is further than this from the broker's clock are refused.
     public var timestampDifferenceMaxMillis: Int64 = .max
+    /// acks=all needs this many in-sync replicas (capped at the replication factor).
+    public var minInsyncReplicas: Int = 1
     public var cleanupPolicy = CleanupPolicy.deleteOnly
     public var deleteRetentionMillis: Int64 = 86_400_000
     public var minCleanableDirtyRatio: Double = 0.5
@@ -53,6 +55,7 @@ public struct TopicConfig: Hashable, Sendable {
         "flush.messages", "flush.ms", "compression.type", "max.message.bytes", "linger.ms",
         "message.timestamp.difference.max.ms", "cleanup.policy", "delete.retention.ms", "min.cleanable.dirty.ratio",
         "min.compaction.lag.ms", "max.compaction.lag.ms", "message.format.version",
+        "min.insync.replicas",
     ]
 
     /// The defaults with `overrides` applied; unknown keys and bad values are errors.
@@ -81,6 +84,7 @@ public struct TopicConfig: Hashable, Sendable {
         case "max.message.bytes": maxMessageBytes = Int(try int(64...(1 << 30)))
         case "linger.ms": lingerMillis = try int(0...60_000)
         case "message.timestamp.difference.max.ms": timestampDifferenceMaxMillis = try int(0...Int64.max)
+        case "min.insync.replicas": minInsyncReplicas = Int(try int(1...1_000))
         case "cleanup.policy":
             guard let policy = CleanupPolicy(name: value) else {
                 throw StorageError(.invalidConfig, "cleanup.policy=\(value): expected delete, compact or compact,delete")
@@ -122,6 +126,7 @@ public struct TopicConfig: Hashable, Sendable {
             "flush.ms": String(flushMillis), "compression.type": compression?.description ?? "producer",
             "max.message.bytes": String(maxMessageBytes), "linger.ms": String(lingerMillis),
             "message.timestamp.difference.max.ms": String(timestampDifferenceMaxMillis),
+            "min.insync.replicas": String(minInsyncReplicas),
             "cleanup.policy": cleanupPolicy.description, "delete.retention.ms": String(deleteRetentionMillis),
             "min.cleanable.dirty.ratio": String(minCleanableDirtyRatio), "min.compaction.lag.ms": String(minCompactionLagMillis),
             "max.compaction.lag.ms": String(maxCompactionLagMillis), "message.format.version": messageFormatVersion,

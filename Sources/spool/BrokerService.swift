@@ -4,6 +4,7 @@ import SpoolAdminHTTP
 import SpoolBroker
 import SpoolCluster
 import SpoolKafka
+import SpoolReplication
 import SpoolServer
 import Synchronization
 
@@ -60,6 +61,12 @@ final class BrokerService: Service, Sendable {
         }
         // Cluster mode: register and campaign once the listeners accept (what is advertised answers).
         var membership: Task<Void, Never>?
+        // Cluster mode: the follower fetcher follows the roles the cluster layer applies.
+        var fetchers: ReplicaFetcherManager?
+        if join != nil, let nodeId = config.nodeId {
+            fetchers = ReplicaFetcherManager(broker: server.broker, nodeId: nodeId)
+            fetchers?.start()
+        }
         if let join {
             let native = "\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             let kafkaAddress = server.kafka.map { "\($0.advertisedAddress)" }
@@ -80,6 +87,7 @@ final class BrokerService: Service, Sendable {
         // Leave the cluster first (revokes the lease: the others see this broker go at once).
         membership?.cancel()
         await membership?.value
+        fetchers?.stop()
         try await server.shutdown()
     }
 }

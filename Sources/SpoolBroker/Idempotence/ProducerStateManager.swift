@@ -79,6 +79,11 @@ public final class ProducerStateManager: Sendable {
         return try table(for: log).append(batches, log: log, write: write)
     }
 
+    /// Forgets one partition's state (its log was truncated): rebuilt from the log on next use.
+    public func reset(_ tp: TopicPartition) {
+        tables.withLock { tables in tables[tp]?.table.reset() }
+    }
+
     /// Forgets the state of a deleted topic's partitions.
     public func forget(topic: String) {
         tables.withLock { tables in tables = tables.filter { $0.key.topic != topic } }

@@ -63,6 +63,29 @@ public final class ProducerStateTable: Sendable {
         }
     }
 
+    /// Records batches a follower appended as the leader wrote them (offsets in their
+    /// headers), so that this replica, once leader, answers their retries with the
+    /// original offsets. Before the first use the table is rebuilt from the log instead
+    /// (which already holds them).
+    public func replicate(_ batches: ProducedBatches, log: PartitionLog) throws {
+        try state.withLock { s in
+            if !s.loaded {
+                try rebuild(&s, from: log)
+                return
+            }
+            for (_, h) in batches.batches where h.producerId >= 0 && !h.isControl {
+                if let entry = s.producers[h.producerId], h.producerEpoch < entry.epoch { continue }
+                remember(h, baseOffset: h.baseOffset, in: &s)
+            }
+            evictIfFull(&s)
+        }
+    }
+
+    /// Forgets everything: the next use rebuilds the state from the log (after a truncation).
+    public func reset() {
+        state.withLock { $0 = State() }
+    }
+
     /// Producers the partition knows now (for tests and metrics).
     public var producerCount: Int { state.withLock { $0.producers.count } }
 

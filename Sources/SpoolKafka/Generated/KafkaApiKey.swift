@@ -22,6 +22,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteTopics = 20
     case deleteRecords = 21
     case initProducerId = 22
+    case offsetForLeaderEpoch = 23
     case addPartitionsToTxn = 24
     case addOffsetsToTxn = 25
     case endTxn = 26
@@ -65,6 +66,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: "DeleteTopics"
         case .deleteRecords: "DeleteRecords"
         case .initProducerId: "InitProducerId"
+        case .offsetForLeaderEpoch: "OffsetForLeaderEpoch"
         case .addPartitionsToTxn: "AddPartitionsToTxn"
         case .addOffsetsToTxn: "AddOffsetsToTxn"
         case .endTxn: "EndTxn"
@@ -110,6 +112,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 0...6
         case .deleteRecords: 0...2
         case .initProducerId: 0...4
+        case .offsetForLeaderEpoch: 2...4
         case .addPartitionsToTxn: 0...3
         case .addOffsetsToTxn: 0...3
         case .endTxn: 0...3
@@ -155,6 +158,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteTopics: 4
         case .deleteRecords: 2
         case .initProducerId: 2
+        case .offsetForLeaderEpoch: 4
         case .addPartitionsToTxn: 3
         case .addOffsetsToTxn: 3
         case .endTxn: 3

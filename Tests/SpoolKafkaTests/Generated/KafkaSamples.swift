@@ -63,6 +63,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .initProducerId:
         try check(InitProducerIdRequest.sample(version: version, nulls: nulls))
         try check(InitProducerIdResponse.sample(version: version, nulls: nulls))
+    case .offsetForLeaderEpoch:
+        try check(OffsetForLeaderEpochRequest.sample(version: version, nulls: nulls))
+        try check(OffsetForLeaderEpochResponse.sample(version: version, nulls: nulls))
     case .addPartitionsToTxn:
         try check(AddPartitionsToTxnRequest.sample(version: version, nulls: nulls))
         try check(AddPartitionsToTxnResponse.sample(version: version, nulls: nulls))
