@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "SpoolCluster",
             dependencies: [
-                "SpoolCoordination", "SpoolEtcd",
+                "SpoolCoordination", "SpoolEtcd", "SpoolBroker", "SpoolRecords",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),

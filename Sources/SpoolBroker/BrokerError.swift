@@ -42,6 +42,11 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case corrupt
         /// The partition was closed (the broker is stopping) or deleted with its topic.
         case partitionClosed
+        /// Cluster mode: more replicas asked for than there are live brokers (or fewer than 1).
+        case invalidReplicationFactor
+        /// Cluster mode: the cluster's metadata store (etcd) did not answer or has no quorum;
+        /// nothing was changed, or the outcome is unknown (read it back).
+        case clusterUnavailable
     }
 
     public var code: Code

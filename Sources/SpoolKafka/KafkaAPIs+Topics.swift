@@ -28,8 +28,8 @@ extension KafkaAPIs {
                 }
                 var configs: [String: String] = [:]
                 for c in topic.configs { if let value = c.value { configs[c.name] = value } }
-                if topic.replicationFactor != -1 && topic.replicationFactor != 1 {
-                    refuse(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(topic.replicationFactor) is not possible")
+                if topic.replicationFactor == 0 || topic.replicationFactor < -1 {
+                    refuse(.invalidReplicationFactor, "replication factor \(topic.replicationFactor) is not possible (at least 1, or -1 for the default)")
                 } else if !topic.assignments.isEmpty {
                     refuse(.invalidReplicaAssignment, "manual replica assignments are not supported")
                 } else if topic.numPartitions == 0 || topic.numPartitions < -1 {
@@ -39,9 +39,10 @@ extension KafkaAPIs {
                 } else {
                     do {
                         let created = try await broker.createTopic(
-                            topic.name, partitions: topic.numPartitions == -1 ? nil : topic.numPartitions, configs: configs)
+                            topic.name, partitions: topic.numPartitions == -1 ? nil : topic.numPartitions,
+                            replicationFactor: topic.replicationFactor == -1 ? nil : Int(topic.replicationFactor), configs: configs)
                         result.numPartitions = Int32(created.partitions.count)
-                        result.replicationFactor = 1
+                        result.replicationFactor = Int16(created.replicationFactor)
                         result.configs = created.configs.sorted { $0.key < $1.key }.map { key, value in
                             .init(name: key, value: value, readOnly: false,
                                   configSource: (created.overrides[key] != nil ? ConfigSource.dynamicTopic : .defaultConfig).rawValue,

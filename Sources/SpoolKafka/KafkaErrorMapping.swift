@@ -27,6 +27,8 @@ extension KafkaErrorCode {
             case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
             case .corrupt: self = .corruptMessage
             case .partitionClosed: self = .notLeaderOrFollower  // retriable: the broker is stopping
+            case .invalidReplicationFactor: self = .invalidReplicationFactor
+            case .clusterUnavailable: self = .requestTimedOut  // retriable; the outcome may be unknown
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)
