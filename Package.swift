@@ -248,7 +248,7 @@ let package = Package(
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
         .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
-        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport"]),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", nioCore]),
         .testTarget(
             name: "SpoolClientTests",
             dependencies: [

@@ -38,3 +38,22 @@ extension KafkaAPIs {
             clusterId: config.clusterId, controllerId: view.controllerId, topics: topics)
     }
 }
+
+extension KafkaAPIs {
+    /// DescribeCluster (API 60): the live brokers and the controller (this broker alone in single-node mode).
+    func describeCluster(_ request: DescribeClusterRequest, _ call: KafkaCall) -> DescribeClusterResponse {
+        guard request.endpointType == 1 else {
+            return DescribeClusterResponse(
+                errorCode: KafkaErrorCode.unsupportedEndpointType.rawValue, errorMessage: "Spool has only broker endpoints (type 1)",
+                endpointType: request.endpointType, clusterId: config.clusterId)
+        }
+        guard let cluster = broker.clusterAdministration else {
+            let me = brokerEntry
+            return DescribeClusterResponse(clusterId: config.clusterId, controllerId: me.nodeId,
+                                           brokers: [.init(brokerId: me.nodeId, host: me.host, port: me.port)])
+        }
+        let view = cluster.metadataView()
+        return DescribeClusterResponse(clusterId: config.clusterId, controllerId: view.controllerId,
+                                       brokers: view.brokers.map { .init(brokerId: $0.nodeId, host: $0.host, port: $0.port) })
+    }
+}

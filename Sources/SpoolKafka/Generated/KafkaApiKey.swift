@@ -33,6 +33,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case offsetDelete = 47
     case describeClientQuotas = 48
     case alterClientQuotas = 49
+    case describeCluster = 60
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -67,6 +68,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: "OffsetDelete"
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
+        case .describeCluster: "DescribeCluster"
         }
     }
 
@@ -103,6 +105,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: 0...0
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
+        case .describeCluster: 0...1
         }
     }
 
@@ -139,6 +142,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .offsetDelete: nil
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1
+        case .describeCluster: 0
         }
     }
 }

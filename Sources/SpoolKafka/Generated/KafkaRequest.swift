@@ -34,6 +34,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case offsetDelete(OffsetDeleteRequest)
     case describeClientQuotas(DescribeClientQuotasRequest)
     case alterClientQuotas(AlterClientQuotasRequest)
+    case describeCluster(DescribeClusterRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -69,6 +70,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .offsetDelete: return .offsetDelete(try OffsetDeleteRequest(from: &reader, version: version))
         case .describeClientQuotas: return .describeClientQuotas(try DescribeClientQuotasRequest(from: &reader, version: version))
         case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
+        case .describeCluster: return .describeCluster(try DescribeClusterRequest(from: &reader, version: version))
         }
     }
 }

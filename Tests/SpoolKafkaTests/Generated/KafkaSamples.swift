@@ -96,5 +96,8 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterClientQuotas:
         try check(AlterClientQuotasRequest.sample(version: version, nulls: nulls))
         try check(AlterClientQuotasResponse.sample(version: version, nulls: nulls))
+    case .describeCluster:
+        try check(DescribeClusterRequest.sample(version: version, nulls: nulls))
+        try check(DescribeClusterResponse.sample(version: version, nulls: nulls))
     }
 }
