@@ -191,7 +191,7 @@ public final class Broker: Sendable {
             try await replaceTopicOverrides(name) { $0.merging(set) { _, new in new } }
             return try describeTopic(name)
         }
-        try await BrokerError.translateAsync {
+        return try await BrokerError.translateAsync {
             try await io.run { [self] in
                 _ = try storage.alterTopic(name, set: set)
                 events.topicAltered(name, set: set)

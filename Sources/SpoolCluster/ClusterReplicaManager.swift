@@ -215,7 +215,9 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     public func proposeISR(_ tp: TopicPartition, from current: ReplicaState, to isr: [Int32]) async -> ReplicaState? {
         let key = TopicPartitionKey(topic: tp.topic, partition: tp.partition)
         let snap = self.current
-        guard let versioned = snap.states[key], let replicas = snap.topics[tp.topic]?.record.assignment[safe: Int(tp.partition)] else { return nil }
+        guard let versioned = snap.states[key], let assignment = snap.topics[tp.topic]?.record.assignment,
+              assignment.indices.contains(Int(tp.partition)) else { return nil }
+        let replicas = assignment[Int(tp.partition)]
         let known = Self.replicaState(replicas: replicas, versioned.state)
         guard versioned.state.partitionEpoch == current.partitionEpoch, versioned.state.leaderEpoch == current.leaderEpoch,
               versioned.state.leader == nodeId else { return known }
@@ -266,7 +268,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
             do {
                 assignment = try ReplicaAssignment.assignRandomly(brokers: brokers, partitions: Int(partitions), replicationFactor: rf)
             } catch {
-                throw BrokerError(.invalidReplicationFactor, error.description)
+                throw BrokerError(.invalidReplicationFactor, "\(error)")
             }
             let record = TopicRecord(assignment: assignment, overrides: configs)
             if case .conflict = try await self.topicStore.create(name, record) {
@@ -299,7 +301,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
                 record.assignment += try ReplicaAssignment.assignRandomly(
                     brokers: brokers, partitions: Int(totalCount - current), replicationFactor: old.replicationFactor, firstPartition: Int(current))
             } catch {
-                throw BrokerError(.invalidReplicationFactor, error.description)
+                throw BrokerError(.invalidReplicationFactor, "\(error)")
             }
             return record
         }
@@ -375,8 +377,4 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
-}
-
-extension Array {
-    subscript(safe index: Int) -> Element? { indices.contains(index) ? self[index] : nil }
 }

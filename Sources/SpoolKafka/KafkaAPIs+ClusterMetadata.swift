@@ -44,7 +44,7 @@ extension KafkaAPIs {
     func describeCluster(_ request: DescribeClusterRequest, _ call: KafkaCall) -> DescribeClusterResponse {
         guard request.endpointType == 1 else {
             return DescribeClusterResponse(
-                errorCode: KafkaErrorCode.unsupportedEndpointType.rawValue, errorMessage: "Spool has only broker endpoints (type 1)",
+                errorCode: KafkaErrorCode.mismatchedEndpointType.rawValue, errorMessage: "Spool has only broker endpoints (type 1)",
                 endpointType: request.endpointType, clusterId: config.clusterId)
         }
         guard let cluster = broker.clusterAdministration else {

@@ -79,5 +79,5 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case invalidRecord = 87
     case unknownTopicId = 100
     case inconsistentTopicId = 103
-    case unsupportedEndpointType = 114
+    case mismatchedEndpointType = 114
 }

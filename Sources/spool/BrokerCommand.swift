@@ -255,8 +255,9 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var config = try brokerConfig()
-        if let settings = try clusterSettings() { config.nodeId = settings.nodeId }
+        var clusteredConfig = try brokerConfig()
+        if let settings = try clusterSettings() { clusteredConfig.nodeId = settings.nodeId }
+        let config = clusteredConfig
         let ops = try operationsSettings()
         LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
         let logger = Logger(label: "spool.broker")

@@ -57,8 +57,9 @@ import Glibc
                 brokers[id] = try await startBroker(id, etcd, directory: NSTemporaryDirectory() + "spool-cr-" + UUID().uuidString)
             }
             defer { for b in brokers.values { _ = b.terminate() } }
-            var ports: [Int32: Int] = [:]
-            for (id, b) in brokers { ports[id] = try await offPool { try b.kafkaPort() } }
+            var kafkaPorts: [Int32: Int] = [:]
+            for (id, b) in brokers { kafkaPorts[id] = try await offPool { try b.kafkaPort() } }
+            let ports = kafkaPorts
             let registered = try await waitForMetadata(port: ports[1]!, seconds: 20) { $0.brokers.count == 3 && $0.controllerId >= 1 }
             #expect(registered != nil, "Metadata never listed 3 brokers and a controller")
             #expect(Set(registered?.brokers.map(\.nodeId) ?? []) == [1, 2, 3])
