@@ -13,9 +13,17 @@ extension Broker {
     /// Segment files open in the storage's descriptor cache now, and its capacity.
     public var segmentFiles: (open: Int, capacity: Int) { (storage.files.openCount, storage.files.capacity) }
 
-    /// Starts retention and time-based flushes.
+    /// Starts retention, time-based flushes and the log cleaner.
     public func startBackgroundWork() {
         storage.startBackgroundWork()
+        cleaner.start()
+    }
+
+    /// Cleans the compacted partitions (of `topic`, or all) now, on the calling thread,
+    /// whether or not a clean is due. Returns the partitions cleaned.
+    @discardableResult
+    public func cleanCompactedTopics(topic: String? = nil) -> Int {
+        cleaner.runOnce(now: PartitionLog.wallClockMillis(), force: true, topic: topic)
     }
 
     /// Groups that have committed offsets, straight from the offsets store (whatever the
@@ -33,5 +41,6 @@ extension Broker {
     /// a scrape; `groups` are the groups' members and committed offsets.
     public func collectMetrics(groups: [BrokerMetrics.GroupSnapshot]) {
         events.metrics.collect(storage: storage, groups: groups, budgets: budgets)
+        cleanerMetrics.report(cleaner.stats)
     }
 }

@@ -26,4 +26,10 @@ extension Broker {
             }
         }
     }
+
+    /// Checks topic config overrides as a create would (unknown keys and bad values throw
+    /// `.invalidConfig`), without creating anything: CreateTopics with validateOnly.
+    public func validateTopicConfigs(_ configs: [String: String]) throws {
+        try BrokerError.translate { _ = try TopicConfig(configs, base: storage.config.topicDefaults) }
+    }
 }

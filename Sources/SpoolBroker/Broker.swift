@@ -58,6 +58,9 @@ public final class Broker: Sendable {
     }
     let administrationBox = NIOLockedValueBox<(any ClusterAdministration)?>(nil)
     let accumulator: RecordAccumulator
+    /// The log cleaner of compacted topics (started with the background work).
+    public let cleaner: LogCleaner
+    let cleanerMetrics: CleanerMetrics
 
     /// Opens the storage (recovering it if needed). `io` is the storage's file I/O (tests
     /// pass one that injects faults); `events` receives metrics and logs.
@@ -70,6 +73,8 @@ public final class Broker: Sendable {
             config.storage.maxOpenFiles, limit: DescriptorBudget.processLimit(), reserve: config.budgets.descriptorReserve)
         storage = try LogManager(config: storageConfig, io: io, observer: events)
         events.storageOpened(cleanStop: storage.openedClean)
+        cleaner = LogCleaner(storage: storage, config: config.storage.cleaner)
+        cleanerMetrics = CleanerMetrics(factory: events.metrics.factory)
         budgets = ResourceBudgets(config: config.budgets, descriptorCacheSize: storageConfig.maxOpenFiles)
         let io = PartitionExecutor(threads: max(1, config.ioThreads))
         self.io = io
@@ -428,6 +433,7 @@ public final class Broker: Sendable {
         // Let the I/O pool finish what is queued (the batches just closed included).
         try await io.shutdown()
         notifier.notifyAll()
+        cleaner.stop()
         try storage.close()
     }
 
@@ -437,6 +443,7 @@ public final class Broker: Sendable {
         accumulator.flushAll()
         try io.syncShutdown()
         notifier.notifyAll()
+        cleaner.stop()
         try storage.close()
     }
 }

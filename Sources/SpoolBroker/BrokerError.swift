@@ -40,6 +40,8 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case storageFailed
         /// On-disk data is corrupt beyond what recovery repairs.
         case corrupt
+        /// A batch breaks a rule of the topic (a record without a key on a compacted topic).
+        case invalidRecord
         /// The partition was closed (the broker is stopping) or deleted with its topic.
         case partitionClosed
         /// Cluster mode: more replicas asked for than there are live brokers (or fewer than 1).
@@ -74,6 +76,7 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case .io: code = .storageFailed
         case .resourceExhausted: code = .resourceExhausted
         case .corrupt: code = .corrupt
+        case .invalidRecord: code = .invalidRecord
         case .closed: code = .partitionClosed
         }
         self.init(code, storage.message)

@@ -92,7 +92,7 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_consumer_group_committed_offset", kind: .gauge, help: "Offset a consumer group committed for a partition.", buckets: []),
         .init(name: "spool_consumer_group_lag", kind: .gauge, help: "Records between a group's committed offset and the partition's end.", buckets: []),
         .init(name: "spool_consumer_group_members", kind: .gauge, help: "Members of a consumer group.", buckets: []),
-    ]
+    ] + CleanerMetrics.catalogue
 
     /// The catalogue by name.
     public static let descriptors: [String: Descriptor] = Dictionary(uniqueKeysWithValues: catalogue.map { ($0.name, $0) })

@@ -28,18 +28,38 @@ extension KafkaAPIs {
                 }
                 var configs: [String: String] = [:]
                 for c in topic.configs { if let value = c.value { configs[c.name] = value } }
-                if topic.replicationFactor == 0 || topic.replicationFactor < -1 {
+                // A manual assignment is accepted when it names this broker alone for partitions 0..<n
+                // (what a single node can hold); Kafka wants -1 for both counts with one.
+                var numPartitions = topic.numPartitions
+                let node = self.config.nodeId
+                let assigned = topic.assignments.sorted { $0.partitionIndex < $1.partitionIndex }
+                let assignmentProblem: String? = assigned.isEmpty ? nil
+                    : topic.numPartitions != -1 || topic.replicationFactor != -1
+                        ? "with a replica assignment, numPartitions and replicationFactor must be -1"
+                        : !assigned.enumerated().allSatisfy({ $0.offset == Int($0.element.partitionIndex) })
+                            ? "replica assignments must cover partitions 0..<n, each once"
+                            : !assigned.allSatisfy({ $0.brokerIds == [node] })
+                                ? "a single-node Spool broker holds each partition on broker \(node) alone"
+                                : nil
+                if assignmentProblem == nil && !assigned.isEmpty { numPartitions = Int32(assigned.count) }
+                let clustered = broker.clusterAdministration != nil
+                if clustered && !assigned.isEmpty {
+                    refuse(.invalidReplicaAssignment, "manual replica assignments are not supported in cluster mode yet")
+                } else if clustered && (topic.replicationFactor == 0 || topic.replicationFactor < -1) {
                     refuse(.invalidReplicationFactor, "replication factor \(topic.replicationFactor) is not possible (at least 1, or -1 for the default)")
-                } else if !topic.assignments.isEmpty {
-                    refuse(.invalidReplicaAssignment, "manual replica assignments are not supported")
-                } else if topic.numPartitions == 0 || topic.numPartitions < -1 {
-                    refuse(.invalidPartitions, "a topic needs at least one partition, not \(topic.numPartitions)")
+                } else if !clustered && topic.replicationFactor != -1 && topic.replicationFactor != 1 {
+                    refuse(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(topic.replicationFactor) is not possible")
+                } else if !clustered, let assignmentProblem {
+                    refuse(assignmentProblem.hasPrefix("with") ? .invalidRequest : .invalidReplicaAssignment, assignmentProblem)
+                } else if numPartitions == 0 || numPartitions < -1 {
+                    refuse(.invalidPartitions, "a topic needs at least one partition, not \(numPartitions)")
                 } else if request.validateOnly {
                     if broker.partitionCount(of: topic.name) != nil { refuse(.topicAlreadyExists, "topic \(topic.name) already exists") }
+                    do { try broker.validateTopicConfigs(configs) } catch { refuse(KafkaErrorCode(error), kafkaErrorMessage(error) ?? "") }
                 } else {
                     do {
                         let created = try await broker.createTopic(
-                            topic.name, partitions: topic.numPartitions == -1 ? nil : topic.numPartitions,
+                            topic.name, partitions: numPartitions == -1 ? nil : numPartitions,
                             replicationFactor: topic.replicationFactor == -1 ? nil : Int(topic.replicationFactor), configs: configs)
                         result.numPartitions = Int32(created.partitions.count)
                         result.replicationFactor = Int16(created.replicationFactor)
@@ -86,8 +106,9 @@ extension KafkaAPIs {
             var results: [CreatePartitionsResponse.Result] = []
             for topic in request.topics {
                 do {
-                    if topic.assignments != nil && topic.assignments?.isEmpty == false {
-                        throw BrokerError(.invalidRequest, "manual replica assignments are not supported")
+                    // Assignments of the new partitions to this broker alone are what a single node does anyway.
+                    if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [self.config.nodeId] }) {
+                        throw BrokerError(.invalidRequest, "a single-node Spool broker holds each partition on broker \(self.config.nodeId) alone")
                     }
                     if request.validateOnly {
                         let current = try broker.describeTopic(topic.name).partitions.count

@@ -83,6 +83,8 @@ struct KafkaAPIs: Sendable {
         case .describeGroups(let r): return now(describeGroups(r, call))
         case .deleteGroups(let r): return later(deleteGroups(r, call))
         case .offsetDelete(let r): return later(offsetDelete(r, call))
+        case .describeLogDirs(let r): return now(describeLogDirs(r, call))
+        case .describeProducers(let r): return later(describeProducers(r, call))
         case .describeClientQuotas(let r): return now(describeClientQuotas(r, call))
         case .alterClientQuotas(let r): return later(alterClientQuotas(r, call))
         case .createAcls(let r): return later(createAcls(r, call))

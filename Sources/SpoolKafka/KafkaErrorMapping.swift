@@ -26,6 +26,7 @@ extension KafkaErrorCode {
             case .partitionStopped, .storageFailed: self = .kafkaStorageError
             case .resourceExhausted: self = .kafkaStorageError  // retriable: a descriptor shortage passes
             case .corrupt: self = .corruptMessage
+            case .invalidRecord: self = .invalidRecord
             case .partitionClosed: self = .notLeaderOrFollower  // retriable: the broker is stopping
             case .invalidReplicationFactor: self = .invalidReplicationFactor
             case .clusterUnavailable: self = .requestTimedOut  // retriable; the outcome may be unknown

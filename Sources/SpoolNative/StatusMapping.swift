@@ -11,7 +11,7 @@ enum StatusMapping {
             return e
         case let e as BrokerError:
             switch e.code {
-            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidReplicationFactor: return SpoolStatusError(.invalidArgument, e.message)
+            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidRecord, .invalidReplicationFactor: return SpoolStatusError(.invalidArgument, e.message)
             case .shuttingDown, .partitionStopped, .partitionClosed, .clusterUnavailable: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
             case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)

@@ -26,6 +26,8 @@ public struct StorageConfig: Sendable {
     public var closeConcurrency = 16
     /// The committed-offsets log is not compacted below this size (`OffsetStore.compactionMinBytes`).
     public var offsetsCompactionMinBytes = OffsetStore.defaultCompactionMinBytes
+    /// The log cleaner of compacted topics (`log.cleaner.*`).
+    public var cleaner = LogCleanerConfig()
 
     public init(dataDirectory: String) {
         self.dataDirectory = dataDirectory

@@ -14,7 +14,13 @@ public struct FileSpan: Hashable, Sendable {
     public var firstOffset: Int64
     /// Offset just after the last batch in the span: where the next read starts.
     public var nextOffset: Int64
+    /// Which incarnation of the file at `path` the span is of: a cleaned segment replaces
+    /// its original under the same name, and a span of the original must not be read from it.
+    public var generation: UInt64 = 0
 }
+
+/// Numbers segment incarnations (see `FileSpan.generation`).
+let segmentGenerations = Atomic<UInt64>(1)
 
 /// One segment: a `.log` file of whole batches starting at `baseOffset`, with its
 /// sparse `.index` and `.timeindex`.
@@ -31,6 +37,16 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     let timeIndexPath: String
     let files: FileDescriptorCache
     let indexIntervalBytes: Int
+    /// This incarnation of the file (a cleaned segment gets a new one under the same name).
+    let generation = segmentGenerations.add(1, ordering: .relaxed).oldValue
+    /// The base offset of the following segment, for a closed segment the log cleaner
+    /// wrote (it has a `.compacted` marker): its batches may leave gaps in offsets, and the
+    /// segment ends there, not at its last batch. nil for every other segment, whose
+    /// offsets run contiguously (a gap there is damage, or data a power loss dropped).
+    private let closedEnd: Int64?
+    /// The log cleaner wrote this segment (its `.compacted` marker exists).
+    let isCompacted: Bool
+    var markerPath: String { Directory.parentOf(logPath) + "/" + Self.fileName(baseOffset, "compacted") }
 
     private(set) var sizeBytes: Int64
     /// Bytes cut off by recovery when this segment was opened (for observers).
@@ -79,6 +95,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.createdAtMillis = nowMillis
         self.offsetIndex = OffsetIndex(baseOffset: baseOffset)
         self.timeIndex = TimeIndex(baseOffset: baseOffset)
+        self.closedEnd = nil
+        self.isCompacted = false
         try files.withDescriptor(logPath, create: true) { fd in try files.io.truncate(fd, to: 0) }
         indexesDirty = true
     }
@@ -90,7 +108,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     /// is walked to find the next offset.
     /// `knownNextOffset` is the base offset of the following segment, when there is one.
     init(open directory: String, baseOffset: Int64, files: FileDescriptorCache, indexIntervalBytes: Int,
-         recover: Bool, knownNextOffset: Int64?, nowMillis: Int64) throws {
+         recover: Bool, knownNextOffset: Int64?, nowMillis: Int64, compacted: Bool = false) throws {
         self.baseOffset = baseOffset
         self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
         self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
@@ -102,6 +120,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.timeIndex = TimeIndex(baseOffset: baseOffset)
         self.nextOffset = baseOffset
         self.maxTimestamp = -1
+        self.closedEnd = compacted ? knownNextOffset : nil
+        self.isCompacted = compacted
         let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
         self.sizeBytes = fileSize
         defer { if sizeBytes > 0, let first = try? readHeader(at: 0) { rollingBaseTimestamp = first.maxTimestamp } }
@@ -131,7 +151,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
             // the previous one ended (a flipped bit in a base offset) is damage.
             guard let header = try readHeader(at: position), header.totalBytes <= fileSize - position,
                   header.batchLength >= RecordBatchHeader.minBatchLength,
-                  header.baseOffset == nextOffset, header.lastOffsetDelta >= 0 else {
+                  follows(header), header.lastOffsetDelta >= 0 else {
                 try rebuildIndexes(validateCRC: false)
                 return
             }
@@ -236,8 +256,11 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
             }
         }
         assert(stop > position && stop <= end)
-        assert(end != sizeBytes || stop != sizeBytes || next == nextOffset)
-        return FileSpan(path: logPath, position: position, length: Int(stop - position), firstOffset: first.baseOffset, nextOffset: next)
+        // A span to the segment's end reads on from the segment's end (a cleaned segment may
+        // end in a hole after its last batch).
+        if stop == sizeBytes { next = nextOffset }
+        return FileSpan(path: logPath, position: position, length: Int(stop - position), firstOffset: first.baseOffset, nextOffset: next,
+                        generation: generation)
     }
 
     /// The first record whose timestamp is ≥ `timestamp` (its offset and timestamp): the
@@ -350,7 +373,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
                 let available = chunk.readableBytes
                 guard header.magic == RecordBatchHeader.currentMagic,
                       header.batchLength >= RecordBatchHeader.minBatchLength,
-                      header.baseOffset == nextOffset, header.lastOffsetDelta >= 0,
+                      follows(header), header.lastOffsetDelta >= 0,
                       position + Int64(consumed) + Int64(header.totalBytes) <= fileSize else { break scan }
                 if header.totalBytes > available {
                     if consumed == 0 {
@@ -380,7 +403,18 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         }
         sizeBytes = valid
         indexesDirty = true
+        // A cleaned segment's last batches may have gone: whole, it still ends where the next begins.
+        if truncated == 0, let closedEnd, nextOffset < closedEnd { nextOffset = closedEnd }
         return truncated
+    }
+
+    /// Whether a batch may come next: offsets run contiguously through a segment that was
+    /// never cleaned (a batch not starting where the previous one ended is damage, e.g. a
+    /// flipped bit in a base offset); a closed segment may have holes, within its range.
+    private func follows(_ header: RecordBatchHeader) -> Bool {
+        if header.baseOffset == nextOffset { return true }
+        guard let closedEnd else { return false }
+        return header.baseOffset > nextOffset && header.lastOffset < closedEnd
     }
 
     /// Records a batch written at `position`: sparse index entries (offset and time
@@ -457,12 +491,13 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
 
     /// Closes and deletes the segment's files (not synced: the caller fsyncs the directory).
     /// Writes nothing, so it works on a full disk.
-    func delete() throws {
+    func delete(keepingMarker: Bool = false) throws {
         deletedFlag.store(true, ordering: .releasing)
         for path in [logPath, indexPath, timeIndexPath] {
             files.forget(path)
             try Directory.removeFile(path, io: files.io)
         }
+        if isCompacted && !keepingMarker { try Directory.removeFile(markerPath, io: files.io) }
     }
 
     /// Closes the segment's descriptors (they reopen on demand).

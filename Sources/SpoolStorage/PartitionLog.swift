@@ -93,6 +93,8 @@ public final class PartitionLog: Sendable {
         /// Offsets below it were deleted by DeleteRecords (persisted in `log-start-offset`);
         /// the first segment may still hold some of them until it is deleted whole.
         var deletedBelow: Int64 = 0
+        /// The log cleaner is rewriting closed segments: retention leaves them alone meanwhile.
+        var cleaning = false
 
         /// The first offset a reader may ask for.
         var start: Int64 { max(segments.first!.baseOffset, min(deletedBelow, segments.last!.nextOffset)) }
@@ -103,7 +105,7 @@ public final class PartitionLog: Sendable {
         var waiters: [(offset: Int64, continuation: CheckedContinuation<Void, Error>)] = []
     }
 
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let committer = Mutex(Committer())
     /// The recovery point last made durable; its lock also serialises the file's rewrites.
     private let recoveryPoint: Mutex<Int64>
@@ -201,9 +203,13 @@ public final class PartitionLog: Sendable {
                                            recoveryPoint: Int64, now: Int64) throws -> (segments: [LogSegment], recovered: [LogSegment]) {
         let io = files.io
         var bases: [Int64] = []
+        try SegmentSwap.completeInterrupted(in: directory, io: io)
+        var compacted: Set<Int64> = []
         for name in try Directory.list(directory, io: io) {
             if name.hasSuffix(".log"), let base = Int64(name.dropLast(4)) {
                 bases.append(base)
+            } else if let base = SegmentSwap.markerBase(of: name) {
+                compacted.insert(base)
             } else if name.hasSuffix(".tmp") || name.hasSuffix(".deleted") {
                 try? Directory.removeFile(directory + "/" + name, io: io)
             }
@@ -215,14 +221,14 @@ public final class PartitionLog: Sendable {
             let mustRecover = !cleanShutdown && (following == nil || following! > recoveryPoint)
             let segment = try LogSegment(
                 open: directory, baseOffset: base, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                recover: mustRecover, knownNextOffset: following, nowMillis: now)
+                recover: mustRecover, knownNextOffset: following, nowMillis: now, compacted: compacted.contains(base))
             if let last = segments.last, segment.baseOffset != last.nextOffset {
                 if mustRecover && segment.baseOffset > last.nextOffset {
                     // A gap: the previous segment was cut by recovery, or this one is stray.
                     try segment.delete()
                     for later in bases[(i + 1)...] {
                         try LogSegment(open: directory, baseOffset: later, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                                       recover: false, knownNextOffset: nil, nowMillis: now).delete()
+                                       recover: false, knownNextOffset: nil, nowMillis: now, compacted: compacted.contains(later)).delete()
                     }
                     break
                 }
@@ -233,7 +239,7 @@ public final class PartitionLog: Sendable {
             if mustRecover, let following, segment.nextOffset < following {
                 for later in bases[(i + 1)...] {
                     try LogSegment(open: directory, baseOffset: later, files: files, indexIntervalBytes: config.indexIntervalBytes,
-                                   recover: false, knownNextOffset: nil, nowMillis: now).delete()
+                                   recover: false, knownNextOffset: nil, nowMillis: now, compacted: compacted.contains(later)).delete()
                 }
                 break
             }
@@ -291,8 +297,10 @@ public final class PartitionLog: Sendable {
     /// Checks producer batches against this log's rules (format, CRC, `max.message.bytes`)
     /// without appending them.
     public func validate(_ batches: ByteBuffer) throws -> ProducedBatches {
+        let config = self.config
         let maxBytes = config.maxMessageBytes
         do {
+            if config.cleanupPolicy.compact { try CompactedRecords.requireKeys(batches) }
             return try ProducedBatches.validate(batches, maxBatchBytes: maxBytes)
         } catch let error as RecordsError where error.code == .batchTooLarge {
             throw StorageError(.recordTooLarge, error.message)
@@ -348,7 +356,7 @@ public final class PartitionLog: Sendable {
         return now - segment.createdAtMillis
     }
 
-    private func stop(_ s: inout State, _ kind: FailureKind, _ cause: StorageError, now: Int64) -> StorageError {
+    func stop(_ s: inout State, _ kind: FailureKind, _ cause: StorageError, now: Int64) -> StorageError {
         let verb = kind == .write ? "write" : "fsync"
         let failure = StorageError(.logFailed, "partition \(topic)-\(partition) stopped after a failed \(verb): \(cause.message)",
                                    errno: cause.errno)
@@ -592,7 +600,7 @@ public final class PartitionLog: Sendable {
     public func readBytes(from offset: Int64, maxBytes: Int) throws -> ByteBuffer {
         let result = try read(from: offset, maxBytes: maxBytes)
         guard let span = result.span else { return ByteBuffer() }
-        return try withSegment(path: span.path) { segment in
+        return try withSegment(path: span.path, generation: span.generation) { segment in
             try segment.readBytes(position: span.position, length: span.length)
         }
     }
@@ -601,13 +609,17 @@ public final class PartitionLog: Sendable {
     /// Stays valid (the inode lives on) even if retention deletes the segment meanwhile.
     /// Throws `.resourceExhausted` when no descriptor is left (the partition goes on).
     public func openDescriptor(for span: FileSpan) throws -> Int32 {
-        try withSegment(path: span.path) { try $0.duplicateDescriptor() }
+        try withSegment(path: span.path, generation: span.generation) { try $0.duplicateDescriptor() }
     }
 
-    private func withSegment<R>(path: String, _ body: (LogSegment) throws -> R) throws -> R {
+    private func withSegment<R>(path: String, generation: UInt64 = 0, _ body: (LogSegment) throws -> R) throws -> R {
         try state.withLock { s in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
-            guard let segment = s.segments.first(where: { $0.logPath == path }) else {
+            guard let segment = s.segments.first(where: { $0.logPath == path && (generation == 0 || $0.generation == generation) }) else {
+                if s.segments.contains(where: { $0.logPath == path }) {
+                    // The log cleaner replaced the segment: the offsets are still there; read again (retriable).
+                    throw StorageError(.closed, "segment \(path) was replaced by the log cleaner; fetch again")
+                }
                 throw StorageError(.offsetOutOfRange, "segment \(path) was deleted by retention")
             }
             return try body(segment)
@@ -670,13 +682,17 @@ public final class PartitionLog: Sendable {
             if s.closed { return 0 }
             var deleted = 0
             var total = s.segments.reduce(Int64(0)) { $0 + $1.sizeBytes }
-            while s.segments.count > 1 {
+            while s.segments.count > 1 && !s.cleaning {
                 let oldest = s.segments[0]
-                let expired = s.config.retentionMillis >= 0 && oldest.maxTimestamp >= 0
+                // `cleanup.policy=compact` alone never deletes by time or size.
+                let byPolicy = s.config.cleanupPolicy.delete
+                let expired = byPolicy && s.config.retentionMillis >= 0 && oldest.maxTimestamp >= 0
                     && now - oldest.maxTimestamp > s.config.retentionMillis
-                let oversize = s.config.retentionBytes >= 0 && total - oldest.sizeBytes >= s.config.retentionBytes
+                let oversize = byPolicy && s.config.retentionBytes >= 0 && total - oldest.sizeBytes >= s.config.retentionBytes
                 let deletedRecords = oldest.nextOffset <= s.deletedBelow
-                guard expired || oversize || deletedRecords else { break }
+                // A segment the cleaner emptied holds nothing (and no timestamp to expire by).
+                let cleanedAway = oldest.isCompacted && oldest.sizeBytes == 0
+                guard expired || oversize || deletedRecords || cleanedAway else { break }
                 s.segments.removeFirst()
                 s.unsyncedSegments.removeAll { $0 === oldest }
                 total -= oldest.sizeBytes

@@ -29,6 +29,8 @@ public struct StorageError: Error, Hashable, CustomStringConvertible, Sendable {
         case resourceExhausted
         /// On-disk data is corrupt beyond what recovery repairs.
         case corrupt
+        /// A batch breaks a rule of the topic (a record without a key on a compacted topic).
+        case invalidRecord
         /// The store is shutting down or closed, or the partition was deleted.
         case closed
     }

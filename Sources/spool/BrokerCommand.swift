@@ -40,6 +40,10 @@ struct BrokerCommand: AsyncParsableCommand {
               idle.timeout.seconds=600
               max.open.files=1024
               log.retention.check.interval.ms=300000
+              log.cleaner.enable=true       (the log cleaner of cleanup.policy=compact topics; one thread)
+              log.cleaner.backoff.ms=15000
+              log.cleaner.io.max.bytes.per.second=1.7976931348623157E308   (read and written together)
+              log.cleaner.dedupe.buffer.size=134217728
               group.initial.rebalance.delay.ms=3000   (consumer groups, as Kafka names them)
               group.min.session.timeout.ms=6000
               group.max.session.timeout.ms=1800000
@@ -92,7 +96,8 @@ struct BrokerCommand: AsyncParsableCommand {
                              "group.initial.rebalance.delay.ms", "group.min.session.timeout.ms", "group.max.session.timeout.ms",
                              "group.max.size", "offsets.retention.minutes", "offsets.retention.check.interval.ms",
                              "offsets.flush.ms", "max.connections", "max.span.descriptors.per.connection", "max.outbound.bytes.per.connection",
-                             "max.inbound.buffered.bytes", "frame.completion.seconds",
+                             "max.inbound.buffered.bytes", "frame.completion.seconds", "log.cleaner.enable", "log.cleaner.threads",
+                             "log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second", "log.cleaner.dedupe.buffer.size",
                              "quota.window.num", "quota.window.size.seconds"] + OperationsOptions.keys + ClusterOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
@@ -188,6 +193,17 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("idle.timeout.seconds", 1...86_400 * 7) { result.idleTimeoutSeconds = Int64(v) }
         if let v = try int("max.open.files", 16...1_000_000) { result.storage.maxOpenFiles = v }
         if let v = try int("log.retention.check.interval.ms", 100...86_400_000) { result.storage.retentionCheckIntervalMillis = Int64(v) }
+        if let v = try int("log.cleaner.backoff.ms", 10...86_400_000) { result.storage.cleaner.backoffMillis = Int64(v) }
+        if let v = try int("log.cleaner.dedupe.buffer.size", 1 << 16...(1 << 34)) { result.storage.cleaner.dedupeBufferBytes = v }
+        if let v = try int("log.cleaner.threads", LogCleanerConfig.threads...LogCleanerConfig.threads) { _ = v }
+        if let v = settings["log.cleaner.enable"] {
+            guard v == "true" || v == "false" else { throw ValidationError("log.cleaner.enable=\(v): expected true or false") }
+            result.storage.cleaner.enabled = v == "true"
+        }
+        if let v = settings["log.cleaner.io.max.bytes.per.second"] {
+            guard let rate = Double(v), rate > 0 else { throw ValidationError("log.cleaner.io.max.bytes.per.second=\(v): expected a positive number") }
+            result.storage.cleaner.ioMaxBytesPerSecond = rate >= 1e300 ? .infinity : rate
+        }
         if let v = try int("group.initial.rebalance.delay.ms", 0...300_000) { result.groups.initialRebalanceDelayMillis = Int64(v) }
         if let v = try int("group.min.session.timeout.ms", 1...86_400_000) { result.groups.minSessionTimeoutMillis = Int32(v) }
         if let v = try int("group.max.session.timeout.ms", 1...86_400_000) { result.groups.maxSessionTimeoutMillis = Int32(v) }

@@ -140,20 +140,18 @@ struct ConsumeCommand: AsyncParsableCommand {
 
     /// SIGINT or SIGTERM while in a group: leave it before exiting (waiting at most 2 s), so
     /// that the other members take the partitions over at once, not after the session timeout.
+    /// The exit does not wait for the leave: a leave that hangs (a broker gone quiet) must
+    /// not keep the process alive.
     private func leaveGroupOnSignals(_ consumer: SpoolConsumer) {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 Task {
-                    await withTaskGroup(of: Void.self) { race in
-                        race.addTask { await consumer.unsubscribe() }
-                        race.addTask { try? await Task.sleep(for: .seconds(2)) }
-                        await race.next()
-                        race.cancelAll()
-                    }
+                    await consumer.unsubscribe()
                     Glibc.exit(128 + sig)
                 }
+                DispatchQueue.global().asyncAfter(deadline: .now() + 2) { Glibc.exit(128 + sig) }
             }
             source.resume()
             SignalSources.keep(source)

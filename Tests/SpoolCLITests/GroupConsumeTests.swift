@@ -39,10 +39,18 @@ final class ConsumerProcess: @unchecked Sendable { // `out` and `err` are guarde
         return String(decoding: err, as: UTF8.self)
     }
 
+    /// Sends `signal` and waits for the exit, at most 20 s; then SIGKILL (a consumer that does
+    /// not exit on SIGTERM fails its test instead of hanging the run).
     func kill(_ signal: Int32) {
         guard process.isRunning else { return }
         Foundation.kill(process.processIdentifier, signal)
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            Issue.record("spool consume did not exit within 20 s of signal \(signal)")
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
     }
 
     deinit {

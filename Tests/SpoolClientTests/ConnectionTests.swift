@@ -10,8 +10,13 @@ import Testing
 final class FakeServer: @unchecked Sendable {
     let fd: Int32
     let port: Int
-    private var accepted: [Int32] = []
-    private let lock = NSLock()
+    /// The accepted sockets; shared with the accept thread, which must not hold the server
+    /// (its deinit shuts the listening socket down, which ends the thread's `accept`).
+    private final class Accepted: @unchecked Sendable {
+        var fds: [Int32] = []
+        let lock = NSLock()
+    }
+    private let accepted = Accepted()
 
     /// `greeting` nil: accept and never answer; otherwise write it to every client.
     init(greeting: String?) {
@@ -25,11 +30,12 @@ final class FakeServer: @unchecked Sendable {
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
         listen(fd, 16)
-        Thread.detachNewThread { [self] in
+        let accepted = self.accepted
+        Thread.detachNewThread {
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 { return }
-                lock.lock(); accepted.append(client); lock.unlock()
+                accepted.lock.lock(); accepted.fds.append(client); accepted.lock.unlock()
                 if let greeting { _ = greeting.withCString { write(client, $0, strlen($0)) } }
             }
         }
@@ -38,7 +44,7 @@ final class FakeServer: @unchecked Sendable {
     deinit {
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
-        lock.lock(); accepted.forEach { close($0) }; lock.unlock()
+        accepted.lock.lock(); accepted.fds.forEach { close($0) }; accepted.lock.unlock()
     }
 }
 

@@ -29,7 +29,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --default-partitions 1 >"$tmp/broker.log" 2>&1 &
+# The log cleaner looks for due cleans every 300 ms (the compaction check waits for it).
+printf '%s\n' "log.cleaner.backoff.ms=300" >"$tmp/broker.properties"
+"$spool" broker --config "$tmp/broker.properties" --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 \
+  --default-partitions 1 >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 100); do
   grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
@@ -161,6 +164,49 @@ cross_protocols() {
   [ "$("$spool" consume "$topic" --from beginning --exit-at-end $native | tr '\n' ' ')" = "from-spool-1 from-spool-2 from-kcat " ] || { echo "spool consume did not read kcat's record"; return 1; }
 }
 
+# A compacted topic: kcat produces repeated keys and tombstones (lz4); once the cleaner ran,
+# kcat reads exactly the last value of each key at its own offset (the tombstones still there),
+# the cleaned batches are still lz4; after delete.retention.ms the tombstones are gone too.
+# Keyless records are refused (INVALID_RECORD).
+kcat_compacted() {
+  local topic="kcompact-$RANDOM" round key want got
+  "$spool" topic create "$topic" --partitions 1 --config cleanup.policy=compact --config segment.ms=100 \
+    --config min.cleanable.dirty.ratio=0.01 --config delete.retention.ms=3000 $native >/dev/null || return 1
+  : >"$tmp/all"
+  for round in 1 2 3 4; do
+    for key in $(seq 1 20); do echo "k$key:r$round-k$key"; done >"$tmp/in"
+    [ "$round" = 4 ] && sed -i 's/^k3:.*/k3:/; s/^k7:.*/k7:/' "$tmp/in"
+    kcat -b "$kafka" -P -t "$topic" -z lz4 -K: -Z <"$tmp/in" || return 1
+    cat "$tmp/in" >>"$tmp/all"
+    sleep 0.3 # past segment.ms: the next produce rolls a segment
+  done
+  # One more record closes the segment holding round 4 (the active segment is never cleaned).
+  echo "zz:last" | kcat -b "$kafka" -P -t "$topic" -K: || return 1
+  echo "zz:last" >>"$tmp/all"
+  # The offsets each key's last record got: its line number in the produced order, minus one.
+  awk -F: '{ last[$1] = (NR - 1) " " $0 } END { for (k in last) print last[k] }' "$tmp/all" | sort -n \
+    | sed 's/^\([0-9]*\) \([^:]*\):$/\1 \2:NULL/; s/^\([0-9]*\) \([^:]*\):/\1 \2:/' >"$tmp/want"
+  for _ in $(seq 1 50); do
+    kcat -b "$kafka" -C -t "$topic" -o beginning -e -q -Z -f '%o %k:%s\n' >"$tmp/got" || return 1
+    diff -q "$tmp/want" "$tmp/got" >/dev/null && break
+    sleep 0.2
+  done
+  diff "$tmp/want" "$tmp/got" || { echo "not compacted to the last value per key"; return 1; }
+  "$spool" debug dump "$tmp/data/$topic-0/00000000000000000000.log" | grep -q "codec lz4" \
+    || { echo "the cleaned segment's batches are not lz4"; return 1; }
+  # delete.retention.ms after that clean, the tombstones go (a purge makes a clean due).
+  grep -v -e ' k3:NULL$' -e ' k7:NULL$' "$tmp/want" >"$tmp/want2"
+  for _ in $(seq 1 60); do
+    kcat -b "$kafka" -C -t "$topic" -o beginning -e -q -Z -f '%o %k:%s\n' >"$tmp/got" || return 1
+    diff -q "$tmp/want2" "$tmp/got" >/dev/null && break
+    sleep 0.2
+  done
+  diff "$tmp/want2" "$tmp/got" || { echo "tombstones not removed after delete.retention.ms"; return 1; }
+  # A record without a key is refused.
+  echo "no-key" | kcat -b "$kafka" -P -t "$topic" >"$tmp/nokey" 2>&1
+  grep -q "Broker failed to validate record" "$tmp/nokey" || { echo "keyless record not refused:"; cat "$tmp/nokey"; return 1; }
+}
+
 cd tools/kafka-clients
 run "kcat produce/consume, codec none, keys and headers" 60 kcat_codec none
 run "kcat produce/consume, codec gzip, keys and headers" 60 kcat_codec gzip
@@ -172,10 +218,12 @@ run "kcat acks=0 and acks=1, offsets by timestamp (-Q)" 60 kcat_acks_and_times
 run "kcat balanced consumer group resumes from its commits" 120 kcat_group
 run "kcat reads what spool produce --compression snappy|zstd wrote" 60 kcat_reads_spool_codecs
 run "SASL handshake answered: not enabled" 30 sasl_refused
+run "kcat compacted topic: last value per key after the cleaner, tombstones gone after delete.retention.ms" 90 kcat_compacted
 run "a record crosses protocols: spool produce -> kcat, kcat -> spool consume" 60 cross_protocols
 run "client quota: kcat over its produce byte rate is throttled, another client id is not" 90 kcat_quota
 run "kafka-python: idempotent producer, 2-member group, leave, commit and resume" 240 "$py" kafka_python_check.py
 run "confluent-kafka: AdminClient, idempotent acks=all producer, group consumer" 180 "$py" confluent_check.py
+run "admin: DescribeLogDirs and DescribeProducers (kafka-python)" 120 "$py" describe_check.py
 run "offsets and admin: ListOffsets by time and -3 (confluent-kafka, kafka-python)" 120 "$py" offsets_check.py
 run "aiokafka: producer and group consumer" 120 "$py" aiokafka_check.py
 run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz4/zstd, stored as asked, read back" 240 "$py" codecs_check.py

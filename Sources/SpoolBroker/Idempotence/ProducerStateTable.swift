@@ -74,6 +74,18 @@ public final class ProducerStateTable: Sendable {
         }
     }
 
+    /// Every producer the partition remembers (DescribeProducers), loading the state
+    /// from the log's tail first if no append did yet.
+    public func activeProducers(log: PartitionLog) throws -> [ActiveProducer] {
+        try state.withLock { s in
+            if !s.loaded { try rebuild(&s, from: log) }
+            return s.producers.sorted { $0.key < $1.key }.map { id, entry in
+                ActiveProducer(producerId: id, producerEpoch: entry.epoch, lastSequence: entry.lastSequence ?? -1,
+                               lastTimestamp: entry.lastTimestamp)
+            }
+        }
+    }
+
     /// Forgets producers whose newest batch is older than the expiration.
     public func expireProducers(nowMillis: Int64) {
         state.withLock { expire(&$0, nowMillis: nowMillis) }

@@ -27,6 +27,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case deleteAcls = 31
     case describeConfigs = 32
     case alterConfigs = 33
+    case describeLogDirs = 35
     case createPartitions = 37
     case deleteGroups = 42
     case incrementalAlterConfigs = 44
@@ -34,6 +35,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case describeClientQuotas = 48
     case alterClientQuotas = 49
     case describeCluster = 60
+    case describeProducers = 61
 
     /// The API's name as Kafka spells it.
     public var name: String {
@@ -62,6 +64,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: "DeleteAcls"
         case .describeConfigs: "DescribeConfigs"
         case .alterConfigs: "AlterConfigs"
+        case .describeLogDirs: "DescribeLogDirs"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
@@ -69,6 +72,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
         case .describeCluster: "DescribeCluster"
+        case .describeProducers: "DescribeProducers"
         }
     }
 
@@ -99,6 +103,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 0...3
         case .describeConfigs: 0...4
         case .alterConfigs: 0...2
+        case .describeLogDirs: 0...4
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
         case .incrementalAlterConfigs: 0...1
@@ -106,6 +111,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
         case .describeCluster: 0...1
+        case .describeProducers: 0...0
         }
     }
 
@@ -136,6 +142,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .deleteAcls: 2
         case .describeConfigs: 4
         case .alterConfigs: 2
+        case .describeLogDirs: 2
         case .createPartitions: 2
         case .deleteGroups: 2
         case .incrementalAlterConfigs: 1
@@ -143,6 +150,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1
         case .describeCluster: 0
+        case .describeProducers: 0
         }
     }
 }

@@ -28,6 +28,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case deleteAcls(DeleteAclsRequest)
     case describeConfigs(DescribeConfigsRequest)
     case alterConfigs(AlterConfigsRequest)
+    case describeLogDirs(DescribeLogDirsRequest)
     case createPartitions(CreatePartitionsRequest)
     case deleteGroups(DeleteGroupsRequest)
     case incrementalAlterConfigs(IncrementalAlterConfigsRequest)
@@ -35,6 +36,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case describeClientQuotas(DescribeClientQuotasRequest)
     case alterClientQuotas(AlterClientQuotasRequest)
     case describeCluster(DescribeClusterRequest)
+    case describeProducers(DescribeProducersRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
     public static func decode(apiKey: KafkaApiKey, version: Int16, from reader: inout KafkaReader) throws -> KafkaRequest {
@@ -64,6 +66,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .deleteAcls: return .deleteAcls(try DeleteAclsRequest(from: &reader, version: version))
         case .describeConfigs: return .describeConfigs(try DescribeConfigsRequest(from: &reader, version: version))
         case .alterConfigs: return .alterConfigs(try AlterConfigsRequest(from: &reader, version: version))
+        case .describeLogDirs: return .describeLogDirs(try DescribeLogDirsRequest(from: &reader, version: version))
         case .createPartitions: return .createPartitions(try CreatePartitionsRequest(from: &reader, version: version))
         case .deleteGroups: return .deleteGroups(try DeleteGroupsRequest(from: &reader, version: version))
         case .incrementalAlterConfigs: return .incrementalAlterConfigs(try IncrementalAlterConfigsRequest(from: &reader, version: version))
@@ -71,6 +74,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .describeClientQuotas: return .describeClientQuotas(try DescribeClientQuotasRequest(from: &reader, version: version))
         case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
         case .describeCluster: return .describeCluster(try DescribeClusterRequest(from: &reader, version: version))
+        case .describeProducers: return .describeProducers(try DescribeProducersRequest(from: &reader, version: version))
         }
     }
 }

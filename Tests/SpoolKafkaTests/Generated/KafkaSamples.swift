@@ -78,6 +78,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterConfigs:
         try check(AlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(AlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .describeLogDirs:
+        try check(DescribeLogDirsRequest.sample(version: version, nulls: nulls))
+        try check(DescribeLogDirsResponse.sample(version: version, nulls: nulls))
     case .createPartitions:
         try check(CreatePartitionsRequest.sample(version: version, nulls: nulls))
         try check(CreatePartitionsResponse.sample(version: version, nulls: nulls))
@@ -99,5 +102,8 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .describeCluster:
         try check(DescribeClusterRequest.sample(version: version, nulls: nulls))
         try check(DescribeClusterResponse.sample(version: version, nulls: nulls))
+    case .describeProducers:
+        try check(DescribeProducersRequest.sample(version: version, nulls: nulls))
+        try check(DescribeProducersResponse.sample(version: version, nulls: nulls))
     }
 }
