@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "SpoolCluster",
             dependencies: [
-                "SpoolCoordination", "SpoolEtcd",
+                "SpoolCoordination", "SpoolEtcd", "SpoolBroker", "SpoolRecords",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -279,7 +279,7 @@ let package = Package(
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
         .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
-        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport"]),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", nioCore]),
         .testTarget(
             name: "SpoolClientTests",
             dependencies: [

@@ -58,6 +58,9 @@ public struct AdminAPI: Sendable {
         broker.events.maintenance.degraded.map(\.sentence)
     }
 
+    /// The cluster as this broker knows it (`GET /v1/cluster`).
+    public func cluster() -> ClusterView { ClusterView.make(broker) }
+
     public func topics() -> [TopicView] {
         broker.listTopics().sorted { $0.name < $1.name }.compactMap { try? topic($0.name) }
     }

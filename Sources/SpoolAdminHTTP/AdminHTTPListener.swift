@@ -98,6 +98,7 @@ public final class AdminHTTPListener: Service, Sendable {
         }
         router.get("/v1/broker") { _, _ in Self.answer { try self.api().brokerInfo() } }
         router.get("/v1/topics") { _, _ in Self.answer { try self.api().topics() } }
+        router.get("/v1/cluster") { _, _ in Self.answer { try self.api().cluster() } }
         router.get("/v1/topics/:topic") { _, context in
             Self.answer { try self.api().topic(context.parameters.require("topic")) }
         }

@@ -7,6 +7,7 @@ extension Broker {
         guard totalCount <= config.maxPartitionsPerTopic else {
             throw BrokerError(.invalidRequest, "\(totalCount) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
         }
+        if let admin = clusterAdministration { return try await admin.addPartitions(topic: topic, totalCount: totalCount) }
         try await BrokerError.translateAsync {
             try await io.run { [storage] in _ = try storage.addPartitions(topic, totalCount: totalCount) }
         }
@@ -17,6 +18,7 @@ extension Broker {
     public func replaceTopicOverrides(
         _ name: String, validateOnly: Bool = false, _ change: @escaping @Sendable ([String: String]) -> [String: String]
     ) async throws {
+        if let admin = clusterAdministration { return try await admin.replaceOverrides(name, validateOnly: validateOnly, change) }
         try await BrokerError.translateAsync {
             try await io.run { [storage] in
                 guard let definition = storage.topics.get(name) else { throw StorageError(.unknownTopic, "topic \(name) does not exist") }

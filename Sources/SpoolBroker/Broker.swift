@@ -63,6 +63,13 @@ public final class Broker: Sendable {
     let leaderStates = NIOLockedValueBox<[TopicPartition: LeaderState]>([:])
     /// Whether the ISR-shrink timer runs.
     let replicationTimer = NIOLockedValueBox(false)
+    /// Cluster mode: where topics are created, grown, altered and deleted (etcd); set once,
+    /// before the listeners start. nil: topics live in local storage alone.
+    public var clusterAdministration: (any ClusterAdministration)? {
+        get { administrationBox.withLockedValue { $0 } }
+        set { administrationBox.withLockedValue { $0 = newValue } }
+    }
+    let administrationBox = NIOLockedValueBox<(any ClusterAdministration)?>(nil)
     let accumulator: RecordAccumulator
     /// The log cleaner of compacted topics (started with the background work).
     public let cleaner: LogCleaner
@@ -149,12 +156,29 @@ public final class Broker: Sendable {
         storage.topics.all.map { ($0.name, $0.partitions) }
     }
 
-    /// Creates a topic (`partitions` nil: the broker's default count).
-    public func createTopic(_ name: String, partitions: Int32?, configs: [String: String] = [:]) async throws -> TopicDescription {
+    /// Creates a topic (`partitions` nil: the broker's default count). In cluster mode the
+    /// cluster records it (`replicationFactor` nil: the cluster's default) and the answer
+    /// describes it as recorded, with no local offsets (use `createClusterTopic` for the
+    /// assignment).
+    public func createTopic(_ name: String, partitions: Int32?, replicationFactor: Int? = nil,
+                            configs: [String: String] = [:]) async throws -> TopicDescription {
         let count = partitions ?? config.defaultPartitions
         guard count > 0 else { throw BrokerError(.invalidRequest, "a topic needs at least one partition, not \(count)") }
         guard count <= config.maxPartitionsPerTopic else {
             throw BrokerError(.invalidRequest, "\(count) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
+        }
+        if let admin = clusterAdministration {
+            try validateClusterTopicOverrides(configs)
+            let created = try await admin.createTopic(name, partitions: count, replicationFactor: replicationFactor, configs: configs)
+            return TopicDescription(
+                name: name,
+                partitions: created.partitions.indices.map { p in
+                    PartitionDescription(partition: Int32(p), logStartOffset: 0, logEndOffset: 0, highWatermark: 0, sizeBytes: 0, segments: 0, stopped: false)
+                },
+                configs: effectiveConfigs(created.overrides), overrides: created.overrides, replicationFactor: created.replicationFactor)
+        }
+        if let replicationFactor, replicationFactor != 1 {
+            throw BrokerError(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(replicationFactor) is not possible")
         }
         return try await BrokerError.translateAsync {
             try await io.run { [self] in
@@ -165,8 +189,14 @@ public final class Broker: Sendable {
         }
     }
 
-    /// Deletes a topic with its data and committed offsets.
+    /// Deletes a topic with its data and committed offsets (in cluster mode: everywhere).
     public func deleteTopic(_ name: String) async throws {
+        if let admin = clusterAdministration { return try await admin.deleteTopic(name) }
+        try await deleteHostedTopic(name)
+    }
+
+    /// Deletes this broker's copy of a topic (the cluster layer calls it when the cluster deleted it).
+    public func deleteHostedTopic(_ name: String) async throws {
         try await BrokerError.translateAsync {
             try await io.run { [storage, producers] in
                 try storage.deleteTopic(name)
@@ -190,7 +220,11 @@ public final class Broker: Sendable {
 
     /// Merges config overrides into a topic's.
     public func alterTopic(_ name: String, set: [String: String]) async throws -> TopicDescription {
-        try await BrokerError.translateAsync {
+        if clusterAdministration != nil {
+            try await replaceTopicOverrides(name) { $0.merging(set) { _, new in new } }
+            return try describeTopic(name)
+        }
+        return try await BrokerError.translateAsync {
             try await io.run { [self] in
                 _ = try storage.alterTopic(name, set: set)
                 events.topicAltered(name, set: set)

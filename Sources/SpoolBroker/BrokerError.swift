@@ -57,6 +57,11 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case fencedLeaderEpoch
         /// The request's leader epoch is newer than this broker knows (retriable).
         case unknownLeaderEpoch
+        /// Cluster mode: more replicas asked for than there are live brokers (or fewer than 1).
+        case invalidReplicationFactor
+        /// Cluster mode: the cluster's metadata store (etcd) did not answer or has no quorum;
+        /// nothing was changed, or the outcome is unknown (read it back).
+        case clusterUnavailable
     }
 
     public var code: Code

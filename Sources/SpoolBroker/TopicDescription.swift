@@ -6,6 +6,8 @@ public struct TopicDescription: Sendable {
     public var configs: [String: String]
     /// The keys set for this topic (the rest are broker defaults).
     public var overrides: [String: String]
+    /// Replicas per partition (1 on a single-node broker).
+    public var replicationFactor: Int = 1
 }
 
 /// One partition's offsets and size.

@@ -15,6 +15,11 @@ public struct ClusterConfiguration: Sendable {
     public var nativeAddress: String
     /// HOST:PORT Kafka clients are told about ("" without a Kafka listener).
     public var kafkaAddress: String
+    /// Replication factor of topics created without one (Kafka's `default.replication.factor`).
+    public var defaultReplicationFactor: Int = 1
+
+    /// Largest replication factor accepted anywhere (Kafka's is an Int16; more is never useful).
+    public static let replicationFactorMax = 32
 
     /// Largest accepted node id (Kafka's broker ids are non-negative Int32).
     public static let nodeIdMax: Int32 = Int32.max

@@ -7,7 +7,8 @@ import SpoolEtcd
 /// |---|---|---|
 /// | `brokers/<node-id>` | `BrokerRecord` JSON, under the broker's lease | the broker (`BrokerRegistration`) |
 /// | `controller` | `ControllerRecord` JSON, under the controller's lease | the elected broker (`ControllerElection`) |
-/// | `topics/<topic>/partitions/<n>/state` | `PartitionState` JSON | compare-and-swap only (`PartitionStateStore`) |
+/// | `topics/<topic>` | `TopicRecord` JSON: replica assignment per partition, config overrides | create-if-absent by the broker that received the create; grown / altered by CAS (`TopicStore`) |
+/// | `topics/<topic>/partitions/<n>/state` | `PartitionState` JSON | created with the topic record; then compare-and-swap only (`PartitionStateStore`): the controller (leaders), the leader (ISR) |
 public struct ClusterKeys: Sendable, Hashable {
     public let clusterId: String
 
@@ -34,6 +35,24 @@ public struct ClusterKeys: Sendable, Hashable {
     public var controller: String { root + "controller" }
     /// `/spool/<cluster-id>/topics/`
     public var topicsPrefix: String { root + "topics/" }
+    /// `/spool/<cluster-id>/topics/<topic>`: the topic record.
+    public func topic(_ topic: String) throws -> String {
+        guard Self.isSegment(topic) else { throw EtcdError(.invalidArgument, "topic '\(topic)' is not [A-Za-z0-9._-]+") }
+        return topicsPrefix + topic
+    }
+    /// The topic a key under `topicsPrefix` is the record of (nil for partition states and others).
+    public func topicName(ofRecordKey key: String) -> String? {
+        guard key.hasPrefix(topicsPrefix) else { return nil }
+        let rest = String(key.dropFirst(topicsPrefix.count))
+        return Self.isSegment(rest) ? rest : nil
+    }
+    /// The topic and partition a partition state key names (nil for other keys).
+    public func partition(ofStateKey key: String) -> (topic: String, partition: Int32)? {
+        guard key.hasPrefix(topicsPrefix), key.hasSuffix("/state") else { return nil }
+        let parts = key.dropFirst(topicsPrefix.count).dropLast("/state".count).split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[1] == "partitions", let n = Int32(parts[2]), n >= 0, Self.isSegment(String(parts[0])) else { return nil }
+        return (String(parts[0]), n)
+    }
     /// `/spool/<cluster-id>/topics/<topic>/partitions/`
     public func partitionsPrefix(topic: String) throws -> String {
         guard Self.isSegment(topic) else { throw EtcdError(.invalidArgument, "topic '\(topic)' is not [A-Za-z0-9._-]+") }

@@ -5,7 +5,7 @@ import SpoolRecords
 // Metadata and FindCoordinator: a single-node cluster where this broker leads every partition.
 extension KafkaAPIs {
     var brokerEntry: MetadataResponse.Broker {
-        .init(nodeId: config.nodeId, host: advertisedHost, port: advertisedPort, rack: nil)
+        .init(nodeId: broker.config.nodeId ?? config.nodeId, host: advertisedHost, port: advertisedPort, rack: nil)
     }
 
     func metadata(_ request: MetadataRequest, _ call: KafkaCall) -> EventLoopFuture<MetadataResponse> {
@@ -19,6 +19,11 @@ extension KafkaAPIs {
         let autoCreate = config.autoCreateTopics && request.allowAutoTopicCreation
         let broker = self.broker
         let apis = self
+        if let cluster = broker.clusterAdministration {
+            return call.eventLoop.makeFutureWithTask {
+                try await apis.clusterMetadata(names: names, autoCreate: autoCreate, cluster: cluster)
+            }
+        }
         return call.eventLoop.makeFutureWithTask {
             var topics: [MetadataResponse.Topic] = []
             for name in names ?? broker.listTopics().map(\.name) {

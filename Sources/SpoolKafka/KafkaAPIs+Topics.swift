@@ -42,9 +42,14 @@ extension KafkaAPIs {
                                 ? "a single-node Spool broker holds each partition on broker \(node) alone"
                                 : nil
                 if assignmentProblem == nil && !assigned.isEmpty { numPartitions = Int32(assigned.count) }
-                if topic.replicationFactor != -1 && topic.replicationFactor != 1 {
+                let clustered = broker.clusterAdministration != nil
+                if clustered && !assigned.isEmpty {
+                    refuse(.invalidReplicaAssignment, "manual replica assignments are not supported in cluster mode yet")
+                } else if clustered && (topic.replicationFactor == 0 || topic.replicationFactor < -1) {
+                    refuse(.invalidReplicationFactor, "replication factor \(topic.replicationFactor) is not possible (at least 1, or -1 for the default)")
+                } else if !clustered && topic.replicationFactor != -1 && topic.replicationFactor != 1 {
                     refuse(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(topic.replicationFactor) is not possible")
-                } else if let assignmentProblem {
+                } else if !clustered, let assignmentProblem {
                     refuse(assignmentProblem.hasPrefix("with") ? .invalidRequest : .invalidReplicaAssignment, assignmentProblem)
                 } else if numPartitions == 0 || numPartitions < -1 {
                     refuse(.invalidPartitions, "a topic needs at least one partition, not \(numPartitions)")
@@ -54,9 +59,10 @@ extension KafkaAPIs {
                 } else {
                     do {
                         let created = try await broker.createTopic(
-                            topic.name, partitions: numPartitions == -1 ? nil : numPartitions, configs: configs)
+                            topic.name, partitions: numPartitions == -1 ? nil : numPartitions,
+                            replicationFactor: topic.replicationFactor == -1 ? nil : Int(topic.replicationFactor), configs: configs)
                         result.numPartitions = Int32(created.partitions.count)
-                        result.replicationFactor = 1
+                        result.replicationFactor = Int16(created.replicationFactor)
                         result.configs = created.configs.sorted { $0.key < $1.key }.map { key, value in
                             .init(name: key, value: value, readOnly: false,
                                   configSource: (created.overrides[key] != nil ? ConfigSource.dynamicTopic : .defaultConfig).rawValue,

@@ -102,6 +102,7 @@ struct KafkaAPIs: Sendable {
         case .createAcls(let r): return later(createAcls(r, call))
         case .describeAcls(let r): return now(describeAcls(r, call))
         case .deleteAcls(let r): return later(deleteAcls(r, call))
+        case .describeCluster(let r): return now(describeCluster(r, call))
         }
     }
 

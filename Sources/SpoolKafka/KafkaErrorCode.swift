@@ -83,4 +83,5 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case unacceptableCredential = 93
     case unknownTopicId = 100
     case inconsistentTopicId = 103
+    case mismatchedEndpointType = 114
 }

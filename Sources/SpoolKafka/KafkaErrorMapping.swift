@@ -34,6 +34,8 @@ extension KafkaErrorCode {
             case .requestTimedOut: self = .requestTimedOut
             case .fencedLeaderEpoch: self = .fencedLeaderEpoch
             case .unknownLeaderEpoch: self = .unknownLeaderEpoch
+            case .invalidReplicationFactor: self = .invalidReplicationFactor
+            case .clusterUnavailable: self = .requestTimedOut  // retriable; the outcome may be unknown
             }
         case let e as GroupCoordinatorError:
             self.init(e.code)

@@ -11,8 +11,8 @@ enum StatusMapping {
             return e
         case let e as BrokerError:
             switch e.code {
-            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidRecord: return SpoolStatusError(.invalidArgument, e.message)
-            case .shuttingDown, .partitionStopped, .partitionClosed: return SpoolStatusError(.unavailable, e.message)
+            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidRecord, .invalidReplicationFactor: return SpoolStatusError(.invalidArgument, e.message)
+            case .shuttingDown, .partitionStopped, .partitionClosed, .clusterUnavailable: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
             case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
             case .recordTooLarge: return SpoolStatusError(.tooLarge, e.message)

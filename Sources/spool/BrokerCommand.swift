@@ -74,10 +74,12 @@ struct BrokerCommand: AsyncParsableCommand {
               node.id=1                     (this broker's id in the cluster)
               cluster.id=c1                 (the cluster's keys live under /spool/c1/ in etcd)
               cluster.lease.ttl.seconds=9   (registration lease; a broker silent this long is out)
+              default.replication.factor=1  (cluster mode: replicas of topics created without a factor)
             Flags override the file.
 
-            Cluster mode (--etcd): the broker registers in etcd and campaigns for controller; data
-            replication is not built yet, so each partition is still served by the broker that holds it.
+            Cluster mode (--etcd): the broker registers in etcd and campaigns for controller; topics,
+            their replica assignment and each partition's leader and ISR live in etcd; the controller
+            elects leaders when brokers go and come back.
             """,
         subcommands: [BrokerInfoCommand.self]
     )
@@ -325,11 +327,14 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = cluster.nodeId { explicit["node.id"] = String(v) }
         if let v = cluster.clusterId { explicit["cluster.id"] = v }
         if let v = cluster.clusterLeaseTtlSeconds { explicit["cluster.lease.ttl.seconds"] = String(v) }
+        if let v = cluster.defaultReplicationFactor { explicit["default.replication.factor"] = String(v) }
         return explicit
     }
 
     func run() async throws {
-        let config = try brokerConfig()
+        var clusteredConfig = try brokerConfig()
+        if let settings = try clusterSettings() { clusteredConfig.nodeId = settings.nodeId }
+        let config = clusteredConfig
         let ops = try operationsSettings()
         LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
         let logger = Logger(label: "spool.broker")
@@ -345,12 +350,14 @@ struct BrokerCommand: AsyncParsableCommand {
         let metricsFactory: any MetricsFactory = exporter ?? NOOPMetricsHandler.instance
         var join: BrokerService.Join?
         if let settings = clusterSettings {
-            join = { @Sendable (native: String, kafka: String?) throws -> ClusterMember in
+            join = { @Sendable (native: String, kafka: String?, broker: Broker) throws -> ClusterReplicaManager in
                 var configuration = ClusterConfiguration(
                     nodeId: settings.nodeId, clusterId: settings.clusterId, etcdEndpoints: settings.endpoints,
                     nativeAddress: native, kafkaAddress: kafka ?? "")
                 configuration.leaseTTLSeconds = settings.leaseTTLSeconds
-                return try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
+                configuration.defaultReplicationFactor = settings.defaultReplicationFactor
+                let member = try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
+                return try ClusterReplicaManager(member: member, broker: broker, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
             }
         }
         let broker = BrokerService(config: config, kafka: try kafkaConfigs(), events: events, admin: admin, join: join) { server, adminAddress in

@@ -24,7 +24,7 @@ final class BrokerService: Service, Sendable {
     private let state = Mutex(State.starting)
 
     enum State { case starting, serving, stopping }
-    typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?) throws -> ClusterMember
+    typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?, _ broker: Broker) throws -> ClusterReplicaManager
 
     init(config: BrokerConfig, kafka: [KafkaListenerConfig], events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
          announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
@@ -70,14 +70,23 @@ final class BrokerService: Service, Sendable {
         if let join {
             let native = "\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             let kafkaAddress = server.kafka.map { "\($0.advertisedAddress)" }
-            let member: ClusterMember
+            let manager: ClusterReplicaManager
             do {
-                member = try join(native, kafkaAddress)
+                manager = try join(native, kafkaAddress, server.broker)
             } catch {
                 try await server.shutdown()
                 throw error
             }
-            membership = Task { await member.run() }
+            // Topic administration and the core's replication calls go to the cluster from now on.
+            server.broker.clusterAdministration = manager
+            server.broker.replicationDelegate = manager
+            membership = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await manager.member.run() }
+                    group.addTask { await manager.run() }
+                    await group.waitForAll()
+                }
+            }
         }
         state.withLock { $0 = .serving }
         announce(server, adminAddress)

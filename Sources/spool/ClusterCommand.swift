@@ -20,7 +20,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         discussion: """
             Example:
               spool cluster status --etcd http://127.0.0.1:2379,http://127.0.0.1:12379 --cluster-id c1
-            Under-replicated and offline partitions: replication is not built yet.
+            Also counts partitions (from etcd) and lists the under-replicated and offline ones.
             """
     )
 
@@ -50,9 +50,7 @@ struct ClusterStatusCommand: AsyncParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            var object = try JSONSerialization.jsonObject(with: encoder.encode(status)) as! [String: Any]
-            object["replication"] = "not yet enabled"
-            print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            print(String(decoding: try encoder.encode(status), as: UTF8.self))
         } else {
             print(status.text)
         }

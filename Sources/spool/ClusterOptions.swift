@@ -12,8 +12,10 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "The cluster's id: its keys live under /spool/<id>/ in etcd (config: cluster.id).") var clusterId: String?
     @Option(help: "Registration lease TTL in seconds, 2...300. Default: 9 (config: cluster.lease.ttl.seconds).")
     var clusterLeaseTtlSeconds: Int64?
+    @Option(help: "Replication factor of topics created without one, 1...\(ClusterConfiguration.replicationFactorMax). Default: 1 (config: default.replication.factor).")
+    var defaultReplicationFactor: Int?
 
-    static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds"]
+    static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor"]
 
     /// The resolved cluster settings, or nil in single-broker mode.
     struct Settings: Sendable {
@@ -21,6 +23,7 @@ struct ClusterOptions: ParsableArguments {
         var clusterId: String
         var endpoints: [EtcdEndpoint]
         var leaseTTLSeconds: Int64
+        var defaultReplicationFactor: Int
     }
 
     func resolve(file: [String: String]) throws -> Settings? {
@@ -28,9 +31,10 @@ struct ClusterOptions: ParsableArguments {
         let nodeIdText = nodeId.map(String.init) ?? file["node.id"]
         let clusterId = self.clusterId ?? file["cluster.id"]
         let ttlText = clusterLeaseTtlSeconds.map(String.init) ?? file["cluster.lease.ttl.seconds"]
+        let rfText = defaultReplicationFactor.map(String.init) ?? file["default.replication.factor"]
         guard let etcd, !etcd.isEmpty else {
-            if nodeIdText != nil || clusterId != nil || ttlText != nil {
-                throw ValidationError("node.id, cluster.id and cluster.lease.ttl.seconds need etcd.endpoints (--etcd URL[,URL...])")
+            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil {
+                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds and default.replication.factor need etcd.endpoints (--etcd URL[,URL...])")
             }
             return nil
         }
@@ -47,6 +51,13 @@ struct ClusterOptions: ParsableArguments {
             }
             ttl = v
         }
+        var rf = 1
+        if let rfText {
+            guard let v = Int(rfText), (1...ClusterConfiguration.replicationFactorMax).contains(v) else {
+                throw ValidationError("default.replication.factor must be an integer in 1...\(ClusterConfiguration.replicationFactorMax) (got '\(rfText)')")
+            }
+            rf = v
+        }
         let endpoints: [EtcdEndpoint]
         do {
             endpoints = try EtcdEndpoint.list(etcd)
@@ -54,6 +65,6 @@ struct ClusterOptions: ParsableArguments {
             throw ValidationError("etcd.endpoints must be http://HOST:PORT[,http://HOST:PORT...] (got '\(etcd)')")
         }
         guard !endpoints.isEmpty else { throw ValidationError("etcd.endpoints names no endpoint") }
-        return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl)
+        return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl, defaultReplicationFactor: rf)
     }
 }

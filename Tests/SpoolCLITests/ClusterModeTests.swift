@@ -14,7 +14,10 @@ import Glibc
         struct Controller: Decodable { var nodeId: Int32; var epoch: Int64 }
         var brokers: [Broker]
         var controller: Controller?
-        var replication: String
+        struct Partition: Decodable { var topic: String; var partition: Int32; var replicas: [Int32]; var leader: Int32; var leaderEpoch: Int32; var isr: [Int32]; var offline: Bool }
+        var partitions: [Partition]
+        var underReplicatedPartitions: Int
+        var offlinePartitions: Int
     }
 
     static let ttl = 3
@@ -54,11 +57,11 @@ import Glibc
             let all = try #require(try await waitFor(etcd, seconds: 20) { $0.brokers.count == 3 && $0.controller != nil },
                                    "3 brokers and a controller never listed")
             #expect(all.brokers.map(\.nodeId) == [1, 2, 3])
-            #expect(all.replication == "not yet enabled")
+            #expect(all.partitions.isEmpty && all.underReplicatedPartitions == 0 && all.offlinePartitions == 0)
             for b in all.brokers { #expect(b.nativeAddress == brokers[b.nodeId]!.address) }
             let text = try await offPool { [endpoints = etcd.endpoints] in
                 try runCommand("spool", ["cluster", "status", "--etcd", endpoints, "--cluster-id", "ct"]) }
-            #expect(text.stdout.contains("3 brokers") && text.stdout.contains("replication not yet enabled"))
+            #expect(text.stdout.contains("3 brokers") && text.stdout.contains("0 under-replicated, 0 offline"))
 
             // kill -9 of the controller: another broker takes over once its lease lapses.
             let old = all.controller!

@@ -42,6 +42,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case alterClientQuotas = 49
     case describeUserScramCredentials = 50
     case alterUserScramCredentials = 51
+    case describeCluster = 60
     case describeProducers = 61
 
     /// The API's name as Kafka spells it.
@@ -86,6 +87,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: "AlterClientQuotas"
         case .describeUserScramCredentials: "DescribeUserScramCredentials"
         case .alterUserScramCredentials: "AlterUserScramCredentials"
+        case .describeCluster: "DescribeCluster"
         case .describeProducers: "DescribeProducers"
         }
     }
@@ -132,6 +134,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: 0...1
         case .describeUserScramCredentials: 0...0
         case .alterUserScramCredentials: 0...0
+        case .describeCluster: 0...1
         case .describeProducers: 0...0
         }
     }
@@ -178,6 +181,7 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .alterClientQuotas: 1
         case .describeUserScramCredentials: 0
         case .alterUserScramCredentials: 0
+        case .describeCluster: 0
         case .describeProducers: 0
         }
     }

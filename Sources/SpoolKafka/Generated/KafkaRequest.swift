@@ -43,6 +43,7 @@ public enum KafkaRequest: Hashable, Sendable {
     case alterClientQuotas(AlterClientQuotasRequest)
     case describeUserScramCredentials(DescribeUserScramCredentialsRequest)
     case alterUserScramCredentials(AlterUserScramCredentialsRequest)
+    case describeCluster(DescribeClusterRequest)
     case describeProducers(DescribeProducersRequest)
 
     /// Decodes the body of a request whose header named `apiKey` at a supported `version`.
@@ -88,6 +89,7 @@ public enum KafkaRequest: Hashable, Sendable {
         case .alterClientQuotas: return .alterClientQuotas(try AlterClientQuotasRequest(from: &reader, version: version))
         case .describeUserScramCredentials: return .describeUserScramCredentials(try DescribeUserScramCredentialsRequest(from: &reader, version: version))
         case .alterUserScramCredentials: return .alterUserScramCredentials(try AlterUserScramCredentialsRequest(from: &reader, version: version))
+        case .describeCluster: return .describeCluster(try DescribeClusterRequest(from: &reader, version: version))
         case .describeProducers: return .describeProducers(try DescribeProducersRequest(from: &reader, version: version))
         }
     }

@@ -123,6 +123,9 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .alterUserScramCredentials:
         try check(AlterUserScramCredentialsRequest.sample(version: version, nulls: nulls))
         try check(AlterUserScramCredentialsResponse.sample(version: version, nulls: nulls))
+    case .describeCluster:
+        try check(DescribeClusterRequest.sample(version: version, nulls: nulls))
+        try check(DescribeClusterResponse.sample(version: version, nulls: nulls))
     case .describeProducers:
         try check(DescribeProducersRequest.sample(version: version, nulls: nulls))
         try check(DescribeProducersResponse.sample(version: version, nulls: nulls))

@@ -1,0 +1,69 @@
+/// Topic administration in cluster mode: where a topic's existence, partitions, replication
+/// factor and configs are decided (etcd, through `SpoolCluster`), instead of local storage.
+/// Set on the broker (`Broker.clusterAdministration`) before the listeners start; every
+/// listener's topic calls then go through it, from whichever broker received them. The cluster
+/// layer hosts the data on the assigned brokers itself (`Broker.hostTopic`), so these calls
+/// never touch local storage. Single-node brokers have none.
+///
+/// Errors are `BrokerError`s: `.topicExists`, `.unknownTopic`, `.invalidReplicationFactor`,
+/// `.invalidRequest`, `.invalidConfig`, `.clusterUnavailable`.
+public protocol ClusterAdministration: Sendable {
+    /// Creates the topic if no topic of that name exists (`replicationFactor` nil: the cluster's
+    /// default). Returns once the record is written; replicas host it soon after.
+    func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, configs: [String: String]) async throws -> ClusterTopicDescription
+    /// Deletes the topic everywhere.
+    func deleteTopic(_ name: String) async throws
+    /// Grows the topic to `totalCount` partitions.
+    func addPartitions(topic: String, totalCount: Int32) async throws
+    /// Replaces the topic's config overrides by what `change` makes of the current ones.
+    func replaceOverrides(_ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]) async throws
+    /// The topic as the cluster records it, nil if there is none.
+    func describeTopic(_ name: String) async throws -> ClusterTopicDescription?
+    /// Every topic the cluster records, by name.
+    func topicNames() -> [String]
+    /// What Kafka's Metadata and DescribeCluster show: live brokers, controller, every topic.
+    func metadataView() -> ClusterMetadataView
+}
+
+/// The cluster as this broker last learnt it from etcd.
+public struct ClusterMetadataView: Sendable {
+    /// A live broker and the Kafka address it advertises.
+    public struct BrokerAddress: Sendable, Hashable {
+        public var nodeId: Int32
+        public var host: String
+        public var port: Int32
+        public init(nodeId: Int32, host: String, port: Int32) {
+            self.nodeId = nodeId
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// Live brokers, by node id.
+    public var brokers: [BrokerAddress]
+    /// The controller's node id, -1 while there is none.
+    public var controllerId: Int32
+    public var topics: [String: ClusterTopicDescription]
+
+    public init(brokers: [BrokerAddress], controllerId: Int32, topics: [String: ClusterTopicDescription]) {
+        self.brokers = brokers
+        self.controllerId = controllerId
+        self.topics = topics
+    }
+}
+
+/// A topic as the cluster records it: its assignment, configs and each partition's leadership.
+public struct ClusterTopicDescription: Sendable, Hashable {
+    public var name: String
+    public var overrides: [String: String]
+    /// Per partition (index = partition number): replicas, leader, epochs, ISR.
+    public var partitions: [ReplicaState]
+
+    public init(name: String, overrides: [String: String], partitions: [ReplicaState]) {
+        self.name = name
+        self.overrides = overrides
+        self.partitions = partitions
+    }
+
+    public var replicationFactor: Int { partitions.first?.replicas.count ?? 0 }
+}

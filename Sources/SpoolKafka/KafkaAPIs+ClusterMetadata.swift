@@ -1,0 +1,59 @@
+import NIOCore
+import SpoolBroker
+
+// Metadata and DescribeCluster in cluster mode: what etcd says (live brokers, controller,
+// each partition's leader, epoch, replicas, ISR), as this broker last learnt it.
+extension KafkaAPIs {
+    func clusterMetadata(names: [String]?, autoCreate: Bool, cluster: any ClusterAdministration) async throws -> MetadataResponse {
+        var view = cluster.metadataView()
+        if let names, autoCreate {
+            for name in names where view.topics[name] == nil && Broker.isValidTopicName(name) {
+                do {
+                    _ = try await broker.createTopic(name, partitions: nil)
+                } catch let error as BrokerError where error.code == .topicExists {
+                    // Created by a concurrent request.
+                } catch {
+                    continue // answered as unknown below
+                }
+            }
+            view = cluster.metadataView()
+        }
+        let live = Set(view.brokers.map(\.nodeId))
+        let topics = (names ?? view.topics.keys.sorted()).map { name -> MetadataResponse.Topic in
+            guard let topic = view.topics[name] else {
+                let code: KafkaErrorCode = Broker.isValidTopicName(name) ? .unknownTopicOrPartition : .invalidTopicException
+                return .init(errorCode: code.rawValue, name: name)
+            }
+            return .init(errorCode: 0, name: name, isInternal: false, partitions: topic.partitions.enumerated().map { p, state in
+                let leads = state.leader >= 0 && live.contains(state.leader)
+                return MetadataResponse.Topic.Partition(
+                    errorCode: leads ? 0 : KafkaErrorCode.leaderNotAvailable.rawValue, partitionIndex: Int32(p),
+                    leaderId: leads ? state.leader : -1, leaderEpoch: max(0, state.leaderEpoch),
+                    replicaNodes: state.replicas, isrNodes: state.isr,
+                    offlineReplicas: state.replicas.filter { !live.contains($0) })
+            })
+        }
+        return MetadataResponse(
+            brokers: view.brokers.map { .init(nodeId: $0.nodeId, host: $0.host, port: $0.port, rack: nil) },
+            clusterId: config.clusterId, controllerId: view.controllerId, topics: topics)
+    }
+}
+
+extension KafkaAPIs {
+    /// DescribeCluster (API 60): the live brokers and the controller (this broker alone in single-node mode).
+    func describeCluster(_ request: DescribeClusterRequest, _ call: KafkaCall) -> DescribeClusterResponse {
+        guard request.endpointType == 1 else {
+            return DescribeClusterResponse(
+                errorCode: KafkaErrorCode.mismatchedEndpointType.rawValue, errorMessage: "Spool has only broker endpoints (type 1)",
+                endpointType: request.endpointType, clusterId: config.clusterId)
+        }
+        guard let cluster = broker.clusterAdministration else {
+            let me = brokerEntry
+            return DescribeClusterResponse(clusterId: config.clusterId, controllerId: me.nodeId,
+                                           brokers: [.init(brokerId: me.nodeId, host: me.host, port: me.port)])
+        }
+        let view = cluster.metadataView()
+        return DescribeClusterResponse(clusterId: config.clusterId, controllerId: view.controllerId,
+                                       brokers: view.brokers.map { .init(brokerId: $0.nodeId, host: $0.host, port: $0.port) })
+    }
+}

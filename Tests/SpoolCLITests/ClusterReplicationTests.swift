@@ -1,0 +1,137 @@
+import Foundation
+import NIOCore
+import SpoolKafka
+import SpoolTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three real `spool broker --etcd` processes and a real etcd: topics created on one broker are
+/// assigned over all three and hosted by their replicas, Metadata (a raw Kafka client) shows the
+/// cluster, the controller re-elects leaders after a kill -9, and too large a replication factor is
+/// refused with INVALID_REPLICATION_FACTOR.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterReplicationTests {
+    static let ttl = 3
+
+    func startBroker(_ id: Int32, _ etcd: EtcdCluster, directory: String) async throws -> BrokerProcess {
+        let endpoints = etcd.endpoints
+        return try await offPool {
+            try BrokerProcess(arguments: [
+                "broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--node-id", String(id),
+                "--etcd", endpoints, "--cluster-id", "cr", "--cluster-lease-ttl-seconds", String(Self.ttl)], directory: directory)
+        }
+    }
+
+    func metadata(port: Int, topics: [String]? = nil) throws -> MetadataResponse {
+        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 5)
+        var body = try connection.call(.metadata, version: 8, MetadataRequest(topics: topics.map { $0.map { .init(name: $0) } }, allowAutoTopicCreation: false))
+        var reader = KafkaReader(body)
+        body = ByteBuffer()
+        return try MetadataResponse(from: &reader, version: 8)
+    }
+
+    func createTopic(port: Int, _ name: String, partitions: Int32, replicationFactor: Int16) throws -> CreateTopicsResponse.Topic {
+        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
+        let body = try connection.call(.createTopics, version: 4, CreateTopicsRequest(topics: [
+            .init(name: name, numPartitions: partitions, replicationFactor: replicationFactor)], timeoutMs: 10_000))
+        var reader = KafkaReader(body)
+        return try CreateTopicsResponse(from: &reader, version: 4).topics[0]
+    }
+
+    /// Polls `metadata` on `port` until `condition` holds (at most `seconds`).
+    func waitForMetadata(port: Int, seconds: Double, _ condition: (MetadataResponse) -> Bool) async throws -> MetadataResponse? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let m = try? await offPool({ try self.metadata(port: port) }), condition(m) { return m }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
+    }
+
+    @Test func topicsSpreadOverThreeBrokersAndLeadersMoveOnKill() async throws {
+        try await withEtcdCluster(members: 1) { etcd in
+            var brokers: [Int32: BrokerProcess] = [:]
+            for id in Int32(1)...3 {
+                brokers[id] = try await startBroker(id, etcd, directory: NSTemporaryDirectory() + "spool-cr-" + UUID().uuidString)
+            }
+            defer { for b in brokers.values { _ = b.terminate() } }
+            var kafkaPorts: [Int32: Int] = [:]
+            for (id, b) in brokers { kafkaPorts[id] = try await offPool { try b.kafkaPort() } }
+            let ports = kafkaPorts
+            let registered = try await waitForMetadata(port: ports[1]!, seconds: 20) { $0.brokers.count == 3 && $0.controllerId >= 1 }
+            #expect(registered != nil, "Metadata never listed 3 brokers and a controller")
+            #expect(Set(registered?.brokers.map(\.nodeId) ?? []) == [1, 2, 3])
+            for b in registered?.brokers ?? [] { #expect(Int(b.port) == ports[b.nodeId]) }
+
+            // RF 3 on broker 1: every broker's Metadata shows it, leaders spread, ISR full.
+            let created = try await offPool { try self.createTopic(port: ports[1]!, "orders", partitions: 6, replicationFactor: 3) }
+            #expect(created.errorCode == 0, "create: \(created.errorMessage ?? "")")
+            for id in Int32(1)...3 {
+                let m = try await waitForMetadata(port: ports[id]!, seconds: 10) { $0.topics.first { $0.name == "orders" }?.partitions.count == 6 }
+                let topic = try #require(m?.topics.first { $0.name == "orders" }, "broker \(id) does not show the topic")
+                for p in topic.partitions {
+                    #expect(p.errorCode == 0 && Set(p.replicaNodes) == [1, 2, 3] && Set(p.isrNodes) == [1, 2, 3])
+                    #expect(p.leaderId == p.replicaNodes[0] && p.leaderEpoch == 0 && p.offlineReplicas.isEmpty)
+                }
+                #expect(Set(topic.partitions.map(\.leaderId)) == [1, 2, 3], "leaders not spread: \(topic.partitions.map(\.leaderId))")
+            }
+            // Every replica hosts it.
+            for (id, b) in brokers {
+                let hosted = await eventually(seconds: 10) { b.logText.contains("hosting topic") && b.logText.contains("orders") }
+                #expect(hosted, "broker \(id) did not host the topic")
+            }
+
+            // RF 4 on 3 brokers: refused.
+            let tooMany = try await offPool { try self.createTopic(port: ports[2]!, "wide", partitions: 1, replicationFactor: 4) }
+            #expect(tooMany.errorCode == 38, "RF 4: \(tooMany.errorCode) \(tooMany.errorMessage ?? "")")
+
+            // kill -9 of partition 0's leader (the controller if it leads it): another ISR member leads at epoch + 1.
+            let before = try #require(try await offPool { try self.metadata(port: ports[1]!, topics: ["orders"]) }.topics.first?.partitions.first { $0.partitionIndex == 0 })
+            let victim = before.leaderId
+            let controllerBefore = registered?.controllerId ?? -1
+            let killedAt = Date()
+            kill(brokers[victim]!.pid, SIGKILL)
+            let survivor = [Int32(1), 2, 3].first { $0 != victim }!
+            let after = try await waitForMetadata(port: ports[survivor]!, seconds: Double(Self.ttl) + 10) { m in
+                guard let p = m.topics.first(where: { $0.name == "orders" })?.partitions.first(where: { $0.partitionIndex == 0 }) else { return false }
+                return p.leaderId != victim && p.leaderId >= 0
+            }
+            let elapsed = Date().timeIntervalSince(killedAt)
+            print("partition 0's leader moved from \(victim) in \(elapsed) s (lease TTL \(Self.ttl) s)")
+            let moved = try #require(after?.topics.first { $0.name == "orders" }?.partitions.first { $0.partitionIndex == 0 }, "no new leader after kill -9 of \(victim)")
+            #expect(elapsed < Double(Self.ttl) + 2 + 1.5, "failover took \(elapsed) s")
+            #expect(moved.leaderEpoch == before.leaderEpoch + 1 && !moved.isrNodes.contains(victim) && moved.offlineReplicas == [victim])
+            #expect(after!.brokers.count == 2 && !after!.brokers.contains { $0.nodeId == victim })
+            // Every partition has a live leader, the dead broker in none of their ISRs.
+            let settled = try await waitForMetadata(port: ports[survivor]!, seconds: 5) { m in
+                m.topics.first { $0.name == "orders" }!.partitions.allSatisfy { $0.leaderId >= 0 && $0.leaderId != victim && !$0.isrNodes.contains(victim) }
+            }
+            #expect(settled != nil, "not every partition re-elected")
+
+            // The controller (new if the victim was it) still assigns a new topic over the live brokers.
+            let controller = try await waitForMetadata(port: ports[survivor]!, seconds: Double(Self.ttl) + 10) { $0.controllerId >= 0 && $0.controllerId != victim }
+            #expect(controller != nil, "no live controller after the kill (was \(controllerBefore))")
+            let next = try await offPool { try self.createTopic(port: ports[survivor]!, "after-kill", partitions: 4, replicationFactor: 2) }
+            #expect(next.errorCode == 0, "create after kill: \(next.errorMessage ?? "")")
+            let shown = try await waitForMetadata(port: ports[survivor]!, seconds: 10) { $0.topics.first { $0.name == "after-kill" }?.partitions.count == 4 }
+            for p in shown?.topics.first(where: { $0.name == "after-kill" })?.partitions ?? [] {
+                #expect(p.replicaNodes.count == 2 && !p.replicaNodes.contains(victim) && p.leaderId == p.replicaNodes[0])
+            }
+            #expect(shown != nil)
+            let rf3 = try await offPool { try self.createTopic(port: ports[survivor]!, "too-wide-now", partitions: 1, replicationFactor: 3) }
+            #expect(rf3.errorCode == 38)
+            brokers[victim] = nil
+        }
+    }
+
+    func eventually(seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
+    }
+}
