@@ -9,7 +9,7 @@ import Testing
 /// Replication over real sockets: three in-process brokers, followers fetching from the
 /// leader with Kafka Fetch v12 (SpoolReplication), an in-memory cluster layer. RF 3, min ISR 2,
 /// replica.lag.time.max.ms 10 s (1 s in the tests that wait for a shrink). Every wait is bounded.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct ReplicationTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ReplicationTests {
     @Test func acksAllRecordsAreOnEveryReplicaAtTheSameOffsetsWithIdenticalBytes() async throws {
         let c = try await ReplicationCluster.start()
         defer { Task { await c.stop() } }
