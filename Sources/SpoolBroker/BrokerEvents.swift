@@ -17,6 +17,9 @@ public final class BrokerEvents: StorageObserver, Sendable {
     private let recovery = Mutex(RecoveryTally())
     /// The failures of the retention run going on, reported together when it ends.
     private let retentionErrors = Mutex<[String]>([])
+    /// The rate limits of the authentication and authorization-denial lines (BrokerEvents+Security).
+    let authenticationLog = RateLimitedLog(linesPerSecond: BrokerEvents.securityLinesPerSecond)
+    let denialLog = RateLimitedLog(linesPerSecond: BrokerEvents.securityLinesPerSecond)
 
     struct RecoveryTally {
         var clean = 0

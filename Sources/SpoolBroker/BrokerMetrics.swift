@@ -92,7 +92,7 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_consumer_group_committed_offset", kind: .gauge, help: "Offset a consumer group committed for a partition.", buckets: []),
         .init(name: "spool_consumer_group_lag", kind: .gauge, help: "Records between a group's committed offset and the partition's end.", buckets: []),
         .init(name: "spool_consumer_group_members", kind: .gauge, help: "Members of a consumer group.", buckets: []),
-    ] + CleanerMetrics.catalogue
+    ] + CleanerMetrics.catalogue + SecurityMetrics.catalogue
 
     /// The catalogue by name.
     public static let descriptors: [String: Descriptor] = Dictionary(uniqueKeysWithValues: catalogue.map { ($0.name, $0) })
@@ -117,6 +117,8 @@ public final class BrokerMetrics: Sendable {
     let descriptorBudget: Gauge
     let segmentFilesOpen: Gauge
     let segmentFilesBudget: Gauge
+    /// Authentication and authorization counters.
+    public let security: SecurityMetrics
 
     private let topics = Mutex<[String: TopicMetrics]>([:])
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
@@ -150,6 +152,7 @@ public final class BrokerMetrics: Sendable {
         descriptorBudget = Gauge(label: "spool_descriptor_budget", factory: factory)
         segmentFilesOpen = Gauge(label: "spool_segment_files_open", factory: factory)
         segmentFilesBudget = Gauge(label: "spool_segment_files_budget", factory: factory)
+        security = SecurityMetrics(factory: factory)
     }
 
     /// Metrics that go nowhere.

@@ -16,6 +16,11 @@ extension KafkaAPIs {
 
     func createAcls(_ request: CreateAclsRequest, _ call: KafkaCall) -> EventLoopFuture<CreateAclsResponse> {
         let broker = self.broker
+        guard mayOnCluster(call, .alter) else {
+            return call.eventLoop.makeSucceededFuture(CreateAclsResponse(results: request.creations.map { _ in
+                .init(errorCode: Self.clusterDenied, errorMessage: "not authorized to alter ACLs")
+            }))
+        }
         return call.eventLoop.makeFutureWithTask {
             var results: [CreateAclsResponse.Result] = []
             var valid: [AclBinding] = []
@@ -45,6 +50,9 @@ extension KafkaAPIs {
     }
 
     func describeAcls(_ r: DescribeAclsRequest, _ call: KafkaCall) -> DescribeAclsResponse {
+        guard mayOnCluster(call, .describe) else {
+            return DescribeAclsResponse(errorCode: Self.clusterDenied, errorMessage: "not authorized to describe ACLs", resources: [])
+        }
         let parsed = Self.aclFilter(type: r.resourceTypeFilter, name: r.resourceNameFilter, pattern: r.patternTypeFilter,
                                     principal: r.principalFilter, host: r.hostFilter, operation: r.operation, permission: r.permissionType)
         guard let filter = parsed.filter else {
@@ -66,6 +74,11 @@ extension KafkaAPIs {
 
     func deleteAcls(_ request: DeleteAclsRequest, _ call: KafkaCall) -> EventLoopFuture<DeleteAclsResponse> {
         let broker = self.broker
+        guard mayOnCluster(call, .alter) else {
+            return call.eventLoop.makeSucceededFuture(DeleteAclsResponse(filterResults: request.filters.map { _ in
+                .init(errorCode: Self.clusterDenied, errorMessage: "not authorized to alter ACLs", matchingAcls: [])
+            }))
+        }
         return call.eventLoop.makeFutureWithTask {
             let parsed = request.filters.map {
                 Self.aclFilter(type: $0.resourceTypeFilter, name: $0.resourceNameFilter, pattern: $0.patternTypeFilter,

@@ -8,6 +8,9 @@ extension KafkaAPIs {
     static let quotaKeys: Set<String> = ["producer_byte_rate", "consumer_byte_rate"]
 
     func describeClientQuotas(_ request: DescribeClientQuotasRequest, _ call: KafkaCall) -> DescribeClientQuotasResponse {
+        guard mayOnCluster(call, .describeConfigs) else {
+            return .init(errorCode: Self.clusterDenied, errorMessage: "not authorized to describe client quotas")
+        }
         var filters: [(type: String, match: Int8, name: String?)] = []
         for component in request.components {
             guard component.entityType == "user" || component.entityType == "client-id" else {
@@ -45,6 +48,12 @@ extension KafkaAPIs {
 
     func alterClientQuotas(_ request: AlterClientQuotasRequest, _ call: KafkaCall) -> EventLoopFuture<AlterClientQuotasResponse> {
         let broker = self.broker
+        guard mayOnCluster(call, .alterConfigs) else {
+            return call.eventLoop.makeSucceededFuture(AlterClientQuotasResponse(entries: request.entries.map { entry in
+                .init(errorCode: Self.clusterDenied, errorMessage: "not authorized to alter client quotas",
+                      entity: entry.entity.map { .init(entityType: $0.entityType, entityName: $0.entityName) })
+            }))
+        }
         return call.eventLoop.makeFutureWithTask {
             var answers: [AlterClientQuotasResponse.Entry] = []
             for entry in request.entries {

@@ -4,10 +4,18 @@ import SpoolBroker
 // Metadata and DescribeCluster in cluster mode: what etcd says (live brokers, controller,
 // each partition's leader, epoch, replicas, ISR), as this broker last learnt it.
 extension KafkaAPIs {
-    func clusterMetadata(names: [String]?, autoCreate: Bool, cluster: any ClusterAdministration) async throws -> MetadataResponse {
+    func clusterMetadata(names: [String]?, autoCreate: Bool, cluster: any ClusterAdministration,
+                         visible: (String) -> Bool = { _ in true }, creatable: (String) -> Bool = { _ in true }) async throws -> MetadataResponse {
         var view = cluster.metadataView()
-        if let names, autoCreate {
+        // Authorization: see `metadata` (hidden from a listing, TOPIC_AUTHORIZATION_FAILED when named).
+        let shown = names.map { $0.filter(visible) }
+        var denied = Set((names ?? []).filter { !Set(shown ?? []).contains($0) })
+        if let names = shown, autoCreate {
             for name in names where view.topics[name] == nil && Broker.isValidTopicName(name) {
+                guard creatable(name) else {
+                    denied.insert(name)
+                    continue
+                }
                 do {
                     _ = try await broker.createTopic(name, partitions: nil)
                 } catch let error as BrokerError where error.code == .topicExists {
@@ -19,7 +27,8 @@ extension KafkaAPIs {
             view = cluster.metadataView()
         }
         let live = Set(view.brokers.map(\.nodeId))
-        let topics = (names ?? view.topics.keys.sorted()).map { name -> MetadataResponse.Topic in
+        let topics = (names ?? view.topics.keys.sorted().filter(visible)).map { name -> MetadataResponse.Topic in
+            if denied.contains(name) { return .init(errorCode: Self.topicDenied, name: name) }
             guard let topic = view.topics[name] else {
                 let code: KafkaErrorCode = Broker.isValidTopicName(name) ? .unknownTopicOrPartition : .invalidTopicException
                 return .init(errorCode: code.rawValue, name: name)
@@ -46,6 +55,10 @@ extension KafkaAPIs {
             return DescribeClusterResponse(
                 errorCode: KafkaErrorCode.mismatchedEndpointType.rawValue, errorMessage: "Spool has only broker endpoints (type 1)",
                 endpointType: request.endpointType, clusterId: config.clusterId)
+        }
+        guard mayOnCluster(call, .describe) else {
+            return DescribeClusterResponse(errorCode: Self.clusterDenied, errorMessage: "not authorized to describe the cluster",
+                                           endpointType: request.endpointType, clusterId: config.clusterId)
         }
         guard let cluster = broker.clusterAdministration else {
             let me = brokerEntry

@@ -11,7 +11,12 @@ extension KafkaAPIs {
             var topics: [DeleteRecordsResponse.Topic] = []
             for topic in request.topics {
                 var partitions: [DeleteRecordsResponse.Topic.Partition] = []
+                let allowed = self.may(call, .delete, topic: topic.name)
                 for p in topic.partitions {
+                    guard allowed else {
+                        partitions.append(.init(partitionIndex: p.partitionIndex, lowWatermark: -1, errorCode: Self.topicDenied))
+                        continue
+                    }
                     do {
                         let low = try await broker.deleteRecords(TopicPartition(topic.name, p.partitionIndex), before: p.offset)
                         partitions.append(.init(partitionIndex: p.partitionIndex, lowWatermark: low, errorCode: 0))

@@ -5,6 +5,10 @@ import SpoolRecords
 // DescribeLogDirs (API 35) and DescribeProducers (API 61): what admin clients ask of storage.
 extension KafkaAPIs {
     func describeLogDirs(_ request: DescribeLogDirsRequest, _ call: KafkaCall) -> DescribeLogDirsResponse {
+        // DESCRIBE on the cluster.
+        guard mayOnCluster(call, .describe) else {
+            return DescribeLogDirsResponse(throttleTimeMs: 0, errorCode: Self.clusterDenied, results: [])
+        }
         let dir = broker.describeLogDir()
         // A null topic list asks for every partition; a named one only for those of it that exist.
         var wanted: [String: [Int32]] = [:]
@@ -24,9 +28,14 @@ extension KafkaAPIs {
 
     func describeProducers(_ request: DescribeProducersRequest, _ call: KafkaCall) -> EventLoopFuture<DescribeProducersResponse> {
         let broker = self.broker
+        // READ on each topic.
+        let denied = Set(request.topics.map(\.name).filter { !may(call, .read, topic: $0) })
         return call.eventLoop.makeFutureWithTask {
             DescribeProducersResponse(throttleTimeMs: 0, topics: request.topics.map { topic in
                 .init(name: topic.name, partitions: topic.partitionIndexes.map { index in
+                    if denied.contains(topic.name) {
+                        return .init(partitionIndex: index, errorCode: Self.topicDenied, errorMessage: "not authorized to read topic \(topic.name)")
+                    }
                     do {
                         let producers = try broker.describeProducers(TopicPartition(topic.name, index))
                         return .init(partitionIndex: index, errorCode: 0, errorMessage: nil, activeProducers: producers.map {

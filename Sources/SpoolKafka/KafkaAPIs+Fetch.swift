@@ -7,7 +7,19 @@ import SpoolRecords
 extension KafkaAPIs {
     func fetch(_ request: FetchRequest, _ call: KafkaCall) -> Started {
         var partitions: [FetchSpec.Partition] = []
+        // A follower's fetch (a replica id) needs CLUSTER_ACTION on the cluster; a consumer's
+        // READ on each topic. Refused partitions answer TOPIC_AUTHORIZATION_FAILED.
+        var denied: [FetchResponse.Topic] = []
+        let follower = request.replicaId >= 0
+        let followerAllowed = !follower || mayOnCluster(call, .clusterAction)
         for topic in request.topics {
+            guard followerAllowed && (follower || may(call, .read, topic: topic.topic)) else {
+                denied.append(.init(topic: topic.topic, partitions: topic.partitions.map {
+                    .init(partitionIndex: $0.partition, errorCode: Self.topicDenied, highWatermark: -1, lastStableOffset: -1,
+                          logStartOffset: -1, abortedTransactions: [], records: .buffer(ByteBuffer()))
+                }))
+                continue
+            }
             for p in topic.partitions {
                 var partition = FetchSpec.Partition(
                     TopicPartition(topic.topic, p.partition), offset: p.fetchOffset, maxBytes: max(0, Int(p.partitionMaxBytes)))
@@ -18,7 +30,7 @@ extension KafkaAPIs {
         }
         guard !partitions.isEmpty else {
             // An empty fetch (e.g. a fetch-session ping): answer at once.
-            return Started(reply: call.eventLoop.makeSucceededFuture(call.respond(FetchResponse(sessionId: 0))))
+            return Started(reply: call.eventLoop.makeSucceededFuture(call.respond(FetchResponse(sessionId: 0, responses: denied))))
         }
         var spec = FetchSpec(
             partitions: partitions, maxBytes: min(max(1, Int(request.maxBytes)), config.fetchResponseBytesMax),
@@ -28,14 +40,14 @@ extension KafkaAPIs {
         // A follower's replica fetch (Fetch ≤ v14 carries the broker id; consumers send -1).
         spec.replicaId = request.replicaId >= 0 ? request.replicaId : -1
         let pending = broker.fetch(spec, on: call.eventLoop)
-        let reply = pending.future.flatMap { planned in fetchReply(planned, call) }
+        let reply = pending.future.flatMap { planned in fetchReply(planned, call, denied: denied) }
         return Started(reply: reply, fetch: pending)
     }
 
     /// Has the core open each span first (a segment deleted meanwhile turns into a
     /// partition error, never a half-written response), then encodes the response with
     /// the records deferred.
-    private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall) -> EventLoopFuture<KafkaReply> {
+    private func fetchReply(_ planned: [FetchedPartition], _ call: KafkaCall, denied: [FetchResponse.Topic]) -> EventLoopFuture<KafkaReply> {
         var spans: [FetchedSpan] = []
         var topics: [FetchResponse.Topic] = []
         for entry in planned {
@@ -68,6 +80,7 @@ extension KafkaAPIs {
                 topics.append(.init(topic: entry.topicPartition.topic, partitions: [partition]))
             }
         }
+        topics += denied
         // Over its fetch quota, the client's answer is held (Kafka's throttle_time_ms).
         let bytes = spans.reduce(0) { $0 + $1.byteCount }
         let throttle = bytes == 0 ? 0 : broker.quotas.record(
@@ -81,6 +94,10 @@ extension KafkaAPIs {
     func listOffsets(_ request: ListOffsetsRequest, _ call: KafkaCall) -> ListOffsetsResponse {
         ListOffsetsResponse(topics: request.topics.map { topic in
             .init(name: topic.name, partitions: topic.partitions.map { p in
+                // DESCRIBE on the topic.
+                guard may(call, .describe, topic: topic.name) else {
+                    return .init(partitionIndex: p.partitionIndex, errorCode: Self.topicDenied)
+                }
                 let tp = TopicPartition(topic.name, p.partitionIndex)
                 let spec: OffsetSpec
                 switch p.timestamp {

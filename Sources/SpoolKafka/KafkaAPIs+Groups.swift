@@ -5,6 +5,10 @@ import SpoolRecords
 // Consumer groups: the core's GroupCoordinator, which the native listener shares.
 extension KafkaAPIs {
     func joinGroup(_ request: JoinGroupRequest, _ call: KafkaCall) -> EventLoopFuture<JoinGroupResponse> {
+        guard may(call, .read, group: request.groupId) else {
+            return call.eventLoop.makeSucceededFuture(JoinGroupResponse(
+                errorCode: Self.groupDenied, generationId: -1, protocolName: nil, leader: "", memberId: request.memberId))
+        }
         let join = GroupCoordinator.JoinRequest(
             groupId: request.groupId, memberId: request.memberId, groupInstanceId: request.groupInstanceId,
             clientId: call.header.clientId ?? "", clientHost: call.clientHost,
@@ -35,6 +39,9 @@ extension KafkaAPIs {
     }
 
     func syncGroup(_ request: SyncGroupRequest, _ call: KafkaCall) -> EventLoopFuture<SyncGroupResponse> {
+        guard may(call, .read, group: request.groupId) else {
+            return call.eventLoop.makeSucceededFuture(SyncGroupResponse(errorCode: Self.groupDenied))
+        }
         var assignments: [String: [UInt8]] = [:]
         for a in request.assignments { assignments[a.memberId] = Array(a.assignment.readableBytesView) }
         let sync = GroupCoordinator.SyncRequest(
@@ -56,6 +63,7 @@ extension KafkaAPIs {
     }
 
     func heartbeat(_ request: HeartbeatRequest, _ call: KafkaCall) -> HeartbeatResponse {
+        guard may(call, .read, group: request.groupId) else { return HeartbeatResponse(errorCode: Self.groupDenied) }
         do {
             try broker.groups.heartbeat(
                 groupId: request.groupId, memberId: request.memberId, groupInstanceId: request.groupInstanceId,
@@ -71,6 +79,7 @@ extension KafkaAPIs {
         let members = call.version >= 3
             ? request.members.map { GroupCoordinator.MemberIdentity(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId) }
             : [GroupCoordinator.MemberIdentity(memberId: request.memberId)]
+        guard may(call, .read, group: request.groupId) else { return LeaveGroupResponse(errorCode: Self.groupDenied) }
         do {
             let results = try broker.groups.leave(groupId: request.groupId, members: members)
             let errorCode = call.version < 3 ? results.first?.error.map { KafkaErrorCode($0).rawValue } ?? 0 : 0
@@ -84,8 +93,19 @@ extension KafkaAPIs {
     }
 
     func offsetCommit(_ request: OffsetCommitRequest, _ call: KafkaCall) -> EventLoopFuture<OffsetCommitResponse> {
+        // READ on the group (else GROUP_AUTHORIZATION_FAILED everywhere) and on each topic
+        // (else TOPIC_AUTHORIZATION_FAILED for its partitions, the others committed).
+        func answer(_ code: (String) -> Int16?) -> OffsetCommitResponse {
+            OffsetCommitResponse(topics: request.topics.map { topic in
+                .init(name: topic.name, partitions: topic.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code(topic.name) ?? 0) })
+            })
+        }
+        guard may(call, .read, group: request.groupId) else {
+            return call.eventLoop.makeSucceededFuture(answer { _ in Self.groupDenied })
+        }
+        let deniedTopics = Set(request.topics.map(\.name).filter { !may(call, .read, topic: $0) })
         var offsets: [TopicPartition: GroupCoordinator.OffsetAndMetadata] = [:]
-        for topic in request.topics {
+        for topic in request.topics where !deniedTopics.contains(topic.name) {
             for p in topic.partitions {
                 offsets[TopicPartition(topic.name, p.partitionIndex)] = .init(offset: p.committedOffset, metadata: p.committedMetadata ?? "")
             }
@@ -96,7 +116,8 @@ extension KafkaAPIs {
         let promise = call.eventLoop.makePromise(of: OffsetCommitResponse.self)
         broker.groups.commit(commit) { result in
             func code(_ tp: TopicPartition) -> Int16 {
-                switch result {
+                if deniedTopics.contains(tp.topic) { return Self.topicDenied }
+                return switch result {
                 case .success(let refused): refused[tp].map { KafkaErrorCode($0).rawValue } ?? 0
                 case .failure(let error): KafkaErrorCode(error.code).rawValue
                 }
@@ -111,13 +132,26 @@ extension KafkaAPIs {
     }
 
     func offsetFetch(_ request: OffsetFetchRequest, _ call: KafkaCall) -> OffsetFetchResponse {
+        // DESCRIBE on the group, and on each topic: a named topic refused answers
+        // TOPIC_AUTHORIZATION_FAILED per partition, one refused is left out of "every topic".
+        func refused(_ code: Int16, _ names: Set<String>? = nil) -> [OffsetFetchResponse.Topic] {
+            (request.topics ?? []).filter { names?.contains($0.name) ?? true }.map { t in
+                .init(name: t.name, partitions: t.partitionIndexes.map {
+                    .init(partitionIndex: $0, committedOffset: -1, metadata: "", errorCode: code)
+                })
+            }
+        }
+        guard may(call, .describe, group: request.groupId) else {
+            return OffsetFetchResponse(topics: refused(Self.groupDenied), errorCode: Self.groupDenied)
+        }
+        let deniedTopics = Set((request.topics ?? []).map(\.name).filter { !may(call, .describe, topic: $0) })
         let partitions = request.topics.map { topics in
-            topics.flatMap { t in t.partitionIndexes.map { TopicPartition(t.name, $0) } }
+            topics.filter { !deniedTopics.contains($0.name) }.flatMap { t in t.partitionIndexes.map { TopicPartition(t.name, $0) } }
         }
         do {
             let fetched = try broker.groups.fetchOffsets(groupId: request.groupId, partitions: partitions)
-            var topics: [OffsetFetchResponse.Topic] = []
-            for f in fetched {
+            var topics: [OffsetFetchResponse.Topic] = refused(Self.topicDenied, deniedTopics)
+            for f in fetched where request.topics != nil || may(call, .describe, topic: f.partition.topic, log: false) {
                 let entry = OffsetFetchResponse.Topic.Partition(
                     partitionIndex: f.partition.partition, committedOffset: f.offset, committedLeaderEpoch: -1,
                     metadata: f.metadata, errorCode: 0)
@@ -144,7 +178,9 @@ extension KafkaAPIs {
     func listGroups(_ request: ListGroupsRequest, _ call: KafkaCall) -> ListGroupsResponse {
         let states = request.statesFilter.isEmpty ? nil : Set(request.statesFilter.compactMap { GroupState(rawValue: $0) })
         do {
-            let groups = try broker.groups.listGroups(states: states)
+            // DESCRIBE on the cluster lists every group; else those the principal may DESCRIBE.
+            let everyGroup = mayOnCluster(call, .describe, log: false)
+            let groups = try broker.groups.listGroups(states: states).filter { everyGroup || may(call, .describe, group: $0.groupId, log: false) }
             return ListGroupsResponse(errorCode: 0, groups: groups.map {
                 .init(groupId: $0.groupId, protocolType: $0.protocolType, groupState: $0.state.rawValue)
             })
@@ -155,6 +191,9 @@ extension KafkaAPIs {
 
     func describeGroups(_ request: DescribeGroupsRequest, _ call: KafkaCall) -> DescribeGroupsResponse {
         DescribeGroupsResponse(groups: request.groups.map { groupId in
+            guard may(call, .describe, group: groupId) else {
+                return .init(errorCode: Self.groupDenied, groupId: groupId, groupState: "", protocolType: "", protocolData: "")
+            }
             do {
                 let d = try broker.groups.describeGroup(groupId)
                 return .init(
@@ -175,9 +214,16 @@ extension KafkaAPIs {
     }
 
     func deleteGroups(_ request: DeleteGroupsRequest, _ call: KafkaCall) -> EventLoopFuture<DeleteGroupsResponse> {
+        // DELETE on each group; the refused ones answer GROUP_AUTHORIZATION_FAILED.
+        let denied = request.groupsNames.filter { !may(call, .delete, group: $0) }
+        let allowed = request.groupsNames.filter { !denied.contains($0) }
         let promise = call.eventLoop.makePromise(of: DeleteGroupsResponse.self)
-        broker.groups.deleteGroups(request.groupsNames) { results in
-            promise.succeed(DeleteGroupsResponse(results: results.map {
+        guard !allowed.isEmpty else {
+            promise.succeed(DeleteGroupsResponse(results: denied.map { .init(groupId: $0, errorCode: Self.groupDenied) }))
+            return promise.futureResult
+        }
+        broker.groups.deleteGroups(allowed) { results in
+            promise.succeed(DeleteGroupsResponse(results: denied.map { .init(groupId: $0, errorCode: Self.groupDenied) } + results.map {
                 .init(groupId: $0.groupId, errorCode: $0.error.map { KafkaErrorCode($0).rawValue } ?? 0)
             }))
         }
@@ -186,7 +232,14 @@ extension KafkaAPIs {
 
     func initProducerId(_ request: InitProducerIdRequest, _ call: KafkaCall) -> EventLoopFuture<InitProducerIdResponse> {
         if let transactionalId = request.transactionalId, !transactionalId.isEmpty {
+            guard may(call, .write, transactionalId: transactionalId) else {
+                return call.eventLoop.makeSucceededFuture(InitProducerIdResponse(errorCode: Self.transactionalIdDenied, producerId: -1, producerEpoch: -1))
+            }
             return transactionalInitProducerId(request, transactionalId: transactionalId, call)
+        }
+        // An idempotent producer: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679).
+        guard mayOnCluster(call, .idempotentWrite, log: false) || broker.authorizeAny(call.identity, .write, .topic, api: call.api.name) else {
+            return call.eventLoop.makeSucceededFuture(InitProducerIdResponse(errorCode: Self.clusterDenied, producerId: -1, producerEpoch: -1))
         }
         let broker = broker
         return call.eventLoop.makeFutureWithTask {

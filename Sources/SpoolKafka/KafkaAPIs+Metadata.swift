@@ -19,15 +19,28 @@ extension KafkaAPIs {
         let autoCreate = config.autoCreateTopics && request.allowAutoTopicCreation
         let broker = self.broker
         let apis = self
+        // Authorization: a listing of every topic leaves out those the principal may not
+        // DESCRIBE (silently); a named one answers TOPIC_AUTHORIZATION_FAILED, and so does
+        // one to be auto-created without CREATE (on the cluster or the topic).
+        let visible: @Sendable (String) -> Bool = { name in apis.may(call, .describe, topic: name, log: names != nil) }
+        let creatable: @Sendable (String) -> Bool = { name in apis.mayCreate(call, topic: name) }
         if let cluster = broker.clusterAdministration {
             return call.eventLoop.makeFutureWithTask {
-                try await apis.clusterMetadata(names: names, autoCreate: autoCreate, cluster: cluster)
+                try await apis.clusterMetadata(names: names, autoCreate: autoCreate, cluster: cluster, visible: visible, creatable: creatable)
             }
         }
         return call.eventLoop.makeFutureWithTask {
             var topics: [MetadataResponse.Topic] = []
             for name in names ?? broker.listTopics().map(\.name) {
+                guard visible(name) else {
+                    if names != nil { topics.append(.init(errorCode: Self.topicDenied, name: name)) }
+                    continue
+                }
                 if broker.partitionCount(of: name) == nil && autoCreate {
+                    guard creatable(name) else {
+                        topics.append(.init(errorCode: Self.topicDenied, name: name))
+                        continue
+                    }
                     do {
                         _ = try await broker.createTopic(name, partitions: nil)
                     } catch let error as BrokerError where error.code == .topicExists {
@@ -65,6 +78,15 @@ extension KafkaAPIs {
             return FindCoordinatorResponse(
                 errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue,
                 errorMessage: "unknown coordinator key type \(request.keyType)", nodeId: -1, host: "", port: -1)
+        }
+        // DESCRIBE on the group or the transactional id.
+        if request.keyType == 0 && !may(call, .describe, group: request.key) {
+            return FindCoordinatorResponse(errorCode: Self.groupDenied, errorMessage: "not authorized to describe group \(request.key)",
+                                           nodeId: -1, host: "", port: -1)
+        }
+        if request.keyType == 1 && !may(call, .describe, transactionalId: request.key) {
+            return FindCoordinatorResponse(errorCode: Self.transactionalIdDenied,
+                                           errorMessage: "not authorized to describe transactional id \(request.key)", nodeId: -1, host: "", port: -1)
         }
         return FindCoordinatorResponse(errorCode: 0, errorMessage: nil, nodeId: config.nodeId, host: advertisedHost, port: advertisedPort)
     }

@@ -2,7 +2,8 @@ import NIOCore
 import SpoolBroker
 import SpoolRecords
 
-// Produce: each partition's batches go through the core's one append path.
+// Produce: each partition's batches go through the core's one append path (WRITE on the
+// topic; transactional records also WRITE on the transactional id).
 extension KafkaAPIs {
     func produce(_ request: ProduceRequest, _ call: KafkaCall) -> EventLoopFuture<KafkaReply> {
         let acks: Acks?
@@ -18,6 +19,10 @@ extension KafkaAPIs {
             refusal = (.unsupportedForMessageFormat, "Produce v\(call.version) carries an old message format; Spool needs v3+ (record batches)")
         } else if acks == nil {
             refusal = (.invalidRequiredAcks, "acks must be 0, 1 or -1 (all), not \(request.acks)")
+        } else if let transactionalId = request.transactionalId, !transactionalId.isEmpty,
+                  !may(call, .write, transactionalId: transactionalId) {
+            // Transactional records need WRITE on the transactional id (the whole request fails).
+            refusal = (.transactionalIdAuthorizationFailed, "not authorized to write for transactional id \(transactionalId)")
         } else {
             refusal = nil
         }
@@ -30,6 +35,12 @@ extension KafkaAPIs {
             return call.eventLoop.makeSucceededFuture(request.acks == 0 ? .noResponse : call.respond(response))
         }
         let topicFutures = request.topicData.map { topic -> EventLoopFuture<ProduceResponse.Topic> in
+            // WRITE on the topic, else TOPIC_AUTHORIZATION_FAILED for each of its partitions.
+            guard may(call, .write, topic: topic.name) else {
+                return call.eventLoop.makeSucceededFuture(.init(name: topic.name, partitionResponses: topic.partitionData.map {
+                    .init(index: $0.index, errorCode: Self.topicDenied, baseOffset: -1, errorMessage: "not authorized to write to topic \(topic.name)")
+                }))
+            }
             let partitions = topic.partitionData.map { p -> (partition: Int32, batches: ByteBuffer) in
                 guard case .buffer(let bytes)? = p.records else { return (p.index, ByteBuffer()) }
                 return (p.index, bytes)

@@ -4,6 +4,9 @@ import SpoolSecurity
 // DescribeUserScramCredentials and AlterUserScramCredentials, over the credential store.
 extension KafkaAPIs {
     func describeUserScramCredentials(_ request: DescribeUserScramCredentialsRequest, _ call: KafkaCall) -> DescribeUserScramCredentialsResponse {
+        guard mayOnCluster(call, .describe) else {
+            return .init(errorCode: Self.clusterDenied, errorMessage: "not authorized to describe SCRAM credentials")
+        }
         guard let store = config.credentials else {
             return .init(errorCode: KafkaErrorCode.securityDisabled.rawValue, errorMessage: "no credential store")
         }
@@ -28,6 +31,11 @@ extension KafkaAPIs {
     }
 
     func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest, _ call: KafkaCall) -> AlterUserScramCredentialsResponse {
+        guard mayOnCluster(call, .alter) else {
+            return .init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+                .init(user: $0, errorCode: Self.clusterDenied, errorMessage: "not authorized to alter SCRAM credentials")
+            })
+        }
         guard let store = config.credentials else {
             return .init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
                 .init(user: $0, errorCode: KafkaErrorCode.securityDisabled.rawValue, errorMessage: "no credential store")

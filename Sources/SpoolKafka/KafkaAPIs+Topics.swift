@@ -18,13 +18,26 @@ extension KafkaAPIs {
 
     func createTopics(_ request: CreateTopicsRequest, _ call: KafkaCall) -> EventLoopFuture<CreateTopicsResponse> {
         let broker = self.broker
+        // CREATE on the cluster or on the topic. A principal that may create no topic at all
+        // (no CREATE on the cluster nor on any topic pattern) is refused with
+        // CLUSTER_AUTHORIZATION_FAILED for each topic; one that may create some topics but
+        // not this one with TOPIC_AUTHORIZATION_FAILED (Kafka's per-topic answer).
+        let clusterCreate = mayOnCluster(call, .create, log: false)
+        let someCreate = clusterCreate || broker.authorizeAny(call.identity, .create, .topic, api: call.api.name, log: false)
+        let allowed = request.topics.map { clusterCreate || may(call, .create, topic: $0.name) }
         return call.eventLoop.makeFutureWithTask {
             var results: [CreateTopicsResponse.Topic] = []
-            for topic in request.topics {
+            for (index, topic) in request.topics.enumerated() {
                 var result = CreateTopicsResponse.Topic(name: topic.name, errorCode: 0, errorMessage: nil)
                 func refuse(_ code: KafkaErrorCode, _ message: String) {
                     result.errorCode = code.rawValue
                     result.errorMessage = message
+                }
+                guard allowed[index] else {
+                    refuse(someCreate ? .topicAuthorizationFailed : .clusterAuthorizationFailed,
+                           someCreate ? "not authorized to create topic \(topic.name)" : "not authorized to create topics")
+                    results.append(result)
+                    continue
                 }
                 var configs: [String: String] = [:]
                 for c in topic.configs { if let value = c.value { configs[c.name] = value } }
@@ -89,6 +102,10 @@ extension KafkaAPIs {
                     results.append(.init(name: nil, errorCode: KafkaErrorCode.unknownTopicId.rawValue, errorMessage: "Spool names topics; it has no topic ids"))
                     continue
                 }
+                guard self.may(call, .delete, topic: name) else {
+                    results.append(.init(name: name, errorCode: Self.topicDenied, errorMessage: "not authorized to delete topic \(name)"))
+                    continue
+                }
                 do {
                     try await broker.deleteTopic(name)
                     results.append(.init(name: name, errorCode: 0))
@@ -105,6 +122,10 @@ extension KafkaAPIs {
         return call.eventLoop.makeFutureWithTask {
             var results: [CreatePartitionsResponse.Result] = []
             for topic in request.topics {
+                guard self.may(call, .alter, topic: topic.name) else {
+                    results.append(.init(name: topic.name, errorCode: Self.topicDenied, errorMessage: "not authorized to alter topic \(topic.name)"))
+                    continue
+                }
                 do {
                     // Assignments of the new partitions to this broker alone are what a single node does anyway.
                     if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [self.config.nodeId] }) {
@@ -133,6 +154,12 @@ extension KafkaAPIs {
         DescribeConfigsResponse(results: request.resources.map { resource in
             var result = DescribeConfigsResponse.Result(
                 errorCode: 0, errorMessage: nil, resourceType: resource.resourceType, resourceName: resource.resourceName)
+            // DESCRIBE_CONFIGS on the topic (29) or, for a broker, on the cluster (31).
+            if let denied = configsDenied(call, .describeConfigs, resource.resourceType, resource.resourceName) {
+                result.errorCode = denied
+                result.errorMessage = "not authorized to describe the configs of \(resource.resourceName)"
+                return result
+            }
             switch ResourceType(rawValue: resource.resourceType) {
             case .topic:
                 do {
@@ -170,6 +197,11 @@ extension KafkaAPIs {
                 var given: [String: String] = [:]
                 for c in resource.configs { if let value = c.value { given[c.name] = value } }
                 let overrides = given
+                if let denied = self.configsDenied(call, .alterConfigs, resource.resourceType, resource.resourceName) {
+                    results.append(.init(errorCode: denied, errorMessage: "not authorized to alter the configs of \(resource.resourceName)",
+                                         resourceType: resource.resourceType, resourceName: resource.resourceName))
+                    continue
+                }
                 let outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { _ in overrides }
                 results.append(.init(errorCode: outcome.0.rawValue, errorMessage: outcome.1,
                                      resourceType: resource.resourceType, resourceName: resource.resourceName))
@@ -186,7 +218,9 @@ extension KafkaAPIs {
             for resource in request.resources {
                 let operations = resource.configs
                 let outcome: (KafkaErrorCode, String?)
-                if let bad = operations.first(where: { $0.configOperation != 0 && $0.configOperation != 1 }) {
+                if let denied = self.configsDenied(call, .alterConfigs, resource.resourceType, resource.resourceName) {
+                    outcome = (KafkaErrorCode(rawValue: denied)!, "not authorized to alter the configs of \(resource.resourceName)")
+                } else if let bad = operations.first(where: { $0.configOperation != 0 && $0.configOperation != 1 }) {
                     outcome = (.invalidRequest, "config operation \(bad.configOperation) on \(bad.name): only set (0) and delete (1) apply to Spool's settings")
                 } else {
                     outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { current in
@@ -201,6 +235,16 @@ extension KafkaAPIs {
                                      resourceType: resource.resourceType, resourceName: resource.resourceName))
             }
             return IncrementalAlterConfigsResponse(responses: results)
+        }
+    }
+
+    /// The refusal code when the call may not do `operation` (DESCRIBE_CONFIGS, ALTER_CONFIGS)
+    /// on a config resource: a topic's (29) or a broker's, checked on the cluster (31); nil if allowed.
+    func configsDenied(_ call: KafkaCall, _ operation: AclOperation, _ type: Int8, _ name: String) -> Int16? {
+        switch ResourceType(rawValue: type) {
+        case .topic: may(call, operation, topic: name) ? nil : Self.topicDenied
+        case .broker: mayOnCluster(call, operation) ? nil : Self.clusterDenied
+        case nil: nil
         }
     }
 

@@ -4,6 +4,9 @@ import SpoolRecords
 
 // Transactions: InitProducerId with a transactional id, AddPartitionsToTxn,
 // AddOffsetsToTxn, TxnOffsetCommit and EndTxn, over the core's transaction coordinator.
+// Each needs WRITE on the transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), and
+// AddPartitionsToTxn WRITE on each topic, AddOffsetsToTxn and TxnOffsetCommit READ on the
+// group (and TxnOffsetCommit READ on each topic).
 extension KafkaAPIs {
     func transactionalInitProducerId(_ request: InitProducerIdRequest, transactionalId: String,
                                      _ call: KafkaCall) -> EventLoopFuture<InitProducerIdResponse> {
@@ -23,6 +26,18 @@ extension KafkaAPIs {
 
     func addPartitionsToTxn(_ request: AddPartitionsToTxnRequest, _ call: KafkaCall) -> AddPartitionsToTxnResponse {
         var code = KafkaErrorCode.none
+        let txnAllowed = may(call, .write, transactionalId: request.transactionalId)
+        let deniedTopics = txnAllowed ? Set(request.topics.map(\.name).filter { !may(call, .write, topic: $0) }) : []
+        if !txnAllowed || !deniedTopics.isEmpty {
+            // Nothing added: the refused partitions say why, the others OPERATION_NOT_ATTEMPTED.
+            return AddPartitionsToTxnResponse(results: request.topics.map { topic in
+                .init(name: topic.name, results: topic.partitions.map { p in
+                    let c = !txnAllowed ? Self.transactionalIdDenied
+                        : deniedTopics.contains(topic.name) ? Self.topicDenied : KafkaErrorCode.operationNotAttempted.rawValue
+                    return .init(partitionIndex: p, errorCode: c)
+                })
+            })
+        }
         var unknown: Set<TopicPartition> = []
         for topic in request.topics {
             for p in topic.partitions where (try? broker.listOffset(TopicPartition(topic.name, p), .earliest)) == nil {
@@ -48,6 +63,8 @@ extension KafkaAPIs {
     }
 
     func addOffsetsToTxn(_ request: AddOffsetsToTxnRequest, _ call: KafkaCall) -> AddOffsetsToTxnResponse {
+        guard may(call, .write, transactionalId: request.transactionalId) else { return AddOffsetsToTxnResponse(errorCode: Self.transactionalIdDenied) }
+        guard may(call, .read, group: request.groupId) else { return AddOffsetsToTxnResponse(errorCode: Self.groupDenied) }
         do {
             try broker.transactions.addOffsets(
                 transactionalId: request.transactionalId, producerId: request.producerId, producerEpoch: request.producerEpoch,
@@ -60,8 +77,16 @@ extension KafkaAPIs {
 
     func txnOffsetCommit(_ request: TxnOffsetCommitRequest, _ call: KafkaCall) -> TxnOffsetCommitResponse {
         var code = KafkaErrorCode.none
+        let refusal: Int16? = !may(call, .write, transactionalId: request.transactionalId) ? Self.transactionalIdDenied
+            : !may(call, .read, group: request.groupId) ? Self.groupDenied : nil
+        if let refusal {
+            return TxnOffsetCommitResponse(topics: request.topics.map { t in
+                .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: refusal) })
+            })
+        }
+        let deniedTopics = Set(request.topics.map(\.name).filter { !may(call, .read, topic: $0) })
         do {
-            let offsets = request.topics.flatMap { t in
+            let offsets = request.topics.filter { !deniedTopics.contains($0.name) }.flatMap { t in
                 t.partitions.map { (TopicPartition(t.name, $0.partitionIndex), $0.committedOffset, $0.committedMetadata ?? "") }
             }
             try broker.transactions.commitOffsets(
@@ -71,11 +96,16 @@ extension KafkaAPIs {
             code = Self.transactionCode(error, version: call.version)
         }
         return TxnOffsetCommitResponse(topics: request.topics.map { t in
-            .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: code.rawValue) })
+            .init(name: t.name, partitions: t.partitions.map {
+                .init(partitionIndex: $0.partitionIndex, errorCode: deniedTopics.contains(t.name) ? Self.topicDenied : code.rawValue)
+            })
         })
     }
 
     func endTxn(_ request: EndTxnRequest, _ call: KafkaCall) -> EventLoopFuture<EndTxnResponse> {
+        guard may(call, .write, transactionalId: request.transactionalId) else {
+            return call.eventLoop.makeSucceededFuture(EndTxnResponse(errorCode: Self.transactionalIdDenied))
+        }
         let coordinator = broker.transactions
         return call.eventLoop.makeFutureWithTask {
             do {

@@ -13,6 +13,9 @@ struct KafkaCall: Sendable {
 
     var version: Int16 { header.apiVersion }
 
+    /// Who asks, for the authorizer: the principal and the client's address.
+    var identity: AccessIdentity { AccessIdentity(principal: principal.description, host: clientHost) }
+
     /// The user client quotas are looked up for: the SASL user (Kafka's `ANONYMOUS` without one).
     var quotaUser: String { principal == .anonymous ? ClientQuotaManager.anonymousUser : principal.name }
 

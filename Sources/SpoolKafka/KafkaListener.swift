@@ -101,13 +101,14 @@ public final class KafkaListener: Sendable {
                 let apis = KafkaAPIs(
                     broker: broker, config: config, advertisedHost: host, advertisedPort: Int32(port), budget: budget)
                 let client = channel.remoteAddress.map { "\($0)" } ?? "?"
+                // Logged (rate-limited) and counted by the broker's events (issue 15 item 7).
+                let events = broker.events
                 let gate = sasl ? KafkaSaslGate(config: config, store: config.credentials!) { success, principal, mechanism, detail in
                     if success {
-                        logger.info("authentication succeeded", metadata: [
-                            "principal": "\(principal)", "mechanism": "\(mechanism)", "client": "\(client)", "listener": "\(protocolName)"])
+                        events.authenticationSucceeded(principal: principal, mechanism: mechanism, client: client, listener: protocolName)
                     } else {
-                        logger.warning("authentication failed", metadata: [
-                            "mechanism": "\(mechanism)", "client": "\(client)", "listener": "\(protocolName)", "reason": "\(detail)"])
+                        events.authenticationFailed(user: principal.isEmpty ? nil : principal, mechanism: mechanism, client: client,
+                                                    listener: protocolName, reason: detail)
                     }
                 } : nil
                 return channel.eventLoop.makeCompletedFuture {

@@ -30,6 +30,8 @@ final class KafkaSaslGate {
 
     private let config: KafkaListenerConfig
     private let store: CredentialStore
+    /// Told of each authentication: on success the principal (`User:name`), on failure the
+    /// user the client claimed (empty when none), with the mechanism and why.
     private let events: (_ success: Bool, _ principal: String, _ mechanism: String, _ detail: String) -> Void
     private var state: State = .initial
     /// Authenticated at least once (a re-authentication keeps the connection usable meanwhile).
@@ -136,7 +138,7 @@ final class KafkaSaslGate {
             succeeded(who, session.mechanism)
             return .response(respond(.none, bytes: bytes, lifetime: config.reauthMillis ?? 0))
         case .failure(let error):
-            events(false, "", session.mechanism, error.message)
+            events(false, session.user ?? "", session.mechanism, error.message)
             state = .initial
             return .responseThenClose(respond(.saslAuthenticationFailed, message: error.message, bytes: []), reason: error.message)
         }
@@ -161,7 +163,7 @@ final class KafkaSaslGate {
             // Even PLAIN's empty answer is sent (as Kafka's broker does).
             return .response(raw(bytes))
         case .failure(let error):
-            events(false, "", mechanism, error.message)
+            events(false, session.user ?? "", mechanism, error.message)
             return .close(reason: error.message)
         }
     }

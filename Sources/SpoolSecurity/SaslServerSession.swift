@@ -26,6 +26,8 @@ public struct SaslServerSession: Sendable {
     }
     private var kind: Kind
     public let mechanism: String
+    /// The user the client claimed to be, once a token named one (for the log of a failure).
+    public private(set) var user: String?
 
     /// Nil for a mechanism not in `enabled`.
     public init?(mechanism: String, store: CredentialStore, enabled: [String] = SaslServerSession.mechanisms) {
@@ -43,10 +45,13 @@ public struct SaslServerSession: Sendable {
     public mutating func step(_ token: [UInt8]) -> Step {
         switch kind {
         case .plain(let store):
+            let parts = token.prefix(Self.maxPlainBytes).split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+            if parts.count == 3, !parts[1].isEmpty { user = String(decoding: parts[1], as: UTF8.self) }
             return Self.plain(token, store: store)
         case .scram(var server, let sentFirst):
             do throws(SecurityError) {
                 if !sentFirst {
+                    defer { user = server.user }
                     let answer = try server.receiveClientFirst(token)
                     kind = .scram(server, sentFirst: true)
                     return .challenge(answer)

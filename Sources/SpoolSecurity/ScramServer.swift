@@ -14,6 +14,8 @@ public struct ScramServer: Sendable {
     private let lookup: @Sendable (String) -> ScramCredential?
     private let serverNonce: String
     private var state: State = .initial
+    /// The user the client-first message named (for the log), once read.
+    public private(set) var user: String?
 
     /// Longest SCRAM message accepted.
     public static let maxMessageBytes = 4096
@@ -71,6 +73,7 @@ public struct ScramServer: Sendable {
         }
         if attributes.contains(where: { $0.0 == "m" }) { throw SecurityError(.malformed, "SCRAM mandatory extensions are not supported") }
         let user = try Self.decodeName(Substring(attributes[0].1))
+        self.user = user
         let clientNonce = attributes[1].1
         guard !user.isEmpty, !clientNonce.isEmpty, clientNonce.allSatisfy({ $0.isASCII && $0 != "," && $0.asciiValue! >= 0x21 }) else {
             throw SecurityError(.malformed, "SCRAM client-first: empty user or bad nonce")

@@ -40,6 +40,9 @@ struct BrokerCommand: AsyncParsableCommand {
               kafka.ssl.client.auth=none               (Kafka's ssl.client.auth: none, requested, required)
               sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512   (on SASL_* listeners)
               connections.max.reauth.ms=0              (SASL session lifetime; 0: no limit)
+              authorizer.enabled=false      (check ACLs on every Kafka request; `spool acl` manages them)
+              super.users=User:admin;User:ops   (principals allowed everything, ';'-separated)
+              allow.everyone.if.no.acl.found=false   (with the authorizer on: a resource no ACL covers is open)
               kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
               auto.create.topics.enable=true
               default.partitions=3
@@ -99,6 +102,10 @@ struct BrokerCommand: AsyncParsableCommand {
     var kafkaAdvertise: String?
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
     var offsetsFlushMs: Int?
+    @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true).") var authorizer = false
+    @Option(help: "Principals allowed everything, ';'-separated: User:admin;User:ops (super.users).") var superUsers: String?
+    @Option(help: "With the authorizer on, whether a resource no ACL covers is open to everyone (allow.everyone.if.no.acl.found). Default: false.")
+    var allowEveryoneIfNoAclFound: Bool?
     @Option(name: .customLong("topic-default"), help: "A topic default as key=value, e.g. retention.ms=86400000 (repeatable).")
     var topicDefaults: [String] = []
     @OptionGroup var operations: OperationsOptions
@@ -114,7 +121,8 @@ struct BrokerCommand: AsyncParsableCommand {
                              "log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second", "log.cleaner.dedupe.buffer.size",
                              "kafka.ssl.certificate", "kafka.ssl.key", "kafka.ssl.client.ca", "kafka.ssl.client.auth",
                              "sasl.enabled.mechanisms", "connections.max.reauth.ms",
-                             "quota.window.num", "quota.window.size.seconds"] + OperationsOptions.keys + ClusterOptions.keys
+                             "quota.window.num", "quota.window.size.seconds",
+                             "authorizer.enabled", "super.users", "allow.everyone.if.no.acl.found"] + OperationsOptions.keys + ClusterOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -231,6 +239,9 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = kafkaSslClientAuth { settings["kafka.ssl.client.auth"] = v }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         if let offsetsFlushMs { settings["offsets.flush.ms"] = String(offsetsFlushMs) }
+        if authorizer { settings["authorizer.enabled"] = "true" }
+        if let superUsers { settings["super.users"] = superUsers }
+        if let v = allowEveryoneIfNoAclFound { settings["allow.everyone.if.no.acl.found"] = String(v) }
         topicSettings.merge(try parseConfigs(topicDefaults)) { _, flag in flag }
 
         let address = settings["listen"]!
@@ -282,12 +293,35 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("frame.completion.seconds", 1...3600) { result.budgets.frameCompletionSeconds = Int64(v) }
         if let v = try int("quota.window.num", 2...100) { result.quotas.samples = v }
         if let v = try int("quota.window.size.seconds", 1...3600) { result.quotas.windowMillis = Int64(v) * 1000 }
+        result.authorization = try Self.authorization(settings)
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {
             throw ValidationError("topic default: \(error.message)")
         }
         return (settings, result)
+    }
+
+    /// `authorizer.enabled`, `super.users` (`User:a;User:b`), `allow.everyone.if.no.acl.found`.
+    static func authorization(_ settings: [String: String]) throws -> Authorizer.Config {
+        func bool(_ key: String) throws -> Bool? {
+            guard let text = settings[key] else { return nil }
+            guard text == "true" || text == "false" else { throw ValidationError("\(key) must be true or false (got '\(text)')") }
+            return text == "true"
+        }
+        var config = Authorizer.Config()
+        config.enabled = try bool("authorizer.enabled") ?? false
+        config.allowEveryoneIfNoAclFound = try bool("allow.everyone.if.no.acl.found") ?? false
+        if let text = settings["super.users"] {
+            let users = text.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for user in users {
+                guard let colon = user.firstIndex(of: ":"), colon != user.startIndex, user.index(after: colon) != user.endIndex else {
+                    throw ValidationError("super.users must be ';'-separated principals like User:admin;User:ops (got '\(user)')")
+                }
+            }
+            config.superUsers = Set(users)
+        }
+        return config
     }
 
     func validate() throws {
@@ -319,6 +353,9 @@ struct BrokerCommand: AsyncParsableCommand {
         if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
         if !kafkaListen.isEmpty { explicit["kafka.listen"] = kafkaListen.joined(separator: ",") }
         if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
+        if authorizer { explicit["authorizer.enabled"] = "true" }
+        if let superUsers { explicit["super.users"] = superUsers }
+        if let v = allowEveryoneIfNoAclFound { explicit["allow.everyone.if.no.acl.found"] = String(v) }
         for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
         if let v = operations.httpListen { explicit["http.listen"] = v }
         if let v = operations.logLevel { explicit["log.level"] = v }

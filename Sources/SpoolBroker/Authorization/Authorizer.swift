@@ -36,6 +36,26 @@ public struct Authorizer: Sendable {
         return Self.decide(principal: principal, host: host, operation, type, name, acls: acls.all, config: config)
     }
 
+    /// Whether `principal` may do `operation` on at least one resource of `type` (Kafka's
+    /// `authorizeByResourceType`, for idempotent producers and CreateTopics): a super user; an
+    /// ALLOW of the operation (or ALL) for the principal or `User:*` from the host on some
+    /// pattern of that type, unless a DENY of it on every name (literal `*`) overrides it; or,
+    /// with no ACL of that type at all, `allowEveryoneIfNoAclFound`.
+    public func authorizeAny(principal: String, host: String, _ operation: AclOperation, _ type: AclResourceType) -> Bool {
+        guard config.enabled else { return true }
+        if config.superUsers.contains(principal) { return true }
+        let ofType = acls.all.filter { $0.resourceType == type }
+        if ofType.isEmpty { return config.allowEveryoneIfNoAclFound }
+        func applies(_ acl: AclBinding) -> Bool {
+            (acl.principal == principal || acl.principal == "User:*") && (acl.host == host || acl.host == "*")
+                && (acl.operation == operation || acl.operation == .all)
+        }
+        if ofType.contains(where: { $0.permission == .deny && $0.patternType == .literal && $0.resourceName == "*" && applies($0) }) {
+            return false
+        }
+        return ofType.contains { $0.permission == .allow && applies($0) }
+    }
+
     static func decide(principal: String, host: String, _ operation: AclOperation, _ type: AclResourceType, _ name: String,
                        acls: Set<AclBinding>, config: Config) -> Bool {
         precondition(operation != .any && type != .any, "a request asks for a definite operation on a definite resource")
