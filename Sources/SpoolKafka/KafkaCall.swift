@@ -13,8 +13,11 @@ struct KafkaCall: Sendable {
 
     var version: Int16 { header.apiVersion }
 
-    /// Who asks, for the authorizer: the principal and the client's address.
-    var identity: AccessIdentity { AccessIdentity(principal: principal.description, host: clientHost) }
+    /// Who asks, for the authorizer: the principal and the client's address (`clientHost`
+    /// without Kafka's leading '/', as ACL hosts are written).
+    var identity: AccessIdentity {
+        AccessIdentity(principal: principal.description, host: clientHost.hasPrefix("/") ? String(clientHost.dropFirst()) : clientHost)
+    }
 
     /// The user client quotas are looked up for: the SASL user (Kafka's `ANONYMOUS` without one).
     var quotaUser: String { principal == .anonymous ? ClientQuotaManager.anonymousUser : principal.name }

@@ -53,6 +53,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// Handshake, topics, offsets, groups, producer ids: no connection state needed.
     private let control: NativeControlCalls
     private var closing = false
+    /// Who this connection is, for the authorizer (`NativeAuthorization`): `User:ANONYMOUS`
+    /// until an authenticating handshake (not built yet) sets the principal it proved.
+    var principal = AccessIdentity.anonymousPrincipal
     /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
     private var draining = false
 
@@ -199,6 +202,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func dispatch(_ method: SpoolMethod, _ frame: Frame) throws {
         let id = frame.streamID
         let clientHost = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
+        try NativeAuthorization.check(
+            method, frame, AccessIdentity(principal: principal, host: context?.channel.remoteAddress?.ipAddress ?? ""), broker: broker)
         if let outcome = try control.handle(method, frame, clientHost: clientHost) {
             switch outcome {
             case .now(let response): respond(id, response)
