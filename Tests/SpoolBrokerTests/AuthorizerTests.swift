@@ -72,4 +72,28 @@ import Testing
         #expect(removed.map(\.count) == [1])
         #expect(try AclStore(dataDirectory: directory).all == [odd])
     }
+    @Test func authorizeAnyLooksForSomeAllowOfTheType() throws {
+        let directory = NSTemporaryDirectory() + "spool-acls-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try AclStore(dataDirectory: directory)
+        let authorizer = Authorizer(config: .init(enabled: true, superUsers: ["User:root"]), acls: store)
+        #expect(!authorizer.authorizeAny(principal: "User:alice", host: "h", .write, .topic), "no ACL, the default is closed")
+        #expect(authorizer.authorizeAny(principal: "User:root", host: "h", .write, .topic))
+        try store.add([Self.acl(.allow, "User:alice", .write, "team.", .prefixed), Self.acl(.allow, "User:bob", .read, "x")])
+        #expect(authorizer.authorizeAny(principal: "User:alice", host: "h", .write, .topic))
+        #expect(!authorizer.authorizeAny(principal: "User:bob", host: "h", .write, .topic), "READ somewhere is not WRITE")
+        try store.add([Self.acl(.deny, "User:alice", .write, "*")])
+        #expect(!authorizer.authorizeAny(principal: "User:alice", host: "h", .write, .topic), "a DENY on every topic overrides")
+    }
+
+    /// The security log's limit: N lines a window, the rest counted and reported on the next line let through.
+    @Test func rateLimitedLogCountsWhatItDrops() {
+        let limit = RateLimitedLog(linesPerSecond: 3)
+        let start: Int64 = 5_000_000_000
+        #expect((0..<5).map { limit.admit(nowNanos: start + Int64($0)) } == [0, 0, 0, nil, nil])
+        #expect(limit.suppressedTotal == 2)
+        #expect(limit.admit(nowNanos: start + 1_000_000_000) == 2, "the next window's first line says 2 were dropped")
+        #expect(limit.admit(nowNanos: start + 1_000_000_001) == 0)
+    }
 }
