@@ -15,6 +15,9 @@ struct AclCommand: AsyncParsableCommand {
 /// The resource and who, as kafka-acls.sh names them.
 struct AclOptions: ParsableArguments {
     @Option(help: "The Kafka listener as HOST:PORT.") var kafka = "127.0.0.1:9092"
+    @Option(help: "Log in as this user on a SASL_PLAINTEXT listener (password from standard input or a prompt).") var saslUser: String?
+    @Option(help: "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with --sasl-user). Default: SCRAM-SHA-512.") var saslMechanism = "SCRAM-SHA-512"
+    @Flag(help: "Read the --sasl-user password from the first line of standard input.") var passwordStdin = false
     @Option(help: "A topic name (or * for every topic).") var topic: String?
     @Option(help: "A consumer group id.") var group: String?
     @Option(help: "A transactional id.") var transactionalId: String?
@@ -61,7 +64,16 @@ struct AclOptions: ParsableArguments {
     }
 
     func connect() throws -> KafkaBlockingConnection {
-        try QuotaEntityOptions.connect(kafka, clientId: "spool-acl")
+        let connection = try QuotaEntityOptions.connect(kafka, clientId: "spool-acl")
+        if let saslUser {
+            let password = try readPassword(fromStdin: passwordStdin, prompt: "Password for \(saslUser): ")
+            do {
+                try connection.authenticate(mechanism: saslMechanism, user: saslUser, password: password)
+            } catch {
+                throw CLIError("\(error)")
+            }
+        }
+        return connection
     }
 
     static func describe(type: Int8, name: String, pattern: Int8, principal: String, host: String, operation: Int8, permission: Int8) -> String {
