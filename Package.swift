@@ -103,8 +103,10 @@ let package = Package(
         .target(
             name: "SpoolNative",
             dependencies: [
-                "SpoolBroker", "SpoolTransport", "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolTransport", "SpoolProtocol", "SpoolRecords", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -180,9 +182,10 @@ let package = Package(
         .target(
             name: "SpoolClient",
             dependencies: [
-                "SpoolProtocol", "SpoolRecords", nioCore,
+                "SpoolProtocol", "SpoolRecords", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -195,6 +198,7 @@ let package = Package(
                 "SpoolStorage",
                 "SpoolBroker",
                 "SpoolServer",
+                "SpoolNative",
                 "SpoolKafka",
                 "SpoolClient",
                 "SpoolProtocol",
@@ -263,7 +267,9 @@ let package = Package(
             dependencies: [
                 "SpoolTestSupport",
                 "SpoolServer", "SpoolBroker", "SpoolClient", "SpoolProtocol", "SpoolRecords", "SpoolStorage", nioCore,
+                "SpoolNative", "SpoolSecurity",
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import SpoolProtocol
 
 /// Routes inbound frames to the waiting calls and streams of one `Transport`, and
@@ -10,10 +11,13 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     let calls: NIOLockedValueBox<Transport.CallTable>
     let address: String
     let onClose: @Sendable (Error) -> Void
+    /// The connection runs TLS (for the wording of failures).
+    let tls: Bool
 
-    init(calls: NIOLockedValueBox<Transport.CallTable>, address: String, onClose: @escaping @Sendable (Error) -> Void) {
+    init(calls: NIOLockedValueBox<Transport.CallTable>, address: String, tls: Bool = false, onClose: @escaping @Sendable (Error) -> Void) {
         self.calls = calls
         self.address = address
+        self.tls = tls
         self.onClose = onClose
     }
 
@@ -59,8 +63,11 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if error is FramingError || error is ByteToMessageDecoderError {
-            failAll(SpoolClientError(.notASpoolBroker, "\(address) does not speak the Spool protocol: \(error)"))
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            failAll(SpoolClientError(.tlsFailed, "the TLS handshake with \(address) failed: \(error) (does the listener speak TLS, and does the CA sign its certificate?)"))
+        } else if error is FramingError || error is ByteToMessageDecoderError {
+            let hint = tls ? "" : " (a TLS listener needs the client's TLS settings, e.g. --tls-ca)"
+            failAll(SpoolClientError(.notASpoolBroker, "\(address) does not speak the Spool protocol: \(error)\(hint)"))
         } else if let e = error as? IOError {
             failAll(SpoolClientError(.connectionLost, "the connection to \(address) failed: \(errnoText(e.errnoCode))"))
         } else {

@@ -22,6 +22,11 @@ public struct ConnectionConfig: Sendable {
     public var maxInboundFrameBytes = 64 << 20
     /// How often calls in flight are checked against their deadlines.
     public var deadlineSweepMillis = 100
+    /// TLS to the broker's listener; nil: plaintext.
+    public var tls: ClientTLSConfig?
+    /// SCRAM credentials to authenticate with after the handshake; nil: anonymous (or the
+    /// client certificate's principal).
+    public var sasl: ClientSaslConfig?
 
     public init(host: String, port: Int) {
         self.host = host

@@ -36,6 +36,12 @@ public struct SpoolClientError: Error, CustomStringConvertible, Sendable, Hashab
         case offsetOutOfRange
         /// The connection or consumer was closed by the application.
         case closed
+        /// The TLS handshake with the broker failed (untrusted certificate, wrong name, or
+        /// the listener does not speak TLS).
+        case tlsFailed
+        /// The broker refused the SCRAM credentials (wrong password, unknown user, a
+        /// mechanism it does not offer), or its server signature did not verify.
+        case authenticationFailed
         /// The call cannot be made as asked (no group id for a commit, no partitions assigned, …).
         case invalidUse
     }

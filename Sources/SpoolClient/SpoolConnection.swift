@@ -199,6 +199,11 @@ public final class SpoolConnection: Sendable {
         (try? current())?.calls.withLockedValue { $0.handshake } ?? Spool_V1_HandshakeResponse()
     }
 
+    /// The principal SCRAM authentication proved (`User:name`; nil without `sasl`, or while disconnected).
+    public var principal: String? {
+        (try? current())?.calls.withLockedValue { $0.principal }
+    }
+
     /// The broker's frame limit learnt in the handshake (nil while disconnected).
     public var maxFrameBytes: Int? {
         (try? current())?.calls.withLockedValue { $0.maxFrameBytes }

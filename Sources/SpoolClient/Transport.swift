@@ -1,7 +1,10 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SpoolProtocol
+import SpoolSecurity
 import SwiftProtobuf
 
 /// One TCP connection to a broker, after its handshake: the table of calls in flight,
@@ -19,6 +22,8 @@ final class Transport: Sendable {
         var maxInFlight = Int.max
         /// The handshake's whole answer.
         var handshake = Spool_V1_HandshakeResponse()
+        /// The principal Authenticate proved (`User:name`); nil: not authenticated by SCRAM.
+        var principal: String?
     }
 
     let channel: Channel
@@ -38,14 +43,16 @@ final class Transport: Sendable {
         let address = config.address
         let box = NIOLockedValueBox<Transport?>(nil)
         let channel: Channel
+        let tls = try config.tls.map { try Self.tlsHandler(for: $0, config) }
         do {
             channel = try await ClientBootstrap(group: group)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connectTimeout(.milliseconds(Int64(config.connectTimeoutMillis)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(try tls()) }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(maxFrameBytes: config.maxInboundFrameBytes)))
-                        try channel.pipeline.syncOperations.addHandler(ClientHandler(calls: calls, address: address) { error in
+                        try channel.pipeline.syncOperations.addHandler(ClientHandler(calls: calls, address: address, tls: tls != nil) { error in
                             if let t = box.withLockedValue({ $0 }) { onClose(t, error) }
                         })
                     }
@@ -75,6 +82,10 @@ final class Transport: Sendable {
                 if answer.maxFrameBytes > 0 { t.maxFrameBytes = Int(answer.maxFrameBytes) }
                 if answer.maxInFlight > 0 { t.maxInFlight = Int(answer.maxInFlight) }
             }
+            if let sasl = config.sasl {
+                let principal = try await transport.authenticate(sasl, deadline: deadline)
+                calls.withLockedValue { $0.principal = principal }
+            }
             return transport
         } catch let error as SpoolClientError where error.code == .deadlineExceeded {
             channel.close(promise: nil)
@@ -82,7 +93,59 @@ final class Transport: Sendable {
                                    "connected to \(address), but it sent no Spool handshake answer within \(Self.seconds(config.handshakeTimeoutMillis)): is it a Spool broker?")
         } catch let error as SpoolClientError where error.code == .connectionLost {
             channel.close(promise: nil)
-            throw SpoolClientError(.notASpoolBroker, "connected to \(address), but it closed the connection during the handshake: is it a Spool broker?")
+            let hint = config.tls == nil ? " (a TLS listener needs the client's TLS settings, e.g. --tls-ca)" : ""
+            throw SpoolClientError(.notASpoolBroker, "connected to \(address), but it closed the connection during the handshake: is it a Spool broker?\(hint)")
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+    }
+
+    /// A maker of the TLS handler for each connection attempt (the context is made once,
+    /// so a bad CA or key file fails before connecting).
+    static func tlsHandler(for tls: ClientTLSConfig, _ config: ConnectionConfig) throws -> @Sendable () throws -> NIOSSLClientHandler {
+        let context: NIOSSLContext
+        do {
+            context = try TLSSettings.makeClientContext(caPath: tls.caPath, certificatePath: tls.certificatePath, keyPath: tls.keyPath)
+        } catch {
+            throw SpoolClientError(.tlsFailed, "TLS to \(config.address): \(error.message)")
+        }
+        // SNI carries names only: an IP address is verified against the certificate's IP SANs.
+        let name = tls.serverName ?? config.host
+        let serverName: String? = (try? SocketAddress(ipAddress: name, port: 0)) == nil ? name : nil
+        return { try NIOSSLClientHandler(context: context, serverHostname: serverName) }
+    }
+
+    /// The SCRAM exchange of FRAMING.md ("Authentication"): two Authenticate calls, with the
+    /// same `ScramClient` as the Kafka tools use. Returns the principal the broker granted.
+    func authenticate(_ sasl: ClientSaslConfig, deadline: NIODeadline) async throws -> String {
+        guard let mechanism = ScramMechanism(rawValue: sasl.mechanism) else {
+            throw SpoolClientError(.invalidUse, "unknown SASL mechanism '\(sasl.mechanism)'; use one of \(ClientSaslConfig.mechanisms.joined(separator: ", "))")
+        }
+        let who = "authentication to \(address) as \(sasl.user) (\(sasl.mechanism))"
+        var scram = ScramClient(mechanism: mechanism, user: sasl.user, password: sasl.password)
+        func step(_ token: [UInt8]) async throws -> Spool_V1_AuthenticateResponse {
+            var request = Spool_V1_AuthenticateRequest()
+            request.mechanism = sasl.mechanism
+            request.token = Data(token)
+            do {
+                let reply = try await startCall(.authenticate, request, deadline: deadline).reply
+                return try ProtoCodec.decode(Spool_V1_AuthenticateResponse.self, from: reply.message)
+            } catch let status as SpoolStatusError where status.code == .unauthenticated {
+                throw SpoolClientError(.authenticationFailed, "\(who) failed: \(status.message)")
+            } catch let status as SpoolStatusError {
+                throw SpoolClientError(.authenticationFailed, "\(who) failed: \(status.code.name): \(status.message)")
+            }
+        }
+        do {
+            let first = try await step(scram.clientFirst)
+            let final = try await step(try scram.receiveServerFirst(Array(first.token)))
+            guard final.complete else { throw SpoolClientError(.authenticationFailed, "\(who): the broker did not complete the exchange") }
+            try scram.verifyServerFinal(Array(final.token))
+            return final.principal
+        } catch let error as SecurityError {
+            channel.close(promise: nil)
+            throw SpoolClientError(.authenticationFailed, "\(who) failed: \(error.message)")
         } catch {
             channel.close(promise: nil)
             throw error

@@ -1,8 +1,11 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
+import NIOTLS
 import SpoolBroker
 import SpoolProtocol
 import SpoolRecords
+import SpoolSecurity
 import SpoolTransport
 import SwiftProtobuf
 
@@ -54,17 +57,28 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let control: NativeControlCalls
     private var closing = false
     /// Who this connection is, for the authorizer (`NativeAuthorization`): `User:ANONYMOUS`
-    /// until an authenticating handshake (not built yet) sets the principal it proved.
+    /// until Authenticate (SCRAM) or a verified client certificate proves another principal.
     var principal = AccessIdentity.anonymousPrincipal
+    /// The SCRAM exchange and the gate before authentication (`NativeAuthentication`).
+    private var authentication: NativeAuthentication
+    /// Largest answer a fetch or a Subscribe event may carry: the frame limit, and over TLS
+    /// also the outbound budget, since spans are then copied into buffers (TransportHandler).
+    let answerBytesMax: Int
+    /// "native" or "native+tls", for the authentication log.
+    private let listenerName: String
     /// The broker is shutting down: finish the calls in flight, take no new ones, then GOAWAY.
     private var draining = false
 
     /// Sent through the pipeline by `SpoolServer.shutdown()`.
     struct DrainEvent {}
 
-    init(broker: Broker, budget: ConnectionBudget) {
+    init(broker: Broker, budget: ConnectionBudget, security: NativeSecurityConfig = NativeSecurityConfig()) {
         self.broker = broker
         self.budget = budget
+        authentication = NativeAuthentication(config: security)
+        answerBytesMax = security.tls == nil
+            ? broker.config.maxFrameBytes : min(broker.config.maxFrameBytes, broker.budgets.config.outboundBytesPerConnectionMax)
+        listenerName = security.tls == nil ? "native" : "native+tls"
         calls = NativeCallMetrics(events: broker.events)
         control = NativeControlCalls(broker: broker)
     }
@@ -171,6 +185,16 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            // Mutual TLS: a verified client certificate names the principal (Authenticate overrides it).
+            if let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+               let certificate = handler.peerCertificate, let who = TLSSettings.principal(of: certificate) {
+                authentication.certificateVerified(who)
+                if let proved = authentication.principal { principal = proved.description }
+                broker.events.authenticationSucceeded(principal: who.description, mechanism: "TLS", client: clientAddress, listener: listenerName)
+            }
+            return context.fireUserInboundEventTriggered(event)
+        }
         if event is DrainEvent {
             draining = true
             // Streams end now; unary calls in flight are answered, then the connection says goodbye.
@@ -199,8 +223,18 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Dispatch
 
+    private var clientAddress: String { context?.channel.remoteAddress.map { "\($0)" } ?? "?" }
+
     private func dispatch(_ method: SpoolMethod, _ frame: Frame) throws {
         let id = frame.streamID
+        if method == .authenticate {
+            return authenticate(id, try ProtoCodec.decode(Spool_V1_AuthenticateRequest.self, from: frame.message))
+        }
+        if let refusal = authentication.refusal(method) {
+            broker.events.authenticationFailed(user: nil, mechanism: "none", client: clientAddress, listener: listenerName, reason: refusal.message)
+            finish(id, refusal)
+            return goAway(refusal)
+        }
         let clientHost = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
         try NativeAuthorization.check(
             method, frame, AccessIdentity(principal: principal, host: context?.channel.remoteAddress?.ipAddress ?? ""), broker: broker)
@@ -222,6 +256,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             try subscribe(id, try ProtoCodec.decode(Spool_V1_SubscribeRequest.self, from: frame.message))
         default:
             preconditionFailure("\(method) is a control call: NativeControlCalls answers it")
+        }
+    }
+
+    /// One step of the SCRAM exchange (FRAMING.md, "Authentication"); a refusal ends the
+    /// call with its status and the connection with GOAWAY.
+    private func authenticate(_ id: UInt32, _ request: Spool_V1_AuthenticateRequest) {
+        switch authentication.step(request) {
+        case .answer(let response):
+            respond(id, response, flushNow: true)
+        case .authenticated(let response, let who, let mechanism):
+            principal = who.description
+            broker.events.authenticationSucceeded(principal: who.description, mechanism: mechanism, client: clientAddress, listener: listenerName)
+            respond(id, response, flushNow: true)
+        case .refused(let status, let user, let mechanism):
+            broker.events.authenticationFailed(user: user, mechanism: mechanism, client: clientAddress, listener: listenerName, reason: status.message)
+            finish(id, status)
+            goAway(status)
         }
     }
 
@@ -357,7 +408,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     // MARK: Fetch
 
     private func fetch(_ id: UInt32, _ request: Spool_V1_FetchRequest) throws {
-        let spec = try NativeFetchRequest.spec(request, maxFrameBytes: broker.config.maxFrameBytes)
+        let spec = try NativeFetchRequest.spec(request, maxFrameBytes: answerBytesMax)
         let pending = broker.fetch(spec, on: context!.eventLoop)
         pendingFetches[id] = pending
         let bound = self.bound
@@ -448,7 +499,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let sub = NativeSubscription(
             streamID: id, reader: reader, nextOffset: request.offset,
             credit: Int(request.initialCreditBytes == 0 ? 1 << 20 : request.initialCreditBytes),
-            maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), broker.config.maxFrameBytes - Self.responseMessageBytesMax))
+            maxBytesPerEvent: min(Int(request.maxBytesPerEvent == 0 ? 1 << 20 : request.maxBytesPerEvent), answerBytesMax - Self.responseMessageBytesMax))
         subscriptions[id] = sub
         pump(sub)
     }
@@ -503,9 +554,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 break
             }
             // A batch is never split: one larger than a frame can carry ends the stream (TOO_LARGE).
-            if read.spanBytes > broker.config.maxFrameBytes - Self.responseMessageBytesMax {
+            if read.spanBytes > answerBytesMax - Self.responseMessageBytesMax {
                 return endSubscription(sub, BrokerError(.recordTooLarge,
-                    "the batch at offset \(sub.nextOffset) of \(sub.tp) is \(read.spanBytes) bytes, more than a frame can carry (max.frame.bytes \(broker.config.maxFrameBytes))"))
+                    "the batch at offset \(sub.nextOffset) of \(sub.tp) is \(read.spanBytes) bytes, more than one answer can carry (\(answerBytesMax) bytes: max.frame.bytes, and over TLS max.outbound.bytes.per.connection)"))
             }
             let span: FetchedSpan
             switch broker.openSpan(read, budget: budget) {

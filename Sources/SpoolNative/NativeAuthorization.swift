@@ -38,7 +38,7 @@ enum NativeAuthorization {
         func cluster(_ op: AclOperation) -> Need { Need(operation: op, type: .cluster, name: AclResourceType.clusterName) }
         func decode<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> M { try ProtoCodec.decode(type, from: frame.message) }
         switch method {
-        case .handshake: return []
+        case .handshake, .authenticate: return []
         case .createTopic: return [topic(.create, try decode(Spool_V1_CreateTopicRequest.self).name)]
         case .deleteTopic: return [topic(.delete, try decode(Spool_V1_DeleteTopicRequest.self).name)]
         case .listTopics, .listGroups: return [cluster(.describe)]

@@ -127,7 +127,7 @@ struct NativeControlCalls {
         case .initProducerId:
             let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
             return .later { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
-        case .produce, .produceRecords, .fetch, .subscribe:
+        case .produce, .produceRecords, .fetch, .subscribe, .authenticate:
             return nil
         }
     }

@@ -1,13 +1,17 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SpoolBroker
 import SpoolProtocol
+import SpoolSecurity
 import SpoolTransport
 
 /// The native protocol's listener (proto/, FRAMING.md): accepts connections and gives
 /// each a frame decoder, the shared `TransportHandler` (frame deadline, outbound ledger,
 /// read pausing, span writing) and a `ConnectionHandler` over the shared broker core.
+/// With `NativeSecurityConfig.tls` a TLS handler comes first and fetched spans are copied
+/// into buffers (a `FileRegion` cannot pass it); plaintext keeps `sendfile`.
 ///
 /// ```swift
 /// let listener = try await NativeListener.start(broker: broker, group: group)
@@ -34,9 +38,14 @@ public final class NativeListener: Sendable {
         self.broker = broker
     }
 
-    /// Binds `config.host:config.port` and starts accepting.
-    public static func start(broker: Broker, group: EventLoopGroup) async throws -> NativeListener {
+    /// Binds `config.host:config.port` and starts accepting, with TLS and authentication as
+    /// `security` says (a bad certificate or key fails here).
+    public static func start(broker: Broker, group: EventLoopGroup, security: NativeSecurityConfig = NativeSecurityConfig()) async throws -> NativeListener {
         let config = broker.config
+        let serverContext = try security.tls?.makeServerContext()
+        if security.authentication != .none && security.credentials == nil {
+            throw SecurityError(.invalidCredential, "native authentication (\(security.authentication.rawValue)) needs a credential store")
+        }
         let connections = ConnectionSet()
         let budgets = broker.budgets
         let acceptFailures = broker.events.metrics.listener(NativeCallMetrics.listener).acceptFailures
@@ -54,6 +63,8 @@ public final class NativeListener: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 << 10, high: 1 << 20))
             .childChannelInitializer { channel in
                 guard let budget = budgets.admitConnection() else {
+                    // Over TLS a cleartext GOAWAY would read as garbage: just closed.
+                    if serverContext != nil { return channel.close() }
                     let status = SpoolStatusError(.resourceExhausted, "the broker has \(budgets.descriptors.maxConnections) connections open, its limit (max.connections); try again later")
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(status))
@@ -63,10 +74,11 @@ public final class NativeListener: Sendable {
                 connections.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let serverContext { try sync.addHandler(NIOSSLServerHandler(context: serverContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: .seconds(config.idleTimeoutSeconds)))
                     try sync.addHandler(ByteToMessageHandler(BudgetedFrameDecoder(maxFrameBytes: config.maxFrameBytes, budget: budget)))
-                    try sync.addHandler(TransportHandler(budget: budget))
-                    try sync.addHandler(ConnectionHandler(broker: broker, budget: budget))
+                    try sync.addHandler(TransportHandler(budget: budget, copiesSpans: serverContext != nil))
+                    try sync.addHandler(ConnectionHandler(broker: broker, budget: budget, security: security))
                 }
             }
         let channel = try await bootstrap.bind(host: config.host, port: config.port).get()

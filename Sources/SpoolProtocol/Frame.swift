@@ -34,6 +34,8 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case initProducerId = 20
     case recoverTopic = 21
     case createPartitions = 22
+    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 23-39 are left to other calls.
+    case authenticate = 40
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.

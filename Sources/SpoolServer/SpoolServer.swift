@@ -35,10 +35,11 @@ public final class SpoolServer: Sendable {
 
     /// Opens the storage (recovering it if needed), starts background work and the listeners:
     /// the native one, and the Kafka one unless `kafka` is nil, then any `moreKafka` (other
-    /// ports, other security protocols). `events` receives metrics and logs.
+    /// ports, other security protocols). `native` is the native listener's TLS and
+    /// authentication. `events` receives metrics and logs.
     public static func start(
         config: BrokerConfig, kafka kafkaConfig: KafkaListenerConfig? = nil, moreKafka: [KafkaListenerConfig] = [],
-        events: BrokerEvents = BrokerEvents()
+        native nativeSecurity: NativeSecurityConfig = NativeSecurityConfig(), events: BrokerEvents = BrokerEvents()
     ) async throws -> SpoolServer {
         // A broker process uses what descriptors it may: the budgets are derived from them.
         DescriptorBudget.raiseProcessLimit()
@@ -46,7 +47,7 @@ public final class SpoolServer: Sendable {
         broker.startBackgroundWork()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, config.threads))
         do {
-            let native = try await NativeListener.start(broker: broker, group: group)
+            let native = try await NativeListener.start(broker: broker, group: group, security: nativeSecurity)
             var kafka: [KafkaListener] = []
             for listenerConfig in (kafkaConfig.map { [$0] } ?? []) + moreKafka {
                 do {

@@ -10,6 +10,7 @@ import SpoolAdminHTTP
 import SpoolBroker
 import SpoolCluster
 import SpoolKafka
+import SpoolNative
 import SpoolSecurity
 import SpoolServer
 import SpoolStorage
@@ -39,6 +40,12 @@ struct BrokerCommand: AsyncParsableCommand {
               kafka.ssl.client.ca=certs/ca.pem         (CA of client certificates, for mutual TLS)
               kafka.ssl.client.auth=none               (Kafka's ssl.client.auth: none, requested, required)
               sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512   (on SASL_* listeners)
+              ssl.certificate=certs/broker.pem   (TLS on the native listener; with ssl.key)
+              ssl.key=certs/broker.key
+              ssl.client.ca=certs/ca.pem         (native mutual TLS: the client certificate's CN is the principal)
+              ssl.client.auth=none               (none, requested, required)
+              native.auth=none              (native SCRAM authentication: none, optional, required;
+                                             native.sasl.enabled=true is required)
               connections.max.reauth.ms=0              (SASL session lifetime; 0: no limit)
               authorizer.enabled=false      (check ACLs on every Kafka request; `spool acl` manages them)
               super.users=User:admin;User:ops   (principals allowed everything, ';'-separated)
@@ -98,6 +105,13 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "PEM CA of client certificates (mutual TLS) on the Kafka TLS listeners.") var kafkaSslClientCa: String?
     @Option(help: "ssl.client.auth of the Kafka TLS listeners: none, requested or required. Default: none.")
     var kafkaSslClientAuth: String?
+    @Option(help: "PEM certificate (chain): TLS on the native listener (ssl.certificate).") var sslCertificate: String?
+    @Option(help: "PEM private key of the native listener's TLS (ssl.key).") var sslKey: String?
+    @Option(help: "PEM CA of client certificates (mutual TLS) on the native listener (ssl.client.ca).") var sslClientCa: String?
+    @Option(help: "ssl.client.auth of the native listener: none, requested or required. Default: none.")
+    var sslClientAuth: String?
+    @Option(help: "Native authentication (SCRAM through Authenticate, or a client certificate): none, optional or required (native.auth). Default: none.")
+    var nativeAuth: String?
     @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
     var kafkaAdvertise: String?
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
@@ -121,6 +135,7 @@ struct BrokerCommand: AsyncParsableCommand {
                              "log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second", "log.cleaner.dedupe.buffer.size",
                              "kafka.ssl.certificate", "kafka.ssl.key", "kafka.ssl.client.ca", "kafka.ssl.client.auth",
                              "sasl.enabled.mechanisms", "connections.max.reauth.ms",
+                             "ssl.certificate", "ssl.key", "ssl.client.ca", "ssl.client.auth", "native.auth", "native.sasl.enabled",
                              "quota.window.num", "quota.window.size.seconds",
                              "authorizer.enabled", "super.users", "allow.everyone.if.no.acl.found"] + OperationsOptions.keys + ClusterOptions.keys
 
@@ -214,6 +229,51 @@ struct BrokerCommand: AsyncParsableCommand {
         }
     }
 
+    /// The native listener's TLS (`ssl.*`) and authentication (`native.auth`).
+    func nativeSecurity() throws -> NativeSecurityConfig {
+        let (settings, broker) = try settings()
+        var security = NativeSecurityConfig()
+        let certificate = settings["ssl.certificate"], key = settings["ssl.key"]
+        if certificate != nil || key != nil {
+            guard let certificate, let key else {
+                throw ValidationError("TLS on the native listener needs both ssl.certificate and ssl.key (--ssl-certificate, --ssl-key)")
+            }
+            var tls = TLSSettings(certificatePath: certificate, keyPath: key, clientCAPath: settings["ssl.client.ca"])
+            if let auth = settings["ssl.client.auth"] {
+                guard let value = TLSSettings.ClientAuth(rawValue: auth) else {
+                    throw ValidationError("ssl.client.auth must be none, requested or required (got '\(auth)')")
+                }
+                tls.clientAuth = value
+            }
+            if tls.clientAuth != .none && tls.clientCAPath == nil {
+                throw ValidationError("ssl.client.auth=\(tls.clientAuth.rawValue) needs ssl.client.ca (--ssl-client-ca)")
+            }
+            security.tls = tls
+        } else if settings["ssl.client.ca"] != nil || settings["ssl.client.auth"] != nil {
+            throw ValidationError("ssl.client.ca and ssl.client.auth need TLS on the native listener (ssl.certificate, ssl.key)")
+        }
+        var mode = settings["native.auth"]
+        if mode == nil, let enabled = settings["native.sasl.enabled"] {
+            guard enabled == "true" || enabled == "false" else {
+                throw ValidationError("native.sasl.enabled must be true or false (got '\(enabled)')")
+            }
+            mode = enabled == "true" ? "required" : "none"
+        }
+        if let mode {
+            guard let value = NativeSecurityConfig.Authentication(rawValue: mode) else {
+                throw ValidationError("native.auth must be none, optional or required (got '\(mode)')")
+            }
+            security.authentication = value
+        }
+        if security.authentication != .none {
+            guard let store = try? CredentialStore(directory: broker.storage.dataDirectory) else {
+                throw ValidationError("cannot open the credential store in \(broker.storage.dataDirectory)")
+            }
+            security.credentials = store
+        }
+        return security
+    }
+
     /// Every setting (defaults, the file, then flags) and the broker configuration they make.
     func settings() throws -> (raw: [String: String], broker: BrokerConfig) {
         var settings: [String: String] = ["data.dir": "spool-data", "listen": "127.0.0.1:9292"]
@@ -237,6 +297,11 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = kafkaSslKey { settings["kafka.ssl.key"] = v }
         if let v = kafkaSslClientCa { settings["kafka.ssl.client.ca"] = v }
         if let v = kafkaSslClientAuth { settings["kafka.ssl.client.auth"] = v }
+        if let v = sslCertificate { settings["ssl.certificate"] = v }
+        if let v = sslKey { settings["ssl.key"] = v }
+        if let v = sslClientCa { settings["ssl.client.ca"] = v }
+        if let v = sslClientAuth { settings["ssl.client.auth"] = v }
+        if let v = nativeAuth { settings["native.auth"] = v }
         if let defaultPartitions { settings["default.partitions"] = String(defaultPartitions) }
         if let offsetsFlushMs { settings["offsets.flush.ms"] = String(offsetsFlushMs) }
         if authorizer { settings["authorizer.enabled"] = "true" }
@@ -327,6 +392,7 @@ struct BrokerCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try brokerConfig()
         _ = try kafkaConfigs()
+        _ = try nativeSecurity()
         _ = try operationsSettings()
         _ = try clusterSettings()
     }
@@ -397,7 +463,7 @@ struct BrokerCommand: AsyncParsableCommand {
                 return try ClusterReplicaManager(member: member, broker: broker, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
             }
         }
-        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), events: events, admin: admin, join: join) { server, adminAddress in
+        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), native: try nativeSecurity(), events: events, admin: admin, join: join) { server, adminAddress in
             var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             for kafka in server.kafkaListeners {
                 let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"

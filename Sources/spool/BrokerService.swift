@@ -4,6 +4,7 @@ import SpoolAdminHTTP
 import SpoolBroker
 import SpoolCluster
 import SpoolKafka
+import SpoolNative
 import SpoolReplication
 import SpoolServer
 import Synchronization
@@ -15,6 +16,8 @@ import Synchronization
 final class BrokerService: Service, Sendable {
     let config: BrokerConfig
     let kafka: [KafkaListenerConfig]
+    /// The native listener's TLS and authentication.
+    let native: NativeSecurityConfig
     let events: BrokerEvents
     let admin: AdminHTTPListener?
     /// Makes the cluster membership from the advertised native and Kafka addresses (nil: one broker alone).
@@ -26,10 +29,11 @@ final class BrokerService: Service, Sendable {
     enum State { case starting, serving, stopping }
     typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?, _ broker: Broker) throws -> ClusterReplicaManager
 
-    init(config: BrokerConfig, kafka: [KafkaListenerConfig], events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
+    init(config: BrokerConfig, kafka: [KafkaListenerConfig], native: NativeSecurityConfig = NativeSecurityConfig(), events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
          announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
         self.kafka = kafka
+        self.native = native
         self.events = events
         self.admin = admin
         self.join = join
@@ -40,7 +44,7 @@ final class BrokerService: Service, Sendable {
     var ready: Bool { state.withLock { $0 == .serving } }
 
     func run() async throws {
-        let server = try await SpoolServer.start(config: config, kafka: kafka.first, moreKafka: Array(kafka.dropFirst()), events: events)
+        let server = try await SpoolServer.start(config: config, kafka: kafka.first, moreKafka: Array(kafka.dropFirst()), native: native, events: events)
         var adminAddress: String?
         if let admin {
             var listeners = [ListenerView(name: "native", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]

@@ -29,10 +29,21 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Topic (created if missing).") var topic: String
     @Option(help: "Total records.") var records: Int
     @Flag(help: "Print a JSON summary as the last line of stdout.") var json = false
+    @Option(help: "TLS to the broker, trusting this PEM CA.") var tlsCa: String?
+    @Option(help: "PEM client certificate for mutual TLS (with --tls-key).") var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "Authenticate with SCRAM as this user (password: first line of standard input).") var saslUser: String?
+    @Option(help: "SCRAM-SHA-256 or SCRAM-SHA-512. Default: SCRAM-SHA-512.") var saslMechanism = "SCRAM-SHA-512"
+    @Flag(help: "Read the --sasl-user password from standard input (the default when --sasl-user is given).") var passwordStdin = false
+
+    /// The password, read once.
+    nonisolated(unsafe) private static var password: String?
+    private static let passwordLock = NSLock()
 
     func validate() throws {
         guard records > 0 else { throw ValidationError("--records must be at least 1") }
         _ = try address()
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func address() throws -> (String, Int) {
@@ -44,7 +55,20 @@ struct CommonOptions: ParsableArguments {
 
     func connect() async throws -> SpoolConnection {
         let (host, port) = try address()
-        return try await SpoolConnection.connect(host: host, port: port)
+        var config = ConnectionConfig(host: host, port: port)
+        if let tlsCa { config.tls = ClientTLSConfig(caPath: tlsCa, certificatePath: tlsCert, keyPath: tlsKey) }
+        if let saslUser {
+            let password = try Self.passwordLock.withLock { () throws -> String in
+                if let known = Self.password { return known }
+                guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+                    throw ValidationError("--sasl-user needs the password on the first line of standard input")
+                }
+                Self.password = line
+                return line
+            }
+            config.sasl = ClientSaslConfig(user: saslUser, password: password, mechanism: saslMechanism)
+        }
+        return try await SpoolConnection.connect(config)
     }
 
     /// Creates the topic if missing (with `partitions` partitions) and returns its partition ids.

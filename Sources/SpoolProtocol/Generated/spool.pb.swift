@@ -1579,6 +1579,46 @@ public nonisolated struct Spool_V1_InitProducerIdResponse: Sendable {
   public init() {}
 }
 
+/// (method_id 40) SASL SCRAM-SHA-256 / SCRAM-SHA-512 (RFC 5802, RFC 7677) in two calls, after
+/// the handshake and before anything else (FRAMING.md, "Authentication"): the first carries
+/// the mechanism and client-first and is answered with server-first; the second carries
+/// client-final and is answered with server-final, `complete` and the principal. A wrong
+/// password or unknown user ends the call with UNAUTHENTICATED and the connection with GOAWAY.
+public nonisolated struct Spool_V1_AuthenticateRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// SCRAM-SHA-256 or SCRAM-SHA-512, the same in both calls
+  public var mechanism: String = String()
+
+  /// client-first, then client-final
+  public var token: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_AuthenticateResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// server-first, then server-final (the client checks its signature)
+  public var token: Data = Data()
+
+  /// true once authenticated
+  public var complete: Bool = false
+
+  /// User:<name>, once complete
+  public var principal: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "spool.v1"
@@ -4302,6 +4342,81 @@ nonisolated extension Spool_V1_InitProducerIdResponse: SwiftProtobuf.Message, Sw
   public static func ==(lhs: Spool_V1_InitProducerIdResponse, rhs: Spool_V1_InitProducerIdResponse) -> Bool {
     if lhs.producerID != rhs.producerID {return false}
     if lhs.producerEpoch != rhs.producerEpoch {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_AuthenticateRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthenticateRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mechanism\0\u{1}token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mechanism) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.token) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.mechanism.isEmpty {
+      try visitor.visitSingularStringField(value: self.mechanism, fieldNumber: 1)
+    }
+    if !self.token.isEmpty {
+      try visitor.visitSingularBytesField(value: self.token, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_AuthenticateRequest, rhs: Spool_V1_AuthenticateRequest) -> Bool {
+    if lhs.mechanism != rhs.mechanism {return false}
+    if lhs.token != rhs.token {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_AuthenticateResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthenticateResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{1}complete\0\u{1}principal\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.complete) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.principal) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.token.isEmpty {
+      try visitor.visitSingularBytesField(value: self.token, fieldNumber: 1)
+    }
+    if self.complete != false {
+      try visitor.visitSingularBoolField(value: self.complete, fieldNumber: 2)
+    }
+    if !self.principal.isEmpty {
+      try visitor.visitSingularStringField(value: self.principal, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_AuthenticateResponse, rhs: Spool_V1_AuthenticateResponse) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs.complete != rhs.complete {return false}
+    if lhs.principal != rhs.principal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
