@@ -93,8 +93,11 @@ final class Transport: Sendable {
                                    "connected to \(address), but it sent no Spool handshake answer within \(Self.seconds(config.handshakeTimeoutMillis)): is it a Spool broker?")
         } catch let error as SpoolClientError where error.code == .connectionLost {
             channel.close(promise: nil)
-            let hint = config.tls == nil ? " (a TLS listener needs the client's TLS settings, e.g. --tls-ca)" : ""
-            throw SpoolClientError(.notASpoolBroker, "connected to \(address), but it closed the connection during the handshake: is it a Spool broker?\(hint)")
+            if config.tls != nil {
+                throw SpoolClientError(.tlsFailed, "connected to \(address) over TLS, but it closed the connection during the handshake: does the listener speak TLS (a plaintext one has no --ssl-certificate)?")
+            }
+            throw SpoolClientError(.notASpoolBroker,
+                "connected to \(address), but it closed the connection during the handshake: is it a Spool broker? (a TLS listener needs the client's TLS settings, e.g. --tls-ca)")
         } catch {
             channel.close(promise: nil)
             throw error

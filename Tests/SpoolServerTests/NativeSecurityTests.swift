@@ -3,6 +3,7 @@ import NIOCore
 import SpoolBroker
 import SpoolClient
 import SpoolNative
+import SpoolProtocol
 import SpoolSecurity
 import SpoolServer
 import SpoolTestSupport
@@ -79,6 +80,8 @@ final class SecureBroker: @unchecked Sendable {
         try await SpoolAdmin(connection).createTopic(topic, partitions: 2)
         var config = ProducerConfig()
         config.compression = .none
+        // Batches well under the smallest answer a TLS test allows (256 KiB).
+        config.batchBytes = 32 << 10
         let producer = SpoolProducer(connection: connection, config: config)
         let values = (0..<count).map { i in Array("\(i)-".utf8) + Array(repeating: UInt8(truncatingIfNeeded: i), count: valueBytes) }
         for (i, value) in values.enumerated() {
@@ -195,6 +198,36 @@ final class SecureBroker: @unchecked Sendable {
         while connection.isConnected && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(!connection.isConnected)
         await connection.close()
+        await broker.stop()
+    }
+
+    @Test func malformedAuthenticateTokensAreRefusedAndTheBrokerServesOn() async throws {
+        var rng = SeededRandom(test: "malformedAuthenticateTokensAreRefusedAndTheBrokerServesOn")
+        let broker = try await SecureBroker(tls: nil, authentication: .required)
+        for round in 0..<40 {
+            let connection = try await SpoolConnection.connect(broker.config(tls: false))
+            // A random first token, or a valid client-first followed by a random final one.
+            var request = Spool_V1_AuthenticateRequest()
+            request.mechanism = Bool.random(using: &rng) ? "SCRAM-SHA-512" : "SCRAM-SHA-256"
+            let random = Data((0..<Int.random(in: 0..<200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            if round % 2 == 0 {
+                request.token = random
+            } else {
+                request.token = Data("n,,n=alice,r=abcdef".utf8)
+                let _: Spool_V1_AuthenticateResponse = try await connection.call(.authenticate, request)
+                request.token = random
+            }
+            do {
+                let _: Spool_V1_AuthenticateResponse = try await connection.call(.authenticate, request)
+                Issue.record("seed \(rng.seed) round \(round): a random token authenticated")
+            } catch let error as SpoolStatusError {
+                #expect(error.code == .unauthenticated, "seed \(rng.seed) round \(round): \(error)")
+            }
+            await connection.close()
+        }
+        let good = try await SpoolConnection.connect(broker.config(tls: false, user: "alice"))
+        #expect(good.principal == "User:alice")
+        await good.close()
         await broker.stop()
     }
 
