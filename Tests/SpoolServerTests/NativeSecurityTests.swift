@@ -110,6 +110,33 @@ final class SecureBroker: @unchecked Sendable {
         await broker.stop()
     }
 
+    @Test func subscribeOverTLSStreamsCopiedEvents() async throws {
+        let broker = try await SecureBroker { $0.budgets.outboundBytesPerConnectionMax = 256 << 10 }
+        let connection = try await SpoolConnection.connect(broker.config())
+        try await SpoolAdmin(connection).createTopic("push", configs: ["compression.type": "none"])
+        var config = ProducerConfig()
+        config.batchBytes = 1024
+        config.compression = .none
+        let producer = SpoolProducer(connection: connection, config: config)
+        for i in 0..<300 { _ = try await producer.send(topic: "push", value: Array("\(i)-\(String(repeating: "x", count: 100))".utf8)) }
+        var request = Spool_V1_SubscribeRequest()
+        request.topic = "push"
+        request.initialCreditBytes = 1 << 20
+        // Asked for more than the TLS answer bound: each event is cut to it.
+        request.maxBytesPerEvent = 1 << 20
+        let (id, events) = try connection.openStream(.subscribe, request)
+        var offsets: [Int64] = []
+        for try await event in events {
+            #expect(event.payload.readableBytes <= 256 << 10)
+            offsets += try decodeOffsets(event.payload)
+            if offsets.count >= 300 { break }
+        }
+        connection.cancel(id)
+        #expect(offsets == Array(0..<300))
+        await connection.close()
+        await broker.stop()
+    }
+
     @Test(arguments: ["SCRAM-SHA-512", "SCRAM-SHA-256"])
     func tlsAndScramRoundTrip(mechanism: String) async throws {
         let broker = try await SecureBroker(authentication: .required)
