@@ -422,6 +422,11 @@ struct BrokerCommand: AsyncParsableCommand {
         if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
         if !kafkaListen.isEmpty { explicit["kafka.listen"] = kafkaListen.joined(separator: ",") }
         if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
+        if let v = sslCertificate { explicit["ssl.certificate"] = v }
+        if let v = sslKey { explicit["ssl.key"] = v }
+        if let v = sslClientCa { explicit["ssl.client.ca"] = v }
+        if let v = sslClientAuth { explicit["ssl.client.auth"] = v }
+        if let v = nativeAuth { explicit["native.auth"] = v }
         if authorizer { explicit["authorizer.enabled"] = "true" }
         if let superUsers { explicit["super.users"] = superUsers }
         if let v = allowEveryoneIfNoAclFound { explicit["allow.everyone.if.no.acl.found"] = String(v) }
@@ -466,8 +471,10 @@ struct BrokerCommand: AsyncParsableCommand {
                 return try ClusterReplicaManager(member: member, broker: broker, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
             }
         }
-        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), native: try nativeSecurity(), events: events, admin: admin, join: join) { server, adminAddress in
-            var listeners = "native=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
+        let nativeSecurity = try nativeSecurity()
+        let nativeName = nativeSecurity.tls == nil ? "native" : "native+tls"
+        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), native: nativeSecurity, events: events, admin: admin, join: join) { server, adminAddress in
+            var listeners = "\(nativeName)=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             for kafka in server.kafkaListeners {
                 let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"
                 listeners += ",\(name)=\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"

@@ -47,7 +47,7 @@ final class BrokerService: Service, Sendable {
         let server = try await SpoolServer.start(config: config, kafka: kafka.first, moreKafka: Array(kafka.dropFirst()), native: native, events: events)
         var adminAddress: String?
         if let admin {
-            var listeners = [ListenerView(name: "native", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]
+            var listeners = [ListenerView(name: native.tls == nil ? "native" : "native+tls", address: "\(server.localAddress.ipAddress ?? config.host):\(server.port)")]
             for kafka in server.kafkaListeners {
                 let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"
                 listeners.append(ListenerView(name: name, address: "\(kafka.localAddress.ipAddress ?? "?"):\(kafka.localAddress.port ?? 0)"))
