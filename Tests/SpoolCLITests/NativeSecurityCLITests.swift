@@ -55,6 +55,16 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(message), "\(arguments): \(r.stderr)")
         }
         #expect(broker.logText.contains("authentication failed") && broker.logText.contains("listener=native+tls"))
+        // Counted like the Kafka listener's: SCRAM successes and the wrong password, the certificate.
+        let admin = try #require(broker.adminAddress)
+        let metrics = try String(contentsOf: URL(string: "http://\(admin)/metrics")!, encoding: .utf8)
+        let lines = metrics.split(separator: "\n").filter { $0.hasPrefix("spool_authentications_total{") }
+        func count(_ result: String, _ mechanism: String) -> Double {
+            lines.first { $0.contains("result=\"\(result)\"") && $0.contains("mechanism=\"\(mechanism)\"") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        #expect(count("success", "SCRAM-SHA-512") >= 2 && count("success", "SCRAM-SHA-256") >= 1, "\(lines)")
+        #expect(count("failure", "SCRAM-SHA-512") >= 1 && count("success", "TLS") >= 1, "\(lines)")
     }
 
     @Test func badSecuritySettingsStopTheBrokerWithAMessage() throws {
