@@ -76,8 +76,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.broker = broker
         self.budget = budget
         authentication = NativeAuthentication(config: security)
+        // Over TLS never below twice the room of a response message, or a Subscribe event
+        // could carry no bytes at all (max.outbound.bytes.per.connection may be 64 KiB).
         answerBytesMax = security.tls == nil
-            ? broker.config.maxFrameBytes : min(broker.config.maxFrameBytes, broker.budgets.config.outboundBytesPerConnectionMax)
+            ? broker.config.maxFrameBytes
+            : min(broker.config.maxFrameBytes, max(broker.budgets.config.outboundBytesPerConnectionMax, 2 * Self.responseMessageBytesMax))
         listenerName = security.tls == nil ? "native" : "native+tls"
         calls = NativeCallMetrics(events: broker.events)
         control = NativeControlCalls(broker: broker)
