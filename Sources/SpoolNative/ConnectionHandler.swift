@@ -168,6 +168,13 @@ final class ConnectionHandler: ChannelInboundHandler {
             goAway(status)
         } else if error is ByteToMessageDecoderError {
             goAway(SpoolStatusError(.invalidArgument, "\(error)"))
+        } else if error is NIOSSLError || error is BoringSSLError {
+            // No client certificate where one is required, an untrusted one, or no TLS at all:
+            // logged (rate-limited) and counted as a failed authentication, then closed.
+            broker.events.authenticationFailed(user: nil, mechanism: "TLS", client: clientAddress, listener: listenerName,
+                                               reason: "TLS handshake failed: \(error)")
+            closing = true
+            context.close(promise: nil)
         } else {
             context.close(promise: nil)
         }

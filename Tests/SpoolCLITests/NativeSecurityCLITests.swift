@@ -55,6 +55,7 @@ import Testing
             #expect(r.status != 0 && r.stderr.contains(message), "\(arguments): \(r.stderr)")
         }
         #expect(broker.logText.contains("authentication failed") && broker.logText.contains("listener=native+tls"))
+        #expect(broker.logText.contains("mechanism=TLS") && broker.logText.contains("TLS handshake failed"), "the plaintext client's attempt is logged")
         // Counted like the Kafka listener's: SCRAM successes and the wrong password, the certificate.
         let admin = try #require(broker.adminAddress)
         let metrics = try String(contentsOf: URL(string: "http://\(admin)/metrics")!, encoding: .utf8)
@@ -64,7 +65,7 @@ import Testing
                 .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
         }
         #expect(count("success", "SCRAM-SHA-512") >= 2 && count("success", "SCRAM-SHA-256") >= 1, "\(lines)")
-        #expect(count("failure", "SCRAM-SHA-512") >= 1 && count("success", "TLS") >= 1, "\(lines)")
+        #expect(count("failure", "SCRAM-SHA-512") >= 1 && count("success", "TLS") >= 1 && count("failure", "TLS") >= 1, "\(lines)")
     }
 
     @Test func badSecuritySettingsStopTheBrokerWithAMessage() throws {
