@@ -14,6 +14,7 @@ import ssl
 import struct
 
 from common import check, ok, unique
+from kafka_raw import authenticate, connect, request, response, string
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
@@ -65,51 +66,6 @@ def kafka_python_round_trip(mechanism, user, password):
     got = [m.value for m in consumer]
     consumer.close()
     check(got == [b"p%d" % i for i in range(20)], f"kafka-python {mechanism} read {len(got)} records")
-
-
-# A raw Kafka connection: request header v1, non-flexible bodies.
-def connect(address):
-    host, port = address.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
-    return s
-
-
-def request(s, api, version, corr, body):
-    header = struct.pack(">hhih", api, version, corr, 4) + b"test"
-    s.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
-
-
-def response(s):
-    size = recv_exactly(s, 4)
-    if size is None:
-        return None
-    return recv_exactly(s, struct.unpack(">i", size)[0])
-
-
-def recv_exactly(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def string(text):
-    raw = text.encode()
-    return struct.pack(">h", len(raw)) + raw
-
-
-def authenticate(s, corr, token):
-    request(s, 36, 1, corr, struct.pack(">i", len(token)) + token)
-    body = response(s)
-    check(body is not None, "no SaslAuthenticate answer")
-    _, error, length = struct.unpack(">ihh", body[:8])
-    message = body[8:8 + length].decode() if length >= 0 else None
-    rest = body[8 + max(length, 0):]
-    (size,) = struct.unpack(">i", rest[:4])
-    return error, message, rest[4:4 + size]
 
 
 def raw_wrong_proof():
