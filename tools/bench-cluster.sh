@@ -14,36 +14,22 @@ records="${1:-2000000}"
 rounds="${2:-2}"
 limit=300
 tools/install-deps.sh >/dev/null
-if [ -n "${SPOOL_BIN_DIR:-}" ]; then
-  bin=$SPOOL_BIN_DIR
-else
-  swift build -c release --product spool >&2
-  bin=$(swift build -c release --show-bin-path)
-fi
+# shellcheck source=bench-lib.sh
+source tools/bench-lib.sh
+bench_release spool
 rdperf=$(tools/peers/build-rdkafka-perf.sh)
-
-tmp=$(mktemp -d)
-pids=()
-etcd_pid=""
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 client=$(free_port) peer=$(free_port)
 etcd --name m0 --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$client" \
   --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
   --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "m0=http://127.0.0.1:$peer" >"$tmp/etcd.log" 2>&1 &
-etcd_pid=$!
+BENCH_PIDS+=($!)
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$client/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
-boot=""
+boot="" pids=()  # the brokers
 for id in 1 2 3; do
   "$bin/spool" broker --data-dir "$tmp/b$id" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen none \
     --node-id "$id" --etcd "http://127.0.0.1:$client" --cluster-id bench >"$tmp/b$id.log" 2>&1 &
   pids+=($!)
+  BENCH_PIDS+=($!)
 done
 for id in 1 2 3; do
   for _ in $(seq 1 300); do grep -q "registered in cluster" "$tmp/b$id.log" && break; sleep 0.1; done
@@ -56,9 +42,7 @@ native=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\),.*/\1/p' "$tmp/b1.log" |
 "$bin/spool" topic create rf3 --partitions 3 --replication-factor 3 --config min.insync.replicas=2 --broker "127.0.0.1:$native" >/dev/null
 sleep 2  # every replica hosts its partitions and the followers start fetching
 
-ticks=$(getconf CLK_TCK)
-cluster_cpu() { local t=0 p; for p in "${pids[@]}"; do t=$(echo "$t + $(awk -v k="$ticks" '{printf "%.3f", ($14+$15)/k}' /proc/"$p"/stat)" | bc -l); done; echo "$t"; }
-now() { date +%s.%N; }
+cluster_cpu() { bench_cpu "${pids[@]}"; }
 results="$tmp/results.tsv"
 run() {  # NAME TOPIC ACKS
   local c0 t0 c1 t1

@@ -15,32 +15,19 @@ auths="${2:-2000}"
 size=100
 limit=300
 tools/install-deps.sh >/dev/null
-if [ -n "${SPOOL_BIN_DIR:-}" ]; then
-  bin=$SPOOL_BIN_DIR
-else
-  swift build -c release --product spool >&2
-  bin=$(swift build -c release --show-bin-path)
-fi
+# shellcheck source=bench-lib.sh
+source tools/bench-lib.sh
+bench_release spool
 rdperf=$(tools/peers/build-rdkafka-perf.sh)
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
 tools/gen-certs.sh "$tmp/certs" >/dev/null
 echo "bench-secret" | "$bin/spool" user create bench --data-dir "$tmp/data" --password-stdin >/dev/null
-ticks=$(getconf CLK_TCK)
-broker_cpu() { awk -v t="$ticks" '{printf "%.3f", ($14+$15)/t}' /proc/"$pid"/stat; }
-now() { date +%s.%N; }
+broker_cpu() { bench_cpu "$pid"; }
 
 "$bin/spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --http-listen none --default-partitions 1 \
   --kafka-listen PLAINTEXT://127.0.0.1:0 --kafka-listen SSL://127.0.0.1:0 --kafka-listen SASL_SSL://127.0.0.1:0 \
   --kafka-ssl-certificate "$tmp/certs/broker.pem" --kafka-ssl-key "$tmp/certs/broker.key" >"$tmp/broker.log" 2>&1 &
 pid=$!
+BENCH_PIDS+=("$pid")
 for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker.log" && break; sleep 0.1; done
 port_of() { sed -n "s/^Kafka clients $1: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1; }
 plain=127.0.0.1:$(port_of PLAINTEXT) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
@@ -49,15 +36,6 @@ tls=(-X security.protocol=ssl -X ssl.ca.location="$tmp/certs/ca.pem")
 scram=(-X security.protocol=sasl_ssl -X ssl.ca.location="$tmp/certs/ca.pem" -X sasl.mechanisms=SCRAM-SHA-512
        -X sasl.username=bench -X sasl.password=bench-secret)
 
-results="$tmp/results.tsv"
-run() {  # NAME RECORDS COMMAND...
-  local name=$1 n=$2; shift 2
-  local c0 t0 c1 t1
-  c0=$(broker_cpu); t0=$(now)
-  timeout "$limit" "$@" >"$tmp/run.out" 2>"$tmp/run.err" || { echo "$name failed:" >&2; tail -5 "$tmp/run.err" >&2; }
-  t1=$(now); c1=$(broker_cpu)
-  printf '%s\t%s\t%s\t%s\n' "$name" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$c1 - $c0" | bc -l)" >>"$results"
-}
 produce() { "$rdperf" -P -t "$1" -p 0 -b "$2" -s "$size" -c "$records" -z lz4 -a 1 -X linger.ms=5 \
   -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000 "${@:3}"; }
 consume() { "$rdperf" -C -t "$1" -p 0 -b "$2" -o beginning -c "$records" -X fetch.max.bytes=52428800 "${@:3}"; }
@@ -88,6 +66,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
 "$bin/spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --http-listen none \
   --kafka-listen SASL_PLAINTEXT://127.0.0.1:0 >"$tmp/broker2.log" 2>&1 &
 pid=$!
+BENCH_PIDS+=("$pid")
 for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker2.log" && break; sleep 0.1; done
 saslport=$(sed -n "s/^Kafka clients SASL_PLAINTEXT: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker2.log" | head -1)
 for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
