@@ -3,6 +3,7 @@ import Logging
 import NIOSSL
 import SpoolAdminHTTP
 import SpoolBroker
+import SpoolRecords
 import SpoolSecurity
 import SpoolTestSupport
 import Testing
@@ -144,8 +145,13 @@ import Testing
         _ = try await t.broker.createTopic("payroll", partitions: 1)
         try await t.produce("orders", values: [Array("order-1".utf8)])
         try await t.produce("payroll", values: [Array("salary".utf8)])
+        _ = try await t.broker.commitOffsets(group: "billing", [
+            TopicPartition("orders", 0): (offset: 1, metadata: ""), TopicPartition("payroll", 0): (offset: 0, metadata: ""),
+        ])
+        _ = try await t.broker.commitOffsets(group: "hr", [TopicPartition("payroll", 0): (offset: 1, metadata: "")])
         try await t.broker.createAcls([
             AclBinding(resourceType: .topic, resourceName: "orders", principal: "User:alice", operation: .read, permission: .allow),
+            AclBinding(resourceType: .group, resourceName: "billing", principal: "User:alice", operation: .read, permission: .allow),
             AclBinding(resourceType: .topic, resourceName: "pay", patternType: .prefixed, principal: "User:auditor",
                        operation: .describe, permission: .allow),
         ])
@@ -165,6 +171,13 @@ import Testing
             #expect(records.status == 200 && records.body.contains("order-1"))
             let refused = try await client.get("/v1/topics/payroll/partitions/0/records", user: "alice", password: "alice-secret")
             #expect(refused.status == 403 && refused.body.contains("READ") && !refused.body.contains("salary"))
+
+            // Groups: billing (READ implies DESCRIBE) with only the offsets of topics alice may see; hr hidden.
+            let groups = try await client.get("/v1/groups", user: "alice", password: "alice-secret")
+            #expect(groups.status == 200 && groups.body.contains(#""group":"billing""#) && !groups.body.contains(#""group":"hr""#))
+            #expect(groups.body.contains(#""topic":"orders""#) && !groups.body.contains("payroll"))
+            #expect(try await client.get("/v1/groups/hr", user: "alice", password: "alice-secret").status == 403)
+            #expect(try await client.get("/v1/groups/billing", user: "alice", password: "alice-secret").status == 200)
 
             // auditor: DESCRIBE on pay* sees payroll but may not read it.
             let audit = try await client.get("/v1/topics/payroll", user: "auditor", password: "auditor-secret")
