@@ -163,6 +163,10 @@ curl -fsS "http://$admin/metrics" >/dev/null || fail "/metrics is not open with 
 code=$(curl -s -o "$tmp/err.json" -w '%{http_code}' -u alice:alice-console-pw "http://$admin/v1/topics/payroll/partitions/0/records")
 [ "$code" = 403 ] && grep -q '"code":"FORBIDDEN"' "$tmp/err.json" || fail "reading payroll as alice gave $code $(cat "$tmp/err.json")"
 
+"$spool" broker info --admin "$admin" >/dev/null 2>"$tmp/info.err" && fail "spool broker info without a login succeeded"
+grep -q UNAUTHENTICATED "$tmp/info.err" || fail "spool broker info without a login: $(cat "$tmp/info.err")"
+echo alice-console-pw | "$spool" broker info --admin "$admin" --admin-user alice --admin-password-stdin | grep -q '^topics	1$' ||
+  fail "spool broker info --admin-user alice does not show the one topic alice may see"
 render "http://alice:alice-console-pw@$admin/#/" secure-overview
 expect secure-overview 'data-topic="orders"' "the topic after logging in"
 expect secure-overview 'data-test="principal"[^>]*>User:alice<' "who is logged in"
