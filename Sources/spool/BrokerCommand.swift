@@ -40,7 +40,7 @@ struct BrokerCommand: AsyncParsableCommand {
               kafka.ssl.client.auth=none               (Kafka's ssl.client.auth: none, requested, required)
               sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512   (on SASL_* listeners)
               connections.max.reauth.ms=0              (SASL session lifetime; 0: no limit)
-              authorizer.enabled=false      (check ACLs on every Kafka request; `spool acl` manages them)
+              authorizer.enabled=false      (check ACLs on every Kafka request and admin HTTP call; `spool acl` manages them)
               super.users=User:admin;User:ops   (principals allowed everything, ';'-separated)
               allow.everyone.if.no.acl.found=false   (with the authorizer on: a resource no ACL covers is open)
               kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
@@ -107,7 +107,7 @@ struct BrokerCommand: AsyncParsableCommand {
     var kafkaAdvertise: String?
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
     var offsetsFlushMs: Int?
-    @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true).") var authorizer = false
+    @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true); also turns on the admin HTTP login (--no-http-auth: off).") var authorizer = false
     @Option(help: "Principals allowed everything, ';'-separated: User:admin;User:ops (super.users).") var superUsers: String?
     @Option(help: "With the authorizer on, whether a resource no ACL covers is open to everyone (allow.everyone.if.no.acl.found). Default: false.")
     var allowEveryoneIfNoAclFound: Bool?
