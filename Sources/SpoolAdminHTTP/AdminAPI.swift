@@ -112,8 +112,8 @@ public struct AdminAPI: Sendable {
         return group(name, as: who)
     }
 
-    /// The group's members and offsets; offsets of topics `who` may not DESCRIBE are left
-    /// out (as OffsetFetch leaves them out), and so is their lag.
+    /// The group's members and offsets; offsets and assigned partitions of topics `who` may
+    /// not DESCRIBE are left out (as OffsetFetch leaves them out), and so is their lag.
     func group(_ name: String, as who: AccessIdentity) -> GroupView {
         var offsets: [GroupOffsetView] = []
         var totalLag: Int64 = 0
@@ -133,7 +133,8 @@ public struct AdminAPI: Sendable {
         }
         let members = description.members.map { m in
             GroupMemberView(memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost,
-                            assignment: description.protocolType == "consumer" ? ConsumerAssignment.decode(m.assignment) ?? [] : [])
+                            assignment: description.protocolType == "consumer"
+                                ? (ConsumerAssignment.decode(m.assignment) ?? []).filter { may(who, .describe, .topic, $0.topic) } : [])
         }
         return GroupView(group: name, state: description.state.rawValue, generation: description.generationId,
                          protocolName: description.protocolName.isEmpty ? nil : description.protocolName,
