@@ -149,9 +149,10 @@ public final class Broker: Sendable {
             PartitionDescription(
                 partition: log.partition, logStartOffset: log.startOffset, logEndOffset: log.endOffset,
                 highWatermark: log.highWatermark, sizeBytes: log.sizeBytes, segments: log.segmentCount,
-                stopped: log.failure != nil, failure: log.failure?.message)
+                stopped: log.failure != nil, failure: log.failure?.message, replica: replicaState(TopicPartition(name, log.partition)))
         }
-        return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides)
+        return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides,
+                                replicationFactor: partitions.compactMap { $0.replica?.replicas.count }.max() ?? 1)
     }
 
     /// The topics, by name, with their partition counts.

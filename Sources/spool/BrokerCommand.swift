@@ -383,7 +383,10 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         var clusteredConfig = try brokerConfig()
-        if let settings = try clusterSettings() { clusteredConfig.nodeId = settings.nodeId }
+        if let settings = try clusterSettings() {
+            clusteredConfig.nodeId = settings.nodeId
+            clusteredConfig.replicaLagTimeMaxMillis = settings.replicaLagTimeMaxMillis
+        }
         let config = clusteredConfig
         let ops = try operationsSettings()
         LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
