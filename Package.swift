@@ -139,8 +139,11 @@ let package = Package(
         .target(
             name: "SpoolAdminHTTP",
             dependencies: [
-                "SpoolBroker", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolRecords", "SpoolSecurity", nioCore,
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
@@ -298,8 +301,9 @@ let package = Package(
             name: "SpoolAdminHTTPTests",
             dependencies: [
                 "SpoolTestSupport",
-                "SpoolAdminHTTP", "SpoolBroker", "SpoolStorage", "SpoolRecords", nioCore,
+                "SpoolAdminHTTP", "SpoolBroker", "SpoolStorage", "SpoolRecords", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]

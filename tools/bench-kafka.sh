@@ -12,44 +12,23 @@ size=100
 limit=300
 tools/install-deps.sh
 dpkg -s kcat >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null
-swift build -c release --product spool >&2
-swift build -c release --product spool-perf >&2
-bin=$(swift build -c release --show-bin-path)
+# shellcheck source=bench-lib.sh
+source tools/bench-lib.sh
+bench_release spool spool-perf
 rdperf=$(tools/peers/build-rdkafka-perf.sh)
-
-tmp=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
-ticks=$(getconf CLK_TCK)
-broker_cpu() { awk -v t="$ticks" '{printf "%.3f", ($14+$15)/t}' /proc/"$pid"/stat; }
-now() { date +%s.%N; }
+broker_cpu() { bench_cpu "$pid"; }
 
 port=$(free_port); kport=$(free_port)
 "$bin/spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:"$port" --kafka-listen 127.0.0.1:"$kport" \
   --http-listen 127.0.0.1:0 >"$tmp/broker.log" 2>&1 &
 pid=$!
+BENCH_PIDS+=("$pid")
 wait_port "$port"; wait_port "$kport"
 for t in native kafka kcat; do
   "$bin/spool" topic create "$t" --partitions 1 --config compression.type=producer --broker 127.0.0.1:"$port" >/dev/null
 done
 
-results="$tmp/results.tsv"
-# run NAME RECORDS COMMAND...: runs a client, records wall time and the broker's CPU time.
-run() {
-  local name=$1 n=$2; shift 2
-  local c0 t0 c1 t1
-  c0=$(broker_cpu); t0=$(now)
-  timeout "$limit" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" || { echo "$name failed:" >&2; tail -5 "$tmp/$name.err" >&2; }
-  t1=$(now); c1=$(broker_cpu)
-  printf '%s\t%s\t%s\t%s\n' "$name" "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$c1 - $c0" | bc -l)" >>"$results"
-}
 
 run "native produce (spool-perf)" "$records" "$bin/spool-perf" produce --broker 127.0.0.1:"$port" --topic native \
   --records "$records" --record-size "$size" --compression lz4 --acks 1

@@ -6,6 +6,12 @@ import SpoolRecords
 
 /// The admin API's answers, built from the broker's state (no HTTP here: the
 /// listener maps paths to these calls, and tests call them directly).
+///
+/// Every call takes who asks (`AccessIdentity`: the logged-in `User:name`, or
+/// `User:ANONYMOUS` without a login) and, with the authorizer on, answers what that
+/// principal's ACLs allow, through `Broker.authorize` as the Kafka listener does: topics
+/// and groups it may not DESCRIBE are left out of lists and counts, a topic's or group's
+/// page needs DESCRIBE and records need READ (``AdminAPIError/Code/forbidden`` otherwise).
 public struct AdminAPI: Sendable {
     public let broker: Broker
     /// The broker's listeners, as bound (asked on every call: ports are known only once bound).
@@ -23,12 +29,12 @@ public struct AdminAPI: Sendable {
         self.sample = sample
     }
 
-    public func brokerInfo() -> BrokerInfoView {
+    public func brokerInfo(as who: AccessIdentity = AdminAPI.unauthenticated) -> BrokerInfoView {
         let disk = ProcessStats.diskSpace(broker.dataDirectory)
         var partitions = 0
         var stopped = 0
         var totals: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
-        let topics = broker.listTopics()
+        let topics = broker.listTopics().filter { may(who, .describe, .topic, $0.name) }
         for topic in topics {
             for p in (try? broker.describeTopic(topic.name))?.partitions ?? [] {
                 partitions += 1
@@ -59,13 +65,20 @@ public struct AdminAPI: Sendable {
     }
 
     /// The cluster as this broker knows it (`GET /v1/cluster`).
-    public func cluster() -> ClusterView { ClusterView.make(broker) }
-
-    public func topics() -> [TopicView] {
-        broker.listTopics().sorted { $0.name < $1.name }.compactMap { try? topic($0.name) }
+    public func cluster(as who: AccessIdentity = AdminAPI.unauthenticated) -> ClusterView {
+        ClusterView.make(broker) { may(who, .describe, .topic, $0) }
     }
 
-    public func topic(_ name: String) throws -> TopicView {
+    public func topics(as who: AccessIdentity = AdminAPI.unauthenticated) -> [TopicView] {
+        broker.listTopics().sorted { $0.name < $1.name }.filter { may(who, .describe, .topic, $0.name) }.compactMap { try? topicView($0.name) }
+    }
+
+    public func topic(_ name: String, as who: AccessIdentity = AdminAPI.unauthenticated) throws -> TopicView {
+        try require(who, .describe, .topic, name, api: "GET /v1/topics/{topic}")
+        return try topicView(name)
+    }
+
+    func topicView(_ name: String) throws -> TopicView {
         guard let description = try? broker.describeTopic(name) else {
             throw AdminAPIError(.notFound, "topic \(name) does not exist")
         }
@@ -87,21 +100,24 @@ public struct AdminAPI: Sendable {
         return Set(active + broker.groupsWithCommittedOffsets).sorted()
     }
 
-    public func groups() -> [GroupView] {
-        groupNames().map(group)
+    public func groups(as who: AccessIdentity = AdminAPI.unauthenticated) -> [GroupView] {
+        groupNames().filter { may(who, .describe, .group, $0) }.map { group($0, as: who) }
     }
 
-    public func group(named name: String) throws -> GroupView {
+    public func group(named name: String, as who: AccessIdentity = AdminAPI.unauthenticated) throws -> GroupView {
+        try require(who, .describe, .group, name, api: "GET /v1/groups/{group}")
         guard groupNames().contains(name) else {
             throw AdminAPIError(.notFound, "consumer group \(name) does not exist")
         }
-        return group(name)
+        return group(name, as: who)
     }
 
-    func group(_ name: String) -> GroupView {
+    /// The group's members and offsets; offsets and assigned partitions of topics `who` may
+    /// not DESCRIBE are left out (as OffsetFetch leaves them out), and so is their lag.
+    func group(_ name: String, as who: AccessIdentity) -> GroupView {
         var offsets: [GroupOffsetView] = []
         var totalLag: Int64 = 0
-        for committed in broker.storedOffsets(group: name) {
+        for committed in broker.storedOffsets(group: name) where may(who, .describe, .topic, committed.partition.topic) {
             let tp = committed.partition
             let end = try? broker.offsets(tp).logEndOffset
             let lag = end.map { max(0, $0 - committed.offset) }
@@ -117,7 +133,8 @@ public struct AdminAPI: Sendable {
         }
         let members = description.members.map { m in
             GroupMemberView(memberId: m.memberId, clientId: m.clientId, clientHost: m.clientHost,
-                            assignment: description.protocolType == "consumer" ? ConsumerAssignment.decode(m.assignment) ?? [] : [])
+                            assignment: description.protocolType == "consumer"
+                                ? (ConsumerAssignment.decode(m.assignment) ?? []).filter { may(who, .describe, .topic, $0.topic) } : [])
         }
         return GroupView(group: name, state: description.state.rawValue, generation: description.generationId,
                          protocolName: description.protocolName.isEmpty ? nil : description.protocolName,
@@ -134,7 +151,9 @@ public struct AdminAPI: Sendable {
     }
 
     /// Records of one partition: the latest `limit`, or from `from` on.
-    public func records(topic: String, partition: Int32, from: Int64?, limit: Int, maxBytes: Int) throws -> RecordsView {
+    public func records(topic: String, partition: Int32, from: Int64?, limit: Int, maxBytes: Int,
+                        as who: AccessIdentity = AdminAPI.unauthenticated) throws -> RecordsView {
+        try require(who, .read, .topic, topic, api: "GET /v1/topics/{topic}/partitions/{partition}/records")
         guard (1...RecordBrowser.maxRecordsLimit).contains(limit) else {
             throw AdminAPIError(.invalidArgument, "limit must be 1...\(RecordBrowser.maxRecordsLimit) (got \(limit))")
         }

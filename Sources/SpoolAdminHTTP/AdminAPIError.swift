@@ -3,6 +3,10 @@ public struct AdminAPIError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case notFound = "NOT_FOUND"
         case invalidArgument = "INVALID_ARGUMENT"
+        /// No (or wrong) credentials on a listener with `http.auth.enabled`.
+        case unauthenticated = "UNAUTHENTICATED"
+        /// The logged-in principal's ACLs do not allow the call (the authorizer is on).
+        case forbidden = "FORBIDDEN"
         case unavailable = "UNAVAILABLE"
         case `internal` = "INTERNAL"
 
@@ -10,6 +14,8 @@ public struct AdminAPIError: Error, Sendable, CustomStringConvertible {
             switch self {
             case .notFound: 404
             case .invalidArgument: 400
+            case .unauthenticated: 401
+            case .forbidden: 403
             case .unavailable: 503
             case .internal: 500
             }

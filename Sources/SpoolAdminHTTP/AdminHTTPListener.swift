@@ -1,9 +1,13 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 import SpoolBroker
+import SpoolSecurity
 import Synchronization
 
 /// The admin HTTP listener (default 127.0.0.1:9644): `/metrics` in Prometheus text
@@ -12,6 +16,10 @@ import Synchronization
 /// A swift-service-lifecycle `Service`: `run()` serves until graceful shutdown. It can
 /// start before the broker has opened its storage: until ``attach(_:)`` gives it the
 /// API, `/health` answers, `/ready` says 503 and the JSON API says UNAVAILABLE.
+///
+/// Security (README, "Security"): with `tls` it speaks HTTPS only (TLS 1.2+, the same
+/// settings type as the Kafka listeners); with `auth` every path but the open ones needs a
+/// login (``AdminHTTPAuth``), and the API answers what the user's ACLs allow.
 ///
 /// ```swift
 /// let admin = try AdminHTTPListener(exporter: exporter, host: "127.0.0.1", port: 9644, logger: logger)
@@ -31,16 +39,32 @@ public final class AdminHTTPListener: Service, Sendable {
     public let port: Int
     let logger: Logger
     let console: ConsoleAssets
+    /// TLS settings loaded and checked at init (nil: plain HTTP).
+    let tlsConfiguration: TLSConfiguration?
+    /// The login (nil: `http.auth.enabled` off, every request is `User:ANONYMOUS`).
+    public let auth: AdminHTTPAuth?
     private let bound = BoundAddress()
 
-    public init(api: AdminAPI? = nil, exporter: PrometheusExporter?, host: String, port: Int, logger: Logger) throws {
+    /// Throws if the console files are missing or the TLS certificate or key cannot be loaded.
+    public init(api: AdminAPI? = nil, exporter: PrometheusExporter?, host: String, port: Int, tls: TLSSettings? = nil,
+                auth: AdminHTTPAuth? = nil, logger: Logger) throws {
         self.apiSlot = Mutex(api)
         self.exporter = exporter
         self.host = host
         self.port = port
         self.logger = logger
         self.console = try ConsoleAssets.load()
+        if let tls {
+            _ = try tls.makeServerContext()  // the key matches the certificate: fail now, not at the first client
+            tlsConfiguration = try tls.makeServerConfiguration()
+        } else {
+            tlsConfiguration = nil
+        }
+        self.auth = auth
     }
+
+    /// `https` with TLS, else `http`.
+    public var scheme: String { tlsConfiguration == nil ? "http" : "https" }
 
     /// Serves `api` from now on (once the broker is open).
     public func attach(_ api: AdminAPI) {
@@ -64,12 +88,14 @@ public final class AdminHTTPListener: Service, Sendable {
     }
 
     public func run() async throws {
+        let server: HTTPServerBuilder = try tlsConfiguration.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         let app = Application(
             router: makeRouter(),
+            server: server,
             configuration: .init(address: .hostname(host, port: port), serverName: "spool"),
-            onServerRunning: { [bound, logger] channel in
+            onServerRunning: { [bound, logger, tls = tlsConfiguration != nil, auth = auth != nil] channel in
                 let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-                logger.info("admin HTTP listener started", metadata: ["address": "\(address)"])
+                logger.info("admin HTTP listener started", metadata: ["address": "\(address)", "tls": "\(tls)", "auth": "\(auth)"])
                 bound.set(address)
             },
             logger: logger
@@ -77,8 +103,10 @@ public final class AdminHTTPListener: Service, Sendable {
         try await app.run()
     }
 
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    func makeRouter() -> Router<AdminRequestContext> {
+        let router = Router(context: AdminRequestContext.self)
+        // First: Hummingbird applies a middleware to the routes added after it.
+        router.middlewares.add(AdminAuthMiddleware(auth: auth))
         let exporter = self.exporter
         router.get("/health") { _, _ in Self.text("ok\n") }
         router.get("/ready") { _, _ in
@@ -96,11 +124,14 @@ public final class AdminHTTPListener: Service, Sendable {
             let text = api.map { $0.metricsText(exporter) } ?? exporter.render()
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        router.get("/v1/broker") { _, _ in Self.answer { try self.api().brokerInfo() } }
-        router.get("/v1/topics") { _, _ in Self.answer { try self.api().topics() } }
-        router.get("/v1/cluster") { _, _ in Self.answer { try self.api().cluster() } }
+        router.get("/v1/session") { [auth] _, context in
+            Self.answer { SessionView(principal: context.identity.principal, loginRequired: auth != nil) }
+        }
+        router.get("/v1/broker") { _, context in Self.answer { try self.api().brokerInfo(as: context.identity) } }
+        router.get("/v1/topics") { _, context in Self.answer { try self.api().topics(as: context.identity) } }
+        router.get("/v1/cluster") { _, context in Self.answer { try self.api().cluster(as: context.identity) } }
         router.get("/v1/topics/:topic") { _, context in
-            Self.answer { try self.api().topic(context.parameters.require("topic")) }
+            Self.answer { try self.api().topic(context.parameters.require("topic"), as: context.identity) }
         }
         router.get("/v1/topics/:topic/partitions/:partition/records") { request, context in
             Self.answer {
@@ -116,12 +147,12 @@ public final class AdminHTTPListener: Service, Sendable {
                 return try self.api().records(
                     topic: try context.parameters.require("topic"), partition: partition, from: try int("from"),
                     limit: Int(try int("limit") ?? Int64(Self.defaultRecordLimit)),
-                    maxBytes: Int(try int("max_bytes") ?? Int64(Self.defaultRecordReadBytes)))
+                    maxBytes: Int(try int("max_bytes") ?? Int64(Self.defaultRecordReadBytes)), as: context.identity)
             }
         }
-        router.get("/v1/groups") { _, _ in Self.answer { try self.api().groups() } }
+        router.get("/v1/groups") { _, context in Self.answer { try self.api().groups(as: context.identity) } }
         router.get("/v1/groups/:group") { _, context in
-            Self.answer { try self.api().group(named: context.parameters.require("group")) }
+            Self.answer { try self.api().group(named: context.parameters.require("group"), as: context.identity) }
         }
         let console = self.console
         router.get("/") { _, _ in console.response(for: "index.html") }

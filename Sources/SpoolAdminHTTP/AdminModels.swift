@@ -153,3 +153,10 @@ public struct ErrorView: Codable, Sendable {
     public var code: String
     public var message: String
 }
+
+/// `GET /v1/session`: who the requests act as (`User:<name>` once logged in, else
+/// `User:ANONYMOUS`), and whether this listener asks for a login at all.
+public struct SessionView: Codable, Sendable {
+    public var principal: String
+    public var loginRequired: Bool
+}

@@ -29,7 +29,8 @@ public struct ClusterView: Codable, Sendable {
     public var underReplicatedPartitions: Int
     public var offlinePartitions: Int
 
-    static func make(_ broker: SpoolBroker.Broker) -> ClusterView {
+    /// The view of `broker`'s cluster, with the partitions of topics `visible` accepts.
+    static func make(_ broker: SpoolBroker.Broker, visible: (String) -> Bool = { _ in true }) -> ClusterView {
         guard let cluster = broker.clusterAdministration else {
             return ClusterView(clustered: false, nodeId: broker.config.nodeId, controllerId: -1, brokers: [], partitions: [],
                                underReplicatedPartitions: 0, offlinePartitions: 0)
@@ -37,7 +38,7 @@ public struct ClusterView: Codable, Sendable {
         let view = cluster.metadataView()
         let live = Set(view.brokers.map(\.nodeId))
         var partitions: [Partition] = []
-        for name in view.topics.keys.sorted() {
+        for name in view.topics.keys.sorted() where visible(name) {
             for (p, state) in view.topics[name]!.partitions.enumerated() {
                 partitions.append(Partition(
                     topic: name, partition: Int32(p), replicas: state.replicas, leader: state.leader, leaderEpoch: state.leaderEpoch,

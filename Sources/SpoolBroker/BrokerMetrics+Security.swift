@@ -2,12 +2,13 @@ import CoreMetrics
 import Synchronization
 
 /// Authentication and authorization metrics: `spool_authentications_total` (by result —
-/// success or failure — and mechanism), `spool_authorization_denials_total` (by operation
+/// success or failure — and mechanism: PLAIN, SCRAM-SHA-256/512, TLS, and the admin HTTP
+/// listener's BASIC and BEARER), `spool_authorization_denials_total` (by operation
 /// and resource type) and `spool_security_log_suppressed_total` (lines the rate limit of
 /// these events' log dropped).
 public final class SecurityMetrics: Sendable {
     static let catalogue: [BrokerMetrics.Descriptor] = [
-        .init(name: "spool_authentications_total", kind: .counter, help: "SASL authentications, by result (success, failure) and mechanism.", buckets: []),
+        .init(name: "spool_authentications_total", kind: .counter, help: "Authentications (SASL, mutual TLS, admin HTTP basic and bearer), by result (success, failure) and mechanism.", buckets: []),
         .init(name: "spool_authorization_denials_total", kind: .counter, help: "Requests (or parts of them) the authorizer refused, by operation and resource type.", buckets: []),
         .init(name: "spool_security_log_suppressed_total", kind: .counter, help: "Authentication and authorization log lines dropped by the log's rate limit.", buckets: []),
     ]
@@ -25,7 +26,7 @@ public final class SecurityMetrics: Sendable {
     func authentication(success: Bool, mechanism: String) {
         let result = success ? "success" : "failure"
         // Only the mechanisms Spool knows become label values (a client names any string).
-        let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "TLS"].contains(mechanism) ? mechanism : "other"
+        let known = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "TLS", "BASIC", "BEARER"].contains(mechanism) ? mechanism : "other"
         authentications.withLock { all in
             let key = result + "/" + known
             if let counter = all[key] { return counter }

@@ -34,6 +34,17 @@ public struct TLSSettings: Sendable, Equatable {
 
     /// The server context: loads and checks the files now, so a bad path fails at start.
     public func makeServerContext() throws(SecurityError) -> NIOSSLContext {
+        let configuration = try makeServerConfiguration()
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw SecurityError(.tls, "cannot load TLS certificate \(certificatePath) / key \(keyPath): \(error)")
+        }
+    }
+
+    /// The server configuration (for a listener that makes its own context, as Hummingbird's
+    /// TLS channel does); the certificate and key are loaded now, so a bad path fails at start.
+    public func makeServerConfiguration() throws(SecurityError) -> TLSConfiguration {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
@@ -47,7 +58,7 @@ public struct TLSSettings: Sendable, Equatable {
                 configuration.certificateVerification = clientAuth == .required ? .noHostnameVerification : .optionalVerification
                 configuration.sendCANameList = true
             }
-            return try NIOSSLContext(configuration: configuration)
+            return configuration
         } catch let error as SecurityError {
             throw error
         } catch {

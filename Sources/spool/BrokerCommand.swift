@@ -47,7 +47,7 @@ struct BrokerCommand: AsyncParsableCommand {
               native.auth=none              (native SCRAM authentication: none, optional, required;
                                              native.sasl.enabled=true is required)
               connections.max.reauth.ms=0              (SASL session lifetime; 0: no limit)
-              authorizer.enabled=false      (check ACLs on every Kafka request; `spool acl` manages them)
+              authorizer.enabled=false      (check ACLs on every Kafka request and admin HTTP call; `spool acl` manages them)
               super.users=User:admin;User:ops   (principals allowed everything, ';'-separated)
               allow.everyone.if.no.acl.found=false   (with the authorizer on: a resource no ACL covers is open)
               kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
@@ -77,6 +77,11 @@ struct BrokerCommand: AsyncParsableCommand {
               quota.window.num=11           (client quotas: rates are measured over this many windows)
               quota.window.size.seconds=1
               http.listen=127.0.0.1:9644    (admin HTTP: /metrics, /health, /ready, /v1/, console; 'none' turns it off)
+              http.ssl.certificate=certs/broker.pem   (admin HTTP over TLS only, with http.ssl.key)
+              http.ssl.key=certs/broker.key
+              http.auth.enabled=false       (login on the admin HTTP listener; default: authorizer.enabled)
+              http.auth.open.paths=/metrics,/health   (answered without a login)
+              http.auth.token-file=http-tokens        ('USER TOKEN' lines for 'Authorization: Bearer TOKEN')
               log.level=info                (trace, debug, info, notice, warning, error, critical)
               log.format=text               (text or json: one JSON object per line on standard error)
               retention.ms=604800000        (any topic setting here becomes a topic default)
@@ -116,7 +121,7 @@ struct BrokerCommand: AsyncParsableCommand {
     var kafkaAdvertise: String?
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
     var offsetsFlushMs: Int?
-    @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true).") var authorizer = false
+    @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true); also turns on the admin HTTP login (--no-http-auth: off).") var authorizer = false
     @Option(help: "Principals allowed everything, ';'-separated: User:admin;User:ops (super.users).") var superUsers: String?
     @Option(help: "With the authorizer on, whether a resource no ACL covers is open to everyone (allow.everyone.if.no.acl.found). Default: false.")
     var allowEveryoneIfNoAclFound: Bool?
@@ -432,6 +437,11 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = allowEveryoneIfNoAclFound { explicit["allow.everyone.if.no.acl.found"] = String(v) }
         for (key, value) in try parseConfigs(topicDefaults) { explicit[key] = value }
         if let v = operations.httpListen { explicit["http.listen"] = v }
+        if let v = operations.httpSslCertificate { explicit["http.ssl.certificate"] = v }
+        if let v = operations.httpSslKey { explicit["http.ssl.key"] = v }
+        if let v = operations.httpAuth { explicit["http.auth.enabled"] = String(v) }
+        if let v = operations.httpAuthOpenPaths { explicit["http.auth.open.paths"] = v }
+        if let v = operations.httpAuthTokenFile { explicit["http.auth.token-file"] = v }
         if let v = operations.logLevel { explicit["log.level"] = v }
         if let v = operations.logFormat { explicit["log.format"] = v }
         if let v = cluster.etcd { explicit["etcd.endpoints"] = v }
@@ -444,7 +454,10 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         var clusteredConfig = try brokerConfig()
-        if let settings = try clusterSettings() { clusteredConfig.nodeId = settings.nodeId }
+        if let settings = try clusterSettings() {
+            clusteredConfig.nodeId = settings.nodeId
+            clusteredConfig.replicaLagTimeMaxMillis = settings.replicaLagTimeMaxMillis
+        }
         let config = clusteredConfig
         let ops = try operationsSettings()
         LoggingSystem.bootstrap { label in SpoolLogHandler(label: label, format: ops.logFormat, level: ops.logLevel) }
@@ -453,7 +466,25 @@ struct BrokerCommand: AsyncParsableCommand {
         let metrics = exporter.map { BrokerMetrics(factory: $0) } ?? .disabled()
         let events = BrokerEvents(metrics: metrics, logger: logger)
         let admin = try ops.http.map { http in
-            try AdminHTTPListener(exporter: exporter, host: http.host, port: http.port, logger: Logger(label: "spool.admin-http"))
+            var auth: AdminHTTPAuth?
+            if ops.httpAuth ?? config.authorization.enabled {
+                let store: CredentialStore
+                do {
+                    store = try CredentialStore(directory: config.storage.dataDirectory)
+                } catch {
+                    throw CLIError("the admin listener's login needs the credential store: \(error)")
+                }
+                let tokens = try ops.httpTokenFile.map { path in
+                    do { return try BearerTokens(file: path) } catch { throw CLIError("http.auth.token-file: \(error)") }
+                }
+                auth = AdminHTTPAuth(verifier: PasswordVerifier(store: store), tokens: tokens, openPaths: ops.httpOpenPaths, events: events)
+            }
+            do {
+                return try AdminHTTPListener(exporter: exporter, host: http.host, port: http.port, tls: ops.httpTLS, auth: auth,
+                                             logger: Logger(label: "spool.admin-http"))
+            } catch let error as SecurityError {
+                throw CLIError("admin HTTP listener: \(error)")
+            }
         }
         let dataPath = URL(fileURLWithPath: config.storage.dataDirectory).standardizedFileURL.path
         let explicit = try explicitSettings()
@@ -492,7 +523,7 @@ struct BrokerCommand: AsyncParsableCommand {
             }
             // The banner: tools and tests wait for it. Printed once the service group's
             // signal handlers are in place, so a SIGTERM right after it finds them.
-            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin http://\($0)/" } ?? "")")
+            print("spool broker \(Broker.version) listening on \(server.localAddress), data in \(dataPath)\(server.broker.openedClean ? "" : " (recovered after an unclean stop)")\(adminAddress.map { ", admin \(admin?.scheme ?? "http")://\($0)/" } ?? "")")
             fflush(nil)
         }
         // Services stop in reverse order: the broker first (stop accepting, drain, flush,

@@ -12,9 +12,11 @@ struct BrokerInfoCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "The broker's admin HTTP address as HOST:PORT.")
     var admin = OperationsOptions.defaultHTTPListen
+    @OptionGroup var login: AdminLogin
 
     func run() async throws {
-        let info = try await AdminHTTPClient(address: admin).get("/v1/broker", as: BrokerInfoView.self)
+        let info = try await AdminHTTPClient(address: admin, authorization: try login.authorization())
+            .get("/v1/broker", as: BrokerInfoView.self)
         print("version\t\(info.version)")
         let degraded = info.degraded ?? []
         print("ready\t\(info.ready ? "yes" : "no")\(degraded.isEmpty ? "" : ", degraded")")

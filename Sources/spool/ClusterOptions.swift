@@ -3,7 +3,8 @@ import SpoolCluster
 import SpoolEtcd
 
 /// The broker's cluster-mode options (`--node-id`, `--etcd`, `--cluster-id`,
-/// `--cluster-lease-ttl-seconds`) and their config-file keys. Without an etcd endpoint the broker
+/// `--cluster-lease-ttl-seconds`, `--default-replication-factor`, `--replica-lag-time-max-ms`)
+/// and their config-file keys. Without an etcd endpoint the broker
 /// runs alone, as always.
 struct ClusterOptions: ParsableArguments {
     @Option(help: "This broker's node id in the cluster (cluster mode; config: node.id).") var nodeId: Int32?
@@ -14,8 +15,12 @@ struct ClusterOptions: ParsableArguments {
     var clusterLeaseTtlSeconds: Int64?
     @Option(help: "Replication factor of topics created without one, 1...\(ClusterConfiguration.replicationFactorMax). Default: 1 (config: default.replication.factor).")
     var defaultReplicationFactor: Int?
+    @Option(help: "A follower not caught up with the leader for this long leaves the ISR, \(Self.replicaLagRange.lowerBound)...\(Self.replicaLagRange.upperBound) ms. Default: 30000 (config: replica.lag.time.max.ms).")
+    var replicaLagTimeMaxMs: Int64?
 
-    static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor"]
+    static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor",
+                       "replica.lag.time.max.ms"]
+    static let replicaLagRange: ClosedRange<Int64> = 500...86_400_000
 
     /// The resolved cluster settings, or nil in single-broker mode.
     struct Settings: Sendable {
@@ -24,6 +29,7 @@ struct ClusterOptions: ParsableArguments {
         var endpoints: [EtcdEndpoint]
         var leaseTTLSeconds: Int64
         var defaultReplicationFactor: Int
+        var replicaLagTimeMaxMillis: Int64
     }
 
     func resolve(file: [String: String]) throws -> Settings? {
@@ -32,9 +38,10 @@ struct ClusterOptions: ParsableArguments {
         let clusterId = self.clusterId ?? file["cluster.id"]
         let ttlText = clusterLeaseTtlSeconds.map(String.init) ?? file["cluster.lease.ttl.seconds"]
         let rfText = defaultReplicationFactor.map(String.init) ?? file["default.replication.factor"]
+        let lagText = replicaLagTimeMaxMs.map(String.init) ?? file["replica.lag.time.max.ms"]
         guard let etcd, !etcd.isEmpty else {
-            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil {
-                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds and default.replication.factor need etcd.endpoints (--etcd URL[,URL...])")
+            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil || lagText != nil {
+                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds, default.replication.factor and replica.lag.time.max.ms need etcd.endpoints (--etcd URL[,URL...])")
             }
             return nil
         }
@@ -58,6 +65,13 @@ struct ClusterOptions: ParsableArguments {
             }
             rf = v
         }
+        var lag: Int64 = 30_000
+        if let lagText {
+            guard let v = Int64(lagText), Self.replicaLagRange.contains(v) else {
+                throw ValidationError("replica.lag.time.max.ms must be an integer in \(Self.replicaLagRange.lowerBound)...\(Self.replicaLagRange.upperBound) (got '\(lagText)')")
+            }
+            lag = v
+        }
         let endpoints: [EtcdEndpoint]
         do {
             endpoints = try EtcdEndpoint.list(etcd)
@@ -65,6 +79,7 @@ struct ClusterOptions: ParsableArguments {
             throw ValidationError("etcd.endpoints must be http://HOST:PORT[,http://HOST:PORT...] (got '\(etcd)')")
         }
         guard !endpoints.isEmpty else { throw ValidationError("etcd.endpoints names no endpoint") }
-        return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl, defaultReplicationFactor: rf)
+        return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl, defaultReplicationFactor: rf,
+                        replicaLagTimeMaxMillis: lag)
     }
 }

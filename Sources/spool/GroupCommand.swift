@@ -29,6 +29,7 @@ struct GroupCommand: AsyncParsableCommand {
             discussion: "Members come from the admin HTTP listener (--admin; by default 127.0.0.1:9644 when --broker is the default).")
         @OptionGroup var address: BrokerAddress
         @OptionGroup var adminAddress: AdminAddress
+        @OptionGroup var login: AdminLogin
         @Argument(help: "Group id.") var group: String
 
         func run() async throws {
@@ -51,7 +52,8 @@ struct GroupCommand: AsyncParsableCommand {
             guard let admin = adminAddress.resolved(brokerIsDefault: address.broker == AdminAddress.defaultBroker) else { return }
             let view: GroupView
             do {
-                view = try await AdminHTTPClient(address: admin).get("/v1/groups/\(group)", as: GroupView.self)
+                view = try await AdminHTTPClient(address: admin, authorization: try login.authorization())
+                    .get("/v1/groups/\(group)", as: GroupView.self)
             } catch {
                 if adminAddress.admin != nil { throw error }
                 return

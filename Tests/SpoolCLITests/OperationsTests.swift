@@ -131,4 +131,50 @@ import Testing
         #expect(unreachable.status != 0 && unreachable.stderr.contains("cannot reach the admin listener at 127.0.0.1:1"))
         #expect(broker.terminate() == 0)
     }
+
+    /// `http.ssl.*` and `http.auth.enabled` from a config file: the banner says https, curl
+    /// trusting the test CA gets 401 without a login, 200 with a `spool user`'s password,
+    /// and /metrics stays open.
+    @Test func adminListenerOverTLSWithALogin() throws {
+        let dir = NSTemporaryDirectory() + "spool-ops-tls-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let certs = dir + "/certs"
+        let gen = Process()
+        gen.executableURL = URL(fileURLWithPath: "/bin/bash")
+        gen.arguments = [Executables.root.appendingPathComponent("tools/gen-certs.sh").path, certs]
+        gen.standardOutput = FileHandle.nullDevice
+        try gen.run()
+        gen.waitUntilExit()
+        #expect(gen.terminationStatus == 0)
+        #expect(try runCommand("spool", ["user", "create", "alice", "--password-stdin", "--data-dir", dir + "/data"], stdin: "alice-pw\n").status == 0)
+        let config = dir + "/spool.properties"
+        try """
+            http.ssl.certificate=\(certs)/broker.pem
+            http.ssl.key=\(certs)/broker.key
+            http.auth.enabled=true
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try BrokerProcess(arguments: ["broker", "--config", config, "--data-dir", dir + "/data", "--listen", "127.0.0.1:0"])
+        defer { _ = broker.terminate() }
+        let banner = try #require(broker.logText.range(of: #"admin https://[^/]+/"#, options: .regularExpression))
+        let admin = String(broker.logText[banner].dropFirst("admin https://".count).dropLast())
+        func curl(_ path: String, _ extra: [String] = []) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            process.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert", certs + "/ca.pem"]
+                + extra + ["https://\(admin)\(path)"]
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            process.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
+        #expect(try curl("/v1/broker") == "401")
+        #expect(try curl("/v1/broker", ["-u", "alice:wrong"]) == "401")
+        #expect(try curl("/v1/broker", ["-u", "alice:alice-pw"]) == "200")
+        #expect(try curl("/metrics") == "200")
+        #expect(try curl("/health") == "200")
+        #expect(broker.terminate() == 0)
+        #expect(broker.logText.contains("listener=admin-http") && broker.logText.contains("reason=wrong password"))
+    }
 }

@@ -6,7 +6,9 @@
 #   2. the killed broker restarted (it rejoins and catches up), then the same with
 #      kafka-python's producer and a kafka-python consumer reading across the kill;
 #   3. restarted again, kcat producing 3,000 lines (idempotent, acks=all) through a kill of
-#      the leader, and kcat reading every line back exactly once.
+#      the leader, and kcat reading every line back exactly once;
+#   4. SIGSTOP: a follower stopped past replica.lag.time.max.ms (3 s here) leaves the ISR and
+#      rejoins once resumed; both followers stopped → NOT_ENOUGH_REPLICAS, nothing appended.
 # Called by check.sh (which sets up kcat and the Python venv).
 # Usage: tools/kafka-clients/cluster-check.sh path/to/spool path/to/venv/python
 set -uo pipefail
@@ -18,7 +20,7 @@ tmp=$(mktemp -d)
 declare -A pid_of
 etcd_pid=""
 cleanup() {
-  for pid in "${pid_of[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  for pid in "${pid_of[@]}"; do kill -CONT "$pid" 2>/dev/null; kill -9 "$pid" 2>/dev/null; done
   [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null
   { wait; } 2>/dev/null
   rm -rf "$tmp"
@@ -36,13 +38,14 @@ endpoint="http://127.0.0.1:$client"
 for _ in $(seq 1 100); do curl -sf "$endpoint/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
 curl -sf "$endpoint/health" | grep -q true || { echo "etcd did not start:"; tail -20 "$tmp/etcd.log"; exit 1; }
 
-declare -A kafka_port
+declare -A kafka_port http_of
+export CLUSTER_LAG_MS=3000
 start_broker() {  # node id; the Kafka port is kept across restarts (clients bootstrap from it)
   local id=$1 listen="127.0.0.1:${kafka_port[$1]:-0}"
   : >"$tmp/broker$id.log"
   # In a subshell that waits for it, so a kill -9 is not reported as a job of this script.
-  ( "$spool" broker --data-dir "$tmp/broker$id" --listen 127.0.0.1:0 --kafka-listen "$listen" --http-listen none \
-      --node-id "$id" --etcd "$endpoint" --cluster-id cc --cluster-lease-ttl-seconds 3 >>"$tmp/broker$id.log" 2>&1 &
+  ( "$spool" broker --data-dir "$tmp/broker$id" --listen 127.0.0.1:0 --kafka-listen "$listen" --http-listen 127.0.0.1:0 \
+      --node-id "$id" --etcd "$endpoint" --cluster-id cc --cluster-lease-ttl-seconds 3 --replica-lag-time-max-ms "$CLUSTER_LAG_MS" >>"$tmp/broker$id.log" 2>&1 &
     echo $! >"$tmp/broker$id.pid"
     wait ) 2>/dev/null &
   for _ in $(seq 1 50); do [ -s "$tmp/broker$id.pid" ] && break; sleep 0.02; done
@@ -51,6 +54,7 @@ start_broker() {  # node id; the Kafka port is kept across restarts (clients boo
   for _ in $(seq 1 300); do grep -q "registered in cluster" "$tmp/broker$id.log" && break; sleep 0.1; done
   grep -q "registered in cluster" "$tmp/broker$id.log" || { echo "broker $id did not join:"; tail -20 "$tmp/broker$id.log"; exit 1; }
   kafka_port[$id]=$(sed -n 's/^Kafka clients: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p' "$tmp/broker$id.log" | head -1)
+  http_of[$id]=$(sed -n 's/.*admin http:\/\/\([^/]*\)\/.*/\1/p' "$tmp/broker$id.log" | head -1)
 }
 for id in 1 2 3; do start_broker "$id"; done
 export CLUSTER_BOOTSTRAP="127.0.0.1:${kafka_port[1]},127.0.0.1:${kafka_port[2]},127.0.0.1:${kafka_port[3]}"
@@ -62,12 +66,12 @@ passed=0 failed=0
 phase() {
   local name=$1
   shift
-  if CLUSTER_PIDS=$(pids_env) timeout 400 "$@" >"$tmp/out" 2>&1; then
+  if CLUSTER_PIDS=$(pids_env) CLUSTER_HTTP="1=${http_of[1]},2=${http_of[2]},3=${http_of[3]}" timeout 400 "$@" >"$tmp/out" 2>&1; then
     passed=$((passed + 1)); echo "PASS $name"
   else
     failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/    /' "$tmp/out" | tail -25
   fi
-  grep -E "paused|failover|through the kill" "$tmp/out" | sed 's/^/    /'
+  grep -E "paused|failover|through the kill|^isr:" "$tmp/out" | sed 's/^/    /'
   local victim
   victim=$(sed -n 's/^killed \([0-9]\)$/\1/p' "$tmp/out" | tail -1)
   if [ -n "$victim" ]; then
@@ -119,6 +123,8 @@ export -f kcat_phase
 export tmp py
 phase "kcat: 3,000 lines, idempotent acks=all, through a kill -9 of the leader; every line read back once" \
   bash -c "$(declare -p pid_of); kcat_phase"
+phase "SIGSTOP: a follower past the lag time leaves the ISR and rejoins; both followers stopped -> NOT_ENOUGH_REPLICAS, nothing appended" \
+  "$py" tools/kafka-clients/cluster_failover_check.py isr
 for id in 1 2 3; do kill -0 "${pid_of[$id]}" 2>/dev/null || { echo "broker $id is not running at the end:"; tail -20 "$tmp/broker$id.log"; failed=$((failed + 1)); }; done
 echo "cluster: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

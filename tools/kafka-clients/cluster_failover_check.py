@@ -12,7 +12,12 @@ acknowledged with, no offset holds two values and no value two offsets; the long
 partition 0's acknowledgements (the failover as the client sees it) is printed and bounded.
 Phase 2, kafka-python: the same with kafka-python's idempotent producer and a kafka-python
 consumer reading the partition while its leader is killed.
-Both print the killed node id on a line `killed N` for the script to restart it."""
+Both print the killed node id on a line `killed N` for the script to restart it.
+Phase 3 (`isr`), confluent-kafka with SIGSTOP: a follower stopped past
+replica.lag.time.max.ms leaves the ISR while acks=all goes on, and rejoins once resumed;
+both followers stopped: the ISR shrinks to the leader, acks=all is refused with
+NOT_ENOUGH_REPLICAS, and nothing was appended (the high watermark, once both are back, is
+where it was)."""
 import os
 import signal
 import sys
@@ -23,6 +28,7 @@ from common import check, ok, unique
 
 BOOTSTRAP = os.environ["CLUSTER_BOOTSTRAP"]
 PIDS = {int(k): int(v) for k, v in (item.split("=") for item in os.environ["CLUSTER_PIDS"].split(","))}
+HTTP = {int(k): v for k, v in (item.split("=") for item in os.environ["CLUSTER_HTTP"].split(","))}
 RECORDS = int(os.environ.get("CLUSTER_RECORDS", "6000"))
 FAILOVER_LIMIT_S = float(os.environ.get("CLUSTER_FAILOVER_LIMIT_S", "10"))
 
@@ -177,5 +183,103 @@ def kafka_python_phase():
     ok(f"kafka-python: {RECORDS} idempotent acks=all records through a leader kill, read by a consumer across it")
 
 
+def isr_of(node, topic):
+    """The ISR of the topic's partition 0 as broker `node` knows it (`GET /v1/cluster` on its
+    admin listener: asking one chosen broker, since a stopped broker's socket still accepts
+    and a Kafka client may wait on it)."""
+    import json
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://{HTTP[node]}/v1/cluster", timeout=3) as answer:
+            view = json.load(answer)
+    except OSError:
+        return None
+    for p in view.get("partitions", []):
+        if p["topic"] == topic and p["partition"] == 0:
+            return sorted(p["isr"])
+    return None
+
+
+def wait_isr(node, topic, want, seconds, what):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if isr_of(node, topic) == want:
+            return time.monotonic()
+        time.sleep(0.2)
+    check(False, f"{what}: ISR {isr_of(node, topic)}, not {want}, after {seconds} s")
+
+
+def isr_phase():
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+    topic = unique("isr")
+    admin = create_topic(topic, 1)
+    leader = leader_of(admin, topic, 0)
+    followers = sorted(n for n in PIDS if n != leader)
+    lag_s = float(os.environ.get("CLUSTER_LAG_MS", "3000")) / 1000
+    leader_addr = BOOTSTRAP.split(",")[leader - 1]
+    stopped = []
+    try:
+        producer = Producer({"bootstrap.servers": leader_addr, "acks": "all", "linger.ms": 1, "message.timeout.ms": 30000})
+        errors = []
+
+        def delivered(err, msg):
+            if err is not None:
+                errors.append(err)
+
+        # One follower stopped: out of the ISR after the lag time, acks=all goes on meanwhile.
+        os.kill(PIDS[followers[0]], signal.SIGSTOP)
+        stopped.append(followers[0])
+        started = time.monotonic()
+        sent, shrunk, last_look = 0, None, 0.0
+        while time.monotonic() - started < lag_s + 10 and (shrunk is None or time.monotonic() - shrunk < 1):
+            producer.produce(topic, value=b"s%06d" % sent, on_delivery=delivered)
+            sent += 1
+            producer.poll(0.02)
+            if shrunk is None and time.monotonic() - last_look > 0.25:
+                last_look = time.monotonic()
+                if isr_of(leader, topic) == sorted([leader, followers[1]]):
+                    shrunk = last_look
+        left = producer.flush(30)
+        check(left == 0 and not errors, f"acks=all with one follower stopped: {left} unsent, errors {errors[:3]}")
+        check(shrunk is not None, f"one follower stopped: the ISR is still {isr_of(leader, topic)} after {lag_s + 10:.0f} s")
+        print(f"isr: follower {followers[0]} stopped, ISR shrank to {sorted([leader, followers[1]])} after {shrunk - started:.1f} s "
+              f"(replica.lag.time.max.ms {lag_s:.0f} s); {sent} acks=all records acknowledged meanwhile", flush=True)
+        # The lag counts from the follower's last fetch that reached the log end, which may be
+        # up to one fetch wait (0.5 s) and a little before the SIGSTOP.
+        check(shrunk - started >= lag_s - 1.0, f"the ISR shrank after {shrunk - started:.1f} s, well before the lag time")
+        os.kill(PIDS[followers[0]], signal.SIGCONT)
+        stopped.remove(followers[0])
+        resumed = time.monotonic()
+        back = wait_isr(leader, topic, sorted([leader] + followers), 20, "the follower resumed")
+        print(f"isr: follower {followers[0]} resumed, back in the ISR after {back - resumed:.1f} s", flush=True)
+        ok("a stopped follower leaves the ISR after the lag time and rejoins once resumed; acks=all never failed")
+
+        consumer = Consumer({"bootstrap.servers": leader_addr, "group.id": unique("isr")})
+        _, hw_before = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        check(hw_before == sent, f"high watermark {hw_before} with the ISR full, {sent} acknowledged")
+        # Both followers stopped: ISR = the leader alone, below min.insync.replicas=2.
+        for f in followers:
+            os.kill(PIDS[f], signal.SIGSTOP)
+            stopped.append(f)
+        wait_isr(leader, topic, [leader], lag_s + 10, "both followers stopped")
+        refuse = Producer({"bootstrap.servers": leader_addr, "acks": "all", "retries": 0, "message.timeout.ms": 10000})
+        codes = []
+        for i in range(5):
+            refuse.produce(topic, value=b"refused-%d" % i, on_delivery=lambda err, msg: codes.append(err.code() if err else None))
+        refuse.flush(20)
+        check(codes and all(c == KafkaError.NOT_ENOUGH_REPLICAS for c in codes), f"acks=all with ISR [leader]: {codes}")
+        for f in followers:
+            os.kill(PIDS[f], signal.SIGCONT)
+            stopped.remove(f)
+        wait_isr(leader, topic, sorted([leader] + followers), 30, "both followers resumed")
+        _, hw_after = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.close()
+        check(hw_after == hw_before, f"high watermark {hw_before} -> {hw_after}: refused records were appended")
+        ok("both followers stopped: NOT_ENOUGH_REPLICAS, nothing appended")
+    finally:
+        for f in stopped:
+            os.kill(PIDS[f], signal.SIGCONT)
+
+
 if __name__ == "__main__":
-    {"confluent": confluent_phase, "kafka-python": kafka_python_phase}[sys.argv[1]]()
+    {"confluent": confluent_phase, "kafka-python": kafka_python_phase, "isr": isr_phase}[sys.argv[1]]()

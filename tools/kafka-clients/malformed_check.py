@@ -7,6 +7,7 @@ import struct
 import sys
 
 from common import BOOTSTRAP, check, ok
+from kafka_raw import recv_exactly
 
 HOST, PORT = BOOTSTRAP.rsplit(":", 1)
 TIMEOUT_S = 10
@@ -28,20 +29,12 @@ def frame(body):
 
 def read_response(s):
     """The next response's bytes after the size, or None if the broker closed the connection."""
-    def exactly(n):
-        data = b""
-        while len(data) < n:
-            chunk = s.recv(n - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        return data
-    size = exactly(4)
+    size = recv_exactly(s, 4)
     if size is None:
         return None
     (n,) = struct.unpack(">i", size)
     check(0 <= n <= 1 << 20, f"a sane response size, got {n}")
-    return exactly(n)
+    return recv_exactly(s, n)
 
 
 def closed(s):

@@ -4,7 +4,8 @@ SCRAM-SHA-256 and PLAIN; on a raw socket, a wrong SCRAM proof (SASL_AUTHENTICATI
 58, with a message, then close) and a request before authentication (ILLEGAL_SASL_STATE,
 34, then close); mutual TLS required refusing a client without a certificate; a user made
 with AlterUserScramCredentials (confluent-kafka AdminClient) logging in, and
-DescribeUserScramCredentials listing it."""
+DescribeUserScramCredentials listing it; a produce quota on one principal (User:carol)
+throttling her and not another (User:alice)."""
 import base64
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ import ssl
 import struct
 
 from common import check, ok, unique
+from kafka_raw import authenticate, connect, request, response, scram_login, string
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
@@ -65,51 +67,6 @@ def kafka_python_round_trip(mechanism, user, password):
     got = [m.value for m in consumer]
     consumer.close()
     check(got == [b"p%d" % i for i in range(20)], f"kafka-python {mechanism} read {len(got)} records")
-
-
-# A raw Kafka connection: request header v1, non-flexible bodies.
-def connect(address):
-    host, port = address.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
-    return s
-
-
-def request(s, api, version, corr, body):
-    header = struct.pack(">hhih", api, version, corr, 4) + b"test"
-    s.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
-
-
-def response(s):
-    size = recv_exactly(s, 4)
-    if size is None:
-        return None
-    return recv_exactly(s, struct.unpack(">i", size)[0])
-
-
-def recv_exactly(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
-
-
-def string(text):
-    raw = text.encode()
-    return struct.pack(">h", len(raw)) + raw
-
-
-def authenticate(s, corr, token):
-    request(s, 36, 1, corr, struct.pack(">i", len(token)) + token)
-    body = response(s)
-    check(body is not None, "no SaslAuthenticate answer")
-    _, error, length = struct.unpack(">ihh", body[:8])
-    message = body[8:8 + length].decode() if length >= 0 else None
-    rest = body[8 + max(length, 0):]
-    (size,) = struct.unpack(">i", rest[:4])
-    return error, message, rest[4:4 + size]
 
 
 def raw_wrong_proof():
@@ -174,6 +131,39 @@ def alter_then_login():
     ok("AlterUserScramCredentials made carol, who logs in with SCRAM-SHA-256")
 
 
+def principal_quotas():
+    """A produce quota on User:carol (AlterClientQuotas v0 sent as alice over SASL): carol's
+    producer is throttled (throttle_time_ms reported), alice's, with the same records, is not."""
+    s = connect(SASL_PLAINTEXT)
+    error, _ = scram_login(s, "alice", "alice-secret", "SCRAM-SHA-256")
+    check(error == 0, f"alice's SCRAM login answered {error}")
+    entity = struct.pack(">i", 1) + string("user") + string("carol")
+    ops = struct.pack(">i", 1) + string("producer_byte_rate") + struct.pack(">d?", 50000.0, False)
+    request(s, 49, 0, 10, struct.pack(">i", 1) + entity + ops + struct.pack(">?", False))
+    body = response(s)
+    check(body is not None and struct.unpack(">h", body[8:10])[0] == 0, "AlterClientQuotas for User:carol refused")
+    s.close()
+    payload = os.urandom(1000)
+
+    def throttled_ms(user, password):
+        throttles = []
+        conf = {**confluent_conf("SCRAM-SHA-512" if user == "alice" else "SCRAM-SHA-256", user, password),
+                "throttle_cb": lambda event: throttles.append(event.throttle_time * 1000), "linger.ms": 5}
+        producer = Producer(conf)
+        topic = unique("quota-" + user)
+        for _ in range(1500):
+            producer.produce(topic, value=payload)
+            producer.poll(0)
+        check(producer.flush(60) == 0, f"{user}'s records left unsent")
+        producer.poll(0.5)
+        return sum(throttles)
+    carol = throttled_ms("carol", "carol-secret")
+    alice = throttled_ms("alice", "alice-secret")
+    check(carol > 0, "User:carol over her 50,000 B/s produce quota was never throttled")
+    check(alice == 0, f"User:alice, without a quota, was throttled {alice:.0f} ms")
+    ok(f"per-principal quota: User:carol throttled {carol:.0f} ms in all for 1.5 MB, User:alice not at all")
+
+
 confluent_round_trip("SCRAM-SHA-512", "alice", "alice-secret")
 ok("confluent-kafka SASL_SSL SCRAM-SHA-512 produce/consume")
 kafka_python_round_trip("SCRAM-SHA-256", "alice", "alice-secret")
@@ -184,3 +174,4 @@ raw_wrong_proof()
 raw_request_before_auth()
 mtls_without_certificate()
 alter_then_login()
+principal_quotas()

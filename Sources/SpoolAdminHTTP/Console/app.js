@@ -12,7 +12,7 @@ const state = {
   broker: null, topics: [], groups: [],
   history: [],                 // [{t, recordsIn, recordsOut, topicIn: {name: n}, lag: {group: n}}]
   rates: { in: [], out: [], topic: {}, lag: {} },
-  route: null, browser: null, error: null,
+  route: null, browser: null, error: null, session: null,
 };
 
 // ---------- helpers ----------
@@ -51,8 +51,12 @@ function bytesView(b) {
   const text = b.encoding === "hex" ? '<span class="muted">hex </span>' + esc(b.data) : esc(b.data);
   return text + (b.truncated ? ' <span class="muted">… (' + num(b.length) + " bytes)</span>" : "");
 }
+// Absolute URLs: a page opened as http://user:password@host/ has that base, and fetch()
+// refuses relative URLs that would carry credentials; location.origin never has them. The
+// browser sends the login it gave for the page (HTTP basic) with each same-origin call.
 async function getJSON(path) {
-  const response = await fetch(path, { cache: "no-store" });
+  const response = await fetch(location.origin + path, { cache: "no-store", credentials: "same-origin" });
+  if (response.status === 401) throw new Error("not logged in: reload the page to log in");
   const body = await response.json();
   if (!response.ok) throw new Error((body && body.message) || response.statusText);
   return body;
@@ -63,6 +67,11 @@ function last(a) { return a.length ? a[a.length - 1] : null; }
 
 async function poll() {
   try {
+    if (!state.session) {
+      state.session = await getJSON("/v1/session");
+      const who = $("#who");
+      if (who && state.session.loginRequired) who.textContent = state.session.principal;
+    }
     const [broker, topics, groups] = await Promise.all([getJSON("/v1/broker"), getJSON("/v1/topics"), getJSON("/v1/groups")]);
     state.broker = broker; state.topics = topics; state.groups = groups; state.error = null;
     record(Date.now());
