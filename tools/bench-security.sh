@@ -36,15 +36,14 @@ tls=(-X security.protocol=ssl -X ssl.ca.location="$tmp/certs/ca.pem")
 scram=(-X security.protocol=sasl_ssl -X ssl.ca.location="$tmp/certs/ca.pem" -X sasl.mechanisms=SCRAM-SHA-512
        -X sasl.username=bench -X sasl.password=bench-secret)
 
-produce() { "$rdperf" -P -t "$1" -p 0 -b "$2" -s "$size" -c "$records" -z lz4 -a 1 -X linger.ms=5 \
-  -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000 "${@:3}"; }
-consume() { "$rdperf" -C -t "$1" -p 0 -b "$2" -o beginning -c "$records" -X fetch.max.bytes=52428800 "${@:3}"; }
-run "produce PLAINTEXT" "$records" produce plain "$plain"
-run "produce SSL" "$records" produce ssl "$ssl" "${tls[@]}"
-run "produce SASL_SSL SCRAM-SHA-512" "$records" produce sasl "$sasl" "${scram[@]}"
-run "consume PLAINTEXT (sendfile)" "$records" consume plain "$plain"
-run "consume SSL (copied through TLS)" "$records" consume ssl "$ssl" "${tls[@]}"
-run "consume SASL_SSL SCRAM-SHA-512" "$records" consume sasl "$sasl" "${scram[@]}"
+pargs=(-p 0 -s "$size" -c "$records" -z lz4 -a 1 -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000)
+cargs=(-p 0 -o beginning -c "$records" -X fetch.max.bytes=52428800)
+run "produce PLAINTEXT" "$records" "$rdperf" -P -t plain -b "$plain" "${pargs[@]}"
+run "produce SSL" "$records" "$rdperf" -P -t ssl -b "$ssl" "${pargs[@]}" "${tls[@]}"
+run "produce SASL_SSL SCRAM-SHA-512" "$records" "$rdperf" -P -t sasl -b "$sasl" "${pargs[@]}" "${scram[@]}"
+run "consume PLAINTEXT (sendfile)" "$records" "$rdperf" -C -t plain -b "$plain" "${cargs[@]}"
+run "consume SSL (copied through TLS)" "$records" "$rdperf" -C -t ssl -b "$ssl" "${cargs[@]}" "${tls[@]}"
+run "consume SASL_SSL SCRAM-SHA-512" "$records" "$rdperf" -C -t sasl -b "$sasl" "${cargs[@]}" "${scram[@]}"
 
 python3 - "$results" <<'PY'
 import sys
