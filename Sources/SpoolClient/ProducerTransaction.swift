@@ -6,6 +6,9 @@ struct ProducerTransaction: Sendable {
     /// Partitions added with AddPartitionsToTxn in the open transaction (a batch is
     /// queued for a partition only once it is here).
     var partitions: Set<PartitionRef> = []
+    /// The broker knows of the transaction (a partition or offsets were added): EndTxn is
+    /// needed. Otherwise the transaction is empty and ends here, as Kafka's producer ends it.
+    var begunOnBroker = false
     /// The first batch of the open transaction that failed for good: the commit is refused.
     var failure: Error?
     /// A batch failed, leaving a gap in its partition's sequence: the abort bumps the epoch.

@@ -69,6 +69,7 @@ extension SpoolProducer {
             let r: Spool_V1_SendOffsetsToTxnResponse = try await connection.call(.sendOffsetsToTxn, request)
             return (r, r.error, r.message)
         }
+        state.withLockedValue { $0.transaction.begunOnBroker = true }
     }
 
     /// Sends every record of the transaction, waits for them, then commits it (EndTxn):
@@ -128,7 +129,10 @@ extension SpoolProducer {
             return (r, r.error, r.message)
         }
         state.withLockedValue { s in
-            if s.transaction.open { s.transaction.partitions.insert(ref) }
+            if s.transaction.open {
+                s.transaction.partitions.insert(ref)
+                s.transaction.begunOnBroker = true
+            }
         }
     }
 
@@ -149,14 +153,17 @@ extension SpoolProducer {
         request.producerID = identity.producerId
         request.producerEpoch = Int32(identity.epoch)
         request.commit = commit
-        let _: Spool_V1_EndTxnResponse = try await retryingCoordinator {
-            let r: Spool_V1_EndTxnResponse = try await connection.call(.endTxn, request)
-            return (r, r.error, r.message)
+        if state.withLockedValue({ $0.transaction.begunOnBroker }) {
+            let _: Spool_V1_EndTxnResponse = try await retryingCoordinator {
+                let r: Spool_V1_EndTxnResponse = try await connection.call(.endTxn, request)
+                return (r, r.error, r.message)
+            }
         }
         state.withLockedValue { s in
             s.transaction.open = false
             s.transaction.partitions = []
             s.transaction.failure = nil
+            s.transaction.begunOnBroker = false
         }
     }
 

@@ -526,23 +526,34 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
 
     /// Appends the entry of an ABORT marker just appended to this segment (one `pwrite`
     /// at the end of `.txnindex`, created if needed); fsynced with the segment
-    /// (``syncTxnIndex()``). A failed write throws `DataStateUnknown`.
-    func appendAbortedTransaction(_ entry: AbortedTransaction) throws {
+    /// (``syncTxnIndex()``). Returns whether the file was created (the directory then
+    /// needs an fsync). The marker is in the log already, so a failed write (a full disk,
+    /// no descriptor) fails nothing: the entry is kept in memory and the whole file is
+    /// rewritten by the next ``writeIndexes()`` (until then the recovery point stays
+    /// before this segment, so a crash rebuilds the file from the batches).
+    @discardableResult
+    func appendAbortedTransaction(_ entry: AbortedTransaction) -> Bool {
         precondition(!isDeleted, "txnindex append to a deleted segment")
-        if txnIndexDirty { try writeTxnIndex() }
-        let position = txnIndex.fileBytes
+        let created = !txnIndexFileExists
+        txnIndex.append(entry)
+        if txnIndexDirty {
+            try? writeTxnIndex()
+            return created && txnIndexFileExists
+        }
+        let position = txnIndex.fileBytes - Int64(TransactionIndex.entryBytes)
         var bytes = ByteBuffer()
         TransactionIndex.encode(entry, into: &bytes)
-        try files.withDescriptor(txnIndexPath, create: true) { fd in
-            do {
+        do {
+            try files.withDescriptor(txnIndexPath, create: true) { fd in
                 try bytes.withUnsafeReadableBytes { try files.io.pwrite(fd, $0, at: position) }
-            } catch let error as StorageError {
-                throw DataStateUnknown(cause: error)
             }
+        } catch {
+            txnIndexDirty = true
+            return false
         }
-        txnIndex.append(entry)
         txnIndexFileExists = true
         txnIndexNeedsSync = true
+        return created
     }
 
     /// Replaces the entries (a rebuild from the log, or a cleaned segment taking its

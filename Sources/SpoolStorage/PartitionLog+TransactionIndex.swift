@@ -7,16 +7,13 @@ import SpoolRecords
 // re-checked markers.
 extension PartitionLog {
     /// Records the ABORT marker at `entry.lastOffset` (just appended) in its segment's
-    /// `.txnindex`; durable with the segment's next fsync.
+    /// `.txnindex`; durable with the segment's next fsync. A failed write is retried by
+    /// the next index write (see `LogSegment.appendAbortedTransaction`).
     public func appendAbortedTransaction(_ entry: AbortedTransaction) throws {
         try state.withLock { s in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
             let segment = s.segments[Self.segmentIndex(s.segments, for: entry.lastOffset)]
-            do {
-                try segment.appendAbortedTransaction(entry)
-            } catch let error as DataStateUnknown {
-                throw stop(&s, .write, error.cause, now: clock())
-            }
+            if segment.appendAbortedTransaction(entry) { s.directoryNeedsSync = true }
         }
     }
 
