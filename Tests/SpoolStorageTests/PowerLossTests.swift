@@ -33,10 +33,12 @@ import Testing
         var crashedDuringWorkload = 0
         var operations = 0
         var failed: [UInt64] = []
+        var abortsChecked = 0
         for seed in seeds {
             var run = PowerLossRun(seed: seed)
             let problems = run.run()
             if run.crashed { crashedDuringWorkload += 1 } else { operations += run.operations }
+            abortsChecked += run.abortsChecked
             if !problems.isEmpty {
                 failed.append(seed)
                 print("power-loss seed \(seed) FAILED (rerun: SPOOL_POWER_LOSS_SEED=\(seed) swift test --filter PowerLossTests):")
@@ -45,9 +47,10 @@ import Testing
                 if failed.count >= 5 { break }
             }
         }
-        print("power-loss simulator: \(seeds.count) seeds (\(seeds.first!)...\(seeds.last!)), \(crashedDuringWorkload) crashed mid-workload (the others ran \(operations / max(1, seeds.count - crashedDuringWorkload)) operations on average), \(failed.count) failed")
+        print("power-loss simulator: \(seeds.count) seeds (\(seeds.first!)...\(seeds.last!)), \(crashedDuringWorkload) crashed mid-workload (the others ran \(operations / max(1, seeds.count - crashedDuringWorkload)) operations on average), \(abortsChecked) ABORT markers checked against their .txnindex, \(failed.count) failed")
         // The crash points must mostly land inside the workload, or the test checks little.
         #expect(seeds.count < 10 || crashedDuringWorkload * 10 >= seeds.count * 8)
+        #expect(seeds.count < 10 || abortsChecked >= seeds.count / 4, "the workload aborts transactions")
     }
 }
 
@@ -88,6 +91,8 @@ struct PowerLossRun {
     var commitInFlight: (group: String, ifDone: [TopicPartition: CommittedOffset])?
     /// Per partition, the first offset of its producer's open transaction.
     var openTransactions: [TopicPartition: Int64] = [:]
+    /// ABORT markers found in the recovered logs (each checked against its `.txnindex`).
+    var abortsChecked = 0
 
     static let operationsBudget = 500
     static let steps = 70
@@ -428,6 +433,7 @@ struct PowerLossRun {
                 actual[e.lastOffset] = e
             }
         }
+        abortsChecked += expected.count
         for (at, e) in expected {
             guard let a = actual[at] else {
                 problems.append("\(tp): ABORT marker at \(at) (transaction from \(e.firstOffset)) has no .txnindex entry; trace: \(trace.suffix(8))")
