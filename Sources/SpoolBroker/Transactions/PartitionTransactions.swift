@@ -98,25 +98,4 @@ public final class PartitionTransactions: Sendable {
         }
         return entry
     }
-
-    /// Reads the control batch at `offset` and tells COMMIT (true) from ABORT (false).
-    static func markerIsCommit(_ log: PartitionLog, at offset: Int64) throws -> Bool {
-        let bytes = try log.readBytes(from: offset, maxBytes: 1)
-        return try markerIsCommit(bytes)
-    }
-
-    /// COMMIT (true) or ABORT (false), from the bytes of a control batch.
-    static func markerIsCommit(_ batch: ByteBuffer) throws -> Bool {
-        var b = batch
-        b.moveReaderIndex(forwardBy: RecordBatchHeader.size)
-        _ = try Varint.read(from: &b)              // record length
-        b.moveReaderIndex(forwardBy: 1)           // attributes
-        _ = try Varint.read(from: &b)              // timestamp delta
-        _ = try Varint.read(from: &b)              // offset delta
-        let keyLength = try Varint.read(from: &b)
-        guard keyLength >= 4, let _: Int16 = b.readInteger(), let type: Int16 = b.readInteger() else {
-            throw BrokerError(.corrupt, "control batch without a marker key")
-        }
-        return type == 1
-    }
 }
