@@ -317,6 +317,7 @@ let package = Package(
             name: "SpoolReplicationTests",
             dependencies: [
                 "SpoolTestSupport", "SpoolReplication", "SpoolBroker", "SpoolKafka", "SpoolStorage", "SpoolRecords", nioCore,
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]

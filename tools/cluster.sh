@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local Spool cluster on 127.0.0.1: 3 etcd members (tools/etcd-local.sh) and 3 brokers in
 # cluster mode, data under one folder; prints how to reach them; stops everything on Ctrl-C/SIGTERM.
-# Data replication is not built yet: each partition is served by the broker that holds it.
+# Partitions replicate over the three (RF 3 with `spool topic create --replication-factor 3` or a Kafka client).
 #
 #   tools/cluster.sh [--dir DIR] [--fresh] [--cluster-id C] [--release]
 #     --dir DIR      folder for etcd's and the brokers' data and logs (default .spool-cluster)

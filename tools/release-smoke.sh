@@ -3,11 +3,12 @@
 # crashed on SpoolServer once), so the test command builds release and this runs it: a
 # release broker, release spool-perf producing 200,000 records with acks=all over two
 # partitions and consuming them back, and the release CLI reading them; then a graceful stop.
-# Usage: tools/release-smoke.sh   (after `swift build -c release`)
+# Usage: tools/release-smoke.sh [BIN_DIR]   (after `swift build -c release`; default .build/release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-spool=.build/release/spool
-perf=.build/release/spool-perf
+bin=${1:-.build/release}
+spool=$bin/spool
+perf=$bin/spool-perf
 [ -x "$spool" ] && [ -x "$perf" ] || { echo "release smoke FAILED: build release first (swift build -c release)" >&2; exit 1; }
 tmp=$(mktemp -d)
 broker_pid=""

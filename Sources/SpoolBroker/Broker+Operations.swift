@@ -40,7 +40,11 @@ extension Broker {
     /// Computes the gauges that are functions of state (offsets, sizes, lag, budgets), for
     /// a scrape; `groups` are the groups' members and committed offsets.
     public func collectMetrics(groups: [BrokerMetrics.GroupSnapshot]) {
-        events.metrics.collect(storage: storage, groups: groups, budgets: budgets)
+        let now = PartitionLog.wallClockMillis()
+        let lags = leaderStates.withLockedValue { $0 }.flatMap { tp, leader in
+            leader.followerLags(now: now).map { FollowerLag(topicPartition: tp, follower: $0.node, records: $0.records, millis: $0.millis) }
+        }
+        events.metrics.collect(storage: storage, groups: groups, budgets: budgets, followerLags: lags)
         cleanerMetrics.report(cleaner.stats)
     }
 }

@@ -150,6 +150,7 @@ extension Broker {
             leader.endProposal()
             if let result {
                 events.logger.info("ISR of \(tp) now \(result.isr) (proposed \(isr) at partition epoch \(current.partitionEpoch))")
+                events.metrics.replication.isrChanged(from: current.isr, to: result.isr)
                 // The delegate applies the state too; applying it here keeps the order when it does not.
                 try? await broker.applyReplicaState(tp, result)
             }

@@ -43,6 +43,8 @@ public final class Broker: Sendable {
     public let transactions: TransactionCoordinator
     /// ACLs and the checks made with them.
     public let authorizer: Authorizer
+    /// Dynamic BROKER-resource settings (Kafka's AlterConfigs on a broker), kept in the data directory.
+    let dynamicConfigs: BrokerConfigStore
     let notifier = AppendNotifier()
     /// The cluster's latest decision per partition (`applyReplicaState`); empty in single-node mode.
     let replicaStates = NIOLockedValueBox<[TopicPartition: ReplicaState]>([:])
@@ -102,6 +104,7 @@ public final class Broker: Sendable {
             store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
             factory: events.metrics.factory)
         authorizer = Authorizer(config: config.authorization, acls: try AclStore(dataDirectory: config.storage.dataDirectory, io: storage.io))
+        dynamicConfigs = try BrokerConfigStore(dataDirectory: config.storage.dataDirectory, io: storage.io)
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
                                   expiryRan: events.offsetExpiryRan) { tp in
             (try? storage.partition(tp)) != nil
@@ -146,9 +149,10 @@ public final class Broker: Sendable {
             PartitionDescription(
                 partition: log.partition, logStartOffset: log.startOffset, logEndOffset: log.endOffset,
                 highWatermark: log.highWatermark, sizeBytes: log.sizeBytes, segments: log.segmentCount,
-                stopped: log.failure != nil, failure: log.failure?.message)
+                stopped: log.failure != nil, failure: log.failure?.message, replica: replicaState(TopicPartition(name, log.partition)))
         }
-        return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides)
+        return TopicDescription(name: name, partitions: partitions, configs: config.entries, overrides: definition.overrides,
+                                replicationFactor: partitions.compactMap { $0.replica?.replicas.count }.max() ?? 1)
     }
 
     /// The topics, by name, with their partition counts.

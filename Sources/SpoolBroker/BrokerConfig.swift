@@ -51,6 +51,13 @@ public struct BrokerConfig: Sendable {
     /// How long acks=all waits for the ISR when the request names no timeout.
     public var defaultProduceTimeoutMillis: Int64 = 30_000
 
+    /// The broker's own settings as it was started with them (config file and flags, by
+    /// Kafka-style key): DescribeConfigs on the BROKER resource lists them read-only.
+    public var staticSettings: [String: String] = [:]
+    /// Every key of the broker's own settings, given or not: AlterConfigs on the BROKER
+    /// resource refuses to change them while it runs (Spool reads them only at start).
+    public var staticSettingKeys: Set<String> = []
+
     public init(dataDirectory: String) {
         storage = StorageConfig(dataDirectory: dataDirectory)
         // offsets.flush.ms: answered once written, fsynced within 1 s (Kafka's semantics).

@@ -92,7 +92,7 @@ public final class BrokerMetrics: Sendable {
         .init(name: "spool_consumer_group_committed_offset", kind: .gauge, help: "Offset a consumer group committed for a partition.", buckets: []),
         .init(name: "spool_consumer_group_lag", kind: .gauge, help: "Records between a group's committed offset and the partition's end.", buckets: []),
         .init(name: "spool_consumer_group_members", kind: .gauge, help: "Members of a consumer group.", buckets: []),
-    ] + CleanerMetrics.catalogue + SecurityMetrics.catalogue
+    ] + CleanerMetrics.catalogue + SecurityMetrics.catalogue + ReplicationMetrics.catalogue
 
     /// The catalogue by name.
     public static let descriptors: [String: Descriptor] = Dictionary(uniqueKeysWithValues: catalogue.map { ($0.name, $0) })
@@ -119,6 +119,8 @@ public final class BrokerMetrics: Sendable {
     let segmentFilesBudget: Gauge
     /// Authentication and authorization counters.
     public let security: SecurityMetrics
+    /// ISR changes and follower lag of the partitions this broker leads.
+    public let replication: ReplicationMetrics
 
     private let topics = Mutex<[String: TopicMetrics]>([:])
     private let requests = Mutex<[RequestKey: RequestMetrics]>([:])
@@ -153,6 +155,7 @@ public final class BrokerMetrics: Sendable {
         segmentFilesOpen = Gauge(label: "spool_segment_files_open", factory: factory)
         segmentFilesBudget = Gauge(label: "spool_segment_files_budget", factory: factory)
         security = SecurityMetrics(factory: factory)
+        replication = ReplicationMetrics(factory: factory)
     }
 
     /// Metrics that go nowhere.
@@ -277,7 +280,7 @@ public final class BrokerMetrics: Sendable {
     /// Sets the gauges computed from state: per-partition offsets and sizes, consumer
     /// lag, descriptors, uptime. Call right before exporting. Series of partitions and
     /// groups that no longer exist are removed.
-    func collect(storage: LogManager, groups: [GroupSnapshot], budgets: ResourceBudgets? = nil) {
+    func collect(storage: LogManager, groups: [GroupSnapshot], budgets: ResourceBudgets? = nil, followerLags: [FollowerLag] = []) {
         uptime.record(Double(monotonicNanos() - startNanos) / 1e9)
         var seen = Set<ScrapedKey>()
         func set(_ name: String, _ dims: [(String, String)], _ value: Int64) {
@@ -320,6 +323,11 @@ public final class BrokerMetrics: Sendable {
             }
         }
         if let budgets { collect(budgets, set: set) }
+        for lag in followerLags {
+            let dims = [("topic", lag.topicPartition.topic), ("partition", String(lag.topicPartition.partition)), ("follower", String(lag.follower))]
+            set("spool_follower_lag_records", dims, lag.records)
+            set("spool_follower_lag_seconds", dims, lag.millis / 1000)
+        }
         partitionsGauge.record(partitions)
         stoppedGauge.record(stopped)
         openDescriptors.record(ProcessStats.openDescriptors())

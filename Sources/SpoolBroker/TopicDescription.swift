@@ -22,4 +22,7 @@ public struct PartitionDescription: Sendable {
     public var stopped: Bool
     /// Why it stopped (nil while it runs).
     public var failure: String? = nil
+    /// The cluster's record of the partition as this broker last applied it (leader, epoch,
+    /// replicas, ISR); nil on a single-node broker.
+    public var replica: ReplicaState? = nil
 }

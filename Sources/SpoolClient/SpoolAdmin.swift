@@ -9,11 +9,15 @@ public struct SpoolAdmin: Sendable {
         self.connection = connection
     }
 
+    /// Creates a topic (`partitions` 0: the broker's default; `replicationFactor` 0: the
+    /// cluster's default, 1 on a single broker, which refuses more).
     @discardableResult
-    public func createTopic(_ name: String, partitions: Int32 = 1, configs: [String: String] = [:]) async throws -> Spool_V1_TopicDescription {
+    public func createTopic(_ name: String, partitions: Int32 = 1, replicationFactor: Int32 = 0,
+                            configs: [String: String] = [:]) async throws -> Spool_V1_TopicDescription {
         var request = Spool_V1_CreateTopicRequest()
         request.name = name
         request.partitions = partitions
+        request.replicationFactor = replicationFactor
         request.configs = configs.sorted { $0.key < $1.key }.map { entry($0.key, $0.value) }
         let response: Spool_V1_CreateTopicResponse = try await connection.call(.createTopic, request)
         return response.topic

@@ -13,6 +13,9 @@ extension KafkaAPIs {
     /// Kafka's config sources in DescribeConfigs v1+.
     enum ConfigSource: Int8 {
         case dynamicTopic = 1
+        case dynamicBroker = 2
+        case dynamicDefaultBroker = 3
+        case staticBroker = 4
         case defaultConfig = 5
     }
 
@@ -179,7 +182,22 @@ extension KafkaAPIs {
                     result.errorMessage = kafkaErrorMessage(error)
                 }
             case .broker:
-                result.configs = []  // broker settings are not exposed through Kafka's admin API
+                switch brokerConfigScope(resource.resourceName) {
+                case .success(let scope):
+                    let wanted = resource.configurationKeys.map(Set.init)
+                    result.configs = broker.describeBrokerConfigs(scope).filter { wanted?.contains($0.name) ?? true }.map { entry in
+                        let source: ConfigSource = switch entry.source {
+                        case .dynamicBroker: .dynamicBroker
+                        case .dynamicDefault: .dynamicDefaultBroker
+                        case .staticBroker: .staticBroker
+                        }
+                        return .init(name: entry.name, value: entry.value, readOnly: entry.readOnly, isDefault: false,
+                                     configSource: source.rawValue, isSensitive: false, documentation: nil)
+                    }
+                case .failure(let refusal):
+                    result.errorCode = refusal.code.rawValue
+                    result.errorMessage = refusal.message
+                }
             case nil:
                 result.errorCode = KafkaErrorCode.invalidRequest.rawValue
                 result.errorMessage = "resource type \(resource.resourceType) is not supported (topics: 2, brokers: 4)"
@@ -188,7 +206,7 @@ extension KafkaAPIs {
         })
     }
 
-    /// AlterConfigs replaces a topic's whole set of overrides.
+    /// AlterConfigs replaces a topic's whole set of overrides, or a broker's dynamic settings.
     func alterConfigs(_ request: AlterConfigsRequest, _ call: KafkaCall) -> EventLoopFuture<AlterConfigsResponse> {
         let broker = self.broker
         return call.eventLoop.makeFutureWithTask {
@@ -202,7 +220,7 @@ extension KafkaAPIs {
                                          resourceType: resource.resourceType, resourceName: resource.resourceName))
                     continue
                 }
-                let outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { _ in overrides }
+                let outcome = await self.alterConfigResource(resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { _ in overrides }
                 results.append(.init(errorCode: outcome.0.rawValue, errorMessage: outcome.1,
                                      resourceType: resource.resourceType, resourceName: resource.resourceName))
             }
@@ -223,7 +241,7 @@ extension KafkaAPIs {
                 } else if let bad = operations.first(where: { $0.configOperation != 0 && $0.configOperation != 1 }) {
                     outcome = (.invalidRequest, "config operation \(bad.configOperation) on \(bad.name): only set (0) and delete (1) apply to Spool's settings")
                 } else {
-                    outcome = await Self.alterTopic(broker, resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { current in
+                    outcome = await self.alterConfigResource(resource.resourceType, resource.resourceName, validateOnly: request.validateOnly) { current in
                         var next = current
                         for op in operations {
                             if op.configOperation == 0, let value = op.value { next[op.name] = value } else { next.removeValue(forKey: op.name) }
@@ -248,17 +266,56 @@ extension KafkaAPIs {
         }
     }
 
+    /// Why a config resource's name was refused.
+    struct ConfigResourceRefusal: Error {
+        let code: KafkaErrorCode
+        let message: String
+    }
+
+    /// A BROKER resource's scope: "" is the cluster default, else it must be this broker's id.
+    func brokerConfigScope(_ name: String) -> Result<BrokerConfigScope, ConfigResourceRefusal> {
+        if name.isEmpty { return .success(.clusterDefault) }
+        let own = broker.config.nodeId ?? config.nodeId
+        guard let id = Int32(name) else {
+            return .failure(.init(code: .invalidRequest, message: "a broker config resource is named by a node id or \"\" (the cluster default), not '\(name)'"))
+        }
+        guard id == own else {
+            return .failure(.init(code: .invalidRequest, message: "broker \(id) is not this broker (\(own)): send its config requests to it"))
+        }
+        return .success(.broker(id))
+    }
+
     private static func alterTopic(
         _ broker: Broker, _ type: Int8, _ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]
     ) async -> (KafkaErrorCode, String?) {
         guard ResourceType(rawValue: type) == .topic else {
-            return (.invalidRequest, "only topic configs (resource type 2) can be altered")
+            return (.invalidRequest, "only topic (2) and broker (4) configs can be altered")
         }
         do {
             try await broker.replaceTopicOverrides(name, validateOnly: validateOnly, change)
             return (.none, nil)
         } catch {
             return (KafkaErrorCode(error), kafkaErrorMessage(error))
+        }
+    }
+
+    /// A topic's overrides or, for a BROKER resource, its dynamic settings, replaced by `change`.
+    func alterConfigResource(
+        _ type: Int8, _ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]
+    ) async -> (KafkaErrorCode, String?) {
+        guard ResourceType(rawValue: type) == .broker else {
+            return await Self.alterTopic(broker, type, name, validateOnly: validateOnly, change)
+        }
+        switch brokerConfigScope(name) {
+        case .failure(let refusal):
+            return (refusal.code, refusal.message)
+        case .success(let scope):
+            do {
+                try await broker.replaceBrokerConfigs(scope, validateOnly: validateOnly, change)
+                return (.none, nil)
+            } catch {
+                return (KafkaErrorCode(error), kafkaErrorMessage(error))
+            }
         }
     }
 }

@@ -30,7 +30,9 @@ struct NativeControlCalls {
             return .later { [broker, configs] in
                 var response = Spool_V1_CreateTopicResponse()
                 response.topic = NativeMessages.topic(
-                    try await broker.createTopic(request.name, partitions: request.partitions == 0 ? nil : request.partitions, configs: configs))
+                    try await broker.createTopic(request.name, partitions: request.partitions == 0 ? nil : request.partitions,
+                                                 replicationFactor: request.replicationFactor == 0 ? nil : Int(request.replicationFactor),
+                                                 configs: configs))
                 return response
             }
         case .deleteTopic:

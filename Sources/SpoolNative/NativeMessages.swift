@@ -16,10 +16,18 @@ enum NativeMessages {
             m.segments = Int32(p.segments)
             m.stopped = p.stopped
             m.failure = p.failure ?? ""
+            if let replica = p.replica {
+                m.clustered = true
+                m.leader = replica.leader
+                m.leaderEpoch = replica.leaderEpoch
+                m.replicas = replica.replicas
+                m.isr = replica.isr
+            }
             return m
         }
         t.configs = entries(d.configs)
         t.overrides = entries(d.overrides)
+        t.replicationFactor = Int32(d.replicationFactor)
         return t
     }
 

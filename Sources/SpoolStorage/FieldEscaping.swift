@@ -1,11 +1,12 @@
 /// Percent-escaping of one field of a tab-separated metadata line (`client-quotas.meta`,
-/// `acls.meta`): control characters, space, `%` and DEL become `%XX`, so a field never
-/// holds a tab or a newline and reads back byte for byte.
+/// `acls.meta`, `broker-configs.meta`): control characters, space, `%`, DEL and every byte
+/// of a non-ASCII character become `%XX`, so a field never holds a tab or a newline and
+/// reads back byte for byte.
 public enum FieldEscaping {
     public static func escape(_ text: String) -> String {
         var out = ""
         for byte in text.utf8 {
-            if byte <= 0x20 || byte == 0x25 || byte == 0x7f {
+            if byte <= 0x20 || byte == 0x25 || byte >= 0x7f {
                 let hex = String(byte, radix: 16, uppercase: true)
                 out += "%" + (hex.count == 1 ? "0" + hex : hex)
             } else {

@@ -294,6 +294,9 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = try int("quota.window.num", 2...100) { result.quotas.samples = v }
         if let v = try int("quota.window.size.seconds", 1...3600) { result.quotas.windowMillis = Int64(v) * 1000 }
         result.authorization = try Self.authorization(settings)
+        // Listed read-only by DescribeConfigs on the BROKER resource; AlterConfigs refuses them.
+        result.staticSettings = settings
+        result.staticSettingKeys = Set(Self.brokerKeys)
         do {
             result.storage.topicDefaults = try TopicConfig(topicSettings)
         } catch let error as StorageError {

@@ -13,20 +13,28 @@ struct TopicCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a topic.",
-            discussion: "Example: spool topic create events --partitions 6 --config retention.ms=86400000 --config compression.type=lz4")
+            discussion: """
+                Example: spool topic create events --partitions 6 --config retention.ms=86400000 --config compression.type=lz4
+                In a cluster: spool topic create orders --partitions 6 --replication-factor 3 --config min.insync.replicas=2
+                """)
         @OptionGroup var address: BrokerAddress
         @Argument(help: "Topic name: 1-249 of [a-zA-Z0-9._-].") var name: String
         @Option(help: "Number of partitions (default: the broker's --default-partitions).") var partitions: Int32?
+        @Option(help: "Replicas per partition (default: the cluster's default.replication.factor; a single broker keeps 1).")
+        var replicationFactor: Int32?
         @Option(name: .customLong("config"), help: "A topic setting as key=value (repeatable).") var configs: [String] = []
 
         func validate() throws {
             if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
+            if let replicationFactor, replicationFactor < 1 { throw ValidationError("--replication-factor must be at least 1") }
         }
 
         func run() async throws {
             try await address.withConnection { connection in
-                let topic = try await SpoolAdmin(connection).createTopic(name, partitions: partitions ?? 0, configs: try parseConfigs(configs))
-                print("created topic \(topic.name) with \(topic.partitions.count) partition\(topic.partitions.count == 1 ? "" : "s")")
+                let topic = try await SpoolAdmin(connection).createTopic(
+                    name, partitions: partitions ?? 0, replicationFactor: replicationFactor ?? 0, configs: try parseConfigs(configs))
+                let replicas = topic.replicationFactor > 1 ? ", replication factor \(topic.replicationFactor)" : ""
+                print("created topic \(topic.name) with \(topic.partitions.count) partition\(topic.partitions.count == 1 ? "" : "s")\(replicas)")
             }
         }
     }
@@ -52,10 +60,13 @@ struct TopicCommand: AsyncParsableCommand {
         func run() async throws {
             try await address.withConnection { connection in
                 let topic = try await SpoolAdmin(connection).describeTopic(name)
-                print("topic \(topic.name)  partitions \(topic.partitions.count)")
-                print("partition\tstart\tend\tsize_bytes\tsegments")
+                let clustered = topic.partitions.contains { $0.clustered }
+                print("topic \(topic.name)  partitions \(topic.partitions.count)\(clustered ? "  replication factor \(topic.replicationFactor)" : "")")
+                print("partition\tstart\tend\tsize_bytes\tsegments" + (clustered ? "\tleader\tepoch\treplicas\tisr" : ""))
+                func nodes(_ ids: [Int32]) -> String { ids.isEmpty ? "-" : ids.map(String.init).joined(separator: ",") }
                 for p in topic.partitions {
-                    print("\(p.partition)\t\(p.logStartOffset)\t\(p.logEndOffset)\t\(p.sizeBytes)\t\(p.segments)\(p.stopped ? "\tSTOPPED: \(p.failure)" : "")")
+                    let replication = clustered ? "\t\(p.leader < 0 ? "none" : String(p.leader))\t\(p.leaderEpoch)\t\(nodes(p.replicas))\t\(nodes(p.isr))" : ""
+                    print("\(p.partition)\t\(p.logStartOffset)\t\(p.logEndOffset)\t\(p.sizeBytes)\t\(p.segments)\(replication)\(p.stopped ? "\tSTOPPED: \(p.failure)" : "")")
                 }
                 let overridden = Set(topic.overrides.map(\.key))
                 print("configs:")

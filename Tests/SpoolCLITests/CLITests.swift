@@ -20,6 +20,16 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("INVALID_ARGUMENT"))
         r = try broker.spool(["topic", "create", "x", "--config", "nonsense"])
         #expect(r.status != 0 && r.stderr.contains("key=value"))
+        // One broker keeps one replica: RF 2 is refused with a sentence, RF 1 is fine, and the
+        // describe of a single broker's topic has no replication columns.
+        r = try broker.spool(["topic", "create", "wide", "--replication-factor", "2"])
+        #expect(r.status != 0 && r.stderr.contains("INVALID_ARGUMENT") && r.stderr.contains("replication factor 2 is not possible"), "\(r.stderr)")
+        r = try broker.spool(["topic", "create", "narrow", "--replication-factor", "1"])
+        #expect(r.status == 0 && r.stdout == "created topic narrow with 1 partition\n", "\(r.stdout) \(r.stderr)")
+        #expect(try broker.spool(["topic", "describe", "narrow"]).stdout.contains("partition\tstart\tend\tsize_bytes\tsegments\n"))
+        _ = try broker.spool(["topic", "delete", "narrow"])
+        r = try broker.spool(["topic", "create", "x", "--replication-factor", "0"])
+        #expect(r.status != 0 && r.stderr.contains("--replication-factor must be at least 1"))
         r = try broker.spool(["topic", "alter", "orders", "--config", "retention.bytes=1000000"])
         #expect(r.status == 0)
         #expect(try broker.spool(["topic", "describe", "orders"]).stdout.contains("retention.bytes=1000000\n"))

@@ -83,6 +83,28 @@ import Glibc
                 #expect(hosted, "broker \(id) did not host the topic")
             }
 
+            // The CLI on the native listener: RF 3 through broker 2, described on broker 3 with each
+            // partition's leader, epoch, replicas and ISR once broker 3 hosts it.
+            let (b1, b2, b3) = (brokers[1]!, brokers[2]!, brokers[3]!)
+            var r = try await offPool { try b2.spool(["topic", "create", "cli-orders", "--partitions", "2", "--replication-factor", "3"]) }
+            #expect(r.status == 0 && r.stdout.contains("created topic cli-orders with 2 partitions, replication factor 3"), "\(r.stdout) \(r.stderr)")
+            func fullyReplicated(_ r: CommandResult) -> Bool {
+                // partition start end size segments leader epoch replicas isr: all three replicas, all in sync.
+                let rows = r.stdout.split(separator: "\n").map { $0.split(separator: "\t") }.filter { $0.count == 9 && Int($0[0]) != nil }
+                return r.status == 0 && rows.count == 2
+                    && rows.allSatisfy { Set($0[7].split(separator: ",")) == ["1", "2", "3"] && Set($0[8].split(separator: ",")) == ["1", "2", "3"] }
+            }
+            let describeDeadline = Date().addingTimeInterval(10)
+            repeat {
+                r = try await offPool { try b3.spool(["topic", "describe", "cli-orders"]) }
+                if fullyReplicated(r) { break }
+                try await Task.sleep(for: .milliseconds(200))
+            } while Date() < describeDeadline
+            #expect(fullyReplicated(r), "describe: \(r.stdout) \(r.stderr)")
+            #expect(r.stdout.contains("replication factor 3") && r.stdout.contains("\tleader\tepoch\treplicas\tisr"))
+            r = try await offPool { try b1.spool(["topic", "create", "cli-wide", "--replication-factor", "4"]) }
+            #expect(r.status != 0 && r.stderr.contains("INVALID_ARGUMENT"), "\(r.stderr)")
+
             // RF 4 on 3 brokers: refused.
             let tooMany = try await offPool { try self.createTopic(port: ports[2]!, "wide", partitions: 1, replicationFactor: 4) }
             #expect(tooMany.errorCode == 38, "RF 4: \(tooMany.errorCode) \(tooMany.errorMessage ?? "")")

@@ -1,3 +1,4 @@
+import MetricsTestKit
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
@@ -58,6 +59,8 @@ final class ReplicationCluster: @unchecked Sendable {
     var brokers: [Int32: Broker] = [:]
     var listeners: [Int32: KafkaListener] = [:]
     var fetchers: [Int32: ReplicaFetcherManager] = [:]
+    /// Each broker's metrics, recorded in memory.
+    var metrics: [Int32: TestMetrics] = [:]
     let root = NSTemporaryDirectory() + "spool-repl-" + UUID().uuidString
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     let tp = TopicPartition("t", 0)
@@ -74,7 +77,9 @@ final class ReplicationCluster: @unchecked Sendable {
             config.replicaLagTimeMaxMillis = c.lagMillis
             config.defaultProduceTimeoutMillis = 30_000
             config.ioThreads = 2
-            let broker = try Broker(config: config)
+            let metrics = TestMetrics()
+            c.metrics[node] = metrics
+            let broker = try Broker(config: config, events: BrokerEvents(metrics: BrokerMetrics(factory: metrics)))
             var kafka = KafkaListenerConfig()
             kafka.host = "127.0.0.1"
             kafka.port = 0

@@ -75,9 +75,19 @@ import Testing
         #expect(shrunkAfter >= Double(c.lagMillis) / 1000 * 0.9, "shrunk after \(shrunkAfter) s")
         // With ISR {1, 2} ≥ min ISR 2, acks=all goes on.
         #expect(try await c.produce(1, ReplicationCluster.batch("more"), acks: .all).error == nil)
+        // The leader counted the shrink and reports the paused follower's lag on scrape.
+        let leaderMetrics = c.metrics[1]!
+        // (The cluster's record changes inside the proposal; the leader counts it on the answer.)
+        #expect(await c.eventually { (try? leaderMetrics.expectCounter("spool_isr_shrinks_total").totalValue) == 1 })
+        c.brokers[1]!.collectMetrics(groups: [])
+        let lagDims = [("topic", "t"), ("partition", "0"), ("follower", "3")]
+        #expect(try leaderMetrics.expectGauge("spool_follower_lag_records", lagDims).lastValue ?? 0 >= Double(i))
+        #expect(try leaderMetrics.expectGauge("spool_follower_lag_seconds", lagDims).lastValue ?? 0 >= 1)
+        #expect(try leaderMetrics.expectGauge("spool_follower_lag_records", [("topic", "t"), ("partition", "0"), ("follower", "2")]).lastValue ?? 1 < Double(i))
         c.fetchers[3]!.paused = false
         #expect(await c.eventually { c.cluster.state(c.tp)?.isr.sorted() == [1, 2, 3] })
         #expect(try c.bytes(3) == c.bytes(1))
+        #expect(await c.eventually { (try? leaderMetrics.expectCounter("spool_isr_expands_total").totalValue) == 1 })
         await c.stop()
     }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Kafka clients against a real `spool broker`: kcat (Debian, librdkafka 2.0.2), kafka-python,
+# Kafka clients against a real `spool broker` (and, in cluster-check.sh, a 3-broker cluster on
+# etcd): kcat (Debian, librdkafka 2.0.2), kafka-python,
 # confluent-kafka (librdkafka 2.x), aiokafka, records crossing between the Kafka and the
 # native protocol, and malformed requests on a raw socket. Installs what it needs (kcat via
 # apt, a venv under .build/ from PyPI), starts the broker on ephemeral ports with a temporary
@@ -230,6 +231,7 @@ run "codecs: confluent-kafka, kafka-python and spool produce with gzip/snappy/lz
 run "one group, both protocols: kafka-python and spool consume split partitions, take over" 180 "$py" mixed_group_check.py
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
 run "security: SSL, SASL PLAIN/SCRAM-SHA-256/512, SASL_SSL, mTLS, refusals (security-check.sh)" 600 "$root/tools/kafka-clients/security-check.sh" "$spool" "$py"
+run "cluster: confluent-kafka, kafka-python and kcat through kill -9 of partition leaders (3 brokers, etcd; cluster-check.sh)" 600 "$root/tools/kafka-clients/cluster-check.sh" "$spool" "$py"
 run "transactions: confluent-kafka and kafka-python commit/abort, read_committed, LSO, zombie fenced" 240 "$py" transactions_check.py
 run "exactly-once consume-transform-produce across a kill -9 of the broker (confluent-kafka)" 240 "$py" transactions_crash_check.py
 

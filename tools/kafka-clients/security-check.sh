@@ -153,8 +153,10 @@ kcat_acl_super_user() {  # admin needs no ACL; alice cannot see admin's topic in
 acl_metrics() {  # the denials and authentications above were counted
   local page
   page=$(curl -sf "http://$ACL_HTTP/metrics") || return 1
-  echo "$page" | grep -E '^spool_authorization_denials_total\{.*operation="write".*resource_type="topic".*\} [1-9]' || { echo "$page" | grep spool_author; return 1; }
-  echo "$page" | grep -E '^spool_authentications_total\{.*mechanism="SCRAM-SHA-512".*result="success".*\} [1-9]' || { echo "$page" | grep spool_authent; return 1; }
+  echo "$page" | grep -E '^spool_authorization_denials_total\{' | grep 'operation="write"' | grep -E 'resource_type="topic".*\} [1-9]' \
+    || { echo "$page" | grep spool_author; return 1; }
+  echo "$page" | grep -E '^spool_authentications_total\{' | grep 'mechanism="SCRAM-SHA-512"' | grep -E 'result="success".*\} [1-9]' \
+    || { echo "$page" | grep spool_authent; return 1; }
 }
 run "spool acl add/list as admin over SASL; bob refused" 60 acls
 run "kcat ACL: alice produces/consumes a prefixed-allowed topic" 60 kcat_acl_allowed

@@ -126,6 +126,18 @@ final class LeaderState: Sendable {
         return released
     }
 
+    /// Each follower's lag behind the log end (records; the whole log before its first
+    /// fetch) and since it was last caught up (ms); empty once deposed.
+    func followerLags(now: Int64) -> [(node: Int32, records: Int64, millis: Int64)] {
+        let end = log.endOffset
+        return state.withLock { s in
+            guard !s.deposed else { return [] }
+            return s.followers.sorted { $0.key < $1.key }.map { node, f in
+                (node, max(0, end - max(0, f.logEnd)), max(0, now - f.lastCaughtUpMillis))
+            }
+        }
+    }
+
     /// The ISR to propose without the followers that lagged too long, nil when none did.
     func shrinkCandidate(now: Int64) -> [Int32]? {
         state.withLock { s in

@@ -493,6 +493,9 @@ public nonisolated struct Spool_V1_CreateTopicRequest: Sendable {
 
   public var configs: [Spool_V1_ConfigEntry] = []
 
+  /// 0: the cluster's default.replication.factor (a single broker keeps 1)
+  public var replicationFactor: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -628,6 +631,9 @@ public nonisolated struct Spool_V1_TopicDescription: Sendable {
   /// only the keys set for this topic
   public var overrides: [Spool_V1_ConfigEntry] = []
 
+  /// replicas per partition (1 on a single broker)
+  public var replicationFactor: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -655,6 +661,19 @@ public nonisolated struct Spool_V1_PartitionDescription: Sendable {
 
   /// why it stopped
   public var failure: String = String()
+
+  /// In a cluster, the partition's record as this broker last applied it (all empty/0 on a
+  /// single broker, which leads every partition alone): the leader's node id (-1: none),
+  /// its leader epoch, the assigned replicas (preferred leader first) and the in-sync ones.
+  public var clustered: Bool = false
+
+  public var leader: Int32 = 0
+
+  public var leaderEpoch: Int32 = 0
+
+  public var replicas: [Int32] = []
+
+  public var isr: [Int32] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1985,7 +2004,7 @@ nonisolated extension Spool_V1_ConfigEntry: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Spool_V1_CreateTopicRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateTopicRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}partitions\0\u{1}configs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}partitions\0\u{1}configs\0\u{3}replication_factor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1996,6 +2015,7 @@ nonisolated extension Spool_V1_CreateTopicRequest: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.partitions) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.configs) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.replicationFactor) }()
       default: break
       }
     }
@@ -2011,6 +2031,9 @@ nonisolated extension Spool_V1_CreateTopicRequest: SwiftProtobuf.Message, SwiftP
     if !self.configs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.configs, fieldNumber: 3)
     }
+    if self.replicationFactor != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicationFactor, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2018,6 +2041,7 @@ nonisolated extension Spool_V1_CreateTopicRequest: SwiftProtobuf.Message, SwiftP
     if lhs.name != rhs.name {return false}
     if lhs.partitions != rhs.partitions {return false}
     if lhs.configs != rhs.configs {return false}
+    if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2256,7 +2280,7 @@ nonisolated extension Spool_V1_DescribeTopicResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TopicDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}partitions\0\u{1}configs\0\u{1}overrides\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}partitions\0\u{1}configs\0\u{1}overrides\0\u{3}replication_factor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2268,6 +2292,7 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.partitions) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.configs) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.overrides) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.replicationFactor) }()
       default: break
       }
     }
@@ -2286,6 +2311,9 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
     if !self.overrides.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.overrides, fieldNumber: 4)
     }
+    if self.replicationFactor != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicationFactor, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2294,6 +2322,7 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
     if lhs.partitions != rhs.partitions {return false}
     if lhs.configs != rhs.configs {return false}
     if lhs.overrides != rhs.overrides {return false}
+    if lhs.replicationFactor != rhs.replicationFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2301,7 +2330,7 @@ nonisolated extension Spool_V1_TopicDescription: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PartitionDescription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0\u{1}stopped\0\u{1}failure\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{3}log_start_offset\0\u{3}log_end_offset\0\u{3}high_watermark\0\u{3}size_bytes\0\u{1}segments\0\u{1}stopped\0\u{1}failure\0\u{1}clustered\0\u{1}leader\0\u{3}leader_epoch\0\u{1}replicas\0\u{1}isr\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2317,6 +2346,11 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
       case 6: try { try decoder.decodeSingularInt32Field(value: &self.segments) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.stopped) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.failure) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.clustered) }()
+      case 10: try { try decoder.decodeSingularInt32Field(value: &self.leader) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.leaderEpoch) }()
+      case 12: try { try decoder.decodeRepeatedInt32Field(value: &self.replicas) }()
+      case 13: try { try decoder.decodeRepeatedInt32Field(value: &self.isr) }()
       default: break
       }
     }
@@ -2347,6 +2381,21 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if !self.failure.isEmpty {
       try visitor.visitSingularStringField(value: self.failure, fieldNumber: 8)
     }
+    if self.clustered != false {
+      try visitor.visitSingularBoolField(value: self.clustered, fieldNumber: 9)
+    }
+    if self.leader != 0 {
+      try visitor.visitSingularInt32Field(value: self.leader, fieldNumber: 10)
+    }
+    if self.leaderEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.leaderEpoch, fieldNumber: 11)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.replicas, fieldNumber: 12)
+    }
+    if !self.isr.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.isr, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2359,6 +2408,11 @@ nonisolated extension Spool_V1_PartitionDescription: SwiftProtobuf.Message, Swif
     if lhs.segments != rhs.segments {return false}
     if lhs.stopped != rhs.stopped {return false}
     if lhs.failure != rhs.failure {return false}
+    if lhs.clustered != rhs.clustered {return false}
+    if lhs.leader != rhs.leader {return false}
+    if lhs.leaderEpoch != rhs.leaderEpoch {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.isr != rhs.isr {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
