@@ -145,4 +145,36 @@ import Testing
         #expect(log.abortedTransactions(from: 4, upTo: 8) == [b])
         try log.close()
     }
+
+    @Test func aCleanedSegmentKeepsItsOriginalsEntries() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let config = try TopicConfig(["cleanup.policy": "compact", "segment.bytes": "1024", "index.interval.bytes": "100",
+                                      "min.cleanable.dirty.ratio": "0.01"])
+        var log = try openLog(tmp.path, config: config)
+        // An aborted transaction of keys no later record replaces, between rounds of keys that are.
+        var builder = RecordBatchBuilder(producerId: 9, producerEpoch: 0, baseSequence: 0)
+        builder.isTransactional = true
+        for i in 0..<3 { builder.append(key: ByteBuffer(string: "tx\(i)"), value: ByteBuffer(string: "aborted"), timestamp: 1_700_000_000_000) }
+        var data = try builder.build()
+        let first = try log.append(&data).baseOffset
+        var end = Self.marker(9, abort: true)
+        let at = try log.append(&end).baseOffset
+        let entry = AbortedTransaction(producerId: 9, firstOffset: first, lastOffset: at, lastStableOffset: at + 1)
+        try log.appendAbortedTransaction(entry)
+        for round in 0..<30 {
+            var batch = keyedBatch((0..<8).map { ("k\($0)", "r\(round)-\($0)") })
+            _ = try log.append(&batch)
+        }
+        try log.roll()
+        try log.flush()
+        let segmentsBefore = log.segmentCount
+        _ = try #require(try log.clean(now: 1_800_000_000_000, force: true))
+        _ = try log.clean(now: 1_800_000_000_000, force: true)
+        #expect(log.segmentCount < segmentsBefore, "cleaned segments are merged")
+        #expect(log.abortedTransactions(from: 0, upTo: log.endOffset) == [entry])
+        try log.close()
+        log = try openLog(tmp.path, config: config)
+        #expect(log.abortedTransactions(from: 0, upTo: log.endOffset) == [entry], "the cleaned segment's .txnindex holds it")
+        try log.close()
+    }
 }
