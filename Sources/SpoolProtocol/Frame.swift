@@ -34,6 +34,9 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case initProducerId = 20
     case recoverTopic = 21
     case createPartitions = 22
+    case addPartitionsToTxn = 23
+    case sendOffsetsToTxn = 24
+    case endTxn = 25
 }
 
 /// One decoded frame: header fields, the protobuf message bytes and the raw payload.
