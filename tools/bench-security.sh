@@ -30,7 +30,7 @@ pid=$!
 BENCH_PIDS+=("$pid")
 for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker.log" && break; sleep 0.1; done
 port_of() { sed -n "s/^Kafka clients $1: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1; }
-plain=127.0.0.1:$(port_of PLAINTEXT) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
+plain=127.0.0.1:$(sed -n "s/^Kafka clients: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
 echo "broker: PLAINTEXT $plain, SSL $ssl, SASL_SSL $sasl" >&2
 tls=(-X security.protocol=ssl -X ssl.ca.location="$tmp/certs/ca.pem")
 scram=(-X security.protocol=sasl_ssl -X ssl.ca.location="$tmp/certs/ca.pem" -X sasl.mechanisms=SCRAM-SHA-512
