@@ -30,21 +30,20 @@ pid=$!
 BENCH_PIDS+=("$pid")
 for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker.log" && break; sleep 0.1; done
 port_of() { sed -n "s/^Kafka clients $1: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1; }
-plain=127.0.0.1:$(port_of PLAINTEXT) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
+plain=127.0.0.1:$(sed -n "s/^Kafka clients: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
 echo "broker: PLAINTEXT $plain, SSL $ssl, SASL_SSL $sasl" >&2
 tls=(-X security.protocol=ssl -X ssl.ca.location="$tmp/certs/ca.pem")
 scram=(-X security.protocol=sasl_ssl -X ssl.ca.location="$tmp/certs/ca.pem" -X sasl.mechanisms=SCRAM-SHA-512
        -X sasl.username=bench -X sasl.password=bench-secret)
 
-produce() { "$rdperf" -P -t "$1" -p 0 -b "$2" -s "$size" -c "$records" -z lz4 -a 1 -X linger.ms=5 \
-  -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000 "${@:3}"; }
-consume() { "$rdperf" -C -t "$1" -p 0 -b "$2" -o beginning -c "$records" -X fetch.max.bytes=52428800 "${@:3}"; }
-run "produce PLAINTEXT" "$records" produce plain "$plain"
-run "produce SSL" "$records" produce ssl "$ssl" "${tls[@]}"
-run "produce SASL_SSL SCRAM-SHA-512" "$records" produce sasl "$sasl" "${scram[@]}"
-run "consume PLAINTEXT (sendfile)" "$records" consume plain "$plain"
-run "consume SSL (copied through TLS)" "$records" consume ssl "$ssl" "${tls[@]}"
-run "consume SASL_SSL SCRAM-SHA-512" "$records" consume sasl "$sasl" "${scram[@]}"
+pargs=(-p 0 -s "$size" -c "$records" -z lz4 -a 1 -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.messages=1000000)
+cargs=(-p 0 -o beginning -c "$records" -X fetch.max.bytes=52428800)
+run "produce PLAINTEXT" "$records" "$rdperf" -P -t plain -b "$plain" "${pargs[@]}"
+run "produce SSL" "$records" "$rdperf" -P -t ssl -b "$ssl" "${pargs[@]}" "${tls[@]}"
+run "produce SASL_SSL SCRAM-SHA-512" "$records" "$rdperf" -P -t sasl -b "$sasl" "${pargs[@]}" "${scram[@]}"
+run "consume PLAINTEXT (sendfile)" "$records" "$rdperf" -C -t plain -b "$plain" "${cargs[@]}"
+run "consume SSL (copied through TLS)" "$records" "$rdperf" -C -t ssl -b "$ssl" "${cargs[@]}" "${tls[@]}"
+run "consume SASL_SSL SCRAM-SHA-512" "$records" "$rdperf" -C -t sasl -b "$sasl" "${cargs[@]}" "${scram[@]}"
 
 python3 - "$results" <<'PY'
 import sys

@@ -39,5 +39,19 @@ public struct ProducerConfig: Sendable {
     /// Most requests in flight for an idempotent producer (Kafka: 5).
     public static let idempotentInFlightMax = 5
 
+    /// Makes the producer transactional (Kafka: `transactional.id`): records are sent
+    /// between `beginTransaction()` and `commitTransaction()` / `abortTransaction()`, and
+    /// read_committed consumers see them only once committed. The id survives restarts:
+    /// a new producer with the same id fences the older one (its next send or commit
+    /// fails with `ProducerError.Code.fenced`) and aborts a transaction it left open.
+    /// Implies `idempotent`.
+    public var transactionalId: String?
+    /// The longest a transaction may stay open before the broker aborts it (and fences
+    /// this producer); at most 15 min. Kafka: `transaction.timeout.ms` (60 s).
+    public var transactionTimeoutMillis: Int32 = 60_000
+
+    /// Idempotent batches: asked for, or implied by a transactional id.
+    var isIdempotent: Bool { idempotent || transactionalId != nil }
+
     public init() {}
 }

@@ -17,6 +17,17 @@ public struct ProducerError: Error, CustomStringConvertible, Sendable {
         case unknownPartition
         /// The topic has no partitions to send to.
         case noPartitions
+        /// A newer producer with the same `transactionalId` took over (Kafka's
+        /// PRODUCER_FENCED / INVALID_PRODUCER_EPOCH): this producer can send no more; close it.
+        case fenced
+        /// A transaction call out of order (a send outside a transaction, `beginTransaction`
+        /// twice, a commit with none open), or the broker's INVALID_TXN_STATE.
+        case transactionState
+        /// A record of the open transaction failed (`underlying`): it cannot commit; abort it.
+        case transactionFailed
+        /// The transaction coordinator refused the call for another reason (`message`
+        /// names Kafka's error: INVALID_TRANSACTION_TIMEOUT, INVALID_PRODUCER_ID_MAPPING, …).
+        case transactionRefused
     }
 
     public var code: Code

@@ -150,7 +150,10 @@ extension SpoolProducer {
                 guard result.partition == entry.partition else {
                     return .failed(SpoolStatusError(.internal, "produce response answers partition \(result.partition) for \(entry.partition)"))
                 }
-                guard result.code == .ok else { return Self.classify(SpoolStatusError(result.code, result.message), wholeCall: false) }
+                guard result.code == .ok else {
+                    if result.txnError != .none { return Self.transactionOutcome(result) }
+                    return Self.classify(SpoolStatusError(result.code, result.message), wholeCall: false)
+                }
                 return .delivered(baseOffset: result.baseOffset)
             }
             finish(request, outcomes: outcomes)

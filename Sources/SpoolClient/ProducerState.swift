@@ -55,6 +55,9 @@ struct ProducerState: Sendable {
     /// nothing is sent until the epoch is bumped and every partition starts again at 0.
     var epochBumpNeeded = false
     var bumpingEpoch = false
+    /// Whether the producer has a `transactionalId`; its transaction's state.
+    var transactional = false
+    var transaction = ProducerTransaction()
     /// From the config and the current connection's handshake.
     var requestPayloadBytesMax = 1 << 20
     var maxInFlightRequests = 1
@@ -165,11 +168,22 @@ struct ProducerState: Sendable {
     }
 
     private mutating func expire(_ batch: ProducerBatch, effects: inout Effects) {
-        if identity != nil { epochBumpNeeded = true }
         let error = ProducerError(
             .deliveryTimedOut, "batch of \(batch.recordCount) records not acknowledged within the delivery timeout",
             underlying: batch.lastError ?? connectError)
+        sequenceGap(error)
         finish(batch, .failure(error), effects: &effects)
+    }
+
+    /// A batch failed for good. An idempotent producer bumps its epoch before sending
+    /// more; a transactional one may not commit, and bumps it when it aborts (its
+    /// coordinator owns the epoch).
+    private mutating func sequenceGap(_ error: Error) {
+        if transactional {
+            transaction.failed(error)
+        } else if identity != nil {
+            epochBumpNeeded = true
+        }
     }
 
     /// Takes the new epoch: every partition's sequence starts again at 0.
@@ -239,10 +253,10 @@ struct ProducerState: Sendable {
             case .alreadyAppended:
                 for batch in entry.batches { finish(batch, .success(-1), effects: &effects) }
                 if topics[ref.topic].partitions[p].retries.isEmpty { topics[ref.topic].partitions[p].retrying = false }
-            case .failed(let error):
+            case .outOfSequence(let error) where transactional, .failed(let error):
                 allDelivered = false
                 for batch in entry.batches { finish(batch, .failure(error), effects: &effects) }
-                if identity != nil { epochBumpNeeded = true }
+                sequenceGap(error)
             case .outOfSequence(let error):
                 allDelivered = false
                 for batch in entry.batches {
@@ -263,7 +277,6 @@ struct ProducerState: Sendable {
                     batch.lastError = error
                     if now >= batch.deadline {
                         expire(batch, effects: &effects)
-                        if identity != nil { epochBumpNeeded = true }
                     } else {
                         batch.keepSealedBytes(from: request.payload)
                         topics[ref.topic].partitions[p].requeueForRetry(batch)

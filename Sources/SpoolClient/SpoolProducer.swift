@@ -53,18 +53,20 @@ public final class SpoolProducer: Sendable {
             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
         ).requestPayloadBytesMax
         initial.maxInFlightRequests = Self.maxInFlight(config, connection)
+        initial.transactional = config.transactionalId != nil
         state = NIOLockedValueBox(initial)
     }
 
     static func maxInFlight(_ config: ProducerConfig, _ connection: SpoolConnection) -> Int {
         let broker = Int(connection.handshake.maxInFlight)
         var n = broker > 0 ? min(config.maxInFlightRequests, broker) : config.maxInFlightRequests
-        if config.idempotent { n = min(n, ProducerConfig.idempotentInFlightMax) }
+        if config.isIdempotent { n = min(n, ProducerConfig.idempotentInFlightMax) }
         return max(1, n)
     }
 
     /// Asks the broker for a producer id and epoch (once), for idempotent batches.
     private func ensureIdentity() async throws {
+        if config.transactionalId != nil { return try await initTransactions() }
         guard config.idempotent, state.withLockedValue({ $0.identity == nil }) else { return }
         let response: Spool_V1_InitProducerIdResponse = try await connection.call(.initProducerId, Spool_V1_InitProducerIdRequest())
         let identity = ProducerIdentity(producerId: response.producerID, epoch: Int16(clamping: response.producerEpoch))
@@ -115,6 +117,7 @@ public final class SpoolProducer: Sendable {
                         case .queued: break
                         case .needsRoom: c.resume(throwing: NeedsRoom())
                         case .needsTopic: c.resume(throwing: NeedsTopic())
+                        case .needsPartition(let ref, let name): c.resume(throwing: NeedsPartition(ref: ref, topic: name))
                         }
                     } catch {
                         c.resume(throwing: error)
@@ -124,6 +127,8 @@ public final class SpoolProducer: Sendable {
                 await waitForRoom(recordBytes: Self.bound(key?.count, value?.count, headers))
             } catch is NeedsTopic {
                 _ = try await self.topic(topic)
+            } catch let needs as NeedsPartition {
+                try await addToTransaction(needs.ref, topic: needs.topic)
             }
         }
     }
@@ -150,6 +155,7 @@ public final class SpoolProducer: Sendable {
             case .queued: return
             case .needsRoom: await waitForRoom(recordBytes: Self.bound(key?.count, value?.count, headers))
             case .needsTopic: _ = try await self.topic(topic)
+            case .needsPartition(let ref, let name): try await addToTransaction(ref, topic: name)
             }
         }
     }
@@ -166,19 +172,28 @@ public final class SpoolProducer: Sendable {
             let outcome = try Self.withBytes(key, value) { k, v in
                 try append(.handle(topic), partition: partition, key: k, value: v, headers: headers, timestamp: timestamp, completion: nil)
             }
-            if outcome == .queued { return }
-            await waitForRoom(recordBytes: Self.bound(key?.readableBytes, value?.readableBytes, headers))
+            switch outcome {
+            case .queued: return
+            case .needsPartition(let ref, let name): try await addToTransaction(ref, topic: name)
+            default: await waitForRoom(recordBytes: Self.bound(key?.readableBytes, value?.readableBytes, headers))
+            }
         }
     }
 
     /// Queues one record from raw bytes (copied into the batch before returning) and
     /// never waits: returns false when buffer memory is full; then `await waitForRoom()`
-    /// and try again. Fire and forget, like `send(_:key:value:)`.
+    /// and try again. Fire and forget, like `send(_:key:value:)`. In a transaction, a
+    /// partition must have been sent to with an async `send` first (which adds it to the
+    /// transaction): else `ProducerError.Code.transactionState`.
     public func trySend(
         _ topic: ProducerTopic, partition: Int32? = nil, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer?,
         headers: [RecordHeader] = [], timestamp: Int64? = nil
     ) throws -> Bool {
-        try append(.handle(topic), partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, completion: nil) == .queued
+        let outcome = try append(.handle(topic), partition: partition, key: key, value: value, headers: headers, timestamp: timestamp, completion: nil)
+        if case .needsPartition(let ref, let name) = outcome {
+            throw ProducerError(.transactionState, "partition \(ref.partition) of \(name) is not in the transaction yet: send to it with an async send first")
+        }
+        return outcome == .queued
     }
 
     /// Waits until buffer memory is at most three quarters used (or empty).
@@ -210,6 +225,10 @@ public final class SpoolProducer: Sendable {
 
     struct NeedsRoom: Error {}
     struct NeedsTopic: Error {}
+    struct NeedsPartition: Error {
+        let ref: PartitionRef
+        let topic: String
+    }
 
     /// A topic by handle, or by name (looked up under the append's lock; a repeat of the
     /// last name costs a string comparison, not a hash).
@@ -224,6 +243,8 @@ public final class SpoolProducer: Sendable {
         case needsRoom
         /// The topic is not known yet (`topic(_:)` learns it); nothing was queued.
         case needsTopic
+        /// The partition is not in the open transaction yet (`addToTransaction` adds it); nothing was queued.
+        case needsPartition(PartitionRef, String)
     }
 
     /// Encodes one record into its partition's open batch, under one lock. Throws
@@ -264,9 +285,13 @@ public final class SpoolProducer: Sendable {
             } else {
                 chosen = s.topics[topic.index].sticky
             }
+            let ref = PartitionRef(topic: topic.index, partition: chosen)
+            if s.transactional {
+                try s.transaction.checkSendable()
+                if !s.transaction.partitions.contains(ref) { return .needsPartition(ref, topic.name) }
+            }
             guard s.bufferedBytes + recordBytes <= config.bufferBytes || s.bufferedBytes == 0 else { return .needsRoom }
             let batchBytesTarget = min(config.batchBytes, topic.batchBytesMax)
-            let ref = PartitionRef(topic: topic.index, partition: chosen)
             let p = Int(ref.partition)
             // A record that would push the open batch past its size closes it first.
             if let open = s.topics[ref.topic].partitions[p].open, open.builder!.uncompressedBytes + recordBytes > batchBytesTarget {
@@ -276,8 +301,9 @@ public final class SpoolProducer: Sendable {
             if let open = s.topics[ref.topic].partitions[p].open {
                 batch = open
             } else {
-                let builder = s.spareBuilders.popLast()
+                var builder = s.spareBuilders.popLast()
                     ?? RecordBatchBuilder(codec: config.compression.codec, initialCapacity: batchBytesTarget + 1024)
+                builder.isTransactional = s.transactional
                 batch = ProducerBatch(
                     topic: topic, partition: ref.partition, builder: builder, openedAt: .now,
                     deadline: .now() + .milliseconds(Int64(config.deliveryTimeoutMillis)))

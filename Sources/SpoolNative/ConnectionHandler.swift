@@ -336,6 +336,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                     let status = StatusMapping.status(for: error)
                     m.code = status.code
                     m.message = status.message
+                    if let refusal = error as? TransactionError { m.txnError = NativeTransactionCalls.txnError(refusal.code) }
                 }
                 return m
             }

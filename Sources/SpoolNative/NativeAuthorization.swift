@@ -35,6 +35,7 @@ enum NativeAuthorization {
     static func needs(_ method: SpoolMethod, _ frame: Frame) throws -> [Need] {
         func topic(_ op: AclOperation, _ name: String) -> Need { Need(operation: op, type: .topic, name: name) }
         func group(_ op: AclOperation, _ name: String) -> Need { Need(operation: op, type: .group, name: name) }
+        func txn(_ name: String) -> Need { Need(operation: .write, type: .transactionalId, name: name) }
         func cluster(_ op: AclOperation) -> Need { Need(operation: op, type: .cluster, name: AclResourceType.clusterName) }
         func decode<M: SwiftProtobuf.Message>(_ type: M.Type) throws -> M { try ProtoCodec.decode(type, from: frame.message) }
         switch method {
@@ -59,7 +60,16 @@ enum NativeAuthorization {
         case .leaveGroup: return [group(.read, try decode(Spool_V1_LeaveGroupRequest.self).group)]
         case .describeGroups: return try decode(Spool_V1_DescribeGroupsRequest.self).groups.map { group(.describe, $0) }
         case .initProducerId:
+            let r = try decode(Spool_V1_InitProducerIdRequest.self)
+            if !r.transactionalID.isEmpty { return [txn(r.transactionalID)] }
             return [Need(operation: .idempotentWrite, type: .cluster, name: AclResourceType.clusterName, orAny: .topic)]
+        case .addPartitionsToTxn:
+            let r = try decode(Spool_V1_AddPartitionsToTxnRequest.self)
+            return [txn(r.transactionalID)] + Set(r.partitions.map(\.topic)).sorted().map { topic(.write, $0) }
+        case .sendOffsetsToTxn:
+            let r = try decode(Spool_V1_SendOffsetsToTxnRequest.self)
+            return [txn(r.transactionalID), group(.read, r.group)] + Set(r.offsets.map(\.topic)).sorted().map { topic(.read, $0) }
+        case .endTxn: return [txn(try decode(Spool_V1_EndTxnRequest.self).transactionalID)]
         case .produce: return [topic(.write, try decode(Spool_V1_ProduceRequest.self).topic)]
         case .produceRecords: return [topic(.write, try decode(Spool_V1_ProduceRecordsRequest.self).topic)]
         case .fetch: return Set(try decode(Spool_V1_FetchRequest.self).partitions.map(\.topic)).sorted().map { topic(.read, $0) }

@@ -4,7 +4,7 @@ import SpoolRecords
 import SwiftProtobuf
 
 /// The native protocol's control-plane calls — handshake, topics, offsets, groups,
-/// producer ids: decode the request, call the broker core, build the answer. They need
+/// producer ids, transactions: decode the request, call the broker core, build the answer. They need
 /// no connection state, so they live apart from `ConnectionHandler`, which routes the
 /// data-plane calls (produce, fetch, subscribe) itself and hands these over.
 struct NativeControlCalls {
@@ -128,7 +128,20 @@ struct NativeControlCalls {
             return .now(NativeGroupCalls.describe(try ProtoCodec.decode(Spool_V1_DescribeGroupsRequest.self, from: frame.message), broker: broker))
         case .initProducerId:
             let request = try ProtoCodec.decode(Spool_V1_InitProducerIdRequest.self, from: frame.message)
+            if !request.transactionalID.isEmpty {
+                return .later { [broker] in await NativeTransactionCalls.initProducerId(request, broker: broker) }
+            }
             return .later { [broker] in try await NativeGroupCalls.initProducerId(request, broker: broker) }
+        // Transactions (NativeTransactionCalls.swift).
+        case .addPartitionsToTxn:
+            let request = try ProtoCodec.decode(Spool_V1_AddPartitionsToTxnRequest.self, from: frame.message)
+            return .later { [broker] in NativeTransactionCalls.addPartitions(request, broker: broker) }
+        case .sendOffsetsToTxn:
+            let request = try ProtoCodec.decode(Spool_V1_SendOffsetsToTxnRequest.self, from: frame.message)
+            return .later { [broker] in NativeTransactionCalls.sendOffsets(request, broker: broker) }
+        case .endTxn:
+            let request = try ProtoCodec.decode(Spool_V1_EndTxnRequest.self, from: frame.message)
+            return .later { [broker] in await NativeTransactionCalls.endTxn(request, broker: broker) }
         case .produce, .produceRecords, .fetch, .subscribe, .authenticate:
             return nil
         }

@@ -52,6 +52,14 @@ enum StatusMapping {
             case .groupMaxSizeReached: return SpoolStatusError(.resourceExhausted, e.message)
             case .coordinatorNotAvailable, .storageFailed: return SpoolStatusError(.unavailable, e.message)
             }
+        case let e as TransactionError:
+            switch e.code {
+            // Retriable, as Kafka's client treats them; the rest end the producer's transaction.
+            case .concurrentTransactions, .storageFailed: return SpoolStatusError(.unavailable, e.message)
+            case .invalidTransactionTimeout: return SpoolStatusError(.invalidArgument, e.message)
+            case .producerFenced, .invalidProducerEpoch, .invalidTxnState, .invalidProducerIdMapping:
+                return SpoolStatusError(.failedPrecondition, e.message)
+            }
         default:
             return SpoolStatusError(.internal, "\(error)")
         }

@@ -34,7 +34,10 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case initProducerId = 20
     case recoverTopic = 21
     case createPartitions = 22
-    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 23-39 are left to other calls.
+    case addPartitionsToTxn = 23
+    case sendOffsetsToTxn = 24
+    case endTxn = 25
+    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 26-39 are left to other calls.
     case authenticate = 40
 }
 

@@ -20,6 +20,9 @@ public struct RecordBatchBuilder: Sendable {
     public var producerEpoch: Int16
     public var baseSequence: Int32
     public var partitionLeaderEpoch: Int32 = -1
+    /// Sets the header's transactional bit (attributes 0x10): the batch belongs to its
+    /// producer's ongoing transaction (read_committed readers wait for its marker).
+    public var isTransactional = false
 
     private var records: ByteBuffer
     private var firstTimestamp: Int64 = 0
@@ -44,6 +47,9 @@ public struct RecordBatchBuilder: Sendable {
         self.baseSequence = baseSequence
         self.records = allocator.buffer(capacity: initialCapacity)
     }
+
+    /// The header's transactional bit.
+    public static let transactionalAttribute: Int16 = 0x10
 
     /// Uncompressed size so far: header plus encoded records. An upper bound for
     /// codec `none`, and what `batch.size`-style limits are checked against.
@@ -193,7 +199,7 @@ public struct RecordBatchBuilder: Sendable {
             partitionLeaderEpoch: partitionLeaderEpoch,
             magic: RecordBatchHeader.currentMagic,
             crc: 0,
-            attributes: codec.rawValue,
+            attributes: codec.rawValue | (isTransactional ? Self.transactionalAttribute : 0),
             lastOffsetDelta: Int32(recordCount - 1),
             baseTimestamp: firstTimestamp,
             maxTimestamp: maxTimestamp,

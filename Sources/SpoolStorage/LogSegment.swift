@@ -23,7 +23,7 @@ public struct FileSpan: Hashable, Sendable {
 let segmentGenerations = Atomic<UInt64>(1)
 
 /// One segment: a `.log` file of whole batches starting at `baseOffset`, with its
-/// sparse `.index` and `.timeindex`.
+/// sparse `.index` and `.timeindex`, and its aborted-transactions index `.txnindex`.
 ///
 /// A segment does file mechanics only — append, locate, scan, recover, write
 /// its indexes; policy (when to roll, what to delete) is the partition log's.
@@ -35,6 +35,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     let logPath: String
     let indexPath: String
     let timeIndexPath: String
+    let txnIndexPath: String
     let files: FileDescriptorCache
     let indexIntervalBytes: Int
     /// This incarnation of the file (a cleaned segment gets a new one under the same name).
@@ -67,6 +68,21 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     private var offsetIndex: OffsetIndex
     private var timeIndex: TimeIndex
     private var bytesSinceIndexEntry = 0
+    /// The ABORT markers of this segment (`.txnindex`, see ``TransactionIndex``).
+    private(set) var txnIndex = TransactionIndex()
+    /// The `.txnindex` file exists (it is written with the other index files, or at the
+    /// first ABORT marker, whichever comes first).
+    private var txnIndexFileExists = false
+    /// The in-memory entries differ from the file: rewritten whole by ``writeIndexes()``.
+    private(set) var txnIndexDirty = false
+    /// The `.txnindex` was written since its last fsync.
+    var txnIndexNeedsSync = false
+    /// The file was missing, unreadable or untrustworthy (recovery re-checked control
+    /// batches) where the segment may hold ABORT markers: the partition log rebuilds the
+    /// entries from its batches (``replaceTxnIndex(_:)``).
+    private(set) var txnIndexNeedsRebuild = false
+    /// A control batch (transaction marker) was seen while opening or appending.
+    private var sawControlBatch = false
     /// Indexes in memory differ from their files.
     private(set) var indexesDirty = false
     /// The index files were written since their last fsync.
@@ -87,6 +103,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
         self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
         self.timeIndexPath = directory + "/" + Self.fileName(baseOffset, "timeindex")
+        self.txnIndexPath = directory + "/" + Self.fileName(baseOffset, TransactionIndex.fileExtension)
         self.files = files
         self.indexIntervalBytes = indexIntervalBytes
         self.sizeBytes = 0
@@ -113,6 +130,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         self.logPath = directory + "/" + Self.fileName(baseOffset, "log")
         self.indexPath = directory + "/" + Self.fileName(baseOffset, "index")
         self.timeIndexPath = directory + "/" + Self.fileName(baseOffset, "timeindex")
+        self.txnIndexPath = directory + "/" + Self.fileName(baseOffset, TransactionIndex.fileExtension)
         self.files = files
         self.indexIntervalBytes = indexIntervalBytes
         self.createdAtMillis = nowMillis
@@ -125,6 +143,15 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         let fileSize = try files.withDescriptor(logPath) { try files.io.size($0) }
         self.sizeBytes = fileSize
         defer { if sizeBytes > 0, let first = try? readHeader(at: 0) { rollingBaseTimestamp = first.maxTimestamp } }
+        let txnBytes = try Directory.readFile(txnIndexPath, io: files.io)
+        let txnLoaded = txnBytes.flatMap(TransactionIndex.decode)
+        let indexFileExists = Directory.fileExists(indexPath, io: files.io)
+        txnIndexFileExists = txnBytes != nil
+        if let txnLoaded { txnIndex = txnLoaded }
+        // A torn tail entry is dropped (the file is rewritten at the next index write).
+        if let txnBytes, let txnLoaded, Int64(txnBytes.count) != txnLoaded.fileBytes { txnIndexDirty = true }
+        defer { settleTxnIndex(loaded: txnLoaded != nil, unreadable: txnBytes != nil && txnLoaded == nil, recovered: recover,
+                               indexFileExisted: indexFileExists) }
         if recover {
             recoveryScannedBytes = fileSize
             recoveryTruncatedBytes = try self.recover()
@@ -156,6 +183,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
                 return
             }
             nextOffset = header.nextOffset
+            if header.isControl { sawControlBatch = true }
             if header.maxTimestamp > walkedMaxTimestamp {
                 walkedMaxTimestamp = header.maxTimestamp
                 walkedOffsetOfMax = header.baseOffset
@@ -332,6 +360,20 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         return best
     }
 
+    /// Calls `body` with every batch header and its position, in file order (one `pread`
+    /// per header: for rare walks, such as a `.txnindex` rebuild).
+    func forEachBatchHeader(_ body: (RecordBatchHeader, Int64) throws -> Void) throws {
+        var position: Int64 = 0
+        while position < sizeBytes {
+            guard let header = try readHeader(at: position), header.batchLength >= RecordBatchHeader.minBatchLength,
+                  position + Int64(header.totalBytes) <= sizeBytes else {
+                throw StorageError(.corrupt, "\(logPath): no whole batch at position \(position)")
+            }
+            try body(header, position)
+            position += Int64(header.totalBytes)
+        }
+    }
+
     func readBytes(position: Int64, length: Int) throws -> ByteBuffer {
         var buffer = ByteBuffer()
         let n = try files.withDescriptor(logPath) { fd in
@@ -426,6 +468,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
             bytesSinceIndexEntry = 0
         }
         bytesSinceIndexEntry += header.totalBytes
+        if header.isControl { sawControlBatch = true }
         if header.maxTimestamp > maxTimestamp {
             maxTimestamp = header.maxTimestamp
             offsetOfMaxTimestamp = header.baseOffset
@@ -439,6 +482,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
     /// without a scan. Called under the partition lock (never on a deleted segment).
     func writeIndexes() throws {
         precondition(!isDeleted, "index write of a deleted segment")
+        if txnIndexDirty { try writeTxnIndex() }
         guard indexesDirty else { return }
         // A small segment with no index entries needs no index files: opening it walks
         // its few batches instead (cheap), and thousands of small partitions save
@@ -453,6 +497,8 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         // partial entry (refused by `decode`, so the index is rebuilt).
         try writeWhole(indexPath, offsetIndex.encoded())
         try writeWhole(timeIndexPath, timeIndex.encoded())
+        // With the other indexes, the `.txnindex` always exists: its absence then means it was lost.
+        if !txnIndexFileExists { try writeTxnIndex() }
         indexesDirty = false
         indexesNeedSync = true
     }
@@ -461,6 +507,83 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         try files.withDescriptor(path, create: true) { fd in
             try files.io.truncate(fd, to: 0)
             try bytes.withUnsafeBytes { try files.io.pwrite(fd, $0, at: 0) }
+        }
+    }
+
+    /// Rewrites `.txnindex` if its entries changed since it was written.
+    func writeTxnIndexIfDirty() throws {
+        if txnIndexDirty { try writeTxnIndex() }
+    }
+
+    private func writeTxnIndex() throws {
+        try writeWhole(txnIndexPath, txnIndex.encoded())
+        txnIndexFileExists = true
+        txnIndexDirty = false
+        txnIndexNeedsSync = true
+    }
+
+    // MARK: Aborted transactions
+
+    /// Appends the entry of an ABORT marker just appended to this segment (one `pwrite`
+    /// at the end of `.txnindex`, created if needed); fsynced with the segment
+    /// (``syncTxnIndex()``). Returns whether the file was created (the directory then
+    /// needs an fsync). The marker is in the log already, so a failed write (a full disk,
+    /// no descriptor) fails nothing: the entry is kept in memory and the whole file is
+    /// rewritten by the next ``writeIndexes()`` (until then the recovery point stays
+    /// before this segment, so a crash rebuilds the file from the batches).
+    @discardableResult
+    func appendAbortedTransaction(_ entry: AbortedTransaction) -> Bool {
+        precondition(!isDeleted, "txnindex append to a deleted segment")
+        let created = !txnIndexFileExists
+        txnIndex.append(entry)
+        if txnIndexDirty {
+            try? writeTxnIndex()
+            return created && txnIndexFileExists
+        }
+        let position = txnIndex.fileBytes - Int64(TransactionIndex.entryBytes)
+        var bytes = ByteBuffer()
+        TransactionIndex.encode(entry, into: &bytes)
+        do {
+            try files.withDescriptor(txnIndexPath, create: true) { fd in
+                try bytes.withUnsafeReadableBytes { try files.io.pwrite(fd, $0, at: position) }
+            }
+        } catch {
+            txnIndexDirty = true
+            return false
+        }
+        txnIndexFileExists = true
+        txnIndexNeedsSync = true
+        return created
+    }
+
+    /// Replaces the entries (a rebuild from the log, or a cleaned segment taking its
+    /// originals'); the file is rewritten by the next ``writeIndexes()``.
+    func replaceTxnIndex(_ entries: [AbortedTransaction]) {
+        txnIndex = TransactionIndex(entries: entries)
+        txnIndexDirty = true
+        txnIndexNeedsRebuild = false
+    }
+
+    /// fsyncs `.txnindex` (outside the partition lock), if it exists.
+    func syncTxnIndex() throws {
+        guard txnIndexFileExists else { return }
+        try syncFile(txnIndexPath)
+    }
+
+    /// Decides, once the segment is open, whether its `.txnindex` can be trusted.
+    private func settleTxnIndex(loaded: Bool, unreadable: Bool, recovered: Bool, indexFileExisted: Bool) {
+        if unreadable {
+            txnIndexNeedsRebuild = true
+        } else if !loaded {
+            // Missing: expected for a small segment without index files and without
+            // markers; lost when the other indexes exist or a marker is in the segment.
+            txnIndexNeedsRebuild = indexFileExisted || sawControlBatch
+        } else if recovered {
+            // Recovery re-checked every batch: entries may be missing (fsynced log, lost
+            // index page) or name markers cut off.
+            if sawControlBatch { txnIndexNeedsRebuild = true } else if !txnIndex.entries.isEmpty { replaceTxnIndex([]) }
+        } else if txnIndex.truncate(from: nextOffset) {
+            txnIndexDirty = true
         }
     }
 
@@ -515,13 +638,14 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
         }
         try rebuildIndexes(validateCRC: false)
         if sizeBytes == 0 { rollingBaseTimestamp = -1 }
+        if txnIndex.truncate(from: offset) { txnIndexDirty = true }
     }
 
     /// Closes and deletes the segment's files (not synced: the caller fsyncs the directory).
     /// Writes nothing, so it works on a full disk.
     func delete(keepingMarker: Bool = false) throws {
         deletedFlag.store(true, ordering: .releasing)
-        for path in [logPath, indexPath, timeIndexPath] {
+        for path in [logPath, indexPath, timeIndexPath, txnIndexPath] {
             files.forget(path)
             try Directory.removeFile(path, io: files.io)
         }
@@ -530,7 +654,7 @@ final class LogSegment: @unchecked Sendable {  // guarded by the owning Partitio
 
     /// Closes the segment's descriptors (they reopen on demand).
     func closeFiles() {
-        for path in [logPath, indexPath, timeIndexPath] { files.forget(path) }
+        for path in [logPath, indexPath, timeIndexPath, txnIndexPath] { files.forget(path) }
     }
 
     /// Opens a private duplicate descriptor of the log for a zero-copy send; the caller closes it.

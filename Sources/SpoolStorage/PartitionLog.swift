@@ -269,6 +269,8 @@ public final class PartitionLog: Sendable {
             segments.append(try LogSegment(create: directory, baseOffset: 0, files: files,
                                            indexIntervalBytes: config.indexIntervalBytes, nowMillis: now))
         }
+        try rebuildTransactionIndexes(segments)
+        for segment in segments { try? segment.writeTxnIndexIfDirty() }
         var recovered: [LogSegment] = []
         if !cleanShutdown {
             for segment in segments.dropLast() where segment.indexesDirty {
@@ -669,6 +671,8 @@ public final class PartitionLog: Sendable {
 
     private struct FlushPlan {
         var closed: [(segment: LogSegment, indexes: Bool)]
+        /// `.txnindex` files written since their last fsync (closed segments and the active one).
+        var txnIndexes: [LogSegment]
         var active: LogSegment
         var target: Int64
         var directory: Bool
@@ -689,9 +693,11 @@ public final class PartitionLog: Sendable {
                 defer { segment.indexesNeedSync = false }
                 return (segment, segment.indexesNeedSync)
             }
+            let txnIndexes = s.segments.filter(\.txnIndexNeedsSync)
+            for segment in txnIndexes { segment.txnIndexNeedsSync = false }
             // The recovery point moves past closed segments whose indexes are on disk.
-            let dirty = s.segments.dropLast().first { $0.indexesDirty }
-            let plan = FlushPlan(closed: closed, active: s.segments.last!, target: s.segments.last!.nextOffset,
+            let dirty = s.segments.dropLast().first { $0.indexesDirty || $0.txnIndexDirty }
+            let plan = FlushPlan(closed: closed, txnIndexes: txnIndexes, active: s.segments.last!, target: s.segments.last!.nextOffset,
                                  directory: s.directoryNeedsSync, activeDirty: s.durableOffset < s.segments.last!.nextOffset,
                                  recoveryPoint: dirty?.baseOffset ?? s.segments.last!.baseOffset)
             s.unsyncedSegments.removeAll()
@@ -708,6 +714,8 @@ public final class PartitionLog: Sendable {
             }
             // An idle partition costs no fsync (thousands of them are closed at shutdown).
             if plan.activeDirty || !plan.closed.isEmpty { try plan.active.syncLog() }
+            // After the logs: an entry never becomes durable before its marker.
+            for segment in plan.txnIndexes { try segment.syncTxnIndex() }
             if plan.directory {
                 do { try files.io.syncDirectory(directory) } catch let error as StorageError { throw DataStateUnknown(cause: error) }
             }
@@ -718,6 +726,7 @@ public final class PartitionLog: Sendable {
             state.withLock { s in
                 s.unsyncedSegments.insert(contentsOf: plan.closed.map(\.segment), at: 0)
                 for (segment, indexes) in plan.closed where indexes { segment.indexesNeedSync = true }
+                for segment in plan.txnIndexes { segment.txnIndexNeedsSync = true }
                 s.directoryNeedsSync = s.directoryNeedsSync || plan.directory
             }
             throw error
@@ -968,14 +977,22 @@ public final class PartitionLog: Sendable {
                 // Indexes of every segment (the active one's live in memory until now).
                 let written = try state.withLock { s -> [LogSegment] in
                     var written: [LogSegment] = []
-                    for segment in s.segments where segment.indexesDirty || segment.indexesNeedSync {
+                    for segment in s.segments where segment.indexesDirty || segment.indexesNeedSync || segment.txnIndexDirty {
+                        let indexesWritten = segment.indexesDirty || segment.indexesNeedSync
                         try segment.writeIndexes()
-                        if segment.indexesNeedSync { written.append(segment) }
+                        if indexesWritten && segment.indexesNeedSync { written.append(segment) }
                         segment.indexesNeedSync = false
                     }
                     return written
                 }
                 for segment in written { try segment.syncIndexes() }
+                let txnWritten = state.withLock { s in
+                    s.segments.filter(\.txnIndexNeedsSync).map { segment in
+                        segment.txnIndexNeedsSync = false
+                        return segment
+                    }
+                }
+                for segment in txnWritten { try segment.syncTxnIndex() }
                 if !written.isEmpty { try files.io.syncDirectory(directory) }
                 try moveRecoveryPoint(to: state.withLock { $0.segments.last!.baseOffset })
             } catch let error as DataStateUnknown {

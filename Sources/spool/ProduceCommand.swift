@@ -24,6 +24,9 @@ struct ProduceCommand: AsyncParsableCommand {
             no more input is read, the records already sent get their outcome, and the summary on stderr says
             how many lines were acknowledged and which was the first that was not. --keep-going sends every
             line anyway and reports each failure.
+            With --transactional-id, every line is sent in one transaction, committed at the end of input once
+            every record was acknowledged (read_committed consumers see them only then), and aborted if any failed.
+            A producer started later with the same id fences this one and aborts its open transaction.
             """
     )
 
@@ -40,6 +43,8 @@ struct ProduceCommand: AsyncParsableCommand {
     @Flag(help: "Print 'PARTITION OFFSET' for every acknowledged record, in input order.") var printOffsets = false
     @Option(help: "A record not acknowledged this long after it was sent fails (retries included).") var deliveryTimeoutMs = 120_000
     @Flag(help: "Go on reading and sending after a record failed for good (default: stop at the first failure).") var keepGoing = false
+    @Option(help: "Send all input in one transaction of this transactional id: committed at the end, aborted on error.") var transactionalId: String?
+    @Option(help: "With --transactional-id: the broker aborts the transaction if it stays open this long.") var transactionTimeoutMs: Int32 = 60_000
 
     func validate() throws {
         guard CompressionCodec(name: compression) != nil else {
@@ -52,6 +57,12 @@ struct ProduceCommand: AsyncParsableCommand {
         guard deliveryTimeoutMs >= 100 && deliveryTimeoutMs <= 86_400_000 else { throw ValidationError("--delivery-timeout-ms must be 100...86400000") }
         if let keySeparator, keySeparator.isEmpty { throw ValidationError("--key-separator cannot be empty") }
         if let partition, partition < 0 { throw ValidationError("--partition must be 0 or more") }
+        if let transactionalId {
+            if transactionalId.isEmpty { throw ValidationError("--transactional-id cannot be empty") }
+            if keepGoing { throw ValidationError("--keep-going cannot be used with --transactional-id (a failed record aborts the transaction)") }
+            if acks == "0" { throw ValidationError("--transactional-id needs --acks 1 or all") }
+        }
+        guard transactionTimeoutMs >= 1 && transactionTimeoutMs <= 900_000 else { throw ValidationError("--transaction-timeout-ms must be 1...900000") }
         _ = try parseHeaders()
     }
 
@@ -80,11 +91,15 @@ struct ProduceCommand: AsyncParsableCommand {
         config.lingerMillis = lingerMs
         config.batchBytes = batchBytes
         config.deliveryTimeoutMillis = deliveryTimeoutMs
+        config.transactionalId = transactionalId
+        config.transactionTimeoutMillis = transactionTimeoutMs
+        let transactional = transactionalId != nil
         let recordHeaders = try parseHeaders()
         let separator = keySeparator.map { Array($0.utf8) }
         let stopAtFirstFailure = !keepGoing
         let tally = try await address.withConnection { connection -> Tally in
             let producer = SpoolProducer(connection: connection, config: config)
+            if transactional { try await producer.beginTransaction() }
             let window = AckWindow(limit: maxUnacknowledged, stopAtFirstFailure: stopAtFirstFailure)
             // Reports outcomes in input order as the front of the window completes.
             let reporter = Task { [printOffsets] () -> Tally in
@@ -151,6 +166,7 @@ struct ProduceCommand: AsyncParsableCommand {
             } catch {
                 // Report what was acknowledged before the failure, then fail.
                 try? await producer.flush()
+                if transactional { try? await producer.abortTransaction() }
                 window.finish()
                 _ = await reporter.value
                 throw error
@@ -158,6 +174,13 @@ struct ProduceCommand: AsyncParsableCommand {
             window.finish()
             var tally = await reporter.value
             tally.stoppedEarly = stoppedEarly
+            if transactional {
+                if tally.failures == 0 {
+                    try await producer.commitTransaction()
+                } else {
+                    try? await producer.abortTransaction()
+                }
+            }
             return tally
         }
         if tally.failures > 0 {
@@ -165,6 +188,7 @@ struct ProduceCommand: AsyncParsableCommand {
             summary += "line \(tally.firstFailedLine ?? 0) was the first not acknowledged"
             if tally.failures > 1 { summary += " (\(tally.failures) lines failed in all)" }
             if tally.stoppedEarly { summary += "; stopped reading input after it (--keep-going sends every line)" }
+            if transactionalId != nil { summary += "; the transaction was aborted: nothing was committed" }
             throw CLIError(summary)
         }
     }

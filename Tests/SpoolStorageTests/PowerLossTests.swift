@@ -12,7 +12,9 @@ import Testing
 /// that loses power at a seeded random operation; the disk as it could be after the power
 /// loss is opened again, and recovery must yield consistent logs holding every
 /// acknowledged record, every acknowledged topic change and every synced commit. One run
-/// in three loses power a second time during that recovery.
+/// in three loses power a second time during that recovery. Some appends are transactional
+/// and followed by COMMIT/ABORT markers (an ABORT recorded in the `.txnindex` as the broker
+/// does): after recovery every segment's `.txnindex` must match the markers in the log.
 ///
 /// A failing seed is printed and reproduces exactly: `SPOOL_POWER_LOSS_SEED=<seed> swift
 /// test --filter PowerLossTests` runs that seed alone (the workload is single-threaded and
@@ -31,10 +33,12 @@ import Testing
         var crashedDuringWorkload = 0
         var operations = 0
         var failed: [UInt64] = []
+        var abortsChecked = 0
         for seed in seeds {
             var run = PowerLossRun(seed: seed)
             let problems = run.run()
             if run.crashed { crashedDuringWorkload += 1 } else { operations += run.operations }
+            abortsChecked += run.abortsChecked
             if !problems.isEmpty {
                 failed.append(seed)
                 print("power-loss seed \(seed) FAILED (rerun: SPOOL_POWER_LOSS_SEED=\(seed) swift test --filter PowerLossTests):")
@@ -43,9 +47,10 @@ import Testing
                 if failed.count >= 5 { break }
             }
         }
-        print("power-loss simulator: \(seeds.count) seeds (\(seeds.first!)...\(seeds.last!)), \(crashedDuringWorkload) crashed mid-workload (the others ran \(operations / max(1, seeds.count - crashedDuringWorkload)) operations on average), \(failed.count) failed")
+        print("power-loss simulator: \(seeds.count) seeds (\(seeds.first!)...\(seeds.last!)), \(crashedDuringWorkload) crashed mid-workload (the others ran \(operations / max(1, seeds.count - crashedDuringWorkload)) operations on average), \(abortsChecked) ABORT markers checked against their .txnindex, \(failed.count) failed")
         // The crash points must mostly land inside the workload, or the test checks little.
         #expect(seeds.count < 10 || crashedDuringWorkload * 10 >= seeds.count * 8)
+        #expect(seeds.count < 10 || abortsChecked >= seeds.count / 4, "the workload aborts transactions")
     }
 }
 
@@ -84,6 +89,10 @@ struct PowerLossRun {
     /// Committed offsets whose commit returned, and the commit cut by the crash.
     var commits: [String: [TopicPartition: CommittedOffset]] = [:]
     var commitInFlight: (group: String, ifDone: [TopicPartition: CommittedOffset])?
+    /// Per partition, the first offset of its producer's open transaction.
+    var openTransactions: [TopicPartition: Int64] = [:]
+    /// ABORT markers found in the recovered logs (each checked against its `.txnindex`).
+    var abortsChecked = 0
 
     static let operationsBudget = 500
     static let steps = 70
@@ -159,7 +168,11 @@ struct PowerLossRun {
             guard let tp = pickPartition() else { return try createTopic(storage) }
             let log = try storage.partition(tp)
             let count = Int.random(in: 1...4, using: &random)
-            var builder = RecordBatchBuilder(codec: Bool.random(using: &random) ? .none : .lz4)
+            // Three appends in ten are transactional (producer 1000 + partition).
+            let transactional = Int.random(in: 0..<10, using: &random) < 3
+            var builder = RecordBatchBuilder(codec: Bool.random(using: &random) ? .none : .lz4,
+                                             producerId: transactional ? 1000 + Int64(tp.partition) : -1, producerEpoch: transactional ? 0 : -1)
+            builder.isTransactional = transactional
             let base = log.endOffset
             var values: [Int64: String] = [:]
             for i in 0..<count {
@@ -173,6 +186,18 @@ struct PowerLossRun {
             let result = try log.append(&batch)
             guard result.baseOffset == base else { throw StorageError(.corrupt, "append at \(result.baseOffset), expected \(base)") }
             appended[tp, default: [:]].merge(values) { _, new in new }
+            if transactional, openTransactions[tp] == nil { openTransactions[tp] = base }
+            if let first = openTransactions[tp], Int.random(in: 0..<10, using: &random) < 4 {
+                let abort = Bool.random(using: &random)
+                let pid = 1000 + Int64(tp.partition)
+                var marker = TransactionIndexTests.marker(pid, abort: abort)
+                trace.append("\(abort ? "abort" : "commit") \(tp) \(first)")
+                let at = try log.append(&marker).baseOffset
+                openTransactions[tp] = nil
+                if abort {
+                    try log.appendAbortedTransaction(AbortedTransaction(producerId: pid, firstOffset: first, lastOffset: at, lastStableOffset: at + 1))
+                }
+            }
             if Int.random(in: 0..<10, using: &random) < 6 {
                 try log.flush() // acks=all
                 acknowledgedEnd[tp] = log.endOffset
@@ -207,6 +232,7 @@ struct PowerLossRun {
             guard let name = live().randomElement(using: &random) else { return }
             topicInFlight = name
             trace.append("delete \(name)")
+            for tp in openTransactions.keys where tp.topic == name { openTransactions[tp] = nil }
             try storage.deleteTopic(name)
             deleted.insert(name)
             topicInFlight = nil
@@ -327,7 +353,17 @@ struct PowerLossRun {
         var offset = start
         do {
             while offset < end {
-                let records = try decodeAll(try log.readBytes(from: offset, maxBytes: 1 << 16))
+                var reader = RecordBatchReader(try log.readBytes(from: offset, maxBytes: 1 << 16), allowPartialTail: true)
+                var records: [Record] = []
+                while let batch = try reader.next() {
+                    // A transaction marker takes an offset but is no record of the workload.
+                    records += try batch.records().map { r in
+                        guard batch.header.isControl else { return r }
+                        var marker = r
+                        marker.value = ByteBuffer(string: "\(tp)@\(r.offset)")
+                        return marker
+                    }
+                }
                 guard let first = records.first(where: { $0.offset >= offset }) else {
                     problems.append("\(tp): nothing readable at \(offset) (log \(start)..<\(end))")
                     return
@@ -350,9 +386,65 @@ struct PowerLossRun {
             problems.append("\(tp): reading at \(offset) failed: \(error)")
             return
         }
+        checkTransactionIndex(log, tp)
         guard mustHold, let acknowledged = acknowledgedEnd[tp] else { return }
         if end < acknowledged {
             problems.append("\(tp): log ends at \(end), but records up to \(acknowledged) were acknowledged; trace: \(trace.suffix(8))")
+        }
+    }
+
+    /// The `.txnindex` entries match the ABORT markers of the log: the same markers, each
+    /// with its transaction's first offset (an entry whose transaction began in a segment
+    /// retention deleted may keep that first offset, or be dropped by a rebuild).
+    mutating func checkTransactionIndex(_ log: PartitionLog, _ tp: TopicPartition) {
+        let start = log.startOffset
+        var open: [Int64: Int64] = [:]
+        var expected: [Int64: AbortedTransaction] = [:]
+        do {
+            var offset = start
+            while offset < log.endOffset {
+                var reader = RecordBatchReader(try log.readBytes(from: offset, maxBytes: 1 << 16), allowPartialTail: true)
+                var moved = false
+                while let batch = try reader.next() {
+                    let h = batch.header
+                    guard h.nextOffset > offset else { continue }
+                    offset = h.nextOffset
+                    moved = true
+                    guard h.isTransactional, h.producerId >= 0 else { continue }
+                    if !h.isControl {
+                        if open[h.producerId] == nil { open[h.producerId] = h.baseOffset }
+                        continue
+                    }
+                    guard let first = open.removeValue(forKey: h.producerId) else { continue }
+                    if try ControlRecord.isAbort(batch.bytes) {
+                        expected[h.baseOffset] = AbortedTransaction(producerId: h.producerId, firstOffset: first, lastOffset: h.baseOffset, lastStableOffset: 0)
+                    }
+                }
+                if !moved { break }
+            }
+        } catch {
+            problems.append("\(tp): reading markers failed: \(error)")
+            return
+        }
+        var actual: [Int64: AbortedTransaction] = [:]
+        for (_, entries) in log.abortedTransactionIndex() {
+            for e in entries {
+                if actual[e.lastOffset] != nil { problems.append("\(tp): two .txnindex entries for the marker at \(e.lastOffset)") }
+                actual[e.lastOffset] = e
+            }
+        }
+        abortsChecked += expected.count
+        for (at, e) in expected {
+            guard let a = actual[at] else {
+                problems.append("\(tp): ABORT marker at \(at) (transaction from \(e.firstOffset)) has no .txnindex entry; trace: \(trace.suffix(8))")
+                continue
+            }
+            if a.producerId != e.producerId || (a.firstOffset != e.firstOffset && a.firstOffset >= start) {
+                problems.append("\(tp): .txnindex entry \(a) for the marker at \(at), expected first offset \(e.firstOffset)")
+            }
+        }
+        for (at, a) in actual where expected[at] == nil && a.firstOffset >= start {
+            problems.append("\(tp): .txnindex entry \(a) names no ABORT marker of the log; trace: \(trace.suffix(8))")
         }
     }
 }

@@ -4,13 +4,14 @@ import SpoolStorage
 import Synchronization
 
 /// Per partition: the open transactions' first offsets (which give the last stable
-/// offset) and the aborted transactions (producer id, first offset, marker offset),
-/// which read_committed fetches answer with.
+/// offset). The aborted transactions (producer id, first offset, marker offset), which
+/// read_committed fetches answer with, are in the log's per-segment `.txnindex` files
+/// (`PartitionLog.abortedTransactions`), appended when an ABORT marker is written.
 ///
-/// Kept in memory and rebuilt, on first use after a start, from the log itself: every
-/// batch header is walked and each control batch's marker read (so the index is the
-/// log's, whatever kind of stop came before). Appends update it on the partition's
-/// serial queue: ``prepare(_:)`` before the write, ``recordAppended(_:at:log:)`` after.
+/// The open transactions are kept in memory and rebuilt, on first use after a start, from
+/// the log itself: every batch header is walked (so they are the log's, whatever kind of
+/// stop came before). Appends update them on the partition's serial queue:
+/// ``prepare(_:)`` before the write, ``recordAppended(_:commitTypes:log:)`` after.
 public final class PartitionTransactions: Sendable {
     /// One aborted transaction of a partition.
     public struct Aborted: Sendable, Equatable {
@@ -23,7 +24,6 @@ public final class PartitionTransactions: Sendable {
     struct Entry {
         let log: PartitionLog
         var open: [Int64: Int64] = [:]
-        var aborted: [Aborted] = []
     }
 
     private let entries = Mutex<[TopicPartition: Entry]>([:])
@@ -39,13 +39,20 @@ public final class PartitionTransactions: Sendable {
         }
     }
 
-    /// Records batches just appended (headers with their final offsets).
-    func recordAppended(_ headers: [RecordBatchHeader], commitTypes: [Int64: Bool] = [:], log: PartitionLog) {
+    /// Records batches just appended (headers with their final offsets); returns the
+    /// transactions their ABORT markers (`commitTypes` false) ended, with the last stable
+    /// offset after each, for the log's `.txnindex`.
+    @discardableResult
+    func recordAppended(_ headers: [RecordBatchHeader], commitTypes: [Int64: Bool] = [:], log: PartitionLog) -> [AbortedTransaction] {
         let tp = TopicPartition(log.topic, log.partition)
-        entries.withLock { e in
-            guard var entry = e[tp], entry.log === log else { return }
-            for h in headers { Self.apply(h, commit: commitTypes[h.baseOffset], to: &entry) }
+        return entries.withLock { e in
+            guard var entry = e[tp], entry.log === log else { return [] }
+            var aborted: [AbortedTransaction] = []
+            for h in headers {
+                if let a = Self.apply(h, commit: commitTypes[h.baseOffset], to: &entry) { aborted.append(a) }
+            }
             e[tp] = entry
+            return aborted
         }
     }
 
@@ -57,12 +64,10 @@ public final class PartitionTransactions: Sendable {
         return min(first ?? highWatermark, highWatermark)
     }
 
-    /// The aborted transactions overlapping `from..<upTo`.
+    /// The aborted transactions overlapping `from..<upTo`, from the log's `.txnindex` files.
     func aborted(_ log: PartitionLog, from: Int64, upTo: Int64) throws -> [Aborted] {
-        try prepare(log)
-        let tp = TopicPartition(log.topic, log.partition)
-        return entries.withLock { e in
-            (e[tp]?.aborted ?? []).filter { $0.lastOffset >= from && $0.firstOffset < upTo }
+        log.abortedTransactions(from: from, upTo: upTo).map {
+            Aborted(producerId: $0.producerId, firstOffset: $0.firstOffset, lastOffset: $0.lastOffset)
         }
     }
 
@@ -72,49 +77,25 @@ public final class PartitionTransactions: Sendable {
         return entries.withLock { $0[TopicPartition(log.topic, log.partition)]?.open ?? [:] }
     }
 
-    private static func apply(_ h: RecordBatchHeader, commit: Bool?, to entry: inout Entry) {
-        guard h.producerId >= 0, h.isTransactional else { return }
+    private static func apply(_ h: RecordBatchHeader, commit: Bool?, to entry: inout Entry) -> AbortedTransaction? {
+        guard h.producerId >= 0, h.isTransactional else { return nil }
         if h.isControl {
-            guard let first = entry.open.removeValue(forKey: h.producerId) else { return }
-            if commit == false {
-                entry.aborted.append(Aborted(producerId: h.producerId, firstOffset: first, lastOffset: h.baseOffset))
-            }
+            guard let first = entry.open.removeValue(forKey: h.producerId), commit == false else { return nil }
+            let lso = min(entry.open.values.min() ?? h.nextOffset, h.nextOffset)
+            return AbortedTransaction(producerId: h.producerId, firstOffset: first, lastOffset: h.baseOffset, lastStableOffset: lso)
         } else if entry.open[h.producerId] == nil {
             entry.open[h.producerId] = h.baseOffset
         }
+        return nil
     }
 
+    /// The open transactions, from the log's batch headers (a marker ends its producer's
+    /// transaction whatever its type: no record is read).
     private static func rebuild(_ log: PartitionLog) throws -> Entry {
         var entry = Entry(log: log)
-        var headers: [RecordBatchHeader] = []
         try log.forEachBatchHeader(tailBytesMax: Int64.max) { h in
-            if h.isTransactional { headers.append(h) }
-        }
-        for h in headers {
-            let commit = h.isControl ? try markerIsCommit(log, at: h.baseOffset) : nil
-            apply(h, commit: commit, to: &entry)
+            if h.isTransactional { _ = apply(h, commit: nil, to: &entry) }
         }
         return entry
-    }
-
-    /// Reads the control batch at `offset` and tells COMMIT (true) from ABORT (false).
-    static func markerIsCommit(_ log: PartitionLog, at offset: Int64) throws -> Bool {
-        let bytes = try log.readBytes(from: offset, maxBytes: 1)
-        return try markerIsCommit(bytes)
-    }
-
-    /// COMMIT (true) or ABORT (false), from the bytes of a control batch.
-    static func markerIsCommit(_ batch: ByteBuffer) throws -> Bool {
-        var b = batch
-        b.moveReaderIndex(forwardBy: RecordBatchHeader.size)
-        _ = try Varint.read(from: &b)              // record length
-        b.moveReaderIndex(forwardBy: 1)           // attributes
-        _ = try Varint.read(from: &b)              // timestamp delta
-        _ = try Varint.read(from: &b)              // offset delta
-        let keyLength = try Varint.read(from: &b)
-        guard keyLength >= 4, let _: Int16 = b.readInteger(), let type: Int16 = b.readInteger() else {
-            throw BrokerError(.corrupt, "control batch without a marker key")
-        }
-        return type == 1
     }
 }

@@ -269,7 +269,9 @@ public final class TransactionCoordinator: Sendable {
                     let result = try log.append(validated: validated, &batch)
                     var h = validated.batches[0].header
                     h.baseOffset = result.baseOffset
-                    index.recordAppended([h], commitTypes: [result.baseOffset: commit], log: log)
+                    for aborted in index.recordAppended([h], commitTypes: [result.baseOffset: commit], log: log) {
+                        try log.appendAbortedTransaction(aborted)
+                    }
                     notifier.notify(tp)
                     c.resume()
                 } catch {

@@ -332,6 +332,88 @@ public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+/// Kafka's transactions, served by the same transaction coordinator as the Kafka listener
+/// (one transactional id may be used by both kinds of producer, one at a time). A
+/// transaction call answers OK with a TxnError in its response, named after Kafka's error
+/// of the same meaning; a STATUS is for calls that could not be understood or are not allowed.
+public nonisolated enum Spool_V1_TxnError: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case none // = 0
+
+  /// Kafka 90: a newer producer of the transactional id exists (fatal)
+  case producerFenced // = 1
+
+  /// Kafka 47: the epoch is not the current one (fatal)
+  case invalidProducerEpoch // = 2
+
+  /// Kafka 48: the call does not fit the transaction's state
+  case invalidTxnState // = 3
+
+  /// Kafka 51: the previous transaction is being completed: retry
+  case concurrentTransactions // = 4
+
+  /// Kafka 50
+  case invalidTransactionTimeout // = 5
+
+  /// Kafka 49: the producer id is not the transactional id's
+  case invalidProducerIDMapping // = 6
+
+  /// the coordinator's state could not be stored: retry
+  case storageFailed // = 7
+
+  /// AddPartitionsToTxn: nothing was added
+  case unknownTopicOrPartition // = 8
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .none
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .none
+    case 1: self = .producerFenced
+    case 2: self = .invalidProducerEpoch
+    case 3: self = .invalidTxnState
+    case 4: self = .concurrentTransactions
+    case 5: self = .invalidTransactionTimeout
+    case 6: self = .invalidProducerIDMapping
+    case 7: self = .storageFailed
+    case 8: self = .unknownTopicOrPartition
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .none: return 0
+    case .producerFenced: return 1
+    case .invalidProducerEpoch: return 2
+    case .invalidTxnState: return 3
+    case .concurrentTransactions: return 4
+    case .invalidTransactionTimeout: return 5
+    case .invalidProducerIDMapping: return 6
+    case .storageFailed: return 7
+    case .unknownTopicOrPartition: return 8
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Spool_V1_TxnError] = [
+    .none,
+    .producerFenced,
+    .invalidProducerEpoch,
+    .invalidTxnState,
+    .concurrentTransactions,
+    .invalidTransactionTimeout,
+    .invalidProducerIDMapping,
+    .storageFailed,
+    .unknownTopicOrPartition,
+  ]
+
+}
+
 /// The message of a STATUS frame (ends a call) and of a GOAWAY frame (ends the connection).
 public nonisolated struct Spool_V1_Status: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -773,6 +855,10 @@ public nonisolated struct Spool_V1_ProducePartitionResult: Sendable {
   public var lastOffset: Int64 = 0
 
   public var logStartOffset: Int64 = 0
+
+  /// A transactional batch refused by the transaction coordinator (with code
+  /// FAILED_PRECONDITION, or UNAVAILABLE for CONCURRENT_TRANSACTIONS): Kafka's reason.
+  public var txnError: Spool_V1_TxnError = .none
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1553,6 +1639,11 @@ public nonisolated struct Spool_V1_GroupMemberDescription: Sendable {
 /// (method_id 20) A producer id for idempotent batches (producerId, producerEpoch, baseSequence
 /// in each batch header): fresh with epoch 0, or, given the id and epoch the broker handed
 /// out before, the same id with the epoch bumped (which fences the older epoch).
+///
+/// With a transactional_id (transactions, below) the transaction coordinator answers: the
+/// id's producer id with its epoch bumped (fencing every older producer of the id), any
+/// transaction it left open aborted first. The outcome is then in `error` (the call itself
+/// answers OK), as Kafka's InitProducerId answers it.
 public nonisolated struct Spool_V1_InitProducerIdRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1576,6 +1667,12 @@ public nonisolated struct Spool_V1_InitProducerIdRequest: Sendable {
   /// Clears the value of `producerEpoch`. Subsequent reads from it will return its default value.
   public mutating func clearProducerEpoch() {self._producerEpoch = nil}
 
+  /// empty: an idempotent producer without transactions
+  public var transactionalID: String = String()
+
+  /// with transactional_id: 1 ... 900000 (transaction.max.timeout.ms)
+  public var transactionTimeoutMs: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1592,6 +1689,134 @@ public nonisolated struct Spool_V1_InitProducerIdResponse: Sendable {
   public var producerID: Int64 = 0
 
   public var producerEpoch: Int32 = 0
+
+  /// with transactional_id only
+  public var error: Spool_V1_TxnError = .none
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_TxnPartition: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var topic: String = String()
+
+  public var partition: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 23) Kafka's AddPartitionsToTxn: the partitions join the ongoing transaction
+/// (one begins if none is open) before the producer sends its first transactional batch
+/// to them. All or nothing.
+public nonisolated struct Spool_V1_AddPartitionsToTxnRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var transactionalID: String = String()
+
+  public var producerID: Int64 = 0
+
+  public var producerEpoch: Int32 = 0
+
+  public var partitions: [Spool_V1_TxnPartition] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_AddPartitionsToTxnResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_TxnError = .none
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 24) Kafka's AddOffsetsToTxn and TxnOffsetCommit in one call: the group's
+/// offsets join the ongoing transaction and are stored for the group when it commits
+/// (dropped when it aborts). A consume-transform-produce loop's exactly-once step.
+public nonisolated struct Spool_V1_SendOffsetsToTxnRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var transactionalID: String = String()
+
+  public var producerID: Int64 = 0
+
+  public var producerEpoch: Int32 = 0
+
+  public var group: String = String()
+
+  /// commit_timestamp ignored
+  public var offsets: [Spool_V1_GroupOffset] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_SendOffsetsToTxnResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_TxnError = .none
+
+  public var message: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// (method_id 25) Kafka's EndTxn: commits or aborts the ongoing transaction; answered once
+/// its COMMIT/ABORT markers are in every partition of it (and, at commit, its offsets
+/// stored). An empty transaction commits at once; a repeat of the last EndTxn is OK.
+public nonisolated struct Spool_V1_EndTxnRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var transactionalID: String = String()
+
+  public var producerID: Int64 = 0
+
+  public var producerEpoch: Int32 = 0
+
+  /// false: abort
+  public var commit: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_EndTxnResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var error: Spool_V1_TxnError = .none
+
+  public var message: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1656,6 +1881,10 @@ nonisolated extension Spool_V1_OffsetSpec: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Spool_V1_GroupError: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_ERROR_NONE\0\u{1}GROUP_ERROR_UNKNOWN_MEMBER_ID\0\u{1}GROUP_ERROR_ILLEGAL_GENERATION\0\u{1}GROUP_ERROR_REBALANCE_IN_PROGRESS\0\u{1}GROUP_ERROR_MEMBER_ID_REQUIRED\0\u{1}GROUP_ERROR_INCONSISTENT_GROUP_PROTOCOL\0\u{1}GROUP_ERROR_FENCED_INSTANCE_ID\0\u{1}GROUP_ERROR_INVALID_SESSION_TIMEOUT\0\u{1}GROUP_ERROR_NON_EMPTY_GROUP\0\u{1}GROUP_ERROR_GROUP_ID_NOT_FOUND\0\u{1}GROUP_ERROR_INVALID_GROUP_ID\0\u{1}GROUP_ERROR_COORDINATOR_NOT_AVAILABLE\0\u{1}GROUP_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0\u{1}GROUP_ERROR_OFFSET_METADATA_TOO_LARGE\0\u{1}GROUP_ERROR_INVALID_COMMIT_OFFSET\0\u{1}GROUP_ERROR_GROUP_MAX_SIZE_REACHED\0\u{1}GROUP_ERROR_STORAGE_FAILED\0")
+}
+
+nonisolated extension Spool_V1_TxnError: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TXN_ERROR_NONE\0\u{1}TXN_ERROR_PRODUCER_FENCED\0\u{1}TXN_ERROR_INVALID_PRODUCER_EPOCH\0\u{1}TXN_ERROR_INVALID_TXN_STATE\0\u{1}TXN_ERROR_CONCURRENT_TRANSACTIONS\0\u{1}TXN_ERROR_INVALID_TRANSACTION_TIMEOUT\0\u{1}TXN_ERROR_INVALID_PRODUCER_ID_MAPPING\0\u{1}TXN_ERROR_STORAGE_FAILED\0\u{1}TXN_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0")
 }
 
 nonisolated extension Spool_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2548,7 +2777,7 @@ nonisolated extension Spool_V1_ProduceResponse: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Spool_V1_ProducePartitionResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ProducePartitionResult"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{1}code\0\u{1}message\0\u{3}base_offset\0\u{3}last_offset\0\u{3}log_start_offset\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{1}code\0\u{1}message\0\u{3}base_offset\0\u{3}last_offset\0\u{3}log_start_offset\0\u{3}txn_error\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2562,6 +2791,7 @@ nonisolated extension Spool_V1_ProducePartitionResult: SwiftProtobuf.Message, Sw
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.baseOffset) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.lastOffset) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.logStartOffset) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.txnError) }()
       default: break
       }
     }
@@ -2586,6 +2816,9 @@ nonisolated extension Spool_V1_ProducePartitionResult: SwiftProtobuf.Message, Sw
     if self.logStartOffset != 0 {
       try visitor.visitSingularInt64Field(value: self.logStartOffset, fieldNumber: 6)
     }
+    if self.txnError != .none {
+      try visitor.visitSingularEnumField(value: self.txnError, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2596,6 +2829,7 @@ nonisolated extension Spool_V1_ProducePartitionResult: SwiftProtobuf.Message, Sw
     if lhs.baseOffset != rhs.baseOffset {return false}
     if lhs.lastOffset != rhs.lastOffset {return false}
     if lhs.logStartOffset != rhs.logStartOffset {return false}
+    if lhs.txnError != rhs.txnError {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4329,7 +4563,7 @@ nonisolated extension Spool_V1_GroupMemberDescription: SwiftProtobuf.Message, Sw
 
 nonisolated extension Spool_V1_InitProducerIdRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InitProducerIdRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0\u{3}transactional_id\0\u{3}transaction_timeout_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4339,6 +4573,8 @@ nonisolated extension Spool_V1_InitProducerIdRequest: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self._producerID) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self._producerEpoch) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.transactionalID) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.transactionTimeoutMs) }()
       default: break
       }
     }
@@ -4355,12 +4591,20 @@ nonisolated extension Spool_V1_InitProducerIdRequest: SwiftProtobuf.Message, Swi
     try { if let v = self._producerEpoch {
       try visitor.visitSingularInt32Field(value: v, fieldNumber: 2)
     } }()
+    if !self.transactionalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.transactionalID, fieldNumber: 3)
+    }
+    if self.transactionTimeoutMs != 0 {
+      try visitor.visitSingularInt32Field(value: self.transactionTimeoutMs, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Spool_V1_InitProducerIdRequest, rhs: Spool_V1_InitProducerIdRequest) -> Bool {
     if lhs._producerID != rhs._producerID {return false}
     if lhs._producerEpoch != rhs._producerEpoch {return false}
+    if lhs.transactionalID != rhs.transactionalID {return false}
+    if lhs.transactionTimeoutMs != rhs.transactionTimeoutMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4368,7 +4612,7 @@ nonisolated extension Spool_V1_InitProducerIdRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Spool_V1_InitProducerIdResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InitProducerIdResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}producer_id\0\u{3}producer_epoch\0\u{1}error\0\u{1}message\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4378,6 +4622,8 @@ nonisolated extension Spool_V1_InitProducerIdResponse: SwiftProtobuf.Message, Sw
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.producerEpoch) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.message) }()
       default: break
       }
     }
@@ -4390,12 +4636,300 @@ nonisolated extension Spool_V1_InitProducerIdResponse: SwiftProtobuf.Message, Sw
     if self.producerEpoch != 0 {
       try visitor.visitSingularInt32Field(value: self.producerEpoch, fieldNumber: 2)
     }
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 3)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Spool_V1_InitProducerIdResponse, rhs: Spool_V1_InitProducerIdResponse) -> Bool {
     if lhs.producerID != rhs.producerID {return false}
     if lhs.producerEpoch != rhs.producerEpoch {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_TxnPartition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TxnPartition"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topic\0\u{1}partition\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.partition) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 1)
+    }
+    if self.partition != 0 {
+      try visitor.visitSingularInt32Field(value: self.partition, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_TxnPartition, rhs: Spool_V1_TxnPartition) -> Bool {
+    if lhs.topic != rhs.topic {return false}
+    if lhs.partition != rhs.partition {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_AddPartitionsToTxnRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddPartitionsToTxnRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}transactional_id\0\u{3}producer_id\0\u{3}producer_epoch\0\u{1}partitions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.transactionalID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.producerEpoch) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.partitions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.transactionalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.transactionalID, fieldNumber: 1)
+    }
+    if self.producerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.producerID, fieldNumber: 2)
+    }
+    if self.producerEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.producerEpoch, fieldNumber: 3)
+    }
+    if !self.partitions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.partitions, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_AddPartitionsToTxnRequest, rhs: Spool_V1_AddPartitionsToTxnRequest) -> Bool {
+    if lhs.transactionalID != rhs.transactionalID {return false}
+    if lhs.producerID != rhs.producerID {return false}
+    if lhs.producerEpoch != rhs.producerEpoch {return false}
+    if lhs.partitions != rhs.partitions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_AddPartitionsToTxnResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddPartitionsToTxnResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_AddPartitionsToTxnResponse, rhs: Spool_V1_AddPartitionsToTxnResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_SendOffsetsToTxnRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendOffsetsToTxnRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}transactional_id\0\u{3}producer_id\0\u{3}producer_epoch\0\u{1}group\0\u{1}offsets\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.transactionalID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.producerEpoch) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.offsets) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.transactionalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.transactionalID, fieldNumber: 1)
+    }
+    if self.producerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.producerID, fieldNumber: 2)
+    }
+    if self.producerEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.producerEpoch, fieldNumber: 3)
+    }
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 4)
+    }
+    if !self.offsets.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.offsets, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_SendOffsetsToTxnRequest, rhs: Spool_V1_SendOffsetsToTxnRequest) -> Bool {
+    if lhs.transactionalID != rhs.transactionalID {return false}
+    if lhs.producerID != rhs.producerID {return false}
+    if lhs.producerEpoch != rhs.producerEpoch {return false}
+    if lhs.group != rhs.group {return false}
+    if lhs.offsets != rhs.offsets {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_SendOffsetsToTxnResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendOffsetsToTxnResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_SendOffsetsToTxnResponse, rhs: Spool_V1_SendOffsetsToTxnResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_EndTxnRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EndTxnRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}transactional_id\0\u{3}producer_id\0\u{3}producer_epoch\0\u{1}commit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.transactionalID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.producerID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.producerEpoch) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.commit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.transactionalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.transactionalID, fieldNumber: 1)
+    }
+    if self.producerID != 0 {
+      try visitor.visitSingularInt64Field(value: self.producerID, fieldNumber: 2)
+    }
+    if self.producerEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.producerEpoch, fieldNumber: 3)
+    }
+    if self.commit != false {
+      try visitor.visitSingularBoolField(value: self.commit, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_EndTxnRequest, rhs: Spool_V1_EndTxnRequest) -> Bool {
+    if lhs.transactionalID != rhs.transactionalID {return false}
+    if lhs.producerID != rhs.producerID {return false}
+    if lhs.producerEpoch != rhs.producerEpoch {return false}
+    if lhs.commit != rhs.commit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_EndTxnResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EndTxnResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_EndTxnResponse, rhs: Spool_V1_EndTxnResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

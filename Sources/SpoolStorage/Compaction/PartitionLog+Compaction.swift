@@ -241,6 +241,8 @@ extension PartitionLog {
                   first + group.count < s.segments.count,
                   zip(s.segments[first...], group).allSatisfy({ $0 === $1 }) else { return }
             do {
+                // The cleaned segment takes its originals' aborted transactions.
+                let aborted = group.flatMap(\.txnIndex.entries)
                 for segment in group {
                     try segment.delete(keepingMarker: segment === group.first!)
                     s.unsyncedSegments.removeAll { $0 === segment }
@@ -249,6 +251,7 @@ extension PartitionLog {
                 try Directory.rename(swapPath, directory + "/" + LogSegment.fileName(base, "log"), io: files.io)
                 let cleaned = try LogSegment(open: directory, baseOffset: base, files: files, indexIntervalBytes: s.config.indexIntervalBytes,
                                              recover: false, knownNextOffset: end, nowMillis: clock(), compacted: true)
+                cleaned.replaceTxnIndex(aborted)
                 try? cleaned.writeIndexes()
                 s.segments.replaceSubrange(first..<(first + group.count), with: [cleaned])
                 s.unsyncedSegments.append(cleaned)

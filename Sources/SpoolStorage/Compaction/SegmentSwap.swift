@@ -11,7 +11,7 @@ import Glibc
 ///    marker `<base>.compacted` created (empty);
 /// 2. the cleaned file is renamed to `<base>.<end>.swap` and the directory fsynced:
 ///    **the commit point**;
-/// 3. the originals' files (`.log`, `.index`, `.timeindex`, and the markers of all but the
+/// 3. the originals' files (`.log`, `.index`, `.timeindex`, `.txnindex`, and the markers of all but the
 ///    first, of every segment in `base..<end`) are removed, then the swap file is renamed to
 ///    `<base>.log` (the cleaned segment keeps the first original's name and base offset) and
 ///    the directory fsynced.
@@ -52,9 +52,9 @@ enum SegmentSwap {
         return base..<end
     }
 
-    /// The base offset of a segment file (`.log`, `.index`, `.timeindex`), or nil.
+    /// The base offset of a segment file (`.log`, `.index`, `.timeindex`, `.txnindex`), or nil.
     static func segmentBase(of name: String) -> Int64? {
-        for ext in [".log", ".index", ".timeindex"] where name.hasSuffix(ext) {
+        for ext in [".log", ".index", ".timeindex", ".txnindex"] where name.hasSuffix(ext) {
             return Int64(name.dropLast(ext.count))
         }
         return nil
