@@ -10,10 +10,11 @@
 # it), failing only on failures not already triaged in README.
 # Before building: the layering check (listeners never import the storage layer).
 # The release build (Swift's optimizer has crashed on code that builds fine unoptimized)
-# runs beside the tests at the lowest CPU priority, in its own scratch directory
-# (.build-release: SwiftPM locks its build directory), and tools/release-smoke.sh runs its
-# binaries at the end: the tests mostly wait on sockets, timers and fsyncs, so the build
-# takes the idle CPU instead of 20 minutes of its own on a 2-core machine.
+# runs after the Swift tests, beside the external clients' checks, at the lowest CPU
+# priority, in its own scratch directory (.build-release: SwiftPM locks its build
+# directory), and tools/release-smoke.sh runs its binaries at the end: those checks mostly
+# wait on sockets and timeouts, so the build takes the idle CPU instead of 20 minutes of
+# its own on a 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Every step prints its duration; a failing swift test run ends with the list of what failed
@@ -43,14 +44,16 @@ step swift build --build-tests
 # there; the in-process unit suites (EmbeddedChannel, simulated disks, fsync gates) run first,
 # on their own, so their waits are not starved by the process tests.
 unit='^(SpoolRecordsTests|SpoolProtocolTests|SpoolStorageTests|SpoolBrokerTests|SpoolNativeTests|SpoolKafkaTests|SpoolTransportTests|SpoolSecurityTests)\.'
+step swift_test --filter "$unit"
+step swift_test --skip "$unit"
+# The process suites time kill -9, SIGSTOP and group take-overs: the release build starts
+# after them, beside the external clients' checks (which wait on sockets and timeouts).
 release_log="$logs/release-build.log"
 release_started=$SECONDS
 nice -n 19 swift build -c release --scratch-path .build-release >"$release_log" 2>&1 &
 release_pid=$!
 trap 'kill "$release_pid" 2>/dev/null || true' EXIT
 echo "== release build started in the background (nice 19, log $release_log)"
-step swift_test --filter "$unit"
-step swift_test --skip "$unit"
 # A package outside the repository builds against the SpoolClient product and runs.
 step tools/client-package/check.sh
 step tools/interop/check.sh

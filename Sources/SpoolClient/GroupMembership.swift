@@ -132,13 +132,7 @@ public final class GroupMembership: Sendable {
         request.generationID = generationId
         request.memberID = memberId
         request.groupInstanceID = config.groupInstanceId ?? ""
-        request.offsets = offsets.map { o in
-            var g = Spool_V1_GroupOffset()
-            g.topic = o.topic
-            g.partition = o.partition
-            g.offset = o.offset
-            return g
-        }
+        request.offsets = Spool_V1_GroupOffset.list(offsets)
         let response: Spool_V1_CommitOffsetsResponse = try await connection.call(.commitOffsets, request)
         if response.error != .none { throw GroupMembershipError.from(response.error, response.message) }
     }

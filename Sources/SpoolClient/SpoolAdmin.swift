@@ -98,13 +98,7 @@ public struct SpoolAdmin: Sendable {
     public func commit(group: String, offsets: [(topic: String, partition: Int32, offset: Int64)]) async throws {
         var request = Spool_V1_CommitOffsetsRequest()
         request.group = group
-        request.offsets = offsets.map { o in
-            var g = Spool_V1_GroupOffset()
-            g.topic = o.topic
-            g.partition = o.partition
-            g.offset = o.offset
-            return g
-        }
+        request.offsets = Spool_V1_GroupOffset.list(offsets)
         let _: Spool_V1_CommitOffsetsResponse = try await connection.call(.commitOffsets, request)
     }
 

@@ -58,13 +58,7 @@ extension SpoolProducer {
         request.producerID = identity.producerId
         request.producerEpoch = Int32(identity.epoch)
         request.group = group
-        request.offsets = offsets.map { o in
-            var g = Spool_V1_GroupOffset()
-            g.topic = o.topic
-            g.partition = o.partition
-            g.offset = o.offset
-            return g
-        }
+        request.offsets = Spool_V1_GroupOffset.list(offsets)
         let _: Spool_V1_SendOffsetsToTxnResponse = try await retryingCoordinator {
             let r: Spool_V1_SendOffsetsToTxnResponse = try await connection.call(.sendOffsetsToTxn, request)
             return (r, r.error, r.message)

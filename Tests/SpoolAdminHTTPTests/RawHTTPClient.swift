@@ -8,7 +8,7 @@ import NIOSSL
 /// status lines and headers (URLSession would answer a 401 challenge or refuse a test CA).
 struct RawHTTPClient {
     /// Longest a request may take, connection and handshake included.
-    static let timeout = TimeAmount.seconds(10)
+    static let timeout = TimeAmount.seconds(60)  // a debug PBKDF2 login on a loaded 2-core machine takes seconds
 
     struct Answer {
         var status: Int
