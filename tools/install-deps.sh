@@ -5,9 +5,9 @@
 # tools/etcd-local.sh launch them), protoc for tools/generate-proto.sh, and what librdkafka's own
 # test suite needs to build from Debian's source package (tools/kafka-clients/librdkafka-suite.sh):
 # dpkg-dev for `apt-get source`, rapidjson-dev for the tests that check its statistics JSON
-# openssl for tools/gen-certs.sh (Debian packages). Run as root or with sudo available.
+# openssl for tools/gen-certs.sh, iproute2 for the network-namespace partition check (Debian packages). Run as root or with sudo available.
 set -euo pipefail
-needed=(zlib1g-dev liblz4-dev libsnappy-dev libzstd-dev strace kcat etcd-server etcd-client protobuf-compiler dpkg-dev rapidjson-dev openssl)
+needed=(zlib1g-dev liblz4-dev libsnappy-dev libzstd-dev strace kcat etcd-server etcd-client protobuf-compiler dpkg-dev rapidjson-dev openssl iproute2)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

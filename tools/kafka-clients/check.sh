@@ -232,6 +232,7 @@ run "one group, both protocols: kafka-python and spool consume split partitions,
 run "malformed requests: errors or closes, broker stays up" 180 "$py" malformed_check.py
 run "security: SSL, SASL PLAIN/SCRAM-SHA-256/512, SASL_SSL, mTLS, refusals (security-check.sh)" 600 "$root/tools/kafka-clients/security-check.sh" "$spool" "$py"
 run "cluster: confluent-kafka, kafka-python and kcat through kill -9 of partition leaders (3 brokers, etcd; cluster-check.sh)" 600 "$root/tools/kafka-clients/cluster-check.sh" "$spool" "$py"
+run "cluster partitions: a leader cut off in network namespaces is fenced and truncated on return; etcd quorum loss changes no leader (partition-check.sh)" 420 "$root/tools/kafka-clients/partition-check.sh" "$spool" "$py"
 run "transactions: confluent-kafka and kafka-python commit/abort, read_committed, LSO, zombie fenced" 240 "$py" transactions_check.py
 run "exactly-once consume-transform-produce across a kill -9 of the broker (confluent-kafka)" 240 "$py" transactions_crash_check.py
 
