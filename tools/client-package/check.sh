@@ -12,10 +12,12 @@ repo=$(pwd)
 spool="${1:-.build/debug/spool}"
 [ -x "$spool" ] || swift build --product spool
 # The package lives outside the repository, at a path of its own per checkout (so that
-# reruns compile only what changed); its build folder is the repository's ignored
-# .build-client-package, which keeps the dependencies' checkouts and builds between runs.
+# reruns compile only what changed). Its build folder is the repository's own .build: the
+# dependencies' checkouts and Spool's sources sit at the same paths as in the repository's
+# build and compile with the same flags, so only the app is compiled (about 15 s, against
+# 14 minutes for a build folder of its own on 2 cores, BoringSSL and swift-crypto included).
 app="${TMPDIR:-/tmp}/spool-client-package-$(printf '%s' "$repo" | md5sum | cut -c1-12)"
-scratch="$repo/.build-client-package"
+scratch="$repo/.build"
 tmp=$(mktemp -d)
 broker_pid=""
 cleanup() {

@@ -257,7 +257,7 @@ def partition_phase(cluster):
 
     cluster.link(old, up=True)
     healed = time.monotonic()
-    back = cluster.wait_partition(others[0], topic, lambda p: p["leader"] == old and len(p["isr"]) == 3, 60,
+    back = cluster.wait_partition(others[0], topic, lambda p: p["leader"] == old and len(p["isr"]) == 3, 90,
                                   "the old leader back in the ISR and leading again (preferred replica)")
     print(f"partition: broker {old} back in the ISR and leading (epoch {back['leaderEpoch']}) "
           f"{time.monotonic() - healed:.1f} s after the link came back", flush=True)
