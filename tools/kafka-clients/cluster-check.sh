@@ -5,6 +5,7 @@
 #      partition 0's leader; every acknowledged record read back once, at its offset;
 #   2. the killed broker restarted (it rejoins and catches up), then the same with
 #      kafka-python's producer and a kafka-python consumer reading across the kill;
+#   2b. restarted again, aiokafka's idempotent producer through a kill, read back by aiokafka;
 #   3. restarted again, kcat producing 3,000 lines (idempotent, acks=all) through a kill of
 #      the leader, and kcat reading every line back exactly once;
 #   4. SIGSTOP: a follower stopped past replica.lag.time.max.ms (3 s here) leaves the ISR and
@@ -119,6 +120,8 @@ phase "confluent-kafka: idempotent acks=all (RF 3, min ISR 2) through a kill -9 
   "$py" tools/kafka-clients/cluster_failover_check.py confluent
 phase "kafka-python: idempotent producer and a consumer through a kill -9 of the leader (after the first victim rejoined)" \
   "$py" tools/kafka-clients/cluster_failover_check.py kafka-python
+phase "aiokafka: idempotent acks=all producer through a kill -9 of the leader, every ack read back once at its offset" \
+  "$py" tools/kafka-clients/cluster_failover_check.py aiokafka
 export -f kcat_phase
 export tmp py
 phase "kcat: 3,000 lines, idempotent acks=all, through a kill -9 of the leader; every line read back once" \

@@ -12,7 +12,9 @@ acknowledged with, no offset holds two values and no value two offsets; the long
 partition 0's acknowledgements (the failover as the client sees it) is printed and bounded.
 Phase 2, kafka-python: the same with kafka-python's idempotent producer and a kafka-python
 consumer reading the partition while its leader is killed.
-Both print the killed node id on a line `killed N` for the script to restart it.
+Phase 2b, aiokafka: its idempotent acks=all producer through a kill of the leader, and an
+aiokafka consumer reading every record back once at its offset.
+All three print the killed node id on a line `killed N` for the script to restart it.
 Phase 3 (`isr`), confluent-kafka with SIGSTOP: a follower stopped past
 replica.lag.time.max.ms leaves the ISR while acks=all goes on, and rejoins once resumed;
 both followers stopped: the ISR shrinks to the leader, acks=all is refused with
@@ -281,5 +283,64 @@ def isr_phase():
             os.kill(PIDS[f], signal.SIGCONT)
 
 
+def aiokafka_phase():
+    """aiokafka's idempotent acks=all producer through a kill -9 of the leader, and an
+    aiokafka consumer reading everything back."""
+    import asyncio
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+    topic = unique("failover-aio")
+    admin = create_topic(topic, 1)
+    records = RECORDS // 2
+
+    async def run():
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", enable_idempotence=True, linger_ms=5,
+                                    request_timeout_ms=10000, retry_backoff_ms=100, metadata_max_age_ms=2000)
+        await producer.start()
+        futures, times = [], []
+        killed_at = None
+        try:
+            for i in range(records):
+                value = b"a%07d" % i
+                future = await producer.send(topic, value=value)
+                future.add_done_callback(lambda f: times.append(time.monotonic()))
+                futures.append((value, future))
+                if i % 100 == 0:
+                    await asyncio.sleep(0.05)
+                if i == records // 3:
+                    await producer.flush()
+                    victim, killed_at = kill_leader(admin, topic)
+            acked = {}
+            for value, future in futures:
+                metadata = await asyncio.wait_for(future, timeout=120)  # raises if not acknowledged
+                acked[value] = (metadata.partition, metadata.offset)
+        finally:
+            await producer.stop()
+        gap = longest_gap(times, killed_at)
+        print(f"aiokafka: acknowledgements paused {gap:.2f} s across the kill of broker {victim}", flush=True)
+        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        read, twice = {}, []
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.seek_to_beginning()
+            deadline = time.monotonic() + 90
+            while len(read) < records and time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    for m in messages:
+                        if m.value in read:
+                            twice.append(m.value)
+                        read[m.value] = (m.partition, m.offset)
+        finally:
+            await consumer.stop()
+        check(not twice, f"aiokafka: values read twice: {twice[:3]}")
+        verify(acked, read, "aiokafka")
+        check(gap < FAILOVER_LIMIT_S, f"failover took {gap:.2f} s (limit {FAILOVER_LIMIT_S} s)")
+        ok(f"aiokafka: {records} idempotent acks=all records through a leader kill, each read back once at its offset")
+
+    asyncio.run(run())
+
+
 if __name__ == "__main__":
-    {"confluent": confluent_phase, "kafka-python": kafka_python_phase, "isr": isr_phase}[sys.argv[1]]()
+    {"confluent": confluent_phase, "kafka-python": kafka_python_phase, "aiokafka": aiokafka_phase, "isr": isr_phase}[sys.argv[1]]()
