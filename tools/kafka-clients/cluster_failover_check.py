@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from common import check, ok, unique
+from common import check, ok, unique, verify
 
 BOOTSTRAP = os.environ["CLUSTER_BOOTSTRAP"]
 PIDS = {int(k): int(v) for k, v in (item.split("=") for item in os.environ["CLUSTER_PIDS"].split(","))}
@@ -61,18 +61,6 @@ def kill_leader(admin, topic):
     os.kill(PIDS[victim], signal.SIGKILL)
     print(f"killed {victim}", flush=True)
     return victim, time.monotonic()
-
-
-def verify(acked, read, what):
-    """acked and read: value -> (partition, offset); every acked value read where it was acked."""
-    by_offset = {}
-    for value, where in read.items():
-        check(where not in by_offset, f"{what}: offset {where} holds {by_offset.get(where)} and {value}")
-        by_offset[where] = value
-    missing = [v for v in acked if v not in read]
-    check(not missing, f"{what}: {len(missing)} acknowledged records not read back, e.g. {missing[:3]}")
-    moved = [(v, acked[v], read[v]) for v in acked if read[v] != acked[v]]
-    check(not moved, f"{what}: records read at other offsets than acknowledged: {moved[:3]}")
 
 
 def longest_gap(times, after):

@@ -34,3 +34,15 @@ def fail(message):
 
 def ok(message):
     print(f"ok: {message}", flush=True)
+
+
+def verify(acked, read, what):
+    """acked and read: value -> (partition, offset); every acked value read where it was acked."""
+    by_offset = {}
+    for value, where in read.items():
+        check(where not in by_offset, f"{what}: offset {where} holds {by_offset.get(where)} and {value}")
+        by_offset[where] = value
+    missing = [v for v in acked if v not in read]
+    check(not missing, f"{what}: {len(missing)} acknowledged records not read back, e.g. {missing[:3]}")
+    moved = [(v, acked[v], read[v]) for v in acked if read[v] != acked[v]]
+    check(not moved, f"{what}: records read at other offsets than acknowledged: {moved[:3]}")

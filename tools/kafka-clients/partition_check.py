@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.request
 
-from common import check, ok, unique
+from common import check, ok, unique, verify
 
 LEASE_TTL_S = 3
 LAG_MS = 3000
@@ -192,7 +192,7 @@ class Load:
 
 
 def read_all(bootstrap, topic, want, seconds=60):
-    """value -> offset of partition 0, read from its leader; fails on a value read twice."""
+    """value -> (0, offset) in partition 0, read from its leader; fails on a value read twice."""
     from confluent_kafka import Consumer, TopicPartition
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("pc"), "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
@@ -200,27 +200,16 @@ def read_all(bootstrap, topic, want, seconds=60):
     read, twice = {}, []
     deadline = time.monotonic() + seconds
     _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-    while (len(read) < want or (read and max(read.values()) < high - 1)) and time.monotonic() < deadline:
+    while (len(read) < want or (read and max(read.values())[1] < high - 1)) and time.monotonic() < deadline:
         message = consumer.poll(0.5)
         if message is None or message.error() is not None:
             continue
         if message.value() in read:
             twice.append(message.value())
-        read[message.value()] = message.offset()
+        read[message.value()] = (0, message.offset())
     consumer.close()
     check(not twice, f"{topic}: values read twice: {twice[:3]}")
     return read
-
-
-def verify(acked, read, what):
-    by_offset = {}
-    for value, offset in read.items():
-        check(offset not in by_offset, f"{what}: offset {offset} holds {by_offset.get(offset)} and {value}")
-        by_offset[offset] = value
-    missing = [v for v in acked if v not in read]
-    check(not missing, f"{what}: {len(missing)} acknowledged records not read back, e.g. {missing[:3]}")
-    moved = [(v, acked[v], read[v]) for v in acked if read[v] != acked[v][1]]
-    check(not moved, f"{what}: records read at other offsets than acknowledged: {moved[:3]}")
 
 
 def partition_phase(cluster):
