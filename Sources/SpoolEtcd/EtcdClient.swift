@@ -167,6 +167,7 @@ public final class EtcdClient: Sendable {
                     connection.close()
                 }
                 timer.cancel()
+                self.probe(watchOf: keys, on: pool, connection: connection, sink: sink)
                 return EtcdWatch(createdRevision: revision, stream: stream, connection: connection, sink: sink)
             } catch let error as EtcdError {
                 timer.cancel()
@@ -178,6 +179,47 @@ public final class EtcdClient: Sendable {
                 timer.cancel()
                 connection.close()
                 throw error
+            }
+        }
+    }
+
+    /// Every `watchProbeInterval` while the watch's connection is open, a linearizable read of
+    /// one key of the watched range on the watch's own member, bounded by `attemptTimeout`. A
+    /// member that cannot answer it (unreachable, or without a quorum: its watch stays silent
+    /// while the others move on) ends the watch with `.unavailable`, and the next calls start on
+    /// another endpoint.
+    private func probe(watchOf keys: EtcdKeyRange, on pool: EndpointPool, connection: HTTPConnection, sink: WatchStreamSink) {
+        let interval = configuration.watchProbeInterval
+        guard interval > .zero else { return }
+        let (key, end) = keys.wire
+        guard let body = try? JSONEncoder().encode(GW.RangeRequest(key: key, range_end: end, limit: "1", keys_only: true, count_only: true)) else { return }
+        let attemptTimeout = TimeAmount.nanoseconds(configuration.attemptTimeout.nanosecondsClamped)
+        let endpoint = pool.endpoint.description
+        Task { [self] in
+            while connection.isActive {
+                try? await Task.sleep(for: interval)
+                guard connection.isActive, !isShutdown.withLockedValue({ $0 }) else { return }
+                let deadline = NIODeadline.now() + attemptTimeout
+                var failure: String?
+                do {
+                    let answer = try await pool.unary(
+                        path: "/v3/kv/range", body: ByteBuffer(bytes: body), deadline: deadline,
+                        connectTimeout: connectTimeout(deadline), bodyBytesMax: 1 << 20, group: group)
+                    if answer.status != .ok { failure = "HTTP \(answer.status.code)" }
+                } catch let error as HTTPAttemptError {
+                    failure = error.error.message
+                } catch {
+                    failure = "\(error)"
+                }
+                guard let failure, connection.isActive else { continue }
+                if let index = pools.firstIndex(where: { $0 === pool }) {
+                    let count = pools.count
+                    preferred.withLockedValue { if $0 == index { $0 = (index + 1) % count } }
+                }
+                let error = EtcdError(.unavailable, "the watch's member does not serve a linearizable read: \(failure)", endpoint: endpoint)
+                connection.channel.eventLoop.execute { sink.fail(error) }
+                connection.close()
+                return
             }
         }
     }

@@ -15,6 +15,11 @@ public struct EtcdClientConfiguration: Sendable {
     public var answerBytesMax = 64 << 20
     /// Largest single watch message accepted, in bytes.
     public var watchLineBytesMax = 64 << 20
+    /// How often a watch checks that its member still serves a linearizable read (a member cut
+    /// off from its peers, or left without a quorum, keeps a watch open and silent: its client
+    /// would never hear of a change again). A failed check ends the watch with `.unavailable`, and
+    /// `EtcdResumingWatch` resumes it on another member. Zero: never.
+    public var watchProbeInterval: Duration = .seconds(1)
     /// First pause after every endpoint failed once; doubles per round up to `retryBackoffMax`.
     public var retryBackoff: Duration = .milliseconds(50)
     public var retryBackoffMax: Duration = .milliseconds(500)

@@ -92,6 +92,9 @@ final class WatchStreamSink: HTTPStreamSink, @unchecked Sendable {
         }
     }
 
+    /// The watch's member stopped serving (the client's probe failed): the watch ends with `error`.
+    func fail(_ error: EtcdError) { finish(error) }
+
     /// The client cancelled the watch.
     func cancel() { finish(EtcdError(.cancelled, "watch cancelled", endpoint: endpoint)) }
 

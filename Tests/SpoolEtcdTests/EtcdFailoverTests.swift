@@ -90,4 +90,44 @@ import Testing
             #expect(values == ["0", "1", "2", "3", "4", "5"])
         }
     }
+
+    /// A member that stops answering (SIGSTOP: its sockets stay open, as a member cut off by the
+    /// network or left in a minority keeps them) leaves a watch on it silent; the watch's probe
+    /// notices and the resuming watch carries on at another member without missing a change.
+    @Test func aWatchOnAMemberThatFallsSilentMovesToAnotherMember() async throws {
+        try await withEtcdCluster(members: 3) { etcd in
+            var configuration = try EtcdClientConfiguration(endpoints: etcd.members.map(\.clientURL).joined(separator: ","))
+            configuration.attemptTimeout = .seconds(1)
+            configuration.watchProbeInterval = .milliseconds(500)
+            let watcher = try EtcdClient(configuration: configuration)
+            let writer = try makeClient(etcd, endpoints: etcd.members[1].clientURL + "," + etcd.members[2].clientURL)
+            defer { watcher.shutdown(); writer.shutdown() }
+            let start = try await writer.put("/silent/k", [UInt8](text: "0"))
+            #expect(watcher.currentEndpoint.port == etcd.members[0].clientPort)
+            let received = Received()
+            let reader = Task {
+                for try await update in EtcdResumingWatch(client: watcher, keys: .prefix("/silent/"), fromRevision: start.revision) {
+                    if case .events(let events, _) = update { received.append(events.map(\.kv.valueString)) }
+                }
+            }
+            defer { reader.cancel() }
+            #expect(try await eventually(within: 10) { received.values == ["0"] })
+            etcd.pause(0)
+            defer { etcd.resume(0) }
+            for i in 1...3 { _ = try await writer.put("/silent/k", [UInt8](text: String(i))) }
+            let started = ContinuousClock.now
+            // Without the probe the watch would wait on the stopped member for ever.
+            #expect(try await eventually(within: 15) { received.values == ["0", "1", "2", "3"] })
+            print("the watch carried on at another member \(seconds(ContinuousClock.now - started)) s after the writes")
+            #expect(watcher.currentEndpoint.port != etcd.members[0].clientPort)
+        }
+    }
+}
+
+/// Values a watch delivered, appended from its reading task.
+private final class Received: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    var values: [String] { lock.withLock { stored } }
+    func append(_ more: [String]) { lock.withLock { stored += more } }
 }
