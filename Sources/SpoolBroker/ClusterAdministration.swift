@@ -52,6 +52,14 @@ public struct ClusterMetadataView: Sendable {
         public var replicas: [Int32]
         public var isr: [Int32]
         public var offlineReplicas: [Int32]
+
+        public init(leader: Int32, leaderEpoch: Int32, replicas: [Int32], isr: [Int32], offlineReplicas: [Int32]) {
+            self.leader = leader
+            self.leaderEpoch = leaderEpoch
+            self.replicas = replicas
+            self.isr = isr
+            self.offlineReplicas = offlineReplicas
+        }
     }
 
     /// `state` as clients see it, given which brokers are live now.
