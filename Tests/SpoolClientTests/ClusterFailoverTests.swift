@@ -84,10 +84,11 @@ import Glibc
             let outcomes = NIOLockedValueBox<[Int: Result<RecordMetadata, Error>]>([:])
             var ackedBeforeKill = -1
             for i in 0..<Self.records {
-                if i == Self.records / 3 {
+                // Mid-burst (records are sent in bursts of 50): the last ones are still in flight.
+                if i == Self.records / 3 + 25 {
                     ackedBeforeKill = outcomes.withLockedValue { $0.count }
                     kill(brokers[victim]!.pid, SIGKILL)
-                    print("killed broker \(victim) (partition 0's leader) after \(ackedBeforeKill) acknowledgements")
+                    print("killed broker \(victim) (partition 0's leader) with \(i) records sent, \(ackedBeforeKill) acknowledged")
                 }
                 try await producer.send(topic: "fo", key: Array("k\(i)".utf8), value: Array("v\(i)".utf8)) { result in
                     outcomes.withLockedValue { $0[i] = result }
