@@ -82,6 +82,8 @@ import Glibc
             config.deliveryTimeoutMillis = 60_000
             let producer = SpoolProducer(router: router, config: config)
             let outcomes = NIOLockedValueBox<[Int: Result<RecordMetadata, Error>]>([:])
+            // When each acknowledgement came (to measure the pause across the kill; not asserted).
+            let ackTimes = NIOLockedValueBox<[ContinuousClock.Instant]>([])
             var ackedBeforeKill = -1
             for i in 0..<Self.records {
                 // Mid-burst (records are sent in bursts of 50): the last ones are still in flight.
@@ -92,6 +94,7 @@ import Glibc
                 }
                 try await producer.send(topic: "fo", key: Array("k\(i)".utf8), value: Array("v\(i)".utf8)) { result in
                     outcomes.withLockedValue { $0[i] = result }
+                    ackTimes.withLockedValue { $0.append(.now) }
                 }
                 if i % 50 == 49 { try await Task.sleep(for: .milliseconds(10)) }
             }
@@ -109,7 +112,9 @@ import Glibc
                 case .failure(let e): failures.append("\(i): \(e)")
                 }
             }
-            print("acknowledged \(acked.count) of \(Self.records), \(router.refreshCount) metadata refreshes")
+            let times = ackTimes.withLockedValue { $0 }.sorted()
+            let longestPause = zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .zero
+            print("acknowledged \(acked.count) of \(Self.records), \(router.refreshCount) metadata refreshes, longest pause between acknowledgements \(longestPause) (lease TTL \(Self.ttl) s)")
             #expect(ackedBeforeKill > 0 && ackedBeforeKill < Self.records, "the kill came mid-run")
             #expect(failures.isEmpty, "failed: \(failures.prefix(5))")
             #expect(acked.values.allSatisfy { $0.offset >= 0 })
