@@ -59,6 +59,8 @@ public final class SpoolConsumer: Sendable {
     public let router: BrokerRouter
     /// The bootstrap broker's connection (groups, commits, topic descriptions).
     public var connection: SpoolConnection { router.bootstrap }
+    /// Made from a connection: `close()` closes the leader connections its router opened.
+    let ownsRouter: Bool
     public let config: ConsumerConfig
     public var group: String? { config.group }
     private let admin: SpoolAdmin
@@ -117,12 +119,18 @@ public final class SpoolConsumer: Sendable {
     /// A consumer over one connection: it learns the cluster from that broker and opens
     /// connections to the other leaders itself (a single broker leads everything).
     public convenience init(connection: SpoolConnection, config: ConsumerConfig) {
-        self.init(router: BrokerRouter(connection: connection), config: config)
+        self.init(router: BrokerRouter(connection: connection), config: config, ownsRouter: true)
     }
 
     /// A consumer that fetches each partition from its leader (`router` stays the caller's).
-    public init(router: BrokerRouter, config: ConsumerConfig) {
+    public convenience init(router: BrokerRouter, config: ConsumerConfig) {
+        self.init(router: router, config: config, ownsRouter: false)
+    }
+
+    /// `ownsRouter`: `close()` closes the connections the router opened (not the caller's one).
+    init(router: BrokerRouter, config: ConsumerConfig, ownsRouter: Bool) {
         self.router = router
+        self.ownsRouter = ownsRouter
         self.config = config
         self.admin = SpoolAdmin(router: router)
         self.state = NIOLockedValueBox(State())
@@ -303,13 +311,16 @@ public final class SpoolConsumer: Sendable {
     }
 
     /// Stops the consumer: commits the delivered positions when auto-commit is on.
-    /// The connection stays open (it may be shared); close it separately.
+    /// The connection stays open (it may be shared); close it separately. Made from a
+    /// connection, the consumer closes the other brokers' connections its router opened.
     public func close() async throws {
         let first = state.withLockedValue { s -> Bool in
             defer { s.closed = true }
             return !s.closed
         }
-        guard first, config.enableAutoCommit, group != nil else { return }
+        guard first else { return }
+        defer { if ownsRouter { Task { [router] in await router.close() } } }
+        guard config.enableAutoCommit, group != nil else { return }
         let changed = state.withLockedValue { s in
             s.cursors.reduce(into: [TopicPartition: Int64]()) { out, e in
                 let p = e.value.position.load(ordering: .relaxed)

@@ -43,6 +43,8 @@ public final class SpoolProducer: Sendable {
     public var connection: SpoolConnection { router.bootstrap }
     public let config: ProducerConfig
     let onDelivery: DeliveryHandler?
+    /// Made from a connection: `close()` closes the leader connections its router opened.
+    let ownsRouter: Bool
     let state: NIOLockedValueBox<ProducerState>
     /// Compression, request writing and timers run here.
     let eventLoop: EventLoop
@@ -50,13 +52,20 @@ public final class SpoolProducer: Sendable {
     /// A producer over one connection: it learns the cluster from that broker and opens
     /// connections to the other leaders itself (a single broker leads everything).
     public convenience init(connection: SpoolConnection, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
-        self.init(router: BrokerRouter(connection: connection), config: config, onDelivery: onDelivery)
+        self.init(router: BrokerRouter(connection: connection), config: config, onDelivery: onDelivery, ownsRouter: true)
     }
 
     /// A producer that sends each partition's batches to its leader (`BrokerRouter`, which
-    /// stays the caller's: close it after the producer).
-    public init(router: BrokerRouter, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
+    /// stays the caller's: close it after the producer). Producers and consumers sharing a
+    /// router share its connections.
+    public convenience init(router: BrokerRouter, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
+        self.init(router: router, config: config, onDelivery: onDelivery, ownsRouter: false)
+    }
+
+    /// `ownsRouter`: `close()` closes the connections the router opened (not the caller's one).
+    init(router: BrokerRouter, config: ProducerConfig, onDelivery: DeliveryHandler?, ownsRouter: Bool) {
         self.router = router
+        self.ownsRouter = ownsRouter
         let connection = router.bootstrap
         self.config = config
         self.onDelivery = onDelivery
@@ -224,7 +233,8 @@ public final class SpoolProducer: Sendable {
         await wait { $0.isIdle }
     }
 
-    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is the caller's).
+    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is
+    /// the caller's; made from a connection, the producer closes the other brokers' connections).
     public func close() async throws {
         try await flush()
         let reconnect = state.withLockedValue { s -> Task<Void, Never>? in
@@ -234,7 +244,7 @@ public final class SpoolProducer: Sendable {
         }
         reconnect?.cancel()
         await reconnect?.value
-
+        if ownsRouter { await router.close() }
     }
 
     // MARK: Appending
