@@ -27,16 +27,47 @@ public protocol ClusterAdministration: Sendable {
 
 /// The cluster as this broker last learnt it from etcd.
 public struct ClusterMetadataView: Sendable {
-    /// A live broker and the Kafka address it advertises.
+    /// A live broker, the Kafka address it advertises and its native listener's address.
     public struct BrokerAddress: Sendable, Hashable {
         public var nodeId: Int32
         public var host: String
         public var port: Int32
-        public init(nodeId: Int32, host: String, port: Int32) {
+        /// HOST:PORT of its native listener, as registered (Spool clients dial it).
+        public var nativeAddress: String
+        public init(nodeId: Int32, host: String, port: Int32, nativeAddress: String = "") {
             self.nodeId = nodeId
             self.host = host
             self.port = port
+            self.nativeAddress = nativeAddress
         }
+    }
+
+    /// A partition as clients are told it: the leader only if it is live (else -1), and
+    /// the assigned replicas that are not live. Kafka's Metadata and the native one both use this.
+    public struct PartitionRoute: Sendable, Hashable {
+        /// The live leader's node id; -1 while there is none (clients: LEADER_NOT_AVAILABLE).
+        public var leader: Int32
+        /// Never negative.
+        public var leaderEpoch: Int32
+        public var replicas: [Int32]
+        public var isr: [Int32]
+        public var offlineReplicas: [Int32]
+
+        public init(leader: Int32, leaderEpoch: Int32, replicas: [Int32], isr: [Int32], offlineReplicas: [Int32]) {
+            self.leader = leader
+            self.leaderEpoch = leaderEpoch
+            self.replicas = replicas
+            self.isr = isr
+            self.offlineReplicas = offlineReplicas
+        }
+    }
+
+    /// `state` as clients see it, given which brokers are live now.
+    public func route(_ state: ReplicaState) -> PartitionRoute {
+        let live = Set(brokers.map(\.nodeId))
+        let leads = state.leader >= 0 && live.contains(state.leader)
+        return PartitionRoute(leader: leads ? state.leader : -1, leaderEpoch: max(0, state.leaderEpoch), replicas: state.replicas,
+                              isr: state.isr, offlineReplicas: state.replicas.filter { !live.contains($0) })
     }
 
     /// Live brokers, by node id.

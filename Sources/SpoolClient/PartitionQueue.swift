@@ -15,6 +15,9 @@ struct PartitionQueue: Sendable {
     var retries: [ProducerBatch] = []
     /// Requests in flight that carry batches of this partition.
     var inFlight = 0
+    /// The broker those requests went to: a new leader gets batches only once they ended,
+    /// so that it sees the partition's sequences in order.
+    var inFlightNode: Int32 = -1
     var retrying = false
     /// No retry before this (backoff).
     var retryNotBefore = NIODeadline.uptimeNanoseconds(0)

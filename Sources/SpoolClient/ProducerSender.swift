@@ -15,32 +15,45 @@ extension SpoolProducer {
         eventLoop.execute { self.drain() }
     }
 
-    /// Sends what may be sent now. Runs on the event loop, after a drain was requested.
+    /// Sends what may be sent now, each partition's batches to its leader. Runs on the
+    /// event loop, after a drain was requested. Partitions whose leader is unknown or
+    /// unreachable wait while `startReconnecting` refreshes the metadata and reconnects.
     func drain() {
         eventLoop.preconditionInEventLoop()
         var effects = ProducerState.Effects()
         var bump: ProducerIdentity?
-        let (live, requests, reconnect, identity) = state.withLockedValue {
-            s -> (SpoolConnection?, [InFlightProduce], Bool, ProducerIdentity?) in
+        var links: [Int32: SpoolConnection] = [:]
+        let router = self.router
+        let (requests, reconnect, identity) = state.withLockedValue {
+            s -> ([InFlightProduce], Bool, ProducerIdentity?) in
             s.drainScheduled = false
-            guard connection.isConnected else {
-                let start = !s.reconnecting && !s.isIdle && !s.sendable.isEmpty
-                if start { s.reconnecting = true }
-                return (nil, [], start, nil)
-            }
             let requests = s.planRequests(
-                maxInFlight: s.maxInFlightRequests, payloadBytesMax: s.requestPayloadBytesMax, now: .now(), effects: &effects)
+                maxInFlight: s.maxInFlightRequests, payloadBytesMax: s.requestPayloadBytesMax, now: .now(),
+                route: { topic, partition in
+                    guard let (node, connection) = router.leader(of: TopicPartition(topic, partition)), connection.isConnected else { return nil }
+                    links[node] = connection
+                    return node
+                }, effects: &effects)
+            var start = false
+            if effects.needsRoute && !s.reconnecting && !s.closed {
+                s.reconnecting = true
+                start = true
+            }
             if s.epochBumpNeeded && !s.bumpingEpoch && s.inFlightRequests == 0 {
                 s.bumpingEpoch = true
                 bump = s.identity
             }
-            return (connection, requests, false, s.identity)
+            return (requests, start, s.identity)
         }
         run(effects)
         if let bump { bumpEpoch(from: bump) }
         if reconnect { startReconnecting() }
-        guard let live else { return }
-        for request in requests { send(request, on: live, identity: identity) }
+        for request in requests {
+            guard let connection = links[request.node] else {
+                preconditionFailure("a planned request goes to a routed broker")
+            }
+            send(request, on: connection, identity: identity)
+        }
     }
 
     /// Seals the request's batches into one payload and writes the request.
@@ -132,6 +145,8 @@ extension SpoolProducer {
     private func complete(_ request: InFlightProduce, _ reply: Result<SpoolConnection.Reply, Error>) {
         switch reply {
         case .failure(let error):
+            // The leader's connection broke (or timed out): leadership may have moved.
+            if case .retriable = Self.classify(error, wholeCall: true) { router.requestRefresh() }
             finish(request, outcome: Self.classify(error, wholeCall: true))
         case .success(let reply):
             let response: Spool_V1_ProduceResponse
@@ -152,6 +167,7 @@ extension SpoolProducer {
                 }
                 guard result.code == .ok else {
                     if result.txnError != .none { return Self.transactionOutcome(result) }
+                    if result.code == .notLeaderOrFollower { router.requestRefresh() }
                     return Self.classify(SpoolStatusError(result.code, result.message), wholeCall: false)
                 }
                 return .delivered(baseOffset: result.baseOffset)
@@ -192,7 +208,7 @@ extension SpoolProducer {
         switch error {
         case let status as SpoolStatusError:
             switch status.code {
-            case .unavailable, .resourceExhausted: return .retriable(error)
+            case .unavailable, .resourceExhausted, .notLeaderOrFollower: return .retriable(error)
             case .aborted where !wholeCall: return .outOfSequence(error)
             case .alreadyExists where !wholeCall: return .alreadyAppended
             default: return .failed(error)
@@ -270,43 +286,69 @@ extension SpoolProducer {
 
     // MARK: Reconnecting
 
-    /// Brings the producer's connection back (it reconnects itself; the producer adds
-    /// its own backoff between attempts) while there is something to send, and fails
-    /// batches whose deadline passes meanwhile. `close()` cancels it and waits for it.
+    /// Finds a leader for every partition that waits for one (metadata refreshed through
+    /// the router, which paces its calls), brings their connections back (each reconnects
+    /// itself; the producer adds its own backoff between rounds), and fails batches whose
+    /// deadline passes meanwhile. Ends once every waiting partition can be sent to.
+    /// `close()` cancels it and waits for it.
     func startReconnecting() {
         let task = Task {
             var attempts = 0
             while true {
                 guard stillNeedsConnection() else { return }
-                attempts += 1
-                do {
-                    try await Task.sleep(nanoseconds: UInt64(backoff(attempts: attempts).nanoseconds))
-                } catch {
-                    state.withLockedValue { $0.reconnecting = false }
-                    return
+                let waiting = state.withLockedValue { $0.waitingPartitions }.map { TopicPartition($0.topic, $0.partition) }
+                if attempts > 0 || waiting.contains(where: { router.leader(of: $0) == nil }) {
+                    do {
+                        try await Task.sleep(nanoseconds: UInt64(backoff(attempts: max(1, attempts)).nanoseconds))
+                    } catch {
+                        state.withLockedValue { $0.reconnecting = false }
+                        return
+                    }
                 }
+                attempts += 1
                 guard stillNeedsConnection() else { return }
-                do {
-                    try await connection.reconnect(timeoutMillis: config.retryBackoffMaxMillis)
-                    let drain = state.withLockedValue { s -> Bool in
+                if waiting.contains(where: { router.leader(of: $0) == nil }) {
+                    do {
+                        try await router.refresh(topics: Array(Set(waiting.map(\.topic))))
+                    } catch {
+                        state.withLockedValue { $0.connectError = error }
+                    }
+                }
+                // Reconnect each leader once per round.
+                var seen = Set<ObjectIdentifier>()
+                var reachable = true
+                for tp in waiting {
+                    guard let (_, connection) = router.leader(of: tp) else {
+                        reachable = false
+                        continue
+                    }
+                    guard !connection.isConnected, seen.insert(ObjectIdentifier(connection)).inserted else { continue }
+                    do {
+                        try await connection.reconnect(timeoutMillis: config.retryBackoffMaxMillis)
+                    } catch {
+                        reachable = false
+                        state.withLockedValue { $0.connectError = error }
+                        router.requestRefresh() // the broker is gone: maybe another leads now
+                        if let client = error as? SpoolClientError, client.code == .closed {
+                            state.withLockedValue { $0.reconnecting = false }
+                            return // closed by the application: the batches expire
+                        }
+                    }
+                }
+                let drain = state.withLockedValue { s -> Bool in
+                    if reachable {
                         s.reconnecting = false
                         s.connectError = nil
                         s.maxInFlightRequests = Self.maxInFlight(config, connection)
                         s.requestPayloadBytesMax = ProducerLimits(
                             config: config, maxFrameBytes: Int(connection.handshake.maxFrameBytes), maxMessageBytes: .max
                         ).requestPayloadBytesMax
-                        // Partitions waiting out a backoff are relisted by their timers; the rest now.
-                        return !s.closed && s.requestDrain()
                     }
-                    if drain { scheduleDrain() }
-                    return
-                } catch {
-                    state.withLockedValue { $0.connectError = error }
-                    if let client = error as? SpoolClientError, client.code == .closed {
-                        state.withLockedValue { $0.reconnecting = false }
-                        return // closed by the application: the batches expire
-                    }
+                    // Partitions waiting out a backoff are relisted by their timers; the rest now.
+                    return !s.closed && s.requestDrain()
                 }
+                if drain { scheduleDrain() }
+                if reachable { return }
             }
         }
         state.withLockedValue { $0.reconnectTask = task }

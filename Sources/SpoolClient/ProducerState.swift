@@ -26,6 +26,8 @@ struct ProducerState: Sendable {
         var drain = false
         /// Partitions to list again once their retry backoff has passed.
         var retryTimers: [(PartitionRef, NIODeadline)] = []
+        /// Some partition had no leader to send to (unknown, or its connection down).
+        var needsRoute = false
     }
 
     var topics: [TopicQueues] = []
@@ -117,25 +119,43 @@ struct ProducerState: Sendable {
 
     // MARK: Planning requests
 
-    /// Takes the batches to send now: one request per topic group of sendable
+    /// Takes the batches to send now: one request per topic and leader of sendable
     /// partitions, each up to `payloadBytesMax`, while fewer than `maxInFlight`
-    /// requests are out. Batches past their deadline come back in `effects`.
+    /// requests are out. `route(topic, partition)` names the leader to send to, nil
+    /// while there is none to reach (the partition stays listed; `effects.needsRoute`).
+    /// Batches past their deadline come back in `effects`.
     mutating func planRequests(
-        maxInFlight: Int, payloadBytesMax: Int, now: NIODeadline, effects: inout Effects
+        maxInFlight: Int, payloadBytesMax: Int, now: NIODeadline, route: (String, Int32) -> Int32?, effects: inout Effects
     ) -> [InFlightProduce] {
         var requests: [InFlightProduce] = []
         if epochBumpNeeded { return requests }
+        // Partitions that cannot go now: they stay listed and go back at the end.
+        var parked: [PartitionRef] = []
+        func destination(_ ref: PartitionRef) -> Int32? {
+            guard let node = route(topics[ref.topic].handle.name, ref.partition) else {
+                effects.needsRoute = true
+                return nil
+            }
+            let q = topics[ref.topic].partitions[Int(ref.partition)]
+            // Requests still out to a former leader end first (they may yet be answered there).
+            if q.inFlight > 0 && q.inFlightNode != node { return nil }
+            return node
+        }
         while inFlightRequests < maxInFlight, let first = sendable.popFirst() {
+            guard let node = destination(first) else {
+                parked.append(first)
+                continue
+            }
             topics[first.topic].partitions[Int(first.partition)].listed = false
-            let request = InFlightProduce(topic: first.topic, name: topics[first.topic].handle.name)
+            let request = InFlightProduce(topic: first.topic, name: topics[first.topic].handle.name, node: node)
             var budget = payloadBytesMax
             take(first, into: request, budget: &budget, now: now, effects: &effects)
-            // Other partitions of the same topic join the request while it has room.
+            // Other partitions of the same topic and leader join the request while it has room.
             var others: [PartitionRef] = []
             var scan = sendable.count
             while scan > 0, budget > 0, request.entries.count < ProducerLimits.partitionsPerRequestMax, let next = sendable.popFirst() {
                 scan -= 1
-                if next.topic != first.topic {
+                if next.topic != first.topic || destination(next) != node {
                     others.append(next)
                     continue
                 }
@@ -148,7 +168,13 @@ struct ProducerState: Sendable {
                 requests.append(request)
             }
         }
+        for ref in parked { sendable.append(ref) }
         return requests
+    }
+
+    /// The partitions with batches waiting to be sent, by topic name.
+    var waitingPartitions: [(topic: String, partition: Int32)] {
+        sendable.map { (topics[$0.topic].handle.name, $0.partition) }
     }
 
     /// Moves a partition's sendable batches into `request`, within `budget` bytes.
@@ -160,7 +186,10 @@ struct ProducerState: Sendable {
         let batches = topics[ref.topic].partitions[p].take(
             budget: &budget, takeOneAnyway: request.entries.isEmpty, now: now, expired: &expired)
         for batch in expired { expire(batch, effects: &effects) }
-        if !batches.isEmpty { request.entries.append((ref.partition, batches)) }
+        if !batches.isEmpty {
+            request.entries.append((ref.partition, batches))
+            topics[ref.topic].partitions[p].inFlightNode = request.node
+        }
         if topics[ref.topic].partitions[p].isSendable(now: now) {
             topics[ref.topic].partitions[p].listed = true
             sendable.append(ref)

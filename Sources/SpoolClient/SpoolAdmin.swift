@@ -1,12 +1,23 @@
 import NIOCore
 import SpoolProtocol
 
-/// Topic, offset and group administration over a connection.
+/// Topic, offset and group administration over a connection. With a `BrokerRouter`,
+/// `listOffset` asks the partition's leader (refreshing the metadata and retrying when a
+/// broker says it does not lead it); every other call goes to the bootstrap broker.
 public struct SpoolAdmin: Sendable {
     public let connection: SpoolConnection
+    public let router: BrokerRouter?
+    /// Most attempts of a leader-bound call (each after a metadata refresh).
+    public static let leaderAttemptsMax = 10
 
     public init(_ connection: SpoolConnection) {
         self.connection = connection
+        self.router = nil
+    }
+
+    public init(router: BrokerRouter) {
+        self.connection = router.bootstrap
+        self.router = router
     }
 
     /// Creates a topic (`partitions` 0: the broker's default; `replicationFactor` 0: the
@@ -89,6 +100,21 @@ public struct SpoolAdmin: Sendable {
         }
         var request = Spool_V1_ListOffsetsRequest()
         request.partitions = [p]
+        guard let router else { return try await Self.listOffset(request, on: connection) }
+        let tp = TopicPartition(topic, partition)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await Self.listOffset(request, on: try await router.connection(toLeaderOf: tp))
+            } catch where attempt < Self.leaderAttemptsMax && isRetriable(error) {
+                // Not the leader (any more), or its connection broke: ask where it is now.
+                _ = try? await router.refresh(topics: [topic])
+            }
+        }
+    }
+
+    private static func listOffset(_ request: Spool_V1_ListOffsetsRequest, on connection: SpoolConnection) async throws -> Int64 {
         let response: Spool_V1_ListOffsetsResponse = try await connection.call(.listOffsets, request)
         guard let result = response.results.first else { throw SpoolStatusError(.internal, "empty ListOffsets response") }
         guard result.code == .ok else { throw SpoolStatusError(result.code, result.message) }

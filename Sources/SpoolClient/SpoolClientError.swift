@@ -66,11 +66,12 @@ public struct SpoolClientError: Error, CustomStringConvertible, Sendable, Hashab
 }
 
 /// True for failures that a retry after a backoff may cure: connection-level client
-/// errors and the broker's UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED statuses.
+/// errors and the broker's UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED /
+/// NOT_LEADER_OR_FOLLOWER statuses (the last after a metadata refresh: `BrokerRouter`).
 public func isRetriable(_ error: Error) -> Bool {
     if let e = error as? SpoolClientError { return e.isRetriable }
     if let e = error as? SpoolStatusError {
-        return [.unavailable, .resourceExhausted, .deadlineExceeded].contains(e.code)
+        return [.unavailable, .resourceExhausted, .deadlineExceeded, .notLeaderOrFollower].contains(e.code)
     }
     return false
 }

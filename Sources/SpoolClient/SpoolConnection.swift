@@ -51,6 +51,12 @@ public final class SpoolConnection: Sendable {
         }
     }
 
+    /// A connection that connects on its first call (reconnecting as any), on `group`
+    /// (not owned): what `BrokerRouter` opens to each broker it learns of.
+    static func deferred(_ config: ConnectionConfig, group: EventLoopGroup) -> SpoolConnection {
+        SpoolConnection(config: config, group: group, ownsGroup: false)
+    }
+
     /// Connects to `host:port` with default timeouts.
     public static func connect(host: String, port: Int, maxFrameBytes: Int = 64 << 20, group: EventLoopGroup? = nil) async throws -> SpoolConnection {
         var config = ConnectionConfig(host: host, port: port)

@@ -54,7 +54,13 @@ public enum StartPosition: Sendable, Equatable {
 ///
 /// Group membership (`subscribe`) plugs in through `assign(_:from:)` and `unassign(_:)`.
 public final class SpoolConsumer: Sendable {
-    public let connection: SpoolConnection
+    /// Where each partition is fetched from: its leader (`BrokerRouter.leader(of:)`), one
+    /// fetch per leader per round. Group calls and commits go to `connection`.
+    public let router: BrokerRouter
+    /// The bootstrap broker's connection (groups, commits, topic descriptions).
+    public var connection: SpoolConnection { router.bootstrap }
+    /// Made from a connection: `close()` closes the leader connections its router opened.
+    let ownsRouter: Bool
     public let config: ConsumerConfig
     public var group: String? { config.group }
     private let admin: SpoolAdmin
@@ -110,10 +116,23 @@ public final class SpoolConsumer: Sendable {
         }
     }
 
-    public init(connection: SpoolConnection, config: ConsumerConfig) {
-        self.connection = connection
+    /// A consumer over one connection: it learns the cluster from that broker and opens
+    /// connections to the other leaders itself (a single broker leads everything).
+    public convenience init(connection: SpoolConnection, config: ConsumerConfig) {
+        self.init(router: BrokerRouter(connection: connection), config: config, ownsRouter: true)
+    }
+
+    /// A consumer that fetches each partition from its leader (`router` stays the caller's).
+    public convenience init(router: BrokerRouter, config: ConsumerConfig) {
+        self.init(router: router, config: config, ownsRouter: false)
+    }
+
+    /// `ownsRouter`: `close()` closes the connections the router opened (not the caller's one).
+    init(router: BrokerRouter, config: ConsumerConfig, ownsRouter: Bool) {
+        self.router = router
+        self.ownsRouter = ownsRouter
         self.config = config
-        self.admin = SpoolAdmin(connection)
+        self.admin = SpoolAdmin(router: router)
         self.state = NIOLockedValueBox(State())
     }
 
@@ -141,6 +160,8 @@ public final class SpoolConsumer: Sendable {
     /// Adds partitions to the assignment, each starting at `from` (for `.committed`, the
     /// group's offset of that partition). Partitions already assigned are moved.
     public func assign(_ partitions: [TopicPartition], from start: StartPosition) async throws {
+        // Learn the leaders first: positions are resolved and records fetched there.
+        _ = try? await router.refresh(topics: Array(Set(partitions.map(\.topic))).sorted())
         var committed: [TopicPartition: Int64] = [:]
         if case .committed = start {
             guard let group else { throw SpoolClientError(.invalidUse, "resuming from committed offsets needs a group id") }
@@ -290,13 +311,16 @@ public final class SpoolConsumer: Sendable {
     }
 
     /// Stops the consumer: commits the delivered positions when auto-commit is on.
-    /// The connection stays open (it may be shared); close it separately.
+    /// The connection stays open (it may be shared); close it separately. Made from a
+    /// connection, the consumer closes the other brokers' connections its router opened.
     public func close() async throws {
         let first = state.withLockedValue { s -> Bool in
             defer { s.closed = true }
             return !s.closed
         }
-        guard first, config.enableAutoCommit, group != nil else { return }
+        guard first else { return }
+        defer { if ownsRouter { Task { [router] in await router.close() } } }
+        guard config.enableAutoCommit, group != nil else { return }
         let changed = state.withLockedValue { s in
             s.cursors.reduce(into: [TopicPartition: Int64]()) { out, e in
                 let p = e.value.position.load(ordering: .relaxed)
@@ -426,6 +450,55 @@ public final class SpoolConsumer: Sendable {
             }
         }
         guard !cursors.isEmpty else { throw SpoolClientError(.invalidUse, "no partitions assigned") }
+        // One fetch per leader, all at once; partitions without a known leader wait for a refresh.
+        var byLeader: [Int32: (connection: SpoolConnection, cursors: [PartitionCursor])] = [:]
+        var unrouted: [String] = []
+        for c in cursors {
+            guard let (node, connection) = router.leader(of: TopicPartition(c.topic, c.partition)) else {
+                unrouted.append(c.topic)
+                continue
+            }
+            byLeader[node, default: (connection, [])].cursors.append(c)
+        }
+        if !unrouted.isEmpty {
+            router.track(unrouted)
+            router.requestRefresh()
+        }
+        guard !byLeader.isEmpty else {
+            throw SpoolStatusError(.notLeaderOrFollower, "no leader known for \(Set(unrouted).sorted().joined(separator: ", ")) yet")
+        }
+        if byLeader.count == 1, let only = byLeader.first?.value {
+            return try await fetch(only.cursors, from: only.connection)
+        }
+        let rounds = await withTaskGroup(of: Result<[FetchedPartition], Error>.self) { group in
+            for (_, leader) in byLeader {
+                group.addTask {
+                    do { return .success(try await self.fetch(leader.cursors, from: leader.connection)) } catch { return .failure(error) }
+                }
+            }
+            var all: [Result<[FetchedPartition], Error>] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        var out: [FetchedPartition] = []
+        var failure: Error?
+        for round in rounds {
+            switch round {
+            case .success(let fetched): out += fetched
+            case .failure(let error):
+                // One leader's failure does not hold back the others' records.
+                if !isRetriable(error) { throw error }
+                config.onRetry?(error)
+                failure = failure ?? error
+            }
+        }
+        if out.isEmpty, let failure { throw failure }
+        return out
+    }
+
+    /// One fetch request to one leader over its partitions, from their fetch offsets. A
+    /// broken connection asks the router for fresh metadata (leadership may have moved).
+    private func fetch(_ cursors: [PartitionCursor], from connection: SpoolConnection) async throws -> [FetchedPartition] {
         var request = Spool_V1_FetchRequest()
         request.maxWaitMs = config.maxWaitMillis
         request.minBytes = 1
@@ -441,7 +514,13 @@ public final class SpoolConsumer: Sendable {
             sent[TopicPartition(c.topic, c.partition)] = (c, c.generation.load(ordering: .relaxed), p.offset)
             return p
         }
-        let reply = try await connection.rawCall(.fetch, request, timeoutMillis: Int(config.maxWaitMillis) + connection.config.requestTimeoutMillis)
+        let reply: SpoolConnection.Reply
+        do {
+            reply = try await connection.rawCall(.fetch, request, timeoutMillis: Int(config.maxWaitMillis) + connection.config.requestTimeoutMillis)
+        } catch where isRetriable(error) {
+            router.requestRefresh()
+            throw error
+        }
         let response = try ProtoCodec.decode(Spool_V1_FetchResponse.self, from: reply.message)
         var payload = reply.payload
         var out: [FetchedPartition] = []
@@ -474,6 +553,11 @@ public final class SpoolConsumer: Sendable {
                 throw SpoolClientError(.offsetOutOfRange,
                                        "offset \(f.requestedOffset) is outside the log of \(cursor.name), which holds offsets \(describeOffsets(start: start, end: end))")
             }
+            return []
+        case .notLeaderOrFollower:
+            // Leadership moved: fetch from the new leader once the metadata says who it is.
+            router.requestRefresh()
+            config.onRetry?(SpoolStatusError(f.result.code, f.result.message))
             return []
         case .unavailable, .resourceExhausted, .deadlineExceeded:
             config.onRetry?(SpoolStatusError(f.result.code, f.result.message))

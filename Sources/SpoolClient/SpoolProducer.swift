@@ -33,17 +33,40 @@ public final class SpoolProducer: Sendable {
     /// Called once per batch with its outcome, on a client thread.
     public typealias DeliveryHandler = @Sendable (DeliveryReport) -> Void
 
-    /// The connection requests go out on; when it breaks the producer brings it back
-    /// (`SpoolConnection.reconnect`) and resends what failed.
-    public let connection: SpoolConnection
+    /// Where each partition's batches go: its leader's connection (`BrokerRouter.leader(of:)`).
+    /// When a leader's connection breaks or a broker answers NOT_LEADER_OR_FOLLOWER the
+    /// producer refreshes the metadata, reconnects, and resends what failed (same producer
+    /// id, epoch and sequences: the new leader answers a batch it already has with its
+    /// original offsets).
+    public let router: BrokerRouter
+    /// The bootstrap broker's connection: producer ids and transactions go here.
+    public var connection: SpoolConnection { router.bootstrap }
     public let config: ProducerConfig
     let onDelivery: DeliveryHandler?
+    /// Made from a connection: `close()` closes the leader connections its router opened.
+    let ownsRouter: Bool
     let state: NIOLockedValueBox<ProducerState>
     /// Compression, request writing and timers run here.
     let eventLoop: EventLoop
 
-    public init(connection: SpoolConnection, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
-        self.connection = connection
+    /// A producer over one connection: it learns the cluster from that broker and opens
+    /// connections to the other leaders itself (a single broker leads everything).
+    public convenience init(connection: SpoolConnection, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
+        self.init(router: BrokerRouter(connection: connection), config: config, onDelivery: onDelivery, ownsRouter: true)
+    }
+
+    /// A producer that sends each partition's batches to its leader (`BrokerRouter`, which
+    /// stays the caller's: close it after the producer). Producers and consumers sharing a
+    /// router share its connections.
+    public convenience init(router: BrokerRouter, config: ProducerConfig = ProducerConfig(), onDelivery: DeliveryHandler? = nil) {
+        self.init(router: router, config: config, onDelivery: onDelivery, ownsRouter: false)
+    }
+
+    /// `ownsRouter`: `close()` closes the connections the router opened (not the caller's one).
+    init(router: BrokerRouter, config: ProducerConfig, onDelivery: DeliveryHandler?, ownsRouter: Bool) {
+        self.router = router
+        self.ownsRouter = ownsRouter
+        let connection = router.bootstrap
         self.config = config
         self.onDelivery = onDelivery
         // The connection's own loop when it owns a one-thread group (its writes then need no hop).
@@ -83,6 +106,8 @@ public final class SpoolProducer: Sendable {
         // Every send passes here before its first batch: the identity is there before any batch closes.
         try await ensureIdentity()
         let description = try await SpoolAdmin(connection).describeTopic(name)
+        // Learn the leaders before the first batch (a single broker answers itself).
+        _ = try? await router.refresh(topics: [name])
         let partitions = Int32(description.partitions.count)
         guard partitions > 0 else { throw ProducerError(.noPartitions, "topic \(name) has no partitions") }
         let maxMessageBytes = description.configs.first { $0.key == "max.message.bytes" }.flatMap { Int($0.value) }
@@ -208,7 +233,8 @@ public final class SpoolProducer: Sendable {
         await wait { $0.isIdle }
     }
 
-    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is the caller's).
+    /// Flushes, refuses further sends, and stops reconnecting (the connection stays open: it is
+    /// the caller's; made from a connection, the producer closes the other brokers' connections).
     public func close() async throws {
         try await flush()
         let reconnect = state.withLockedValue { s -> Task<Void, Never>? in
@@ -218,7 +244,7 @@ public final class SpoolProducer: Sendable {
         }
         reconnect?.cancel()
         await reconnect?.value
-
+        if ownsRouter { await router.close() }
     }
 
     // MARK: Appending

@@ -334,7 +334,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         let snap = current
         let brokers = snap.brokers.values.sorted { $0.nodeId < $1.nodeId }.compactMap { record -> ClusterMetadataView.BrokerAddress? in
             guard let (host, port) = Self.split(record.kafkaAddress) else { return nil }
-            return .init(nodeId: record.nodeId, host: host, port: port)
+            return .init(nodeId: record.nodeId, host: host, port: port, nativeAddress: record.nativeAddress)
         }
         var topics: [String: ClusterTopicDescription] = [:]
         for (name, topic) in snap.topics { topics[name] = describe(name, record: topic.record, states: snap.states) }

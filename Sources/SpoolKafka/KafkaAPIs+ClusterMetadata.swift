@@ -26,7 +26,6 @@ extension KafkaAPIs {
             }
             view = cluster.metadataView()
         }
-        let live = Set(view.brokers.map(\.nodeId))
         let topics = (names ?? view.topics.keys.sorted().filter(visible)).map { name -> MetadataResponse.Topic in
             if denied.contains(name) { return .init(errorCode: Self.topicDenied, name: name) }
             guard let topic = view.topics[name] else {
@@ -34,12 +33,11 @@ extension KafkaAPIs {
                 return .init(errorCode: code.rawValue, name: name)
             }
             return .init(errorCode: 0, name: name, isInternal: false, partitions: topic.partitions.enumerated().map { p, state in
-                let leads = state.leader >= 0 && live.contains(state.leader)
+                let route = view.route(state)
                 return MetadataResponse.Topic.Partition(
-                    errorCode: leads ? 0 : KafkaErrorCode.leaderNotAvailable.rawValue, partitionIndex: Int32(p),
-                    leaderId: leads ? state.leader : -1, leaderEpoch: max(0, state.leaderEpoch),
-                    replicaNodes: state.replicas, isrNodes: state.isr,
-                    offlineReplicas: state.replicas.filter { !live.contains($0) })
+                    errorCode: route.leader >= 0 ? 0 : KafkaErrorCode.leaderNotAvailable.rawValue, partitionIndex: Int32(p),
+                    leaderId: route.leader, leaderEpoch: route.leaderEpoch,
+                    replicaNodes: route.replicas, isrNodes: route.isr, offlineReplicas: route.offlineReplicas)
             })
         }
         return MetadataResponse(

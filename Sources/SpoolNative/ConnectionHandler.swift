@@ -248,7 +248,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let clientHost = "/" + (context?.channel.remoteAddress?.ipAddress ?? "")
         try NativeAuthorization.check(
             method, frame, AccessIdentity(principal: principal, host: context?.channel.remoteAddress?.ipAddress ?? ""), broker: broker)
-        if let outcome = try control.handle(method, frame, clientHost: clientHost) {
+        let local = context?.channel.localAddress.map { "\($0.ipAddress ?? ""):\($0.port ?? 0)" } ?? ""
+        if let outcome = try control.handle(method, frame, clientHost: clientHost, localAddress: local) {
             switch outcome {
             case .now(let response): respond(id, response)
             case .later(let body): answer(id, body)

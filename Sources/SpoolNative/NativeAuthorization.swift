@@ -43,6 +43,9 @@ enum NativeAuthorization {
         case .createTopic: return [topic(.create, try decode(Spool_V1_CreateTopicRequest.self).name)]
         case .deleteTopic: return [topic(.delete, try decode(Spool_V1_DeleteTopicRequest.self).name)]
         case .listTopics, .listGroups: return [cluster(.describe)]
+        case .metadata:
+            let topics = try decode(Spool_V1_MetadataRequest.self).topics
+            return topics.isEmpty ? [cluster(.describe)] : Set(topics).sorted().map { topic(.describe, $0) }
         case .describeTopic: return [topic(.describe, try decode(Spool_V1_DescribeTopicRequest.self).name)]
         case .alterTopicConfig: return [topic(.alterConfigs, try decode(Spool_V1_AlterTopicConfigRequest.self).name)]
         case .createPartitions: return [topic(.alter, try decode(Spool_V1_CreatePartitionsRequest.self).name)]

@@ -19,8 +19,11 @@ struct NativeControlCalls {
     let broker: Broker
 
     /// The outcome of control call `method`, or nil when `method` is a data-plane call.
-    func handle(_ method: SpoolMethod, _ frame: Frame, clientHost: String) throws -> Outcome? {
+    func handle(_ method: SpoolMethod, _ frame: Frame, clientHost: String, localAddress: String = "") throws -> Outcome? {
         switch method {
+        case .metadata:
+            let request = try ProtoCodec.decode(Spool_V1_MetadataRequest.self, from: frame.message)
+            return .now(NativeMetadata.answer(request, broker: broker, localAddress: localAddress))
         case .handshake:
             return .now(try handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
         case .createTopic:

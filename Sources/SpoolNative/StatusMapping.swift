@@ -21,8 +21,11 @@ enum StatusMapping {
             case .topicExists: return SpoolStatusError(.alreadyExists, e.message)
             case .storageFailed: return SpoolStatusError(.internal, e.message)
             case .corrupt: return SpoolStatusError(.dataLoss, e.message)
-            case .notLeaderOrFollower, .notEnoughReplicas, .unknownLeaderEpoch: return SpoolStatusError(.unavailable, e.message)
-            case .notEnoughReplicasAfterAppend: return SpoolStatusError(.aborted, e.message)
+            case .notLeaderOrFollower: return SpoolStatusError(.notLeaderOrFollower, e.message)
+            case .notEnoughReplicas, .unknownLeaderEpoch: return SpoolStatusError(.unavailable, e.message)
+            // The records are in the log; a retry is answered (idempotent producers: with the
+            // original offsets) once replicated. ABORTED would read as a sequence gap.
+            case .notEnoughReplicasAfterAppend: return SpoolStatusError(.unavailable, e.message)
             case .requestTimedOut: return SpoolStatusError(.deadlineExceeded, e.message)
             case .fencedLeaderEpoch: return SpoolStatusError(.failedPrecondition, e.message)
             }

@@ -37,7 +37,9 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case addPartitionsToTxn = 23
     case sendOffsetsToTxn = 24
     case endTxn = 25
-    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 26-39 are left to other calls.
+    /// Live brokers and each partition's leader (proto/spool.proto, FRAMING.md "Metadata").
+    case metadata = 26
+    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 27-39 are left to other calls.
     case authenticate = 40
 }
 

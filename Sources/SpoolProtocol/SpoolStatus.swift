@@ -49,6 +49,7 @@ extension Spool_V1_StatusCode {
         case .dataLoss: "DATA_LOSS"
         case .unauthenticated: "UNAUTHENTICATED"
         case .tooLarge: "TOO_LARGE"
+        case .notLeaderOrFollower: "NOT_LEADER_OR_FOLLOWER"
         case .UNRECOGNIZED(let n): "CODE_\(n)"
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Synchronization
 import SpoolClient
@@ -6,11 +7,12 @@ import SpoolProtocol
 import Glibc
 #endif
 
-/// `--broker HOST:PORT`, shared by every command that talks to a broker, with the native
+/// `--broker HOST:PORT[,HOST:PORT...]`, shared by every command that talks to a broker (the
+/// first that answers is asked; producers and consumers then reach each partition's leader), with the native
 /// listener's TLS (`--tls-ca`, `--tls-cert`/`--tls-key`) and SCRAM login (`--sasl-user`,
 /// `--sasl-mechanism`, `--password-stdin`), as `spool acl` takes them for the Kafka listener.
 struct BrokerAddress: ParsableArguments {
-    @Option(name: .long, help: "Broker address as HOST:PORT.")
+    @Option(name: .long, help: "Broker addresses as HOST:PORT[,HOST:PORT...]: the first that answers is asked, and producers and consumers learn the cluster's leaders from it.")
     var broker = "127.0.0.1:9292"
     @Option(name: .long, help: "Give up connecting (TCP connect, then the handshake) after this many milliseconds.")
     var connectTimeoutMs = 10_000
@@ -48,12 +50,42 @@ struct BrokerAddress: ParsableArguments {
         guard (1...3_600_000).contains(requestTimeoutMs) else { throw ValidationError("--request-timeout-ms must be 1...3600000") }
     }
 
+    /// Most addresses in one `--broker` list.
+    static let brokersMax = 64
+
+    /// The first `--broker` address.
     func parse() throws -> (host: String, port: Int) {
-        guard let colon = broker.lastIndex(of: ":"), let port = Int(broker[broker.index(after: colon)...]),
-              (1...65535).contains(port), colon != broker.startIndex else {
-            throw ValidationError("--broker must be HOST:PORT, e.g. 127.0.0.1:9292 (got '\(broker)')")
+        try parseAll()[0]
+    }
+
+    /// Every `--broker` address, in order.
+    func parseAll() throws -> [(host: String, port: Int)] {
+        let items = broker.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !items.isEmpty, items.count <= Self.brokersMax else {
+            throw ValidationError("--broker takes 1 to \(Self.brokersMax) addresses (got \(items.count))")
         }
-        return (String(broker[..<colon]), port)
+        return try items.map { item in
+            guard let colon = item.lastIndex(of: ":"), let port = Int(item[item.index(after: colon)...]),
+                  (1...65535).contains(port), colon != item.startIndex else {
+                throw ValidationError("--broker must be HOST:PORT or a list HOST:PORT,HOST:PORT,..., e.g. 127.0.0.1:9292 (got '\(item)')")
+            }
+            return (String(item[..<colon]), port)
+        }
+    }
+
+    /// Connects to the first broker of the list that answers (for the cluster's producers
+    /// and consumers, which reach each partition's leader from there), runs `body`, and
+    /// closes every connection whatever happens.
+    func withRouter<R>(_ body: (BrokerRouter) async throws -> R) async throws -> R {
+        let router = try await BrokerRouter.connect(try configs())
+        do {
+            let result = try await body(router)
+            await router.close()
+            return result
+        } catch {
+            await router.close()
+            throw error
+        }
     }
 
     /// Connects, runs `body`, and closes the connection whatever happens.
@@ -69,8 +101,26 @@ struct BrokerAddress: ParsableArguments {
         }
     }
 
+    /// Connects to the first broker of the list that answers; fails with the last one's error.
     func connect() async throws -> SpoolConnection {
-        let (host, port) = try parse()
+        var last: Error?
+        for config in try configs() {
+            do {
+                // Failures are SpoolClientError, whose description is the sentence to print.
+                return try await SpoolConnection.connect(config)
+            } catch {
+                last = error
+            }
+        }
+        throw last!
+    }
+
+    /// One connection config per `--broker` address.
+    func configs() throws -> [ConnectionConfig] {
+        try parseAll().map { try config(host: $0.host, port: $0.port) }
+    }
+
+    private func config(host: String, port: Int) throws -> ConnectionConfig {
         var config = ConnectionConfig(host: host, port: port)
         config.connectTimeoutMillis = connectTimeoutMs
         config.handshakeTimeoutMillis = connectTimeoutMs
@@ -81,8 +131,7 @@ struct BrokerAddress: ParsableArguments {
         if let saslUser {
             config.sasl = ClientSaslConfig(user: saslUser, password: try password(for: saslUser), mechanism: saslMechanism)
         }
-        // Failures are SpoolClientError, whose description is the sentence to print.
-        return try await SpoolConnection.connect(config)
+        return config
     }
 }
 

@@ -95,8 +95,8 @@ struct ConsumeCommand: AsyncParsableCommand {
             let first = outage.withLockedValue { was in defer { was = true }; return !was }
             if first { FileHandle.standardError.write(Data("spool: \(error); retrying\n".utf8)) }
         }
-        try await address.withConnection { connection in
-            let consumer = SpoolConsumer(connection: connection, config: config)
+        try await address.withRouter { router in
+            let consumer = SpoolConsumer(router: router, config: config)
             // With --group and no --partition the consumer joins the group, whose members share the partitions.
             if let group, partition == nil {
                 try await subscribe(consumer, group: group, from: start)

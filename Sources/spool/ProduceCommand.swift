@@ -97,8 +97,8 @@ struct ProduceCommand: AsyncParsableCommand {
         let recordHeaders = try parseHeaders()
         let separator = keySeparator.map { Array($0.utf8) }
         let stopAtFirstFailure = !keepGoing
-        let tally = try await address.withConnection { connection -> Tally in
-            let producer = SpoolProducer(connection: connection, config: config)
+        let tally = try await address.withRouter { router -> Tally in
+            let producer = SpoolProducer(router: router, config: config)
             if transactional { try await producer.beginTransaction() }
             let window = AckWindow(limit: maxUnacknowledged, stopAtFirstFailure: stopAtFirstFailure)
             // Reports outcomes in input order as the front of the window completes.

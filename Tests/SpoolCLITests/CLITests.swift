@@ -119,6 +119,23 @@ import Testing
         #expect(p.status != 0 && p.stderr.contains("NOT_FOUND"))
     }
 
+    /// `--broker` takes a list: the first broker that answers is asked (here after a dead address).
+    @Test func aBrokerListBootstrapsFromTheFirstThatAnswers() throws {
+        let broker = try BrokerProcess()
+        let list = "127.0.0.1:\(freeLoopbackPort()),\(broker.address)"
+        var r = try runCommand("spool", ["topic", "create", "listed", "--partitions", "2", "--broker", list])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try runCommand("spool", ["produce", "listed", "--acks", "all", "--broker", list], stdin: "a\nb\nc\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try runCommand("spool", ["consume", "listed", "--from", "beginning", "--exit-at-end", "--broker", list])
+        #expect(r.status == 0 && Set(r.stdout.split(separator: "\n")) == ["a", "b", "c"], "\(r.stdout) \(r.stderr)")
+        r = try runCommand("spool", ["topic", "list", "--broker", "\(broker.address),nohost"])
+        #expect(r.status != 0 && r.stderr.contains("--broker must be HOST:PORT or a list"))
+        let dead = "127.0.0.1:\(freeLoopbackPort())"
+        r = try runCommand("spool", ["topic", "list", "--broker", dead])
+        #expect(r.status != 0 && r.stderr.contains("cannot connect to \(dead)"))
+    }
+
     @Test func brokerShutsDownCleanlyOnSigterm() throws {
         let broker = try BrokerProcess()
         _ = try broker.spool(["topic", "create", "t"])

@@ -62,6 +62,10 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
   /// can never fit (max.message.bytes, the frame limit, the decompressed-size limit).
   /// Unlike RESOURCE_EXHAUSTED (a shortage that passes), retrying cannot help.
   case tooLarge // = 17
+
+  /// Spool's own: this broker does not lead the partition (Kafka's NOT_LEADER_OR_FOLLOWER, 6):
+  /// it follows it or holds no replica. Retriable: ask Metadata for the leader and send there.
+  case notLeaderOrFollower // = 18
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -88,6 +92,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     case 15: self = .dataLoss
     case 16: self = .unauthenticated
     case 17: self = .tooLarge
+    case 18: self = .notLeaderOrFollower
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -112,6 +117,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     case .dataLoss: return 15
     case .unauthenticated: return 16
     case .tooLarge: return 17
+    case .notLeaderOrFollower: return 18
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -136,6 +142,7 @@ public nonisolated enum Spool_V1_StatusCode: SwiftProtobuf.Enum, Swift.CaseItera
     .dataLoss,
     .unauthenticated,
     .tooLarge,
+    .notLeaderOrFollower,
   ]
 
 }
@@ -791,6 +798,113 @@ public nonisolated struct Spool_V1_CreatePartitionsResponse: Sendable {
   public init() {}
 
   fileprivate var _topic: Spool_V1_TopicDescription? = nil
+}
+
+/// (method_id 26) Where each partition's data calls go: the live brokers with their native
+/// addresses and, per topic, each partition's leader, leader epoch, replicas and in-sync
+/// replicas, as the answering broker last learnt them from the cluster (Kafka's Metadata).
+/// A single broker answers itself as node 0 (`clustered` false), leading every partition
+/// at epoch 0. A client bootstraps from any broker, sends produce, fetch and list-offsets
+/// calls to each partition's leader, and asks again when a broker answers
+/// NOT_LEADER_OR_FOLLOWER or a leader's connection breaks.
+public nonisolated struct Spool_V1_MetadataRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty: every topic (needs DESCRIBE on the cluster)
+  public var topics: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_MetadataResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the broker that answered
+  public var nodeID: Int32 = 0
+
+  /// false: a single broker (no cluster)
+  public var clustered: Bool = false
+
+  /// -1 while the cluster has none
+  public var controllerID: Int32 = 0
+
+  /// the live brokers, by node id
+  public var brokers: [Spool_V1_BrokerNode] = []
+
+  /// in request order (sorted by name for every topic)
+  public var topics: [Spool_V1_TopicMetadata] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_BrokerNode: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nodeID: Int32 = 0
+
+  /// HOST:PORT of its native listener as it registered it
+  public var nativeAddress: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_TopicMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// NOT_FOUND: no such topic (then no partitions)
+  public var code: Spool_V1_StatusCode = .ok
+
+  public var message: String = String()
+
+  public var partitions: [Spool_V1_PartitionMetadata] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_PartitionMetadata: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var partition: Int32 = 0
+
+  /// UNAVAILABLE: no live leader now (leader -1; epoch still set); retry after a pause.
+  public var code: Spool_V1_StatusCode = .ok
+
+  /// node id, -1: none
+  public var leader: Int32 = 0
+
+  public var leaderEpoch: Int32 = 0
+
+  /// assigned, preferred leader first
+  public var replicas: [Int32] = []
+
+  public var isr: [Int32] = []
+
+  /// assigned but not live
+  public var offlineReplicas: [Int32] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// (method_id 6) The payload holds record batches; `partitions` says which bytes go where, in order.
@@ -1868,7 +1982,7 @@ public nonisolated struct Spool_V1_AuthenticateResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "spool.v1"
 
 nonisolated extension Spool_V1_StatusCode: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}CANCELLED\0\u{1}UNKNOWN\0\u{1}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{1}NOT_FOUND\0\u{1}ALREADY_EXISTS\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0\u{1}FAILED_PRECONDITION\0\u{1}ABORTED\0\u{1}OUT_OF_RANGE\0\u{1}UNIMPLEMENTED\0\u{1}INTERNAL\0\u{1}UNAVAILABLE\0\u{1}DATA_LOSS\0\u{1}UNAUTHENTICATED\0\u{1}TOO_LARGE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OK\0\u{1}CANCELLED\0\u{1}UNKNOWN\0\u{1}INVALID_ARGUMENT\0\u{1}DEADLINE_EXCEEDED\0\u{1}NOT_FOUND\0\u{1}ALREADY_EXISTS\0\u{1}PERMISSION_DENIED\0\u{1}RESOURCE_EXHAUSTED\0\u{1}FAILED_PRECONDITION\0\u{1}ABORTED\0\u{1}OUT_OF_RANGE\0\u{1}UNIMPLEMENTED\0\u{1}INTERNAL\0\u{1}UNAVAILABLE\0\u{1}DATA_LOSS\0\u{1}UNAUTHENTICATED\0\u{1}TOO_LARGE\0\u{1}NOT_LEADER_OR_FOLLOWER\0")
 }
 
 nonisolated extension Spool_V1_Acks: SwiftProtobuf._ProtoNameProviding {
@@ -2660,6 +2774,226 @@ nonisolated extension Spool_V1_CreatePartitionsResponse: SwiftProtobuf.Message, 
 
   public static func ==(lhs: Spool_V1_CreatePartitionsResponse, rhs: Spool_V1_CreatePartitionsResponse) -> Bool {
     if lhs._topic != rhs._topic {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_MetadataRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MetadataRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}topics\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.topics) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.topics.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.topics, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_MetadataRequest, rhs: Spool_V1_MetadataRequest) -> Bool {
+    if lhs.topics != rhs.topics {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_MetadataResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MetadataResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}clustered\0\u{3}controller_id\0\u{1}brokers\0\u{1}topics\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.clustered) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.controllerID) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.brokers) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.topics) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularInt32Field(value: self.nodeID, fieldNumber: 1)
+    }
+    if self.clustered != false {
+      try visitor.visitSingularBoolField(value: self.clustered, fieldNumber: 2)
+    }
+    if self.controllerID != 0 {
+      try visitor.visitSingularInt32Field(value: self.controllerID, fieldNumber: 3)
+    }
+    if !self.brokers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.brokers, fieldNumber: 4)
+    }
+    if !self.topics.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.topics, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_MetadataResponse, rhs: Spool_V1_MetadataResponse) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.clustered != rhs.clustered {return false}
+    if lhs.controllerID != rhs.controllerID {return false}
+    if lhs.brokers != rhs.brokers {return false}
+    if lhs.topics != rhs.topics {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_BrokerNode: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BrokerNode"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{3}native_address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.nodeID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nativeAddress) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nodeID != 0 {
+      try visitor.visitSingularInt32Field(value: self.nodeID, fieldNumber: 1)
+    }
+    if !self.nativeAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.nativeAddress, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_BrokerNode, rhs: Spool_V1_BrokerNode) -> Bool {
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.nativeAddress != rhs.nativeAddress {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_TopicMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TopicMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}code\0\u{1}message\0\u{1}partitions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.partitions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.code != .ok {
+      try visitor.visitSingularEnumField(value: self.code, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    if !self.partitions.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.partitions, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_TopicMetadata, rhs: Spool_V1_TopicMetadata) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.partitions != rhs.partitions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_PartitionMetadata: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PartitionMetadata"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}partition\0\u{1}code\0\u{1}leader\0\u{3}leader_epoch\0\u{1}replicas\0\u{1}isr\0\u{3}offline_replicas\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.partition) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.leader) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.leaderEpoch) }()
+      case 5: try { try decoder.decodeRepeatedInt32Field(value: &self.replicas) }()
+      case 6: try { try decoder.decodeRepeatedInt32Field(value: &self.isr) }()
+      case 7: try { try decoder.decodeRepeatedInt32Field(value: &self.offlineReplicas) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.partition != 0 {
+      try visitor.visitSingularInt32Field(value: self.partition, fieldNumber: 1)
+    }
+    if self.code != .ok {
+      try visitor.visitSingularEnumField(value: self.code, fieldNumber: 2)
+    }
+    if self.leader != 0 {
+      try visitor.visitSingularInt32Field(value: self.leader, fieldNumber: 3)
+    }
+    if self.leaderEpoch != 0 {
+      try visitor.visitSingularInt32Field(value: self.leaderEpoch, fieldNumber: 4)
+    }
+    if !self.replicas.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.replicas, fieldNumber: 5)
+    }
+    if !self.isr.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.isr, fieldNumber: 6)
+    }
+    if !self.offlineReplicas.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.offlineReplicas, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_PartitionMetadata, rhs: Spool_V1_PartitionMetadata) -> Bool {
+    if lhs.partition != rhs.partition {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.leader != rhs.leader {return false}
+    if lhs.leaderEpoch != rhs.leaderEpoch {return false}
+    if lhs.replicas != rhs.replicas {return false}
+    if lhs.isr != rhs.isr {return false}
+    if lhs.offlineReplicas != rhs.offlineReplicas {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
