@@ -8,8 +8,9 @@ import Testing
 /// Three `spool broker --etcd` processes and a real etcd, the authorizer on: a SCRAM user created
 /// through broker 1 (Kafka AlterUserScramCredentials) logs in on broker 3's native listener, and
 /// an ACL added through broker 2 (`spool acl add`) is enforced by broker 1 — both from the
-/// cluster's metadata, no file copied between brokers.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterSecurityTests {
+/// cluster's metadata, no file copied between brokers; a client quota set through broker 2 is
+/// listed by broker 3.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ClusterSecurityTests {
     /// How long a change may take to reach another broker before the test gives up.
     static let propagationSecondsMax = 10.0
 
@@ -122,6 +123,19 @@ import Testing
                 try self.metadata(port: k1, topics: ["secret"]).topics.first?.errorCode == 0
             }
             #expect(again != nil, "broker 1 kept the ACL removed through broker 3")
+
+            // Client quotas: set through broker 2, listed by broker 3.
+            r = try await offPool {
+                try runCommand("spool", ["quota", "set", "--kafka", "127.0.0.1:\(k2)", "--user", "alice", "--producer-byte-rate", "4096"])
+            }
+            #expect(r.status == 0, "quota set through broker 2: \(r.stdout) \(r.stderr)")
+            let k3 = try await offPool { try b3.kafkaPort() }
+            let listed = try await until(seconds: Self.propagationSecondsMax) {
+                let list = try runCommand("spool", ["quota", "list", "--kafka", "127.0.0.1:\(k3)"])
+                return list.status == 0 && list.stdout.contains("alice") && list.stdout.contains("4096")
+            }
+            #expect(listed != nil, "broker 3 never listed the quota set through broker 2")
+            #expect(!FileManager.default.fileExists(atPath: root + "/broker-2/client-quotas.meta"))
         }
     }
 }
