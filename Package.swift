@@ -174,7 +174,7 @@ let package = Package(
         .target(
             name: "SpoolCluster",
             dependencies: [
-                "SpoolCoordination", "SpoolEtcd", "SpoolBroker", "SpoolRecords",
+                "SpoolCoordination", "SpoolEtcd", "SpoolBroker", "SpoolRecords", "SpoolSecurity",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -288,7 +288,7 @@ let package = Package(
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
         .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
-        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", nioCore]),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", "SpoolSecurity", nioCore]),
         .testTarget(
             name: "SpoolClientTests",
             dependencies: [

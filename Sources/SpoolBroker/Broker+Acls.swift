@@ -1,3 +1,5 @@
+import SpoolRecords
+
 // ACLs (Kafka's CreateAcls, DescribeAcls, DeleteAcls; `spool acl`): stored whether or not
 // the authorizer is on, so they can be put in place before it is turned on. Changes are
 // written on the I/O pool.
@@ -7,6 +9,7 @@ extension Broker {
         if let bad = acls.first(where: { $0.invalidReason != nil }) {
             throw BrokerError(.invalidRequest, "\(bad): \(bad.invalidReason!)")
         }
+        if let cluster = clusterSecurity { return try await cluster.createAcls(acls) }
         try await BrokerError.translateAsync {
             try await io.run { [authorizer] in try authorizer.acls.add(acls) }
         }
@@ -19,8 +22,15 @@ extension Broker {
 
     /// Removes what each filter matches; one list of removed ACLs per filter.
     public func deleteAcls(_ filters: [AclBindingFilter]) async throws -> [[AclBinding]] {
-        try await BrokerError.translateAsync {
+        if let cluster = clusterSecurity { return try await cluster.deleteAcls(filters) }
+        return try await BrokerError.translateAsync {
             try await io.run { [authorizer] in try authorizer.acls.remove(filters) }
         }
+    }
+
+    /// Cluster mode: replaces the ACLs and client quotas with what the cluster's metadata holds.
+    public func applyClusterSecurity(acls: Set<AclBinding>, quotas: [QuotaEntity: QuotaValues]) {
+        authorizer.acls.replaceAll(acls)
+        self.quotas.store.replaceAll(quotas)
     }
 }

@@ -18,7 +18,15 @@ extension Broker {
     /// Sets an entity's values (nil keeps a value, `.some(nil)` removes it).
     public func alterQuota(_ entity: QuotaEntity, producerByteRate: Int64?? = nil, consumerByteRate: Int64?? = nil,
                            validateOnly: Bool = false) async throws -> QuotaValues {
-        try await BrokerError.translateAsync {
+        if let cluster = clusterSecurity {
+            var values = quotas.store.get(entity) ?? QuotaValues()
+            if let rate = producerByteRate { values.producerByteRate = rate }
+            if let rate = consumerByteRate { values.consumerByteRate = rate }
+            try BrokerError.translate { try ClientQuotaStore.validate(values) }
+            if !validateOnly { try await cluster.setQuota(entity, values) }
+            return values
+        }
+        return try await BrokerError.translateAsync {
             try await io.run { [quotas] in
                 var values = quotas.store.get(entity) ?? QuotaValues()
                 if let rate = producerByteRate { values.producerByteRate = rate }

@@ -72,6 +72,13 @@ public final class Broker: Sendable {
         set { administrationBox.withLockedValue { $0 = newValue } }
     }
     let administrationBox = NIOLockedValueBox<(any ClusterAdministration)?>(nil)
+    /// Cluster mode (`BrokerConfig.securityInCluster`): where ACL and quota changes go; set
+    /// once, before the listeners start.
+    public var clusterSecurity: (any ClusterSecurityAdministration)? {
+        get { securityBox.withLockedValue { $0 } }
+        set { securityBox.withLockedValue { $0 = newValue } }
+    }
+    let securityBox = NIOLockedValueBox<(any ClusterSecurityAdministration)?>(nil)
     let accumulator: RecordAccumulator
     /// The log cleaner of compacted topics (started with the background work).
     public let cleaner: LogCleaner
@@ -101,9 +108,11 @@ public final class Broker: Sendable {
             partitions: PartitionTransactions())
         self.transactions = transactions
         quotas = ClientQuotaManager(
-            store: try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
+            store: config.securityInCluster ? ClientQuotaStore(replicated: ())
+                : try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
             factory: events.metrics.factory)
-        authorizer = Authorizer(config: config.authorization, acls: try AclStore(dataDirectory: config.storage.dataDirectory, io: storage.io))
+        authorizer = Authorizer(config: config.authorization, acls: config.securityInCluster ? AclStore(replicated: ())
+            : try AclStore(dataDirectory: config.storage.dataDirectory, io: storage.io))
         dynamicConfigs = try BrokerConfigStore(dataDirectory: config.storage.dataDirectory, io: storage.io)
         groups = GroupCoordinator(config: config.groups, offsets: storage.offsets, rebalanced: events.groupRebalanced,
                                   expiryRan: events.offsetExpiryRan) { tp in

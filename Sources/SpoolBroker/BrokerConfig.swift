@@ -48,6 +48,11 @@ public struct BrokerConfig: Sendable {
     /// A follower that has not caught up with the leader's log end for this long leaves
     /// the ISR (`replica.lag.time.max.ms`).
     public var replicaLagTimeMaxMillis: Int64 = 30_000
+    /// Cluster mode: ACLs and client quotas live in the cluster's metadata (the cluster layer
+    /// sets `Broker.clusterSecurity` and applies them with `applyClusterSecurity`), not in the
+    /// data directory's files; they start empty (the authorizer refuses all but super users
+    /// until the first apply).
+    public var securityInCluster = false
     /// How long acks=all waits for the ISR when the request names no timeout.
     public var defaultProduceTimeoutMillis: Int64 = 30_000
 

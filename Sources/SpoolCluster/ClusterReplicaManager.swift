@@ -5,6 +5,7 @@ import SpoolBroker
 import SpoolCoordination
 import SpoolEtcd
 import SpoolRecords
+import SpoolSecurity
 
 /// The cluster layer of one broker, on top of its `ClusterMember`:
 ///
@@ -25,6 +26,10 @@ import SpoolRecords
 ///   revision: a conflict (someone else wrote, or the snapshot was stale) is re-decided on the
 ///   next round from the newer snapshot; with etcd out of quorum nothing changes.
 ///
+/// - **Security** (`ClusterSecurityAdministration`, `CredentialReplication`): SCRAM credentials,
+///   ACLs and client quotas changed through any broker are written under `security/`; every
+///   broker replaces its replicated stores with what its snapshot holds whenever that changes.
+///
 /// Metrics: `spool_cluster_leader_elections_total` (leader changes this controller wrote),
 /// `spool_cluster_under_replicated_partitions`, `spool_cluster_offline_partitions` (gauges, as
 /// this broker's snapshot shows them).
@@ -42,6 +47,11 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     /// The mod revision of each partition state last applied to the core.
     private let applied = NIOLockedValueBox<[TopicPartitionKey: Int64]>([:])
     private let elections: Counter
+    /// The replicated credential store the listeners check logins against (nil: none).
+    let credentials: CredentialStore?
+    let securityStore: SecurityStore
+    /// The snapshot's `securityVersion` last applied and the revision it was at.
+    let securityApplied = NIOLockedValueBox<(version: Int, revision: Int64)>((-1, 0))
     private let underReplicated: Gauge
     private let offline: Gauge
 
@@ -54,13 +64,16 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     /// How many times a grow or alter is retried after losing a compare-and-swap.
     public static let casAttempts = 5
 
-    public init(member: ClusterMember, broker: Broker, logger: Logger, factory: any MetricsFactory) throws {
+    /// `credentials`: the listeners' store, replicated (`CredentialStore(replicated:)`), or nil.
+    public init(member: ClusterMember, broker: Broker, credentials: CredentialStore? = nil, logger: Logger, factory: any MetricsFactory) throws {
         self.member = member
+        self.credentials = credentials
         self.broker = broker
         self.logger = logger
         keys = try ClusterKeys(clusterId: member.configuration.clusterId)
         topicStore = TopicStore(client: member.client, keys: keys)
         stateStore = PartitionStateStore(client: member.client, keys: keys)
+        securityStore = SecurityStore(client: member.client, keys: keys)
         snapshot = NIOLockedValueBox(ClusterSnapshot(keys: keys))
         elections = Counter(label: "spool_cluster_leader_elections_total", factory: factory)
         underReplicated = Gauge(label: "spool_cluster_under_replicated_partitions", factory: factory)
@@ -111,6 +124,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     /// partition states in partition order, deletes topics the cluster deleted.
     private func reconcile() async {
         let snap = current
+        applySecurity(snap)
         let health = snap.health
         underReplicated.record(health.underReplicated)
         offline.record(health.offline)

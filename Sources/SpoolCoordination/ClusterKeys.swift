@@ -9,6 +9,12 @@ import SpoolEtcd
 /// | `controller` | `ControllerRecord` JSON, under the controller's lease | the elected broker (`ControllerElection`) |
 /// | `topics/<topic>` | `TopicRecord` JSON: replica assignment per partition, config overrides | create-if-absent by the broker that received the create; grown / altered by CAS (`TopicStore`) |
 /// | `topics/<topic>/partitions/<n>/state` | `PartitionState` JSON | created with the topic record; then compare-and-swap only (`PartitionStateStore`): the controller (leaders), the leader (ISR) |
+/// | `security/users/<user>/<mechanism>` | `CredentialRecord` JSON: salt, iterations, stored and server keys (never a password) | put / deleted by the broker that received the change (`SecurityStore`) |
+/// | `security/acls/<type>/<pattern>/<name>/<principal>/<host>/<operation>/<permission>` | `AclRecord` JSON | put / deleted by the broker that received the change |
+/// | `security/quotas/<user part>/<client part>` | `QuotaRecord` JSON | put / deleted by the broker that received the change |
+///
+/// Names in security keys are percent-escaped (`escape`): every byte outside `[A-Za-z0-9_-]`
+/// becomes `%XX`, so any user, principal or host is one path segment.
 public struct ClusterKeys: Sendable, Hashable {
     public let clusterId: String
 
@@ -62,5 +68,46 @@ public struct ClusterKeys: Sendable, Hashable {
     public func partitionState(topic: String, partition: Int32) throws -> String {
         guard partition >= 0 else { throw EtcdError(.invalidArgument, "partition \(partition) is negative") }
         return try partitionsPrefix(topic: topic) + String(partition) + "/state"
+    }
+
+    // MARK: Security
+
+    /// `/spool/<cluster-id>/security/`
+    public var securityPrefix: String { root + "security/" }
+    /// `/spool/<cluster-id>/security/users/`
+    public var usersPrefix: String { securityPrefix + "users/" }
+    /// `/spool/<cluster-id>/security/acls/`
+    public var aclsPrefix: String { securityPrefix + "acls/" }
+    /// `/spool/<cluster-id>/security/quotas/`
+    public var quotasPrefix: String { securityPrefix + "quotas/" }
+
+    /// The key of `user`'s credential for a mechanism (`SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    public func credential(user: String, mechanism: String) -> String {
+        usersPrefix + Self.escape("=" + user) + "/" + Self.escape(mechanism)
+    }
+    /// Every key of `user`'s credentials.
+    public func credentialsPrefix(user: String) -> String { usersPrefix + Self.escape("=" + user) + "/" }
+    /// The key of one ACL.
+    public func acl(_ record: AclRecord) -> String {
+        aclsPrefix + [String(record.resourceType), String(record.patternType), Self.escape("=" + record.resourceName),
+                      Self.escape("=" + record.principal), Self.escape("=" + record.host), String(record.operation),
+                      String(record.permission)].joined(separator: "/")
+    }
+    /// The key of one quota entity's values.
+    public func quota(_ record: QuotaRecord) -> String {
+        quotasPrefix + Self.escape(record.userPart) + "/" + Self.escape(record.clientIdPart)
+    }
+
+    /// Percent-escapes every byte outside `[A-Za-z0-9_-]` (so `.`, `/`, `%` never appear raw).
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        for c in text.utf8 {
+            if (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f || c == 0x2d {
+                out.unicodeScalars.append(Unicode.Scalar(c))
+            } else {
+                out += "%" + (c < 16 ? "0" : "") + String(c, radix: 16, uppercase: true)
+            }
+        }
+        return out
     }
 }

@@ -13,6 +13,12 @@ public struct ClusterSnapshot: Sendable {
     public private(set) var controller: (nodeId: Int32, epoch: Int64)?
     public private(set) var topics: [String: VersionedTopicRecord] = [:]
     public private(set) var states: [TopicPartitionKey: VersionedPartitionState] = [:]
+    /// SCRAM credentials, ACLs and client quotas, by their keys (`security/...`).
+    public private(set) var credentials: [String: CredentialRecord] = [:]
+    public private(set) var acls: [String: AclRecord] = [:]
+    public private(set) var quotas: [String: QuotaRecord] = [:]
+    /// Counts changes to the three above (the cluster layer applies them when it moves).
+    public private(set) var securityVersion = 0
     /// etcd's revision this snapshot is at.
     public private(set) var revision: Int64 = 0
     /// Records skipped because they did not decode.
@@ -26,6 +32,10 @@ public struct ClusterSnapshot: Sendable {
         controller = nil
         topics = [:]
         states = [:]
+        credentials = [:]
+        acls = [:]
+        quotas = [:]
+        securityVersion += 1
         for kv in kvs { put(kv) }
         self.revision = revision
     }
@@ -53,6 +63,15 @@ public struct ClusterSnapshot: Sendable {
                 topics[name] = VersionedTopicRecord(name: name, record: try JSONValue.decode(TopicRecord.self, from: kv), modRevision: kv.modRevision)
             } else if let (topic, partition) = keys.partition(ofStateKey: key) {
                 states[TopicPartitionKey(topic: topic, partition: partition)] = try PartitionStateStore.versioned(kv)
+            } else if key.hasPrefix(keys.usersPrefix) {
+                credentials[key] = try JSONValue.decode(CredentialRecord.self, from: kv)
+                securityVersion += 1
+            } else if key.hasPrefix(keys.aclsPrefix) {
+                acls[key] = try JSONValue.decode(AclRecord.self, from: kv)
+                securityVersion += 1
+            } else if key.hasPrefix(keys.quotasPrefix) {
+                quotas[key] = try JSONValue.decode(QuotaRecord.self, from: kv)
+                securityVersion += 1
             }
         } catch {
             undecodable += 1
@@ -68,6 +87,11 @@ public struct ClusterSnapshot: Sendable {
             topics[name] = nil
         } else if let (topic, partition) = keys.partition(ofStateKey: key) {
             states[TopicPartitionKey(topic: topic, partition: partition)] = nil
+        } else if key.hasPrefix(keys.securityPrefix) {
+            credentials[key] = nil
+            acls[key] = nil
+            quotas[key] = nil
+            securityVersion += 1
         }
     }
 

@@ -30,17 +30,22 @@ extension KafkaAPIs {
         })
     }
 
-    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest, _ call: KafkaCall) -> AlterUserScramCredentialsResponse {
+    /// In cluster mode the store is replicated: each change goes to the cluster's metadata.
+    func alterUserScramCredentials(_ request: AlterUserScramCredentialsRequest, _ call: KafkaCall) -> EventLoopFuture<AlterUserScramCredentialsResponse> {
         guard mayOnCluster(call, .alter) else {
-            return .init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+            return call.eventLoop.makeSucceededFuture(.init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
                 .init(user: $0, errorCode: Self.clusterDenied, errorMessage: "not authorized to alter SCRAM credentials")
-            })
+            }))
         }
         guard let store = config.credentials else {
-            return .init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
+            return call.eventLoop.makeSucceededFuture(.init(results: (request.deletions.map(\.name) + request.upsertions.map(\.name)).map {
                 .init(user: $0, errorCode: KafkaErrorCode.securityDisabled.rawValue, errorMessage: "no credential store")
-            })
+            }))
         }
+        return call.eventLoop.makeFutureWithTask { await Self.alter(request, store) }
+    }
+
+    private static func alter(_ request: AlterUserScramCredentialsRequest, _ store: CredentialStore) async -> AlterUserScramCredentialsResponse {
         var results: [String: (KafkaErrorCode, String?)] = [:]
         var order: [String] = []
         func note(_ user: String, _ code: KafkaErrorCode, _ message: String? = nil) {
@@ -53,7 +58,7 @@ extension KafkaAPIs {
                 note(deletion.name, .unsupportedSaslMechanism, "Unknown SCRAM mechanism"); continue
             }
             do throws(SecurityError) {
-                try store.delete(user: deletion.name, mechanism: mechanism)
+                try await store.deleteAnywhere(user: deletion.name, mechanism: mechanism)
                 note(deletion.name, .none)
             } catch {
                 note(deletion.name, error.code == .unknownUser ? .resourceNotFound : .unacceptableCredential, error.message)
@@ -74,7 +79,7 @@ extension KafkaAPIs {
                 note(upsertion.name, .unacceptableCredential, "empty salt or a salted password of the wrong length"); continue
             }
             do throws(SecurityError) {
-                try store.upsert(user: upsertion.name, ScramCredential(mechanism: mechanism, salt: salt, iterations: iterations, saltedPassword: salted))
+                try await store.upsertAnywhere(user: upsertion.name, ScramCredential(mechanism: mechanism, salt: salt, iterations: iterations, saltedPassword: salted))
                 note(upsertion.name, .none)
             } catch {
                 note(upsertion.name, .unacceptableCredential, error.message)

@@ -66,7 +66,7 @@ struct KafkaAPIs: Sendable {
             return now(SaslAuthenticateResponse(
                 errorCode: KafkaErrorCode.illegalSaslState.rawValue, errorMessage: "SASL is not enabled on this listener"))
         case .describeUserScramCredentials(let r): return now(describeUserScramCredentials(r, call))
-        case .alterUserScramCredentials(let r): return now(alterUserScramCredentials(r, call))
+        case .alterUserScramCredentials(let r): return later(alterUserScramCredentials(r, call))
         case .metadata(let r): return later(metadata(r, call))
         case .produce(let r): return Started(reply: produce(r, call))
         case .fetch(let r): return fetch(r, call)

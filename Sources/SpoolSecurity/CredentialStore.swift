@@ -13,6 +13,10 @@ import Glibc
 /// other's changes; the broker re-reads the file when it changed on disk, so users
 /// created by the command line can log in without a restart.
 ///
+/// In cluster mode the store is replicated instead (`init(replicated:)`): it holds in memory
+/// what the cluster's metadata holds (`replaceAll`, from the cluster layer's watch) and sends
+/// changes there (`CredentialReplication`, set by the cluster layer); nothing goes to files.
+///
 /// ```swift
 /// let store = try CredentialStore(directory: "spool-data")
 /// try store.upsert(user: "alice", try .derive(password: "secret", mechanism: .sha512))
@@ -32,11 +36,62 @@ public final class CredentialStore: Sendable {
         var stamp: (Int, Int, Int) = (0, 0, -1)
     }
     private let state = Mutex(State())
+    /// Cluster mode: no file; changes go to `replication`, contents come from `replaceAll`.
+    public let isReplicated: Bool
+    private let replication = Mutex<(any CredentialReplication)?>(nil)
+
+    /// A replicated store (cluster mode): empty until the cluster layer's first `replaceAll`;
+    /// changes fail until it calls `replicate(through:)`.
+    public init(replicated: Void) {
+        path = ""
+        lockPath = ""
+        isReplicated = true
+    }
+
+    /// Cluster mode: where changes go from now on.
+    public func replicate(through replication: any CredentialReplication) {
+        self.replication.withLock { $0 = replication }
+    }
+
+    /// Cluster mode: replaces every credential with what the cluster's metadata holds.
+    public func replaceAll(_ users: [String: [ScramMechanism: ScramCredential]]) {
+        precondition(isReplicated, "only a replicated store takes its contents from the cluster")
+        state.withLock { $0.users = users }
+    }
+
+    /// Adds or replaces a credential in either mode: the file, or the cluster's metadata (then
+    /// at once in this store too; every broker's watch applies it).
+    public func upsertAnywhere(user: String, _ credential: ScramCredential) async throws(SecurityError) {
+        guard isReplicated else { return try upsert(user: user, credential) }
+        try Self.validate(user: user)
+        try await replicationTarget().upsert(user: user, credential)
+        state.withLock { $0.users[user, default: [:]][credential.mechanism] = credential }
+    }
+
+    /// Removes a credential in either mode (every mechanism when `mechanism` is nil).
+    public func deleteAnywhere(user: String, mechanism: ScramMechanism? = nil) async throws(SecurityError) {
+        guard isReplicated else { return try delete(user: user, mechanism: mechanism) }
+        guard try await replicationTarget().delete(user: user, mechanism: mechanism) else {
+            throw SecurityError(.unknownUser, "no credential for user \(user)\(mechanism.map { " and \($0.name)" } ?? "")")
+        }
+        state.withLock { state in
+            if let mechanism { state.users[user]?[mechanism] = nil } else { state.users[user] = nil }
+            if state.users[user]?.isEmpty == true { state.users[user] = nil }
+        }
+    }
+
+    private func replicationTarget() throws(SecurityError) -> any CredentialReplication {
+        guard let target = replication.withLock({ $0 }) else {
+            throw SecurityError(.storage, "the broker has not joined the cluster yet; try again")
+        }
+        return target
+    }
 
     /// Opens (or prepares) the store in `directory`; the file is created on the first change.
     public init(directory: String) throws(SecurityError) {
         path = directory + "/" + Self.fileName
         lockPath = directory + "/credentials.lock"
+        isReplicated = false
         try state.withLock { state throws(SecurityError) in try reload(&state, force: true) }
     }
 
@@ -89,6 +144,7 @@ public final class CredentialStore: Sendable {
     // MARK: The file
 
     private func change(_ body: (inout [String: [ScramMechanism: ScramCredential]]) throws(SecurityError) -> Void) throws(SecurityError) {
+        guard !isReplicated else { throw SecurityError(.storage, "a replicated credential store changes through the cluster (upsertAnywhere, deleteAnywhere)") }
         let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw SecurityError(.storage, "cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lock) }
@@ -111,6 +167,7 @@ public final class CredentialStore: Sendable {
     }
 
     private func reload(_ state: inout State, force: Bool) throws(SecurityError) {
+        guard !isReplicated else { return }
         let now = stamp()
         guard force || now != state.stamp else { return }
         state.stamp = now

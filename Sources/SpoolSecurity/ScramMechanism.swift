@@ -56,7 +56,7 @@ public enum ScramMechanism: String, Sendable, CaseIterable, Codable {
 
     /// Hi(password, salt, i): PBKDF2 with this hash. SCRAM's iteration counts are far
     /// below what the checked PBKDF2 accepts, hence the unchecked form.
-    func saltedPassword(_ password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
+    public func saltedPassword(_ password: [UInt8], salt: [UInt8], iterations: Int) -> [UInt8] {
         let hash: KDF.Insecure.PBKDF2.HashFunction = self == .sha256 ? .sha256 : .sha512
         // Only fails on an output length or round count out of range, which callers exclude.
         let key = try! KDF.Insecure.PBKDF2.deriveKey(

@@ -15,10 +15,36 @@ public final class ClientQuotaStore: Sendable {
     let io: FileIO
     private let quotas: Mutex<[QuotaEntity: QuotaValues]>
     private let writer = Mutex(())
+    /// Cluster mode: no file; the cluster layer sets the contents (`replaceAll`).
+    public let isReplicated: Bool
+
+    /// An empty store that the cluster layer fills (`replaceAll`); nothing is written to files.
+    public init(replicated: Void) {
+        path = ""
+        io = PosixFileIO()
+        quotas = Mutex([:])
+        isReplicated = true
+    }
+
+    /// Cluster mode: replaces every quota with what the cluster's metadata holds.
+    public func replaceAll(_ next: [QuotaEntity: QuotaValues]) {
+        precondition(isReplicated, "only a replicated quota store takes its contents from the cluster")
+        quotas.withLock { $0 = next }
+    }
+
+    /// Throws `invalidConfig` unless every rate set is in 1...`maxByteRate`.
+    public static func validate(_ values: QuotaValues) throws {
+        for rate in [values.producerByteRate, values.consumerByteRate].compactMap({ $0 }) {
+            guard rate > 0 && rate <= maxByteRate else {
+                throw StorageError(.invalidConfig, "a byte rate must be between 1 and \(maxByteRate) bytes/s, not \(rate)")
+            }
+        }
+    }
 
     public init(dataDirectory: String, io: FileIO = PosixFileIO()) throws {
         path = dataDirectory + "/" + Self.fileName
         self.io = io
+        isReplicated = false
         var loaded: [QuotaEntity: QuotaValues] = [:]
         for line in try MetadataFile.readLines(path, header: Self.header, io: io) ?? [] {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -54,6 +80,7 @@ public final class ClientQuotaStore: Sendable {
                 throw StorageError(.invalidConfig, "a byte rate must be between 1 and \(Self.maxByteRate) bytes/s, not \(rate)")
             }
         }
+        guard !isReplicated else { throw StorageError(.invalidConfig, "client quotas change through the cluster in cluster mode") }
         try writer.withLock { _ in
             var next = quotas.withLock { $0 }
             if values.isEmpty { next.removeValue(forKey: entity) } else { next[entity] = values }

@@ -194,7 +194,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         // The credential store is always there: Describe/AlterUserScramCredentials answer on
         // every listener, SASL listeners check against it.
-        base.credentials = try? CredentialStore(directory: broker.storage.dataDirectory)
+        base.credentials = try credentialStore(dataDirectory: broker.storage.dataDirectory)
         if let text = settings["sasl.enabled.mechanisms"] {
             let mechanisms = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             guard !mechanisms.isEmpty, mechanisms.allSatisfy(SaslServerSession.mechanisms.contains) else {
@@ -271,7 +271,7 @@ struct BrokerCommand: AsyncParsableCommand {
             security.authentication = value
         }
         if security.authentication != .none {
-            guard let store = try? CredentialStore(directory: broker.storage.dataDirectory) else {
+            guard let store = try credentialStore(dataDirectory: broker.storage.dataDirectory) else {
                 throw ValidationError("cannot open the credential store in \(broker.storage.dataDirectory)")
             }
             security.credentials = store
@@ -405,6 +405,17 @@ struct BrokerCommand: AsyncParsableCommand {
         _ = try clusterSettings()
     }
 
+    /// Cluster mode: the one credential store of every listener, filled from the cluster's
+    /// metadata (one broker per process, so one store).
+    static let replicatedCredentials = CredentialStore(replicated: ())
+
+    /// The listeners' credential store: the replicated one in cluster mode, else the data
+    /// directory's file (nil if it cannot be opened).
+    func credentialStore(dataDirectory: String) throws -> CredentialStore? {
+        if try clusterSettings() != nil { return Self.replicatedCredentials }
+        return try? CredentialStore(directory: dataDirectory)
+    }
+
     func clusterSettings() throws -> ClusterOptions.Settings? {
         try cluster.resolve(file: fileSettings())
     }
@@ -456,6 +467,7 @@ struct BrokerCommand: AsyncParsableCommand {
         var clusteredConfig = try brokerConfig()
         if let settings = try clusterSettings() {
             clusteredConfig.nodeId = settings.nodeId
+            clusteredConfig.securityInCluster = true
             clusteredConfig.replicaLagTimeMaxMillis = settings.replicaLagTimeMaxMillis
         }
         let config = clusteredConfig
@@ -468,11 +480,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let admin = try ops.http.map { http in
             var auth: AdminHTTPAuth?
             if ops.httpAuth ?? config.authorization.enabled {
-                let store: CredentialStore
-                do {
-                    store = try CredentialStore(directory: config.storage.dataDirectory)
-                } catch {
-                    throw CLIError("the admin listener's login needs the credential store: \(error)")
+                guard let store = try credentialStore(dataDirectory: config.storage.dataDirectory) else {
+                    throw CLIError("the admin listener's login needs the credential store in \(config.storage.dataDirectory)")
                 }
                 let tokens = try ops.httpTokenFile.map { path in
                     do { return try BearerTokens(file: path) } catch { throw CLIError("http.auth.token-file: \(error)") }
@@ -499,7 +508,11 @@ struct BrokerCommand: AsyncParsableCommand {
                 configuration.leaseTTLSeconds = settings.leaseTTLSeconds
                 configuration.defaultReplicationFactor = settings.defaultReplicationFactor
                 let member = try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
-                return try ClusterReplicaManager(member: member, broker: broker, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
+                let credentials = Self.replicatedCredentials
+                let manager = try ClusterReplicaManager(member: member, broker: broker, credentials: credentials,
+                                                        logger: Logger(label: "spool.cluster"), factory: metricsFactory)
+                credentials.replicate(through: manager)
+                return manager
             }
         }
         let nativeSecurity = try nativeSecurity()

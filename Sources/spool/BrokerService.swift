@@ -84,6 +84,7 @@ final class BrokerService: Service, Sendable {
             // Topic administration and the core's replication calls go to the cluster from now on.
             server.broker.clusterAdministration = manager
             server.broker.replicationDelegate = manager
+            server.broker.clusterSecurity = manager
             membership = Task {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await manager.member.run() }

@@ -15,10 +15,26 @@ public final class AclStore: Sendable {
     let io: FileIO
     private let acls = NIOLockedValueBox<Set<AclBinding>>([])
     private let writer = NIOLock()
+    /// Cluster mode: no file; the cluster layer sets the contents (`replaceAll`).
+    public let isReplicated: Bool
+
+    /// An empty store that the cluster layer fills (`replaceAll`); nothing is written to files.
+    public init(replicated: Void) {
+        path = ""
+        io = PosixFileIO()
+        isReplicated = true
+    }
+
+    /// Cluster mode: replaces every ACL with what the cluster's metadata holds.
+    public func replaceAll(_ next: Set<AclBinding>) {
+        precondition(isReplicated, "only a replicated ACL store takes its contents from the cluster")
+        acls.withLockedValue { $0 = next }
+    }
 
     public init(dataDirectory: String, io: FileIO = PosixFileIO()) throws {
         path = dataDirectory + "/" + Self.fileName
         self.io = io
+        isReplicated = false
         guard let bytes = try Directory.readFile(path, io: io) else { return }
         var lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         guard lines.first == Substring(Self.header) else { throw StorageError(.corrupt, "\(path) does not start with '\(Self.header)'") }
@@ -58,6 +74,7 @@ public final class AclStore: Sendable {
     }
 
     private func change(_ body: (inout Set<AclBinding>) throws -> Void) throws {
+        guard !isReplicated else { throw StorageError(.invalidConfig, "ACLs change through the cluster in cluster mode") }
         try writer.withLock {
             var next = all
             try body(&next)
