@@ -207,6 +207,7 @@ let package = Package(
                 "SpoolProtocol",
                 "SpoolAdminHTTP",
                 "SpoolCluster",
+                "SpoolCoordination",
                 "SpoolEtcd",
                 "SpoolSecurity",
                 "SpoolReplication",

@@ -35,6 +35,11 @@ public struct ClusterOperations: Sendable {
         Set(try await client.range(.prefix(keys.brokersPrefix)).kvs.compactMap { Int32($0.key.dropFirst(keys.brokersPrefix.count)) })
     }
 
+    /// How many partitions `topic` has, nil if there is no such topic.
+    public func partitionCount(_ topic: String) async throws -> Int32? {
+        try await topicStore.read(topic)?.record.partitions
+    }
+
     // MARK: Elections
 
     /// Elects leaders of `partitions` (nil: every partition of every topic; then partitions

@@ -498,6 +498,7 @@ struct BrokerCommand: AsyncParsableCommand {
                     nativeAddress: native, kafkaAddress: kafka ?? "")
                 configuration.leaseTTLSeconds = settings.leaseTTLSeconds
                 configuration.defaultReplicationFactor = settings.defaultReplicationFactor
+                configuration.preferredLeaderIntervalSeconds = settings.preferredLeaderIntervalSeconds
                 let member = try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
                 return try ClusterReplicaManager(member: member, broker: broker, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
             }
