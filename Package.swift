@@ -289,7 +289,7 @@ let package = Package(
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
         .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
-        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", nioCore]),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", "SpoolRecords", nioCore]),
         .testTarget(
             name: "SpoolClientTests",
             dependencies: [

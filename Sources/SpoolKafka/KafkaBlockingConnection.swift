@@ -5,7 +5,8 @@ import NIOCore
 
 /// A blocking Kafka client over a plain IPv4 socket: one request at a time, answered before
 /// the next. For tools (`spool quota`) and tests against a broker process, never a data
-/// path. Only non-flexible versions (no tagged header fields).
+/// path. Flexible versions get header v2 (an empty tag section) and their answers' header
+/// tag section is skipped.
 ///
 /// ```swift
 /// let connection = try KafkaBlockingConnection(host: "127.0.0.1", port: 9092)
@@ -49,12 +50,18 @@ public final class KafkaBlockingConnection {
     /// Sends `body` and returns the response body (after the correlation id).
     public func call<M: KafkaMessage>(_ api: KafkaApiKey, version: Int16, _ body: M) throws -> ByteBuffer {
         try send(api, version: version, body)
-        return try receive()
+        var answer = try receive()
+        // Response header v1 (flexible, except ApiVersions' which is always v0) ends in a tag section.
+        if api.isFlexible(version) && api != .apiVersions {
+            var reader = KafkaReader(answer)
+            do { try KafkaRequestHeader.skipTagSection(from: &reader) } catch { throw Failure(description: "bad response header: \(error)") }
+            answer = reader.buffer
+        }
+        return answer
     }
 
     /// Sends a request without waiting for its answer.
     public func send<M: KafkaMessage>(_ api: KafkaApiKey, version: Int16, _ body: M) throws {
-        precondition(!api.isFlexible(version), "flexible versions need the tagged header fields")
         correlationId += 1
         var writer = KafkaWriter()
         writer.writeInt32(0)
