@@ -135,6 +135,16 @@ import Glibc
         return (p.errorCode, p.highWatermark, records)
     }
 
+    /// The value of the first sample of `metric` (any labels) in `id`'s /metrics, nil if absent.
+    func metric(_ cluster: Cluster, on id: Int32, _ metric: String) -> Double? {
+        guard let admin = cluster.brokers[id]?.adminAddress,
+              let text = try? String(contentsOf: URL(string: "http://\(admin)/metrics")!, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(metric + " ") || line.hasPrefix(metric + "{") {
+            return line.split(separator: " ").last.flatMap { Double($0) }
+        }
+        return nil
+    }
+
     func spool(_ cluster: Cluster, _ arguments: [String]) async throws -> CommandResult {
         let args = arguments + ["--etcd", cluster.etcd.endpoints, "--cluster-id", Self.clusterId]
         return try await offPool { try runCommand("spool", args) }
@@ -194,6 +204,12 @@ import Glibc
             cluster.kill9(preferred)
             _ = try await waitForPartition(cluster, on: other, "pref", seconds: Double(Self.ttl) + 10) { $0.leaderId >= 0 && $0.leaderId != preferred }
             #expect(try await offPool { try self.electLeaders(port: cluster.ports[other]!, "pref") }?.errorCode == 80)
+            // Metrics: the partition is under-replicated; the ElectLeaders answered on `other` counted; etcd calls timed.
+            let under = await eventually(seconds: 10) { (self.metric(cluster, on: other, "spool_cluster_under_replicated_partitions") ?? 0) >= 1 }
+            #expect(under, "spool_cluster_under_replicated_partitions never counted the partition")
+            #expect((metric(cluster, on: other, "spool_cluster_leader_elections_total") ?? 0) >= 1)
+            #expect((metric(cluster, on: other, "spool_etcd_request_seconds_count") ?? 0) >= 1)
+            #expect(metric(cluster, on: other, "spool_cluster_reassigning_partitions") == 0)
             var r = try await spool(cluster, ["cluster", "elect-leaders", "--topic", "pref", "--partition", "0"])
             #expect(r.status == 1 && r.stdout.contains("pref-0: PREFERRED_LEADER_NOT_AVAILABLE"), "\(r.stdout) \(r.stderr)")
             try await cluster.start(preferred, directory: directory)
@@ -226,11 +242,14 @@ import Glibc
             #expect(during.errorCode == 0 || during.errorCode == 6, "fetch during the move: \(during.errorCode)")
             let leaderNow = try await offPool { try self.partition(cluster, on: 2, "moves")?.leaderId } ?? leaderBefore
             #expect(try await offPool { try self.produce(port: cluster.ports[leaderNow]!, "moves", from: 100, count: 50) } == 0)
+            let reassigning = metric(cluster, on: 3, "spool_cluster_reassigning_partitions")
+            #expect(reassigning == 1 || reassigning == 0, "gauge: \(String(describing: reassigning))")
             let moved = try await waitForPartition(cluster, on: 3, "moves", seconds: 30) { $0.replicaNodes == [2, 3] && Set($0.isrNodes) == [2, 3] }
             try #require(moved != nil, "the reassignment never completed")
             #expect(moved!.leaderId == 2 || moved!.leaderId == 3)
             let listed = try await offPool { try self.listReassignments(port: cluster.ports[1]!) }
             #expect(listed.errorCode == 0 && listed.topics.isEmpty, "still listed: \(listed)")
+            #expect(await eventually(seconds: 5) { self.metric(cluster, on: 3, "spool_cluster_reassigning_partitions") == 0 })
             r = try await spool(cluster, ["topic", "reassign", "--list"])
             #expect(r.status == 0 && r.stdout.contains("no reassignment in progress"), "\(r.stdout)")
             // Broker 1 deletes its copy.
