@@ -207,6 +207,7 @@ let package = Package(
                 "SpoolProtocol",
                 "SpoolAdminHTTP",
                 "SpoolCluster",
+                "SpoolCoordination",
                 "SpoolEtcd",
                 "SpoolSecurity",
                 "SpoolReplication",
@@ -288,7 +289,7 @@ let package = Package(
         ),
         // Starts and drives `spool broker` processes for the end-to-end tests.
         .target(name: "SpoolTestSupport", path: "Tests/SpoolTestSupport"),
-        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", "SpoolSecurity", nioCore]),
+        .testTarget(name: "SpoolCLITests", dependencies: ["SpoolTestSupport", "SpoolKafka", "SpoolSecurity", "SpoolRecords", nioCore]),
         .testTarget(
             name: "SpoolClientTests",
             dependencies: [

@@ -1,3 +1,5 @@
+import SpoolRecords
+
 /// Topic administration in cluster mode: where a topic's existence, partitions, replication
 /// factor and configs are decided (etcd, through `SpoolCluster`), instead of local storage.
 /// Set on the broker (`Broker.clusterAdministration`) before the listeners start; every
@@ -23,6 +25,14 @@ public protocol ClusterAdministration: Sendable {
     func topicNames() -> [String]
     /// What Kafka's Metadata and DescribeCluster show: live brokers, controller, every topic.
     func metadataView() -> ClusterMetadataView
+    /// Kafka's ElectLeaders: elects leaders of `partitions` (nil: every partition; then only the
+    /// partitions an election was attempted for are answered) by compare-and-swap in etcd.
+    func electLeaders(_ type: ClusterElectionType, partitions: [TopicPartition]?) async -> [ClusterPartitionOutcome]
+    /// Kafka's AlterPartitionReassignments: per partition, a new target replica list, or nil to
+    /// cancel the reassignment in progress.
+    func alterReassignments(_ changes: [(partition: TopicPartition, replicas: [Int32]?)]) async -> [ClusterPartitionOutcome]
+    /// Kafka's ListPartitionReassignments: the reassignments in progress (of `partitions`, nil: all).
+    func listReassignments(_ partitions: [TopicPartition]?) -> [ClusterReassignmentStatus]
 }
 
 /// The cluster as this broker last learnt it from etcd.

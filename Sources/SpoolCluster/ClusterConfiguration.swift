@@ -17,6 +17,13 @@ public struct ClusterConfiguration: Sendable {
     public var kafkaAddress: String
     /// Replication factor of topics created without one (Kafka's `default.replication.factor`).
     public var defaultReplicationFactor: Int = 1
+    /// How often the controller gives leadership back to preferred replicas that are alive and
+    /// in sync, in seconds; 0 turns it off (Kafka's `auto.leader.rebalance.enable` and
+    /// `leader.imbalance.check.interval.seconds`, 300 s there; ours is short). ElectLeaders
+    /// still elects on demand.
+    public var preferredLeaderIntervalSeconds: Int = 5
+    /// Accepted `preferredLeaderIntervalSeconds` (0 = off).
+    public static let preferredLeaderIntervalSecondsRange: ClosedRange<Int> = 0...3600
 
     /// Largest replication factor accepted anywhere (Kafka's is an Int16; more is never useful).
     public static let replicationFactorMax = 32

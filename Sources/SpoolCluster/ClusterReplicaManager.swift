@@ -21,8 +21,9 @@ import SpoolSecurity
 /// - **The controller** (the broker `ControllerElection` elected) re-decides leadership every
 ///   `controllerInterval` from the snapshot: a leader gone → the first live ISR member leads at
 ///   epoch + 1, dead brokers leave the ISR, no live ISR member → offline unless the topic allows
-///   unclean election; every `preferredLeaderInterval`, the preferred replica leads again when
-///   alive and in sync (`LeaderDecisions`). Each change is a compare-and-swap on the record's mod
+///   unclean election; every `preferredLeaderIntervalSeconds` (configured; 0 = off), the
+///   preferred replica leads again when alive and in sync (`LeaderDecisions`); a reassignment
+///   whose target replicas are all in the ISR completes (`ReassignmentDecisions.complete`). Each change is a compare-and-swap on the record's mod
 ///   revision: a conflict (someone else wrote, or the snapshot was stale) is re-decided on the
 ///   next round from the newer snapshot; with etcd out of quorum nothing changes.
 ///
@@ -30,7 +31,13 @@ import SpoolSecurity
 ///   ACLs and client quotas changed through any broker are written under `security/`; every
 ///   broker replaces its replicated stores with what its snapshot holds whenever that changes.
 ///
-/// Metrics: `spool_cluster_leader_elections_total` (leader changes this controller wrote),
+/// - **On demand** (`ClusterOperations`): ElectLeaders and partition reassignments, answered by
+///   any broker straight on etcd by compare-and-swap. A broker removed from every partition of a
+///   topic deletes its copy.
+///
+/// Metrics: `spool_cluster_leader_elections_total` (leader changes this broker wrote: as
+/// controller, or for ElectLeaders / a reassignment it answered),
+/// `spool_cluster_reassigning_partitions` (gauge),
 /// `spool_cluster_under_replicated_partitions`, `spool_cluster_offline_partitions` (gauges, as
 /// this broker's snapshot shows them).
 public final class ClusterReplicaManager: ClusterAdministration, ReplicationDelegate, Sendable {
@@ -54,11 +61,12 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     let securityApplied = NIOLockedValueBox<(version: Int, revision: Int64)>((-1, 0))
     private let underReplicated: Gauge
     private let offline: Gauge
+    private let reassigning: Gauge
+    /// Elections and reassignments on demand.
+    public let operations: ClusterOperations
 
     /// How often the controller re-decides leadership.
     public static let controllerInterval: Duration = .milliseconds(250)
-    /// How often the controller moves leadership back to preferred replicas (Kafka: 300 s; ours is short).
-    public static let preferredLeaderInterval: Duration = .seconds(5)
     /// How long a create waits for this broker's snapshot to show the new topic.
     public static let createVisibleWait: Duration = .seconds(3)
     /// How many times a grow or alter is retried after losing a compare-and-swap.
@@ -78,6 +86,9 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         elections = Counter(label: "spool_cluster_leader_elections_total", factory: factory)
         underReplicated = Gauge(label: "spool_cluster_under_replicated_partitions", factory: factory)
         offline = Gauge(label: "spool_cluster_offline_partitions", factory: factory)
+        reassigning = Gauge(label: "spool_cluster_reassigning_partitions", factory: factory)
+        let elections = self.elections
+        operations = ClusterOperations(client: member.client, keys: keys, leaderChanged: { elections.increment() })
     }
 
     private var nodeId: Int32 { member.configuration.nodeId }
@@ -128,6 +139,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         let health = snap.health
         underReplicated.record(health.underReplicated)
         offline.record(health.offline)
+        reassigning.record(snap.topics.values.reduce(0) { $0 + $1.record.reassignments.count })
         for name in snap.topics.keys.sorted() {
             guard let topic = snap.topics[name] else { continue }
             guard topic.record.assignment.contains(where: { $0.contains(nodeId) }) else { continue }
@@ -150,12 +162,22 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
                 await apply(key, replicas: replicas, versioned)
             }
         }
-        // Topics the cluster no longer has: delete this broker's copy.
-        let gone = hosted.withLockedValue { hosted in hosted.keys.filter { snap.topics[$0] == nil } }
+        // Topics the cluster no longer has, or no longer assigns here (reassigned away): delete
+        // this broker's copy, after its partitions' states stop their fetchers and leaders.
+        let gone = hosted.withLockedValue { hosted in
+            hosted.keys.filter { name in snap.topics[name].map { !$0.record.assignment.contains { $0.contains(nodeId) } } ?? true }
+        }
         for name in gone {
+            if let topic = snap.topics[name] {
+                for (p, replicas) in topic.record.assignment.enumerated() {
+                    guard let versioned = snap.states[TopicPartitionKey(topic: name, partition: Int32(p))] else { continue }
+                    await apply(TopicPartitionKey(topic: name, partition: Int32(p)), replicas: replicas, versioned)
+                }
+            }
             do {
                 try await broker.deleteHostedTopic(name)
-                logger.info("deleted topic the cluster deleted", metadata: ["topic": "\(name)"])
+                logger.info(snap.topics[name] == nil ? "deleted topic the cluster deleted" : "deleted topic reassigned away",
+                            metadata: ["topic": "\(name)"])
             } catch let error as BrokerError where error.code == .unknownTopic {
             } catch {
                 logger.error("could not delete topic", metadata: ["topic": "\(name)", "error": "\(error)"])
@@ -193,7 +215,8 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
                 lastPreferred = .now
                 continue
             }
-            let preferredDue = ContinuousClock.now - lastPreferred >= Self.preferredLeaderInterval
+            let interval = member.configuration.preferredLeaderIntervalSeconds
+            let preferredDue = interval > 0 && ContinuousClock.now - lastPreferred >= .seconds(interval)
             if preferredDue { lastPreferred = .now }
             let snap = current
             let live = snap.liveBrokers
@@ -202,6 +225,11 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
                 for (p, replicas) in topic.record.assignment.enumerated() {
                     let key = TopicPartitionKey(topic: name, partition: Int32(p))
                     guard let versioned = snap.states[key] else { continue }
+                    if let (record, state) = ReassignmentDecisions.complete(topic.record, partition: Int32(p), state: versioned.state, live: live),
+                       member.current.isController {
+                        await completeReassignment(topic, partition: Int32(p), record: record, from: versioned, to: state)
+                        break  // the topic record changed: the rest of its partitions next round
+                    }
                     var next = LeaderDecisions.onBrokersChanged(replicas: replicas, state: versioned.state, live: live,
                                                                 unclean: topic.record.uncleanLeaderElection)
                     if next == nil && preferredDue {
@@ -221,6 +249,21 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
                     }
                 }
             }
+        }
+    }
+
+    /// Writes a completed reassignment (record and state in one transaction); a conflict is
+    /// re-decided next round.
+    private func completeReassignment(_ topic: VersionedTopicRecord, partition: Int32, record: TopicRecord,
+                                      from versioned: VersionedPartitionState, to state: PartitionState) async {
+        do {
+            if case .written = try await topicStore.update(topic.name, from: topic, to: record, states: [partition: (versioned, state)]) {
+                if state.leader != versioned.state.leader { elections.increment() }
+                logger.notice("reassignment completed", metadata: [
+                    "partition": "\(topic.name)-\(partition)", "replicas": "\(record.assignment[Int(partition)])", "to": "\(state)"])
+            }
+        } catch {
+            // etcd unreachable: the next round re-decides.
         }
     }
 
@@ -343,6 +386,18 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     }
 
     public func topicNames() -> [String] { current.topics.keys.sorted() }
+
+    public func electLeaders(_ type: ClusterElectionType, partitions: [TopicPartition]?) async -> [ClusterPartitionOutcome] {
+        await operations.electLeaders(type == .unclean ? .unclean : .preferred, partitions: partitions)
+    }
+
+    public func alterReassignments(_ changes: [(partition: TopicPartition, replicas: [Int32]?)]) async -> [ClusterPartitionOutcome] {
+        await operations.alterReassignments(changes)
+    }
+
+    public func listReassignments(_ partitions: [TopicPartition]?) -> [ClusterReassignmentStatus] {
+        ClusterOperations.reassignments(in: current.topics, partitions)
+    }
 
     public func metadataView() -> ClusterMetadataView {
         let snap = current

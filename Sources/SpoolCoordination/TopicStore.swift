@@ -69,6 +69,26 @@ public struct TopicStore: Sendable {
         return txn.succeeded ? .written(revision: txn.revision) : .conflict
     }
 
+    /// Replaces the record and some of its partitions' states in one transaction, if the record
+    /// is still at `old.modRevision` and each state still at the mod revision it was read at
+    /// (a reassignment changes both; `.conflict` when any moved).
+    public func update(_ name: String, from old: VersionedTopicRecord, to record: TopicRecord,
+                       states: [Int32: (from: VersionedPartitionState, to: PartitionState)]) async throws -> Outcome {
+        let key = try keys.topic(name)
+        var puts: [EtcdOperation] = [.put(key, try JSONValue.encode(record))]
+        var compares: [EtcdCompare] = [.modRevision(key, .equal, old.modRevision)]
+        for (partition, change) in states.sorted(by: { $0.key < $1.key }) {
+            guard change.to.leaderEpoch >= 0, change.to.partitionEpoch >= 0, change.to.leader >= -1 else {
+                throw EtcdError(.invalidArgument, "partition state \(change.to) has a negative epoch or leader below -1")
+            }
+            let stateKey = try keys.partitionState(topic: name, partition: partition)
+            compares.append(.modRevision(stateKey, .equal, change.from.modRevision))
+            puts.append(.put(stateKey, try JSONValue.encode(change.to)))
+        }
+        let txn = try await client.txn(compare: compares, success: puts)
+        return txn.succeeded ? .written(revision: txn.revision) : .conflict
+    }
+
     /// Deletes the topic record and every partition state under it. `.conflict` when there was no record.
     public func delete(_ name: String) async throws -> Outcome {
         let key = try keys.topic(name)

@@ -103,6 +103,9 @@ struct KafkaAPIs: Sendable {
         case .describeAcls(let r): return now(describeAcls(r, call))
         case .deleteAcls(let r): return later(deleteAcls(r, call))
         case .describeCluster(let r): return now(describeCluster(r, call))
+        case .electLeaders(let r): return later(electLeaders(r, call))
+        case .alterPartitionReassignments(let r): return later(alterPartitionReassignments(r, call))
+        case .listPartitionReassignments(let r): return now(listPartitionReassignments(r, call))
         }
     }
 

@@ -5,7 +5,8 @@ import NIOCore
 
 /// A blocking Kafka client over a plain IPv4 socket: one request at a time, answered before
 /// the next. For tools (`spool quota`) and tests against a broker process, never a data
-/// path. Flexible versions too (the header writes its tag section; the answer's is skipped).
+/// path. Flexible versions get header v2 (an empty tag section) and their answers' header
+/// tag section is skipped.
 ///
 /// ```swift
 /// let connection = try KafkaBlockingConnection(host: "127.0.0.1", port: 9092)
@@ -50,11 +51,10 @@ public final class KafkaBlockingConnection {
     public func call<M: KafkaMessage>(_ api: KafkaApiKey, version: Int16, _ body: M) throws -> ByteBuffer {
         try send(api, version: version, body)
         var answer = try receive()
+        // Response header v1 (flexible, except ApiVersions' which is always v0) ends in a tag section.
         if api.isFlexible(version) && api != .apiVersions {
-            // Response header v1: an (empty) tag section after the correlation id.
             var reader = KafkaReader(answer)
-            let tags = try reader.readUnsignedVarint()
-            guard tags == 0 else { throw Failure(description: "tagged fields in a response header") }
+            do { try KafkaRequestHeader.skipTagSection(from: &reader) } catch { throw Failure(description: "bad response header: \(error)") }
             answer = reader.buffer
         }
         return answer

@@ -73,6 +73,9 @@ public enum KafkaErrorCode: Int16, Hashable, Sendable, CaseIterable {
     case preferredLeaderNotAvailable = 80
     case groupMaxSizeReached = 81
     case fencedInstanceId = 82
+    case eligibleLeadersNotAvailable = 83
+    case electionNotNeeded = 84
+    case noReassignmentInProgress = 85
     case groupSubscribedToTopic = 86
     case unstableOffsetCommit = 88
     case throttlingQuotaExceeded = 89

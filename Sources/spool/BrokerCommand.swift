@@ -507,6 +507,7 @@ struct BrokerCommand: AsyncParsableCommand {
                     nativeAddress: native, kafkaAddress: kafka ?? "")
                 configuration.leaseTTLSeconds = settings.leaseTTLSeconds
                 configuration.defaultReplicationFactor = settings.defaultReplicationFactor
+                configuration.preferredLeaderIntervalSeconds = settings.preferredLeaderIntervalSeconds
                 let member = try ClusterMember(configuration: configuration, logger: Logger(label: "spool.cluster"), factory: metricsFactory)
                 let credentials = Self.replicatedCredentials
                 let manager = try ClusterReplicaManager(member: member, broker: broker, credentials: credentials,

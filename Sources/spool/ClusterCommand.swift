@@ -7,8 +7,8 @@ import SpoolEtcd
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
-        abstract: "Inspect a Spool cluster (brokers started with --etcd).",
-        subcommands: [ClusterStatusCommand.self]
+        abstract: "Inspect and operate a Spool cluster (brokers started with --etcd).",
+        subcommands: [ClusterStatusCommand.self, ElectLeadersCommand.self]
     )
 }
 

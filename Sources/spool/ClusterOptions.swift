@@ -17,9 +17,11 @@ struct ClusterOptions: ParsableArguments {
     var defaultReplicationFactor: Int?
     @Option(help: "A follower not caught up with the leader for this long leaves the ISR, \(Self.replicaLagRange.lowerBound)...\(Self.replicaLagRange.upperBound) ms. Default: 30000 (config: replica.lag.time.max.ms).")
     var replicaLagTimeMaxMs: Int64?
+    @Option(help: "How often the controller gives leadership back to preferred replicas, seconds, 0 (off)...3600. Default: 5 (config: leader.imbalance.check.interval.seconds).")
+    var leaderImbalanceCheckIntervalSeconds: Int?
 
     static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor",
-                       "replica.lag.time.max.ms"]
+                       "replica.lag.time.max.ms", "leader.imbalance.check.interval.seconds"]
     static let replicaLagRange: ClosedRange<Int64> = 500...86_400_000
 
     /// The resolved cluster settings, or nil in single-broker mode.
@@ -30,6 +32,7 @@ struct ClusterOptions: ParsableArguments {
         var leaseTTLSeconds: Int64
         var defaultReplicationFactor: Int
         var replicaLagTimeMaxMillis: Int64
+        var preferredLeaderIntervalSeconds: Int
     }
 
     func resolve(file: [String: String]) throws -> Settings? {
@@ -39,9 +42,10 @@ struct ClusterOptions: ParsableArguments {
         let ttlText = clusterLeaseTtlSeconds.map(String.init) ?? file["cluster.lease.ttl.seconds"]
         let rfText = defaultReplicationFactor.map(String.init) ?? file["default.replication.factor"]
         let lagText = replicaLagTimeMaxMs.map(String.init) ?? file["replica.lag.time.max.ms"]
+        let imbalanceText = leaderImbalanceCheckIntervalSeconds.map(String.init) ?? file["leader.imbalance.check.interval.seconds"]
         guard let etcd, !etcd.isEmpty else {
-            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil || lagText != nil {
-                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds, default.replication.factor and replica.lag.time.max.ms need etcd.endpoints (--etcd URL[,URL...])")
+            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil || lagText != nil || imbalanceText != nil {
+                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds, default.replication.factor, replica.lag.time.max.ms and leader.imbalance.check.interval.seconds need etcd.endpoints (--etcd URL[,URL...])")
             }
             return nil
         }
@@ -72,6 +76,13 @@ struct ClusterOptions: ParsableArguments {
             }
             lag = v
         }
+        var imbalance = 5
+        if let imbalanceText {
+            guard let v = Int(imbalanceText), ClusterConfiguration.preferredLeaderIntervalSecondsRange.contains(v) else {
+                throw ValidationError("leader.imbalance.check.interval.seconds must be an integer in 0...3600 (got '\(imbalanceText)')")
+            }
+            imbalance = v
+        }
         let endpoints: [EtcdEndpoint]
         do {
             endpoints = try EtcdEndpoint.list(etcd)
@@ -80,6 +91,6 @@ struct ClusterOptions: ParsableArguments {
         }
         guard !endpoints.isEmpty else { throw ValidationError("etcd.endpoints names no endpoint") }
         return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl, defaultReplicationFactor: rf,
-                        replicaLagTimeMaxMillis: lag)
+                        replicaLagTimeMaxMillis: lag, preferredLeaderIntervalSeconds: imbalance)
     }
 }

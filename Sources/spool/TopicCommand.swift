@@ -7,7 +7,7 @@ struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic",
         abstract: "Manage topics.",
-        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self, Recover.self]
+        subcommands: [Create.self, List.self, Describe.self, Alter.self, Delete.self, Recover.self, ReassignCommand.self]
     )
 
     struct Create: AsyncParsableCommand {

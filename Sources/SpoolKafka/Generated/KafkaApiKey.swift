@@ -36,7 +36,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
     case saslAuthenticate = 36
     case createPartitions = 37
     case deleteGroups = 42
+    case electLeaders = 43
     case incrementalAlterConfigs = 44
+    case alterPartitionReassignments = 45
+    case listPartitionReassignments = 46
     case offsetDelete = 47
     case describeClientQuotas = 48
     case alterClientQuotas = 49
@@ -81,7 +84,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .saslAuthenticate: "SaslAuthenticate"
         case .createPartitions: "CreatePartitions"
         case .deleteGroups: "DeleteGroups"
+        case .electLeaders: "ElectLeaders"
         case .incrementalAlterConfigs: "IncrementalAlterConfigs"
+        case .alterPartitionReassignments: "AlterPartitionReassignments"
+        case .listPartitionReassignments: "ListPartitionReassignments"
         case .offsetDelete: "OffsetDelete"
         case .describeClientQuotas: "DescribeClientQuotas"
         case .alterClientQuotas: "AlterClientQuotas"
@@ -128,7 +134,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .saslAuthenticate: 0...2
         case .createPartitions: 0...3
         case .deleteGroups: 0...2
+        case .electLeaders: 0...2
         case .incrementalAlterConfigs: 0...1
+        case .alterPartitionReassignments: 0...0
+        case .listPartitionReassignments: 0...0
         case .offsetDelete: 0...0
         case .describeClientQuotas: 0...1
         case .alterClientQuotas: 0...1
@@ -175,7 +184,10 @@ public enum KafkaApiKey: Int16, CaseIterable, Sendable {
         case .saslAuthenticate: 2
         case .createPartitions: 2
         case .deleteGroups: 2
+        case .electLeaders: 2
         case .incrementalAlterConfigs: 1
+        case .alterPartitionReassignments: 0
+        case .listPartitionReassignments: 0
         case .offsetDelete: nil
         case .describeClientQuotas: 1
         case .alterClientQuotas: 1

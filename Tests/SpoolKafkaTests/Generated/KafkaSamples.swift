@@ -105,9 +105,18 @@ func withSamples(_ api: KafkaApiKey, version: Int16, nulls: Bool, _ check: (any 
     case .deleteGroups:
         try check(DeleteGroupsRequest.sample(version: version, nulls: nulls))
         try check(DeleteGroupsResponse.sample(version: version, nulls: nulls))
+    case .electLeaders:
+        try check(ElectLeadersRequest.sample(version: version, nulls: nulls))
+        try check(ElectLeadersResponse.sample(version: version, nulls: nulls))
     case .incrementalAlterConfigs:
         try check(IncrementalAlterConfigsRequest.sample(version: version, nulls: nulls))
         try check(IncrementalAlterConfigsResponse.sample(version: version, nulls: nulls))
+    case .alterPartitionReassignments:
+        try check(AlterPartitionReassignmentsRequest.sample(version: version, nulls: nulls))
+        try check(AlterPartitionReassignmentsResponse.sample(version: version, nulls: nulls))
+    case .listPartitionReassignments:
+        try check(ListPartitionReassignmentsRequest.sample(version: version, nulls: nulls))
+        try check(ListPartitionReassignmentsResponse.sample(version: version, nulls: nulls))
     case .offsetDelete:
         try check(OffsetDeleteRequest.sample(version: version, nulls: nulls))
         try check(OffsetDeleteResponse.sample(version: version, nulls: nulls))
