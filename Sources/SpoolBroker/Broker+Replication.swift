@@ -253,8 +253,8 @@ extension Broker {
             try BrokerError.translate {
                 let log = try storage.partition(tp)
                 let end = log.endOffset
+                try log.truncate(to: offset) // at the end: drops an epoch this replica led without appending
                 guard offset < end else { return }
-                try log.truncate(to: offset)
                 producers.reset(tp)
                 events.logger.info("truncated \(tp) from \(end) to \(offset) (divergent tail)")
             }

@@ -484,8 +484,11 @@ public final class PartitionLog: Sendable {
     /// the high watermark cut with it. Crash-safe by order: the recovery point moves back
     /// first (a crash part-way re-checks the cut segment at open), then the files are cut
     /// and fsynced, then the epoch file is rewritten (entries past the log end are dropped
-    /// at open too). `offset` must be a batch boundary ≥ the first segment's base; at or
-    /// past the log end nothing changes.
+    /// at open too). `offset` must be a batch boundary ≥ the first segment's base. At or past
+    /// the log end no record is cut, but an epoch entry starting at the log end is dropped: an
+    /// epoch this replica assigned as leader without appending anything (as Kafka's
+    /// `truncateTo` does). The new leader never had that epoch, and a follower still naming it
+    /// as its last fetched epoch would be told it diverged at every fetch.
     public func truncate(to offset: Int64) throws {
         let cut = try state.withLock { s -> Bool in
             if s.closed { throw StorageError(.closed, "partition \(topic)-\(partition) is closed") }
@@ -511,7 +514,10 @@ public final class PartitionLog: Sendable {
             if let hw = s.replicatedHighWatermark { s.replicatedHighWatermark = min(hw, s.segments.last!.nextOffset) }
             return true
         }
-        guard cut else { return }
+        guard cut else {
+            try state.withLock { s in try s.epochs.truncate(from: s.segments.last!.nextOffset) }
+            return
+        }
         try flush()
         try state.withLock { s in try s.epochs.truncate(from: s.segments.last!.nextOffset) }
         try checkpointHighWatermark()

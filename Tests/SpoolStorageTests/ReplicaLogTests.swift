@@ -49,6 +49,24 @@ import Testing
         try again.close()
     }
 
+    /// A replica elected at epoch 1 that appended nothing, then told by the next leader (which
+    /// never had epoch 1) that it diverged at its log end: no record goes, the epoch does, so its
+    /// next fetch names epoch 0 and agrees with the leader.
+    @Test func truncatingAtTheEndDropsAnEpochThatAppendedNothing() throws {
+        let tmp = TempDir(); defer { tmp.cleanup() }
+        let log = try openLog(tmp.path)
+        var a = makeBatch(10)
+        _ = try log.append(validated: log.validate(a), &a, leaderEpoch: 0)
+        try log.assignLeaderEpoch(1)
+        #expect(log.latestLeaderEpoch == 1)
+        try log.truncate(to: 10)
+        #expect(log.endOffset == 10)
+        #expect(log.latestLeaderEpoch == 0)
+        #expect(log.leaderEpochs == [.init(epoch: 0, startOffset: 0)])
+        try log.close()
+        #expect(try openLog(tmp.path).leaderEpochs == [.init(epoch: 0, startOffset: 0)])
+    }
+
     @Test func followerKeepsTheLeadersOffsetsEpochsAndBytes() throws {
         let tmp = TempDir(); defer { tmp.cleanup() }
         let leaderDir = tmp.path + "/leader", followerDir = tmp.path + "/follower"
