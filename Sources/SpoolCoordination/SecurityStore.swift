@@ -47,24 +47,23 @@ public struct SecurityStore: Sendable {
     /// Puts ACLs, `txnOperationsMax` per transaction; returns the last revision written.
     @discardableResult
     public func putAcls(_ records: [AclRecord]) async throws -> Int64 {
-        var revision: Int64 = 0
-        var start = 0
-        while start < records.count {
-            let chunk = records[start..<min(records.count, start + Self.txnOperationsMax)]
-            revision = try await client.txn(compare: [], success: try chunk.map { .put(keys.acl($0), try JSONValue.encode($0)) }).revision
-            start += chunk.count
-        }
-        return revision
+        try await writeInChunks(try records.map { .put(keys.acl($0), try JSONValue.encode($0)) })
     }
 
     /// Deletes ACLs by key, `txnOperationsMax` per transaction; returns the last revision written.
     @discardableResult
     public func deleteAcls(keys aclKeys: [String]) async throws -> Int64 {
+        try await writeInChunks(aclKeys.map { .delete(.key($0)) })
+    }
+
+    /// Runs `operations` unconditionally, `txnOperationsMax` per transaction (etcd's limit on
+    /// operations in one), in order; returns the last revision written (0 for none).
+    private func writeInChunks(_ operations: [EtcdOperation]) async throws -> Int64 {
         var revision: Int64 = 0
         var start = 0
-        while start < aclKeys.count {
-            let chunk = aclKeys[start..<min(aclKeys.count, start + Self.txnOperationsMax)]
-            revision = try await client.txn(compare: [], success: chunk.map { .delete(.key($0)) }).revision
+        while start < operations.count {
+            let chunk = Array(operations[start..<min(operations.count, start + Self.txnOperationsMax)])
+            revision = try await client.txn(compare: [], success: chunk).revision
             start += chunk.count
         }
         return revision
