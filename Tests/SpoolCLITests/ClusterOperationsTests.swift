@@ -124,6 +124,34 @@ import Glibc
         return try ProduceResponse(from: &reader, version: 8).responses.first?.partitionResponses.first?.errorCode ?? -1
     }
 
+    /// `produce` to whichever broker leads (by `id`'s Metadata), again while the leadership is
+    /// still settling (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE), for at most 15 s.
+    func produceToLeader(_ cluster: Cluster, asking id: Int32, _ topic: String, from first: Int, count: Int) async throws -> Int16 {
+        let deadline = Date().addingTimeInterval(15)
+        var code: Int16 = -1
+        repeat {
+            if let leader = try? await offPool({ try self.partition(cluster, on: id, topic)?.leaderId }), let port = cluster.ports[leader] {
+                code = (try? await offPool { try self.produce(port: port, topic, from: first, count: count) }) ?? -1
+                if code == 0 { return 0 }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        } while Date() < deadline
+        return code
+    }
+
+    /// Fetches from `id` until its high watermark is `hw` (or at least `hw` with `orMore`), at most 15 s; the last answer.
+    /// (A produce retried after REQUEST_TIMED_OUT may have been stored twice: tests count from the leader's HW.)
+    func fetchUntil(_ cluster: Cluster, on id: Int32, _ topic: String, hw: Int64, orMore: Bool = false) async throws -> (errorCode: Int16, highWatermark: Int64, records: ByteBuffer)? {
+        let deadline = Date().addingTimeInterval(15)
+        var last: (errorCode: Int16, highWatermark: Int64, records: ByteBuffer)?
+        repeat {
+            last = try? await offPool { try self.fetch(port: cluster.ports[id]!, topic) }
+            if let last, last.errorCode == 0, last.highWatermark == hw || (orMore && last.highWatermark > hw) { return last }
+            try await Task.sleep(for: .milliseconds(200))
+        } while Date() < deadline
+        return last
+    }
+
     /// A consumer's fetch of partition 0 from offset 0 on `port`: error, high watermark, the bytes.
     func fetch(port: Int, _ topic: String) throws -> (errorCode: Int16, highWatermark: Int64, records: ByteBuffer) {
         let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
@@ -172,13 +200,22 @@ import Glibc
         try await withCluster(extra: ["--leader-imbalance-check-interval-seconds", "1"]) { cluster in
             #expect(try await offPool { try self.createTopic(port: cluster.ports[1]!, "auto", replicationFactor: 3) } == 0)
             _ = try await waitForPartition(cluster, on: 1, "auto", seconds: 10) { $0.isrNodes.count == 3 }
-            #expect(try await offPool { try self.produce(port: cluster.ports[try self.partition(cluster, on: 1, "auto")!.leaderId]!, "auto", from: 0, count: 10) } == 0)
+            #expect(try await produceToLeader(cluster, asking: 1, "auto", from: 0, count: 10) == 0)
+            let produced = try await fetchUntil(cluster, on: try #require(try await offPool { try self.partition(cluster, on: 1, "auto")?.leaderId }),
+                                                "auto", hw: 10, orMore: true)?.highWatermark ?? -1
             let (preferred, other) = try await killAndRestartPreferred(cluster, "auto")
             let led = try await waitForPartition(cluster, on: other, "auto", seconds: 10) { $0.leaderId == preferred }
             #expect(led != nil, "the preferred replica \(preferred) did not get leadership back on its own")
             // It has every record and serves consumers.
-            let read = try await offPool { try self.fetch(port: cluster.ports[preferred]!, "auto") }
-            #expect(read.errorCode == 0 && read.highWatermark == 10)
+            let read = try await fetchUntil(cluster, on: preferred, "auto", hw: produced)
+            if read?.highWatermark != produced {
+                let now = try? await offPool { try self.partition(cluster, on: other, "auto") }
+                print("auto-0 now: \(String(describing: now)), read \(String(describing: read?.highWatermark)), produced \(produced)")
+                for (id, b) in cluster.brokers.sorted(by: { $0.key < $1.key }) {
+                    print("--- broker \(id):\n" + b.logText.split(separator: "\n").filter { $0.contains("auto") }.suffix(15).joined(separator: "\n"))
+                }
+            }
+            #expect(produced >= 10 && read?.errorCode == 0 && read?.highWatermark == produced, "\(String(describing: read)), produced \(produced)")
         }
     }
 
@@ -224,6 +261,13 @@ import Glibc
             let toStart = try await offPool { try self.reassign(port: cluster.ports[3]!, "moves", [1, 2]) }
             #expect(toStart.errorCode == 0 && toStart.responses.first?.partitions.first?.errorCode == 0, "\(toStart)")
             let start = try await waitForPartition(cluster, on: 1, "moves", seconds: 20) { $0.replicaNodes == [1, 2] && Set($0.isrNodes) == [1, 2] }
+            if start == nil {
+                let now = try? await offPool { try self.partition(cluster, on: 1, "moves") }
+                print("moves-0 now: \(String(describing: now))")
+                for (id, b) in cluster.brokers.sorted(by: { $0.key < $1.key }) {
+                    print("--- broker \(id):\n" + b.logText.split(separator: "\n").filter { $0.contains("moves") }.suffix(15).joined(separator: "\n"))
+                }
+            }
             try #require(start != nil, "the partition never settled on [1, 2]")
             // Refusals: a broker that is not alive, a duplicate, a cancel with nothing in progress.
             #expect(try await offPool { try self.reassign(port: cluster.ports[2]!, "moves", [2, 9]) }.responses.first?.partitions.first?.errorCode == 39)
@@ -231,7 +275,7 @@ import Glibc
             #expect(try await offPool { try self.reassign(port: cluster.ports[2]!, "moves", nil) }.responses.first?.partitions.first?.errorCode == 85)
 
             let leaderBefore = start!.leaderId
-            #expect(try await offPool { try self.produce(port: cluster.ports[leaderBefore]!, "moves", from: 0, count: 100) } == 0)
+            #expect(try await produceToLeader(cluster, asking: 1, "moves", from: 0, count: 100) == 0)
             let host1 = cluster.brokers[1]!.directory
             #expect(FileManager.default.fileExists(atPath: host1 + "/moves-0") || FileManager.default.fileExists(atPath: host1 + "/moves"),
                     "broker 1 holds a copy before the move: \((try? FileManager.default.contentsOfDirectory(atPath: host1)) ?? [])")
@@ -240,8 +284,7 @@ import Glibc
             // Consumers keep reading meanwhile, and more records arrive.
             let during = try await offPool { try self.fetch(port: cluster.ports[leaderBefore]!, "moves") }
             #expect(during.errorCode == 0 || during.errorCode == 6, "fetch during the move: \(during.errorCode)")
-            let leaderNow = try await offPool { try self.partition(cluster, on: 2, "moves")?.leaderId } ?? leaderBefore
-            #expect(try await offPool { try self.produce(port: cluster.ports[leaderNow]!, "moves", from: 100, count: 50) } == 0)
+            #expect(try await produceToLeader(cluster, asking: 2, "moves", from: 100, count: 50) == 0)
             let reassigning = metric(cluster, on: 3, "spool_cluster_reassigning_partitions")
             #expect(reassigning == 1 || reassigning == 0, "gauge: \(String(describing: reassigning))")
             let moved = try await waitForPartition(cluster, on: 3, "moves", seconds: 30) { $0.replicaNodes == [2, 3] && Set($0.isrNodes) == [2, 3] }
@@ -259,16 +302,17 @@ import Glibc
             }
             #expect(deleted, "broker 1 kept its copy: \((try? FileManager.default.contentsOfDirectory(atPath: host1)) ?? [])")
             // The leader serves all 150; broker 3 has every record: it leads once broker 2 is gone and serves the same bytes.
-            let all = try await offPool { try self.fetch(port: cluster.ports[moved!.leaderId]!, "moves") }
-            #expect(all.errorCode == 0 && all.highWatermark == 150)
+            let all = try #require(try await fetchUntil(cluster, on: moved!.leaderId, "moves", hw: 150, orMore: true))
+            #expect(all.errorCode == 0 && all.highWatermark >= 150, "leader \(moved!.leaderId): \(all.errorCode) hw \(all.highWatermark)")
             if moved!.leaderId == 2 {
                 cluster.kill9(2)
                 let three = try await waitForPartition(cluster, on: 3, "moves", seconds: Double(Self.ttl) + 10) { $0.leaderId == 3 }
                 #expect(three != nil, "broker 3 never took over")
             }
-            let fromThree = try await offPool { try self.fetch(port: cluster.ports[3]!, "moves") }
-            #expect(fromThree.errorCode == 0 && fromThree.highWatermark == 150, "broker 3: \(fromThree.errorCode) hw \(fromThree.highWatermark)")
-            #expect(fromThree.records.readableBytes == all.records.readableBytes && fromThree.records.readableBytes > 0)
+            let fromThree = try #require(try await fetchUntil(cluster, on: 3, "moves", hw: all.highWatermark))
+            #expect(fromThree.errorCode == 0 && fromThree.highWatermark == all.highWatermark, "broker 3: \(fromThree.errorCode) hw \(fromThree.highWatermark)")
+            #expect(fromThree.records.readableBytes == all.records.readableBytes && fromThree.records.readableBytes > 0,
+                    "bytes: \(fromThree.records.readableBytes) from 3, \(all.records.readableBytes) from the leader")
         }
     }
 
