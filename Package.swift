@@ -114,12 +114,13 @@ let package = Package(
             ]
         ),
 
-        // The follower fetcher: Kafka Fetch v12 from each partition's leader (cluster mode).
+        // The follower fetcher: Kafka Fetch v12 from each partition's leader (cluster mode), over TLS and SASL when configured.
         .target(
             name: "SpoolReplication",
             dependencies: [
-                "SpoolBroker", "SpoolKafka", "SpoolRecords", nioCore,
+                "SpoolBroker", "SpoolKafka", "SpoolRecords", "SpoolSecurity", nioCore,
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

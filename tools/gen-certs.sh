@@ -23,8 +23,10 @@ sign() {  # name subject extensions
     -extfile "$1.ext" 2>/dev/null
   rm -f "$1.csr" "$1.ext"
 }
+# serverAuth and clientAuth: a broker is also a client of the others (a follower presents its
+# own certificate to a leader that requires client certificates, as Kafka's brokers do).
 sign broker "/CN=localhost" "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth
+extendedKeyUsage=serverAuth,clientAuth
 basicConstraints=CA:FALSE"
 sign client "/CN=$client_cn" "extendedKeyUsage=clientAuth
 basicConstraints=CA:FALSE"

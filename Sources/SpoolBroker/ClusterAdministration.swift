@@ -44,11 +44,34 @@ public struct ClusterMetadataView: Sendable {
         public var port: Int32
         /// HOST:PORT of its native listener, as registered (Spool clients dial it).
         public var nativeAddress: String
-        public init(nodeId: Int32, host: String, port: Int32, nativeAddress: String = "") {
+        /// Its Kafka listeners' advertised addresses by security protocol (`PLAINTEXT`, `SSL`,
+        /// `SASL_PLAINTEXT`, `SASL_SSL`); nil when it published only `host`/`port`.
+        public var listeners: [String: ListenerAddress]?
+
+        public init(nodeId: Int32, host: String, port: Int32, nativeAddress: String = "", listeners: [String: ListenerAddress]? = nil) {
             self.nodeId = nodeId
             self.host = host
             self.port = port
             self.nativeAddress = nativeAddress
+            self.listeners = listeners
+        }
+
+        /// Where a client that came in on a `securityProtocol` listener reaches this broker
+        /// (Kafka answers Metadata per listener): that listener's address, `host`/`port` when
+        /// the broker published no listener map, nil when it has no such listener.
+        public func address(for securityProtocol: String) -> ListenerAddress? {
+            guard let listeners else { return ListenerAddress(host: host, port: port) }
+            return listeners[securityProtocol]
+        }
+    }
+
+    /// One advertised listener address.
+    public struct ListenerAddress: Sendable, Hashable {
+        public var host: String
+        public var port: Int32
+        public init(host: String, port: Int32) {
+            self.host = host
+            self.port = port
         }
     }
 
@@ -70,6 +93,12 @@ public struct ClusterMetadataView: Sendable {
             self.isr = isr
             self.offlineReplicas = offlineReplicas
         }
+    }
+
+    /// The live brokers a client of a `securityProtocol` listener is told about, with that
+    /// listener's address (a broker without one is left out, as Kafka leaves it out).
+    public func brokers(for securityProtocol: String) -> [(nodeId: Int32, address: ListenerAddress)] {
+        brokers.compactMap { b in b.address(for: securityProtocol).map { (b.nodeId, $0) } }
     }
 
     /// `state` as clients see it, given which brokers are live now.

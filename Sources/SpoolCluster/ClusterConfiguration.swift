@@ -15,6 +15,8 @@ public struct ClusterConfiguration: Sendable {
     public var nativeAddress: String
     /// HOST:PORT Kafka clients are told about ("" without a Kafka listener).
     public var kafkaAddress: String
+    /// Every Kafka listener's advertised HOST:PORT by security protocol (`BrokerRecord.kafkaListeners`).
+    public var kafkaListeners: [String: String] = [:]
     /// Replication factor of topics created without one (Kafka's `default.replication.factor`).
     public var defaultReplicationFactor: Int = 1
     /// How often the controller gives leadership back to preferred replicas that are alive and

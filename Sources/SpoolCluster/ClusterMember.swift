@@ -68,7 +68,8 @@ public final class ClusterMember: Sendable {
         registrationConfiguration.keepAliveInterval = configuration.keepAliveInterval
         registration = BrokerRegistration(
             client: client, keys: keys,
-            record: BrokerRecord(nodeId: configuration.nodeId, nativeAddress: configuration.nativeAddress, kafkaAddress: configuration.kafkaAddress),
+            record: BrokerRecord(nodeId: configuration.nodeId, nativeAddress: configuration.nativeAddress, kafkaAddress: configuration.kafkaAddress,
+                                 kafkaListeners: configuration.kafkaListeners),
             configuration: registrationConfiguration)
         election = ControllerElection(client: client, keys: keys, nodeId: configuration.nodeId)
         registeredGauge = Gauge(label: "spool_cluster_registered", factory: factory)

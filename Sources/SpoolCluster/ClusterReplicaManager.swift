@@ -295,9 +295,9 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         }
     }
 
-    public func kafkaAddress(of nodeId: Int32) -> (host: String, port: Int)? {
-        guard let record = current.brokers[nodeId] else { return nil }
-        return Self.split(record.kafkaAddress).map { ($0.host, Int($0.port)) }
+    public func kafkaAddress(of nodeId: Int32, securityProtocol: String) -> (host: String, port: Int)? {
+        guard let record = current.brokers[nodeId], let address = record.kafkaAddress(for: securityProtocol) else { return nil }
+        return Self.split(address).map { ($0.host, Int($0.port)) }
     }
 
     static func split(_ address: String) -> (host: String, port: Int32)? {
@@ -403,7 +403,10 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         let snap = current
         let brokers = snap.brokers.values.sorted { $0.nodeId < $1.nodeId }.compactMap { record -> ClusterMetadataView.BrokerAddress? in
             guard let (host, port) = Self.split(record.kafkaAddress) else { return nil }
-            return .init(nodeId: record.nodeId, host: host, port: port, nativeAddress: record.nativeAddress)
+            let listeners = record.kafkaListeners.map { map in
+                map.compactMapValues { Self.split($0).map { ClusterMetadataView.ListenerAddress(host: $0.host, port: $0.port) } }
+            }
+            return .init(nodeId: record.nodeId, host: host, port: port, nativeAddress: record.nativeAddress, listeners: listeners)
         }
         var topics: [String: ClusterTopicDescription] = [:]
         for (name, topic) in snap.topics { topics[name] = describe(name, record: topic.record, states: snap.states) }

@@ -35,6 +35,11 @@ public struct SecurityStore: Sendable {
         return result.deleted > 0 ? result.revision : nil
     }
 
+    /// Every user's credential records, in one linearizable read.
+    public func readCredentials() async throws -> [CredentialRecord] {
+        try await client.range(.prefix(keys.usersPrefix)).kvs.map { try JSONValue.decode(CredentialRecord.self, from: $0) }
+    }
+
     /// Every ACL, by key, in one linearizable read.
     public func readAcls() async throws -> [String: AclRecord] {
         var acls: [String: AclRecord] = [:]

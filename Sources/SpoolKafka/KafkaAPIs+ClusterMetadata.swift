@@ -1,7 +1,8 @@
 import NIOCore
 import SpoolBroker
 
-// Metadata and DescribeCluster in cluster mode: what etcd says (live brokers, controller,
+// Metadata and DescribeCluster in cluster mode: what etcd says (live brokers, with the addresses
+// of the listener kind the client came in on, controller,
 // each partition's leader, epoch, replicas, ISR), as this broker last learnt it.
 extension KafkaAPIs {
     func clusterMetadata(names: [String]?, autoCreate: Bool, cluster: any ClusterAdministration,
@@ -41,7 +42,9 @@ extension KafkaAPIs {
             })
         }
         return MetadataResponse(
-            brokers: view.brokers.map { .init(nodeId: $0.nodeId, host: $0.host, port: $0.port, rack: nil) },
+            brokers: view.brokers(for: config.securityProtocol.rawValue).map {
+                .init(nodeId: $0.nodeId, host: $0.address.host, port: $0.address.port, rack: nil)
+            },
             clusterId: config.clusterId, controllerId: view.controllerId, topics: topics)
     }
 }
@@ -65,6 +68,8 @@ extension KafkaAPIs {
         }
         let view = cluster.metadataView()
         return DescribeClusterResponse(clusterId: config.clusterId, controllerId: view.controllerId,
-                                       brokers: view.brokers.map { .init(brokerId: $0.nodeId, host: $0.host, port: $0.port) })
+                                       brokers: view.brokers(for: config.securityProtocol.rawValue).map {
+                                           .init(brokerId: $0.nodeId, host: $0.address.host, port: $0.address.port)
+                                       })
     }
 }

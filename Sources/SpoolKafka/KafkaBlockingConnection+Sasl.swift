@@ -11,26 +11,18 @@ extension KafkaBlockingConnection {
         guard handshake.errorCode == 0 else {
             throw Failure(description: "SASL mechanism \(mechanism) refused (error \(handshake.errorCode)); the listener offers \(handshake.mechanisms.joined(separator: ", "))")
         }
-        func step(_ token: [UInt8]) throws -> [UInt8] {
-            var body = try call(.saslAuthenticate, version: 1, SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: token)))
-            let answer = try SaslAuthenticateResponse(from: &body, version: 1)
-            guard answer.errorCode == 0 else {
-                throw Failure(description: "authentication as \(user) failed: \(answer.errorMessage ?? "error \(answer.errorCode)")")
-            }
-            return Array(answer.authBytes.readableBytesView)
-        }
-        if mechanism == "PLAIN" {
-            _ = try step(Array("\0\(user)\0\(password)".utf8))
-            return
-        }
-        guard let scram = ScramMechanism(rawValue: mechanism) else {
-            throw Failure(description: "unknown SASL mechanism \(mechanism) (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
-        }
-        var client = ScramClient(mechanism: scram, user: user, password: password)
         do {
-            let serverFirst = try step(client.clientFirst)
-            let serverFinal = try step(try client.receiveServerFirst(serverFirst))
-            try client.verifyServerFinal(serverFinal)
+            var exchange = try SaslClientExchange(mechanism: mechanism, user: user, password: password)
+            var token = exchange.firstToken
+            while true {
+                var body = try call(.saslAuthenticate, version: 1, SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: token)))
+                let answer = try SaslAuthenticateResponse(from: &body, version: 1)
+                guard answer.errorCode == 0 else {
+                    throw Failure(description: "authentication as \(user) failed: \(answer.errorMessage ?? "error \(answer.errorCode)")")
+                }
+                guard let next = try exchange.respond(to: Array(answer.authBytes.readableBytesView)) else { return }
+                token = next
+            }
         } catch let error as SecurityError {
             throw Failure(description: "authentication as \(user) failed: \(error.message)")
         }

@@ -1,7 +1,9 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import SpoolKafka
+import SpoolSecurity
 
 /// One client connection to another broker's Kafka listener, for the follower fetcher:
 /// one request at a time (the fetcher waits for each answer), frames length-prefixed.
@@ -20,19 +22,62 @@ final class KafkaClientConnection: Sendable {
         self.handler = handler
     }
 
-    static func connect(host: String, port: Int, group: EventLoopGroup) async throws -> KafkaClientConnection {
+    /// Connects to `host:port` as `security` says: TLS first when the protocol uses it, then
+    /// the SASL login (SaslHandshake v1, SaslAuthenticate v1) before the connection is handed out.
+    static func connect(host: String, port: Int, group: EventLoopGroup, security: InterBrokerSecurity = .plaintext,
+                        clientId: String) async throws -> KafkaClientConnection {
         let handler = ResponseHandler()
+        // SNI carries names only: an IP address is verified against the certificate's IP SANs.
+        let name = security.tlsServerName ?? host
+        let serverName: String? = (try? SocketAddress(ipAddress: name, port: 0)) == nil ? name : nil
+        let tls = security.tls
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixedFrameDecoder(maxBytes: maxResponseBytes)))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .connect(host: host, port: port).get()
-        return KafkaClientConnection(channel: channel, handler: handler)
+        let connection = KafkaClientConnection(channel: channel, handler: handler)
+        if let sasl = security.sasl {
+            do {
+                try await connection.authenticate(sasl, clientId: clientId)
+            } catch {
+                connection.close()
+                throw error
+            }
+        }
+        return connection
+    }
+
+    /// The SASL login (the same exchange as the tools' `KafkaBlockingConnection.authenticate`).
+    private func authenticate(_ sasl: InterBrokerSecurity.Sasl, clientId: String) async throws {
+        var body = try await call(.saslHandshake, version: 1, clientId: clientId, SaslHandshakeRequest(mechanism: sasl.mechanism))
+        let handshake = try SaslHandshakeResponse(from: &body, version: 1)
+        guard handshake.errorCode == 0 else {
+            throw ReplicationError(.authentication, "the leader refused SASL mechanism \(sasl.mechanism) (error \(handshake.errorCode)); it offers \(handshake.mechanisms.joined(separator: ", "))")
+        }
+        do {
+            var exchange = try SaslClientExchange(mechanism: sasl.mechanism, user: sasl.user, password: sasl.password)
+            var token = exchange.firstToken
+            while true {
+                var body = try await call(.saslAuthenticate, version: 1, clientId: clientId, SaslAuthenticateRequest(authBytes: ByteBuffer(bytes: token)))
+                let answer = try SaslAuthenticateResponse(from: &body, version: 1)
+                guard answer.errorCode == 0 else {
+                    throw ReplicationError(.authentication, "the leader refused \(sasl.user)'s \(sasl.mechanism) login: \(answer.errorMessage ?? "error \(answer.errorCode)")")
+                }
+                guard let next = try exchange.respond(to: Array(answer.authBytes.readableBytesView)) else { return }
+                token = next
+            }
+        } catch let error as SecurityError {
+            throw ReplicationError(.authentication, "\(sasl.mechanism) login as \(sasl.user) failed: \(error.message)")
+        }
     }
 
     /// Sends `body` as `api` at `version` and returns the response body (after the
@@ -113,8 +158,25 @@ final class ResponseHandler: ChannelInboundHandler, @unchecked Sendable {  // ev
     }
 }
 
-/// A failure of the follower fetcher (connection, protocol).
+/// A failure of the follower fetcher, by kind: the connection or protocol, or the login.
 public struct ReplicationError: Error, CustomStringConvertible, Sendable {
+    /// What failed.
+    public enum Code: Sendable {
+        /// The connection, a frame or an answer.
+        case connection
+        /// The leader refused the follower's SASL login or mechanism (a configuration error).
+        case authentication
+        /// The leader refused the fetch itself (CLUSTER_AUTHORIZATION_FAILED: the follower's
+        /// principal lacks CLUSTER_ACTION).
+        case authorization
+    }
+
+    public var code: Code
     public var description: String
-    init(_ description: String) { self.description = description }
+    init(_ code: Code, _ description: String) {
+        self.code = code
+        self.description = description
+    }
+
+    init(_ description: String) { self.init(.connection, description) }
 }

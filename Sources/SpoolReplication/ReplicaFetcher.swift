@@ -17,6 +17,9 @@ import SpoolRecords
 /// watermark — before the next fetch. The follower's HW = min(leader's HW, its log end).
 /// Errors back off (`backoffMinMillis` doubling to `backoffMaxMillis`). A partition is
 /// dropped when `applyReplicaState` makes it anything but a follower of that leader.
+/// The leader is dialled on its listener for `security.securityProtocol`, over TLS and
+/// logged in with SASL when that protocol says so; a refused login or fetch is logged as a
+/// warning (once until it changes), a plain connection failure at debug level.
 ///
 /// ```swift
 /// let fetchers = ReplicaFetcherManager(broker: broker, nodeId: 2, delegate: cluster)
@@ -36,6 +39,8 @@ public final class ReplicaFetcherManager: Sendable {
     let delegate: @Sendable () -> (any ReplicationDelegate)?
     let group: EventLoopGroup
     let logger: Logger
+    /// How followers reach and log in to leaders.
+    let security: InterBrokerSecurity
     private let fetchers = NIOLockedValueBox<[Int32: LeaderFetcher]>([:])
     private let pausedBox = NIOLockedValueBox(false)
 
@@ -46,25 +51,27 @@ public final class ReplicaFetcherManager: Sendable {
         set { pausedBox.withLockedValue { $0 = newValue } }
     }
 
-    public convenience init(broker: Broker, nodeId: Int32, delegate: any ReplicationDelegate,
+    public convenience init(broker: Broker, nodeId: Int32, delegate: any ReplicationDelegate, security: InterBrokerSecurity = .plaintext,
                             group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "spool.replication")) {
-        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, delegate: { delegate })
+        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, security: security, delegate: { delegate })
     }
 
     /// A fetcher that asks `broker.replicationDelegate` (set by the cluster layer, maybe
     /// later than this is made) for the leaders' addresses.
-    public convenience init(broker: Broker, nodeId: Int32, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                            logger: Logger = Logger(label: "spool.replication")) {
-        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, delegate: { [weak broker] in broker?.replicationDelegate })
+    public convenience init(broker: Broker, nodeId: Int32, security: InterBrokerSecurity = .plaintext,
+                            group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "spool.replication")) {
+        self.init(broker: broker, nodeId: nodeId, group: group, logger: logger, security: security,
+                  delegate: { [weak broker] in broker?.replicationDelegate })
     }
 
-    init(broker: Broker, nodeId: Int32, group: EventLoopGroup, logger: Logger,
+    init(broker: Broker, nodeId: Int32, group: EventLoopGroup, logger: Logger, security: InterBrokerSecurity,
          delegate: @escaping @Sendable () -> (any ReplicationDelegate)?) {
         self.broker = broker
         self.nodeId = nodeId
         self.delegate = delegate
         self.group = group
         self.logger = logger
+        self.security = security
     }
 
     /// Follows the broker's role changes from now on.
@@ -144,6 +151,9 @@ final class LeaderFetcher: Sendable {
     private func run() async {
         var connection: KafkaClientConnection?
         var backoff = ReplicaFetcherManager.backoffMinMillis
+        var lastWarning: String?
+        let security = manager.security
+        let clientId = "spool-replica-\(manager.nodeId)"
         defer { connection?.close() }
         while !Task.isCancelled {
             do {
@@ -154,17 +164,27 @@ final class LeaderFetcher: Sendable {
                     continue
                 }
                 if connection == nil || !(connection!.channel.isActive) {
-                    guard let address = manager.delegate()?.kafkaAddress(of: leader) else {
-                        throw ReplicationError("broker \(leader) is not registered")
+                    let proto = security.securityProtocol.rawValue
+                    guard let address = manager.delegate()?.kafkaAddress(of: leader, securityProtocol: proto) else {
+                        throw ReplicationError("broker \(leader) is not registered with a \(proto) Kafka listener")
                     }
-                    connection = try await KafkaClientConnection.connect(host: address.host, port: address.port, group: manager.group)
+                    connection = try await KafkaClientConnection.connect(host: address.host, port: address.port, group: manager.group,
+                                                                         security: security, clientId: clientId)
                 }
-                let progressed = try await fetchOnce(wanted, over: connection!)
+                let progressed = try await fetchOnce(wanted, over: connection!, clientId: clientId)
                 backoff = ReplicaFetcherManager.backoffMinMillis
+                lastWarning = nil
                 if !progressed { try? await Task.sleep(for: .milliseconds(ReplicaFetcherManager.backoffMinMillis)) }
             } catch {
                 if Task.isCancelled { return }
-                manager.logger.debug("fetch from broker \(leader) failed: \(error); again in \(backoff) ms")
+                let message = "fetch from broker \(leader) failed: \(error); again in \(backoff) ms"
+                if let refusal = error as? ReplicationError, refusal.code != .connection {
+                    // A refused login or fetch is a configuration error the operator must see, once.
+                    if lastWarning != refusal.description { manager.logger.warning("\(message)") }
+                    lastWarning = refusal.description
+                } else {
+                    manager.logger.debug("\(message)")
+                }
                 connection?.close()
                 connection = nil
                 try? await Task.sleep(for: .milliseconds(backoff))
@@ -174,7 +194,7 @@ final class LeaderFetcher: Sendable {
     }
 
     /// One fetch round; false when every partition answered an error (back off a little).
-    private func fetchOnce(_ wanted: [TopicPartition: Int32], over connection: KafkaClientConnection) async throws -> Bool {
+    private func fetchOnce(_ wanted: [TopicPartition: Int32], over connection: KafkaClientConnection, clientId: String) async throws -> Bool {
         let broker = manager.broker
         var byTopic: [String: [FetchRequest.Topic.Partition]] = [:]
         for (tp, epoch) in wanted {
@@ -187,8 +207,11 @@ final class LeaderFetcher: Sendable {
             replicaId: manager.nodeId, maxWaitMs: ReplicaFetcherManager.fetchWaitMillis, minBytes: 1,
             maxBytes: ReplicaFetcherManager.responseMaxBytes, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
             topics: byTopic.map { FetchRequest.Topic(topic: $0.key, partitions: $0.value) })
-        var body = try await connection.call(.fetch, version: 12, clientId: "spool-replica-\(manager.nodeId)", request)
+        var body = try await connection.call(.fetch, version: 12, clientId: clientId, request)
         let response = try FetchResponse(from: &body, version: 12)
+        if response.errorCode == KafkaErrorCode.clusterAuthorizationFailed.rawValue {
+            throw ReplicationError(.authorization, "the leader refused the replica fetch (CLUSTER_AUTHORIZATION_FAILED: the inter-broker principal needs CLUSTER_ACTION on the cluster, or to be a super user)")
+        }
         if response.errorCode != 0 { throw ReplicationError("fetch refused with error \(response.errorCode)") }
         if manager.paused { return true }
         var progressed = false

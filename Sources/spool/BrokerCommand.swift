@@ -90,6 +90,13 @@ struct BrokerCommand: AsyncParsableCommand {
               cluster.id=c1                 (the cluster's keys live under /spool/c1/ in etcd)
               cluster.lease.ttl.seconds=9   (registration lease; a broker silent this long is out)
               default.replication.factor=1  (cluster mode: replicas of topics created without a factor)
+              security.inter.broker.protocol=SASL_SSL   (the leaders' listener followers dial; default: the first's)
+              sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+              inter.broker.sasl.user=broker              (a super user, or one with CLUSTER_ACTION)
+              inter.broker.sasl.password.file=broker.password
+              inter.broker.ssl.ca=certs/ca.pem           (default: kafka.ssl.client.ca; client certificate and key:
+                                                          inter.broker.ssl.certificate/.key, default the listener's
+                                                          when kafka.ssl.client.auth is on)
             Flags override the file.
 
             Cluster mode (--etcd): the broker registers in etcd and campaigns for controller; topics,
@@ -129,6 +136,7 @@ struct BrokerCommand: AsyncParsableCommand {
     var topicDefaults: [String] = []
     @OptionGroup var operations: OperationsOptions
     @OptionGroup var cluster: ClusterOptions
+    @OptionGroup var interBroker: InterBrokerOptions
 
     static let brokerKeys = ["data.dir", "listen", "default.partitions", "max.frame.bytes", "max.in.flight.per.connection",
                              "idle.timeout.seconds", "max.open.files", "log.retention.check.interval.ms",
@@ -142,7 +150,7 @@ struct BrokerCommand: AsyncParsableCommand {
                              "sasl.enabled.mechanisms", "connections.max.reauth.ms",
                              "ssl.certificate", "ssl.key", "ssl.client.ca", "ssl.client.auth", "native.auth", "native.sasl.enabled",
                              "quota.window.num", "quota.window.size.seconds",
-                             "authorizer.enabled", "super.users", "allow.everyone.if.no.acl.found"] + OperationsOptions.keys + ClusterOptions.keys
+                             "authorizer.enabled", "super.users", "allow.everyone.if.no.acl.found"] + OperationsOptions.keys + ClusterOptions.keys + InterBrokerOptions.keys
 
     /// Reads a properties file into ordered key/value pairs.
     static func readProperties(_ path: String) throws -> [(String, String)] {
@@ -460,6 +468,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let v = cluster.clusterId { explicit["cluster.id"] = v }
         if let v = cluster.clusterLeaseTtlSeconds { explicit["cluster.lease.ttl.seconds"] = String(v) }
         if let v = cluster.defaultReplicationFactor { explicit["default.replication.factor"] = String(v) }
+        explicit.merge(interBroker.merged(file: [:]), uniquingKeysWith: { _, flag in flag })
         return explicit
     }
 
@@ -501,10 +510,11 @@ struct BrokerCommand: AsyncParsableCommand {
         let metricsFactory: any MetricsFactory = exporter ?? NOOPMetricsHandler.instance
         var join: BrokerService.Join?
         if let settings = clusterSettings {
-            join = { @Sendable (native: String, kafka: String?, broker: Broker) throws -> ClusterReplicaManager in
+            join = { @Sendable (native: String, kafka: String?, kafkaListeners: [String: String], broker: Broker) throws -> ClusterReplicaManager in
                 var configuration = ClusterConfiguration(
                     nodeId: settings.nodeId, clusterId: settings.clusterId, etcdEndpoints: settings.endpoints,
                     nativeAddress: native, kafkaAddress: kafka ?? "")
+                configuration.kafkaListeners = kafkaListeners
                 configuration.leaseTTLSeconds = settings.leaseTTLSeconds
                 configuration.defaultReplicationFactor = settings.defaultReplicationFactor
                 configuration.preferredLeaderIntervalSeconds = settings.preferredLeaderIntervalSeconds
@@ -518,7 +528,10 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let nativeSecurity = try nativeSecurity()
         let nativeName = nativeSecurity.tls == nil ? "native" : "native+tls"
-        let broker = BrokerService(config: config, kafka: try kafkaConfigs(), native: nativeSecurity, events: events, admin: admin, join: join) { server, adminAddress in
+        let kafkaListeners = try kafkaConfigs()
+        let interBrokerSecurity = try interBroker.resolve(file: try fileSettings(), listeners: kafkaListeners, clustered: clusterSettings != nil)
+        let broker = BrokerService(config: config, kafka: kafkaListeners, native: nativeSecurity, events: events, admin: admin, join: join,
+                                   interBroker: interBrokerSecurity) { server, adminAddress in
             var listeners = "\(nativeName)=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             for kafka in server.kafkaListeners {
                 let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"

@@ -22,21 +22,25 @@ final class BrokerService: Service, Sendable {
     let admin: AdminHTTPListener?
     /// Makes the cluster membership from the advertised native and Kafka addresses (nil: one broker alone).
     let join: Join?
+    /// How this broker's followers reach and log in to leaders (cluster mode).
+    let interBroker: InterBrokerSecurity
     /// Called once the broker serves (the banner).
     let announce: @Sendable (SpoolServer, String?) -> Void
     private let state = Mutex(State.starting)
 
     enum State { case starting, serving, stopping }
-    typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?, _ broker: Broker) throws -> ClusterReplicaManager
+    /// `kafkaListeners`: every Kafka listener's advertised address by security protocol.
+    typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?, _ kafkaListeners: [String: String], _ broker: Broker) throws -> ClusterReplicaManager
 
     init(config: BrokerConfig, kafka: [KafkaListenerConfig], native: NativeSecurityConfig = NativeSecurityConfig(), events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
-         announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
+         interBroker: InterBrokerSecurity = .plaintext, announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
         self.kafka = kafka
         self.native = native
         self.events = events
         self.admin = admin
         self.join = join
+        self.interBroker = interBroker
         self.announce = announce
     }
 
@@ -68,15 +72,20 @@ final class BrokerService: Service, Sendable {
         // Cluster mode: the follower fetcher follows the roles the cluster layer applies.
         var fetchers: ReplicaFetcherManager?
         if join != nil, let nodeId = config.nodeId {
-            fetchers = ReplicaFetcherManager(broker: server.broker, nodeId: nodeId)
+            fetchers = ReplicaFetcherManager(broker: server.broker, nodeId: nodeId, security: interBroker)
             fetchers?.start()
         }
         if let join {
             let native = "\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             let kafkaAddress = server.kafka.map { "\($0.advertisedAddress)" }
+            // One address per protocol: the first listener of each kind (Kafka names listeners; Spool's are named by protocol).
+            var kafkaListeners: [String: String] = [:]
+            for listener in server.kafkaListeners where kafkaListeners[listener.securityProtocol.rawValue] == nil {
+                kafkaListeners[listener.securityProtocol.rawValue] = "\(listener.advertisedAddress)"
+            }
             let manager: ClusterReplicaManager
             do {
-                manager = try join(native, kafkaAddress, server.broker)
+                manager = try join(native, kafkaAddress, kafkaListeners, server.broker)
             } catch {
                 try await server.shutdown()
                 throw error

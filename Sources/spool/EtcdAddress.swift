@@ -10,12 +10,20 @@ struct EtcdAddress: ParsableArguments {
     @Option(help: "Give up after this many seconds without an answer from etcd.") var timeoutSeconds: Int = 10
 
     func validate() throws {
-        guard ClusterConfiguration.isValidClusterId(clusterId) else { throw ValidationError("--cluster-id must be [A-Za-z0-9._-]+") }
-        guard (1...600).contains(timeoutSeconds) else { throw ValidationError("--timeout-seconds must be in 1...600") }
+        try Self.validate(clusterId: clusterId, timeoutSeconds: timeoutSeconds)
     }
 
     /// A client for the endpoints; shut it down when done.
     func client() throws -> EtcdClient {
+        try Self.client(etcd: etcd, timeoutSeconds: timeoutSeconds)
+    }
+
+    static func validate(clusterId: String, timeoutSeconds: Int) throws {
+        guard ClusterConfiguration.isValidClusterId(clusterId) else { throw ValidationError("--cluster-id must be [A-Za-z0-9._-]+") }
+        guard (1...600).contains(timeoutSeconds) else { throw ValidationError("--timeout-seconds must be in 1...600") }
+    }
+
+    static func client(etcd: String, timeoutSeconds: Int) throws -> EtcdClient {
         let endpoints: [EtcdEndpoint]
         do { endpoints = try EtcdEndpoint.list(etcd) } catch { throw ValidationError("--etcd must be http://HOST:PORT[,...] (got '\(etcd)')") }
         var configuration = EtcdClientConfiguration(endpoints: endpoints)

@@ -33,7 +33,7 @@ final class InMemoryCluster: ReplicationDelegate, @unchecked Sendable {  // guar
         return result.0
     }
 
-    func kafkaAddress(of nodeId: Int32) -> (host: String, port: Int)? {
+    func kafkaAddress(of nodeId: Int32, securityProtocol: String) -> (host: String, port: Int)? {
         lock.withLock { addresses[nodeId] }
     }
 

@@ -79,11 +79,13 @@ public final class BrokerProcess: @unchecked Sendable { // the log is guarded by
     }
     public var pid: Int32 { process.processIdentifier }
 
-    /// The Kafka listener's port, from the banner ("Kafka clients: …:PORT"); waits for it.
-    public func kafkaPort() throws -> Int {
+    /// The Kafka listener's port, from the banner ("Kafka clients: …:PORT", or for a listener
+    /// of another protocol "Kafka clients SASL_SSL: …:PORT"); waits for it.
+    public func kafkaPort(protocol name: String? = nil) throws -> Int {
         let deadline = Date().addingTimeInterval(20)
+        let pattern = "Kafka clients\(name.map { " " + $0 } ?? ""): \\S+:\\d+"
         while Date() < deadline {
-            if let range = logText.range(of: #"Kafka clients: \S+:\d+"#, options: .regularExpression) {
+            if let range = logText.range(of: pattern, options: .regularExpression) {
                 return Int(logText[range].split(separator: ":").last!)!
             }
             usleep(20_000)

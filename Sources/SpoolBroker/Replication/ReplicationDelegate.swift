@@ -13,7 +13,8 @@ public protocol ReplicationDelegate: Sendable {
     /// proposes again later). The cluster layer also applies the returned state.
     func proposeISR(_ tp: TopicPartition, from current: ReplicaState, to isr: [Int32]) async -> ReplicaState?
 
-    /// The Kafka listener address of a live broker (where a follower fetches from), nil
-    /// while that broker is not registered.
-    func kafkaAddress(of nodeId: Int32) -> (host: String, port: Int)?
+    /// The address of a live broker's Kafka listener for `securityProtocol` (`PLAINTEXT`,
+    /// `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`: where a follower fetches from), nil while that
+    /// broker is not registered or has no such listener.
+    func kafkaAddress(of nodeId: Int32, securityProtocol: String) -> (host: String, port: Int)?
 }
