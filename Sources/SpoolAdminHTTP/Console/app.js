@@ -444,7 +444,9 @@ function clusterPartitions(c) {
         '</td><td data-test="isr" data-count="' + p.isr.length + '">' + p.isr.map(id => esc(String(id))).join(", ") + "</td><td>" +
         (p.offline ? '<span class="badge bad">offline</span> ' : "") +
         (p.underReplicated ? '<span class="badge warn">under-replicated</span>' : p.offline ? "" : '<span class="badge ok">in sync</span>') + "</td></tr>";
-    }).join("") + "</tbody></table>";
+    }).join("") + "</tbody></table>" +
+    '<p class="muted">Replicas: <span class="replica in-sync">n</span> in the ISR, <span class="replica out-of-sync">n</span> not in the ISR, ' +
+    '<span class="replica offline">n</span> broker not live.</p>';
 }
 
 // ---------- start ----------
