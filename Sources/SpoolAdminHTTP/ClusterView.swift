@@ -4,11 +4,16 @@ import SpoolBroker
 /// controller, every partition's replicas, leader, epoch and ISR). Single-node: `clustered` false,
 /// no brokers or partitions.
 public struct ClusterView: Codable, Sendable {
+    /// A live broker (registered under its etcd lease).
     public struct Broker: Codable, Sendable {
         public var nodeId: Int32
+        /// HOST:PORT it advertises to Kafka clients.
         public var kafkaAddress: String
+        /// HOST:PORT of its native listener, as registered ("" if it registered none).
+        public var nativeAddress: String
     }
 
+    /// One partition's replication state.
     public struct Partition: Codable, Sendable {
         public var topic: String
         public var partition: Int32
@@ -17,6 +22,10 @@ public struct ClusterView: Codable, Sendable {
         public var leader: Int32
         public var leaderEpoch: Int32
         public var isr: [Int32]
+        /// Assigned replicas not in the ISR.
+        public var outOfSyncReplicas: [Int32]
+        /// Assigned replicas whose broker is not live.
+        public var offlineReplicas: [Int32]
         public var underReplicated: Bool
         public var offline: Bool
     }
@@ -40,15 +49,19 @@ public struct ClusterView: Codable, Sendable {
         var partitions: [Partition] = []
         for name in view.topics.keys.sorted() where visible(name) {
             for (p, state) in view.topics[name]!.partitions.enumerated() {
+                let inSync = Set(state.isr)
                 partitions.append(Partition(
                     topic: name, partition: Int32(p), replicas: state.replicas, leader: state.leader, leaderEpoch: state.leaderEpoch,
-                    isr: state.isr, underReplicated: state.isr.count < state.replicas.count,
+                    isr: state.isr, outOfSyncReplicas: state.replicas.filter { !inSync.contains($0) },
+                    offlineReplicas: state.replicas.filter { !live.contains($0) },
+                    underReplicated: state.isr.count < state.replicas.count,
                     offline: state.leader < 0 || !live.contains(state.leader)))
             }
         }
         return ClusterView(
             clustered: true, nodeId: broker.config.nodeId, controllerId: view.controllerId,
-            brokers: view.brokers.map { Broker(nodeId: $0.nodeId, kafkaAddress: "\($0.host):\($0.port)") }, partitions: partitions,
+            brokers: view.brokers.map { Broker(nodeId: $0.nodeId, kafkaAddress: "\($0.host):\($0.port)", nativeAddress: $0.nativeAddress) },
+            partitions: partitions,
             underReplicatedPartitions: partitions.filter(\.underReplicated).count, offlinePartitions: partitions.filter(\.offline).count)
     }
 }

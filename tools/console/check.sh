@@ -7,6 +7,9 @@
 #    DOM shows the topic, its end offsets and a consumer group's lag;
 #  - with --http-auth and the authorizer: 401 without a login, the console after one (HTTP
 #    basic, credentials in the URL), a topic the user's ACLs hide left out, 403 on its records;
+#  - the cluster page: a single broker says it is not clustered; against one etcd and 3 brokers
+#    (tools/console/cluster-check.sh) it lists the brokers, the controller and every partition's
+#    leader and ISR, and marks the partitions under-replicated once a broker is killed;
 #  - a screenshot of each console page goes to .build/console-screenshots/.
 # Installs promtool and chromium when missing. Bounded in time; kills what it starts.
 set -euo pipefail
@@ -23,6 +26,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# Longest the cluster phase (etcd, 3 brokers, a kill) may take, in seconds.
+CLUSTER_CHECK_SECONDS=240
 
 spool="$root/.build/debug/spool"
 [ -x "$spool" ] || swift build --product spool
@@ -74,15 +80,8 @@ lag_total=$(awk '/^spool_consumer_group_lag\{group="billing"/ { s += $2 } END { 
 grep -q '^spool_request_duration_seconds_count{listener="native",api="produce"}' "$tmp/metrics.txt" || fail "no produce latency histogram"
 echo "metrics: promtool clean; records in $in_total, out $out_total, lag $lag_total"
 
-render() {  # render URL NAME: the DOM after scripts ran, and a screenshot
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --virtual-time-budget=5000 \
-    --dump-dom "$1" >"$tmp/$2.html" 2>/dev/null || fail "chromium could not render $1"
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --virtual-time-budget=5000 \
-    --window-size=1280,1000 --screenshot="$shots/$2.png" "$1" >/dev/null 2>&1 || fail "chromium could not screenshot $1"
-}
-expect() {  # expect NAME REGEX WHAT
-  grep -Eq "$2" "$tmp/$1.html" || { sed 's/></>\n</g' "$tmp/$1.html" | head -60 >&2; fail "$1 page does not show $3"; }
-}
+# shellcheck source=chromium.sh
+source tools/console/chromium.sh  # render URL NAME, expect NAME REGEX WHAT, expect_row
 
 # Records into a second topic while the charts watch, so records/s is not zero (orders,
 # and so the group's lag, stay as they are).
@@ -124,6 +123,9 @@ kcat_pids=()
 
 render "http://$admin/#/broker" broker
 expect broker "$port" "the native listener's port"
+render "http://$admin/#/cluster" cluster-single
+expect cluster-single 'data-test="not-clustered"[^>]*><b>Not clustered: this broker runs alone' "that it is not clustered"
+grep -q 'data-broker=' "$tmp/cluster-single.html" && fail "the single broker's cluster page lists brokers"
 wait "$feeder" || true
 
 # The JSON API answers errors as JSON with a code.
@@ -180,4 +182,10 @@ kill -TERM "$broker_pid"
 wait "$broker_pid" || fail "the broker with --http-auth exited with an error after SIGTERM"
 broker_pid=""
 echo "console login check passed in $((SECONDS - t0)) s"
+
+# The cluster page against 3 brokers and an etcd, through a broker's kill (its own script).
+t0=$SECONDS
+timeout --kill-after=10 "$CLUSTER_CHECK_SECONDS" tools/console/cluster-check.sh "$spool" "$shots" ||
+  { echo "console check FAILED: the cluster page (tools/console/cluster-check.sh)" >&2; exit 1; }
+echo "console cluster check passed in $((SECONDS - t0)) s"
 echo "console check passed; screenshots in $shots"

@@ -1,6 +1,7 @@
 // Spool console: plain JavaScript, no libraries, no build step. Reads the admin JSON API
 // (/v1/...) every POLL_MS, keeps a short history in memory for the live charts, and
-// renders one of four views chosen by the URL hash: overview, topic, group, broker.
+// renders one of the views chosen by the URL hash: overview, topics, topic, groups, group,
+// broker, cluster.
 "use strict";
 
 const POLL_MS = 2000;          // how often the API is read
@@ -9,7 +10,7 @@ const RECORD_LIMIT = 50;       // records the browser asks for
 const MIN_WINDOW_MS = 20000;   // the charts' time axis spans at least this much
 
 const state = {
-  broker: null, topics: [], groups: [],
+  broker: null, topics: [], groups: [], cluster: null,
   history: [],                 // [{t, recordsIn, recordsOut, topicIn: {name: n}, lag: {group: n}}]
   rates: { in: [], out: [], topic: {}, lag: {} },
   route: null, browser: null, error: null, session: null,
@@ -72,8 +73,9 @@ async function poll() {
       const who = $("#who");
       if (who && state.session.loginRequired) who.textContent = state.session.principal;
     }
-    const [broker, topics, groups] = await Promise.all([getJSON("/v1/broker"), getJSON("/v1/topics"), getJSON("/v1/groups")]);
-    state.broker = broker; state.topics = topics; state.groups = groups; state.error = null;
+    const [broker, topics, groups, cluster] = await Promise.all([
+      getJSON("/v1/broker"), getJSON("/v1/topics"), getJSON("/v1/groups"), getJSON("/v1/cluster")]);
+    state.broker = broker; state.topics = topics; state.groups = groups; state.cluster = cluster; state.error = null;
     record(Date.now());
     setStatus(broker.ready ? "ok" : "bad", broker.ready ? "broker " + broker.version + " · ready" : "broker not ready");
   } catch (e) {
@@ -162,12 +164,13 @@ function route() {
   if (parts[0] === "topics") return { view: "topics" };
   if (parts[0] === "groups") return { view: "groups" };
   if (parts[0] === "broker") return { view: "broker" };
+  if (parts[0] === "cluster") return { view: "cluster" };
   return { view: "overview" };
 }
 
 function mount() {
   state.route = route();
-  const nav = { overview: "overview", topics: "topics", topic: "topics", groups: "groups", group: "groups", broker: "broker" }[state.route.view];
+  const nav = { overview: "overview", topics: "topics", topic: "topics", groups: "groups", group: "groups", broker: "broker", cluster: "cluster" }[state.route.view];
   document.querySelectorAll("header nav a").forEach(a => a.classList.toggle("active", a.dataset.nav === nav));
   const app = $("#app");
   switch (state.route.view) {
@@ -214,6 +217,9 @@ function mount() {
     case "broker":
       app.innerHTML = '<h1>Broker</h1><div id="cards" class="cards"></div><div class="panel"><h2>Status</h2><div id="broker-table"></div></div>';
       break;
+    case "cluster":
+      app.innerHTML = '<h1>Cluster</h1><div id="cluster"></div>';
+      break;
   }
   update();
 }
@@ -232,6 +238,7 @@ function update() {
     case "topic": topicView(); break;
     case "group": groupView(); break;
     case "broker": brokerView(); break;
+    case "cluster": clusterView(); break;
   }
 }
 
@@ -380,6 +387,66 @@ function brokerView() {
     ["Bytes in / out", bytes(b.bytesIn) + " / " + bytes(b.bytesOut)],
   ];
   $("#broker-table").innerHTML = "<table><tbody>" + rows.map(([k, v]) => "<tr><th>" + k + "</th><td>" + v + "</td></tr>").join("") + "</tbody></table>";
+}
+
+// The cluster as this broker last learnt it from etcd (GET /v1/cluster): who is live, who is
+// controller, and every partition's leader and ISR. Replicas out of the ISR are struck through
+// (in red when their broker is not live); under-replicated and offline rows are tinted.
+function clusterView() {
+  const c = state.cluster, el = $("#cluster");
+  if (!c) return;
+  if (!c.clustered) {
+    el.innerHTML = '<div class="panel"><p data-test="not-clustered"><b>Not clustered: this broker runs alone.</b></p>' +
+      '<p class="muted">Brokers started with <code>--node-id N --etcd URL --cluster-id C</code> form a cluster; ' +
+      "this page then lists them and every partition's leader and in-sync replicas.</p></div>";
+    return;
+  }
+  el.innerHTML = '<div id="cards" class="cards"></div>' +
+    '<div class="panel"><h2>Live brokers</h2>' + clusterBrokers(c) + "</div>" +
+    '<div class="panel"><h2>Partitions</h2>' + clusterPartitions(c) + "</div>";
+  cards([
+    ["This broker", c.nodeId == null ? "–" : node(c.nodeId), 'data-test="this-node"'],
+    ["Controller", node(c.controllerId), 'data-test="controller"'],
+    ["Live brokers", num(c.brokers.length), 'data-test="live-brokers"'],
+    ["Partitions", num(c.partitions.length), 'data-test="partition-count"'],
+    ["Under-replicated", c.underReplicatedPartitions ? '<span class="lag">' + num(c.underReplicatedPartitions) + "</span>" : "0", 'data-test="under-replicated"'],
+    ["Offline", c.offlinePartitions ? '<span class="lag">' + num(c.offlinePartitions) + "</span>" : "0", 'data-test="offline"'],
+  ]);
+}
+
+function node(id) { return id >= 0 ? esc(String(id)) : '<span class="badge bad">none</span>'; }
+
+function clusterBrokers(c) {
+  if (!c.brokers.length) return '<p class="error">No live broker registered in etcd (this one has lost its registration?).</p>';
+  return '<table><thead><tr><th>Node</th><th>Kafka address</th><th>Native address</th><th>Role</th></tr></thead><tbody>' +
+    c.brokers.map(b => '<tr data-broker="' + esc(String(b.nodeId)) + '"><td>' + esc(String(b.nodeId)) + "</td><td><code>" + esc(b.kafkaAddress) +
+      "</code></td><td>" + (b.nativeAddress ? "<code>" + esc(b.nativeAddress) + "</code>" : '<span class="muted">–</span>') + "</td><td>" +
+      (b.nodeId === c.controllerId ? '<span class="badge" data-test="is-controller">controller</span> ' : "") +
+      (b.nodeId === c.nodeId ? '<span class="badge ok" data-test="is-this-broker">this broker</span>' : "") + "</td></tr>").join("") +
+    "</tbody></table>";
+}
+
+function clusterPartitions(c) {
+  if (!c.partitions.length) return '<p class="muted">No topics yet. Create one with <code>spool topic create NAME --replication-factor 3</code>.</p>';
+  const replica = (p, id) => {
+    const offline = p.offlineReplicas.includes(id), outOfSync = p.outOfSyncReplicas.includes(id);
+    const kind = offline ? "offline" : outOfSync ? "out-of-sync" : "in-sync";
+    const title = offline ? "broker not live" : outOfSync ? "not in the ISR" : "in the ISR";
+    return '<span class="replica ' + kind + '" data-replica="' + esc(String(id)) + '" title="' + title + '">' + esc(String(id)) + "</span>";
+  };
+  return '<table><thead><tr><th>Topic</th><th class="num">Partition</th><th class="num">Leader</th><th class="num">Epoch</th><th>Replicas</th><th>ISR</th><th>State</th></tr></thead><tbody>' +
+    c.partitions.map(p => {
+      const kind = p.offline ? "offline" : p.underReplicated ? "under-replicated" : "ok";
+      return '<tr class="' + kind + '" data-partition="' + esc(p.topic) + "-" + esc(String(p.partition)) + '" data-state="' + kind + '">' +
+        '<td><a href="#/topics/' + encodeURIComponent(p.topic) + '">' + esc(p.topic) + '</a></td><td class="num">' + esc(String(p.partition)) +
+        '</td><td class="num" data-test="leader">' + node(p.leader) + '</td><td class="num">' + num(p.leaderEpoch) +
+        "</td><td>" + p.replicas.map(id => replica(p, id)).join(" ") +
+        '</td><td data-test="isr" data-count="' + p.isr.length + '">' + p.isr.map(id => esc(String(id))).join(", ") + "</td><td>" +
+        (p.offline ? '<span class="badge bad">offline</span> ' : "") +
+        (p.underReplicated ? '<span class="badge warn">under-replicated</span>' : p.offline ? "" : '<span class="badge ok">in sync</span>') + "</td></tr>";
+    }).join("") + "</tbody></table>" +
+    '<p class="muted">Replicas: <span class="replica in-sync">n</span> in the ISR, <span class="replica out-of-sync">n</span> not in the ISR, ' +
+    '<span class="replica offline">n</span> broker not live.</p>';
 }
 
 // ---------- start ----------
