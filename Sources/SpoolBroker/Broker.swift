@@ -72,6 +72,7 @@ public final class Broker: Sendable {
         set { administrationBox.withLockedValue { $0 = newValue } }
     }
     let administrationBox = NIOLockedValueBox<(any ClusterAdministration)?>(nil)
+    let groupOwnershipBox = NIOLockedValueBox<ReplicatedGroupOffsets?>(nil)
     /// Cluster mode (`BrokerConfig.securityInCluster`): where ACL and quota changes go; set
     /// once, before the listeners start.
     public var clusterSecurity: (any ClusterSecurityAdministration)? {
@@ -268,8 +269,15 @@ public final class Broker: Sendable {
     /// In cluster mode only the leader appends (NOT_LEADER_OR_FOLLOWER otherwise), stamping
     /// its leader epoch on every batch; acks=all with the ISR below `min.insync.replicas`
     /// is refused before the append (NOT_ENOUGH_REPLICAS, nothing written).
-    public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, timeoutMillis: Int64? = nil,
+    /// Clients cannot append to the offsets topic (Kafka: "cannot append to internal topic");
+    /// the group coordinator does, with `internal`.
+    public func produce(_ tp: TopicPartition, _ batches: ByteBuffer, acks: Acks, timeoutMillis: Int64? = nil, internal: Bool = false,
                         on eventLoop: EventLoop) -> EventLoopFuture<PartitionProduceResult> {
+        if tp.topic == ReplicatedGroupOffsets.topic, !`internal`, groupOwnership != nil {
+            var refused = PartitionProduceResult(topicPartition: tp)
+            refused.error = BrokerError(.invalidTopicName, "cannot append to the internal topic \(tp.topic)")
+            return eventLoop.makeSucceededFuture(refused)
+        }
         let storage = storage
         let notifier = notifier
         let producers = producers

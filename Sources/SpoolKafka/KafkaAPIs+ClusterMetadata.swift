@@ -33,7 +33,7 @@ extension KafkaAPIs {
                 let code: KafkaErrorCode = Broker.isValidTopicName(name) ? .unknownTopicOrPartition : .invalidTopicException
                 return .init(errorCode: code.rawValue, name: name)
             }
-            return .init(errorCode: 0, name: name, isInternal: false, partitions: topic.partitions.enumerated().map { p, state in
+            return .init(errorCode: 0, name: name, isInternal: name == ReplicatedGroupOffsets.topic, partitions: topic.partitions.enumerated().map { p, state in
                 let route = view.route(state)
                 return MetadataResponse.Topic.Partition(
                     errorCode: route.leader >= 0 ? 0 : KafkaErrorCode.leaderNotAvailable.rawValue, partitionIndex: Int32(p),

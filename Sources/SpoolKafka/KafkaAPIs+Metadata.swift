@@ -88,6 +88,23 @@ extension KafkaAPIs {
             return FindCoordinatorResponse(errorCode: Self.transactionalIdDenied,
                                            errorMessage: "not authorized to describe transactional id \(request.key)", nodeId: -1, host: "", port: -1)
         }
+        // Cluster mode: a group's coordinator is the leader of its partition of the offsets
+        // topic, told with its address on this listener's kind. (Transactions are coordinated
+        // by the broker asked, as on a single broker.)
+        if request.keyType == 0, broker.groupOwnership != nil, let cluster = broker.clusterAdministration {
+            switch broker.groupCoordinatorNode(for: request.key) {
+            case .failure(let error):
+                return FindCoordinatorResponse(errorCode: KafkaErrorCode(error.code).rawValue, errorMessage: error.message,
+                                               nodeId: -1, host: "", port: -1)
+            case .success(let node):
+                guard let address = cluster.metadataView().brokers(for: config.securityProtocol.rawValue).first(where: { $0.nodeId == node })?.address else {
+                    return FindCoordinatorResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue,
+                                                   errorMessage: "the coordinator, broker \(node), has no \(config.securityProtocol.rawValue) listener registered",
+                                                   nodeId: -1, host: "", port: -1)
+                }
+                return FindCoordinatorResponse(errorCode: 0, errorMessage: nil, nodeId: node, host: address.host, port: address.port)
+            }
+        }
         return FindCoordinatorResponse(errorCode: 0, errorMessage: nil, nodeId: config.nodeId, host: advertisedHost, port: advertisedPort)
     }
 }

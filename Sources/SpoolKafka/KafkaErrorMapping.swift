@@ -86,6 +86,8 @@ extension KafkaErrorCode {
         case .groupMaxSizeReached: self = .groupMaxSizeReached
         case .storageFailed: self = .kafkaStorageError
         case .groupSubscribedToTopic: self = .groupSubscribedToTopic
+        case .notCoordinator: self = .notCoordinator
+        case .coordinatorLoadInProgress: self = .coordinatorLoadInProgress
         }
     }
 }

@@ -174,6 +174,8 @@ enum NativeGroupCalls {
         case .groupMaxSizeReached: .groupMaxSizeReached
         case .storageFailed: .storageFailed
         case .groupSubscribedToTopic: .nonEmptyGroup
+        case .notCoordinator: .notCoordinator
+        case .coordinatorLoadInProgress: .coordinatorLoadInProgress
         }
     }
 }

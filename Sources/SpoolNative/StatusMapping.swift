@@ -53,7 +53,8 @@ enum StatusMapping {
                  .groupSubscribedToTopic:
                 return SpoolStatusError(.failedPrecondition, e.message)
             case .groupMaxSizeReached: return SpoolStatusError(.resourceExhausted, e.message)
-            case .coordinatorNotAvailable, .storageFailed: return SpoolStatusError(.unavailable, e.message)
+            case .coordinatorNotAvailable, .storageFailed, .coordinatorLoadInProgress: return SpoolStatusError(.unavailable, e.message)
+            case .notCoordinator: return SpoolStatusError(.notLeaderOrFollower, e.message)
             }
         case let e as TransactionError:
             switch e.code {

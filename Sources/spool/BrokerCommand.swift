@@ -531,7 +531,9 @@ struct BrokerCommand: AsyncParsableCommand {
         let kafkaListeners = try kafkaConfigs()
         let interBrokerSecurity = try interBroker.resolve(file: try fileSettings(), listeners: kafkaListeners, clustered: clusterSettings != nil)
         let broker = BrokerService(config: config, kafka: kafkaListeners, native: nativeSecurity, events: events, admin: admin, join: join,
-                                   interBroker: interBrokerSecurity) { server, adminAddress in
+                                   interBroker: interBrokerSecurity,
+                                   offsetsTopic: (clusterSettings?.offsetsTopicPartitions ?? Broker.offsetsTopicPartitionsDefault,
+                                                  clusterSettings?.offsetsTopicReplicationFactor ?? Broker.offsetsTopicReplicationFactorDefault)) { server, adminAddress in
             var listeners = "\(nativeName)=\(server.localAddress.ipAddress ?? config.host):\(server.port)"
             for kafka in server.kafkaListeners {
                 let name = kafka.securityProtocol == .plaintext ? "kafka" : "kafka-\(kafka.securityProtocol.rawValue.lowercased())"

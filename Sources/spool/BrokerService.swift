@@ -24,6 +24,8 @@ final class BrokerService: Service, Sendable {
     let join: Join?
     /// How this broker's followers reach and log in to leaders (cluster mode).
     let interBroker: InterBrokerSecurity
+    /// The offsets topic's shape when this broker creates it (cluster mode).
+    let offsetsTopic: (partitions: Int32, replicationFactor: Int)
     /// Called once the broker serves (the banner).
     let announce: @Sendable (SpoolServer, String?) -> Void
     private let state = Mutex(State.starting)
@@ -33,7 +35,9 @@ final class BrokerService: Service, Sendable {
     typealias Join = @Sendable (_ nativeAddress: String, _ kafkaAddress: String?, _ kafkaListeners: [String: String], _ broker: Broker) throws -> ClusterReplicaManager
 
     init(config: BrokerConfig, kafka: [KafkaListenerConfig], native: NativeSecurityConfig = NativeSecurityConfig(), events: BrokerEvents, admin: AdminHTTPListener?, join: Join? = nil,
-         interBroker: InterBrokerSecurity = .plaintext, announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
+         interBroker: InterBrokerSecurity = .plaintext,
+         offsetsTopic: (partitions: Int32, replicationFactor: Int) = (Broker.offsetsTopicPartitionsDefault, Broker.offsetsTopicReplicationFactorDefault),
+         announce: @escaping @Sendable (SpoolServer, String?) -> Void) {
         self.config = config
         self.kafka = kafka
         self.native = native
@@ -41,6 +45,7 @@ final class BrokerService: Service, Sendable {
         self.admin = admin
         self.join = join
         self.interBroker = interBroker
+        self.offsetsTopic = offsetsTopic
         self.announce = announce
     }
 
@@ -94,6 +99,8 @@ final class BrokerService: Service, Sendable {
             server.broker.clusterAdministration = manager
             server.broker.replicationDelegate = manager
             server.broker.clusterSecurity = manager
+            // Groups: coordinated by the leader of their offsets-topic partition from now on.
+            server.broker.coordinateGroupsInCluster(partitions: offsetsTopic.partitions, replicationFactor: offsetsTopic.replicationFactor)
             membership = Task {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await manager.member.run() }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SpoolBroker
 import SpoolCluster
 import SpoolEtcd
 
@@ -19,9 +20,15 @@ struct ClusterOptions: ParsableArguments {
     var replicaLagTimeMaxMs: Int64?
     @Option(help: "How often the controller gives leadership back to preferred replicas, seconds, 0 (off)...3600. Default: 5 (config: leader.imbalance.check.interval.seconds).")
     var leaderImbalanceCheckIntervalSeconds: Int?
+    @Option(help: "Partitions of __consumer_offsets when this broker creates it, 1...1000. Default: \(Broker.offsetsTopicPartitionsDefault) (config: offsets.topic.num.partitions).")
+    var offsetsTopicNumPartitions: Int32?
+    @Option(help: "Replication factor of __consumer_offsets when this broker creates it (capped by the live brokers), 1...\(ClusterConfiguration.replicationFactorMax). Default: \(Broker.offsetsTopicReplicationFactorDefault) (config: offsets.topic.replication.factor).")
+    var offsetsTopicReplicationFactor: Int?
 
     static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor",
-                       "replica.lag.time.max.ms", "leader.imbalance.check.interval.seconds"]
+                       "replica.lag.time.max.ms", "leader.imbalance.check.interval.seconds", "offsets.topic.num.partitions",
+                       "offsets.topic.replication.factor"]
+    static let offsetsTopicPartitionsRange: ClosedRange<Int32> = 1...1000
     static let replicaLagRange: ClosedRange<Int64> = 500...86_400_000
 
     /// The resolved cluster settings, or nil in single-broker mode.
@@ -33,6 +40,8 @@ struct ClusterOptions: ParsableArguments {
         var defaultReplicationFactor: Int
         var replicaLagTimeMaxMillis: Int64
         var preferredLeaderIntervalSeconds: Int
+        var offsetsTopicPartitions: Int32
+        var offsetsTopicReplicationFactor: Int
     }
 
     func resolve(file: [String: String]) throws -> Settings? {
@@ -43,9 +52,12 @@ struct ClusterOptions: ParsableArguments {
         let rfText = defaultReplicationFactor.map(String.init) ?? file["default.replication.factor"]
         let lagText = replicaLagTimeMaxMs.map(String.init) ?? file["replica.lag.time.max.ms"]
         let imbalanceText = leaderImbalanceCheckIntervalSeconds.map(String.init) ?? file["leader.imbalance.check.interval.seconds"]
+        let offsetsPartitionsText = offsetsTopicNumPartitions.map(String.init) ?? file["offsets.topic.num.partitions"]
+        let offsetsFactorText = offsetsTopicReplicationFactor.map(String.init) ?? file["offsets.topic.replication.factor"]
         guard let etcd, !etcd.isEmpty else {
-            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil || lagText != nil || imbalanceText != nil {
-                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds, default.replication.factor, replica.lag.time.max.ms and leader.imbalance.check.interval.seconds need etcd.endpoints (--etcd URL[,URL...])")
+            if nodeIdText != nil || clusterId != nil || ttlText != nil || rfText != nil || lagText != nil || imbalanceText != nil
+                || offsetsPartitionsText != nil || offsetsFactorText != nil {
+                throw ValidationError("node.id, cluster.id, cluster.lease.ttl.seconds, default.replication.factor, replica.lag.time.max.ms, leader.imbalance.check.interval.seconds and offsets.topic.* need etcd.endpoints (--etcd URL[,URL...])")
             }
             return nil
         }
@@ -83,6 +95,20 @@ struct ClusterOptions: ParsableArguments {
             }
             imbalance = v
         }
+        var offsetsPartitions = Broker.offsetsTopicPartitionsDefault
+        if let text = offsetsPartitionsText {
+            guard let v = Int32(text), Self.offsetsTopicPartitionsRange.contains(v) else {
+                throw ValidationError("offsets.topic.num.partitions must be an integer in \(Self.offsetsTopicPartitionsRange.lowerBound)...\(Self.offsetsTopicPartitionsRange.upperBound) (got '\(text)')")
+            }
+            offsetsPartitions = v
+        }
+        var offsetsFactor = Broker.offsetsTopicReplicationFactorDefault
+        if let text = offsetsFactorText {
+            guard let v = Int(text), (1...ClusterConfiguration.replicationFactorMax).contains(v) else {
+                throw ValidationError("offsets.topic.replication.factor must be an integer in 1...\(ClusterConfiguration.replicationFactorMax) (got '\(text)')")
+            }
+            offsetsFactor = v
+        }
         let endpoints: [EtcdEndpoint]
         do {
             endpoints = try EtcdEndpoint.list(etcd)
@@ -91,6 +117,7 @@ struct ClusterOptions: ParsableArguments {
         }
         guard !endpoints.isEmpty else { throw ValidationError("etcd.endpoints names no endpoint") }
         return Settings(nodeId: nodeId, clusterId: clusterId, endpoints: endpoints, leaseTTLSeconds: ttl, defaultReplicationFactor: rf,
-                        replicaLagTimeMaxMillis: lag, preferredLeaderIntervalSeconds: imbalance)
+                        replicaLagTimeMaxMillis: lag, preferredLeaderIntervalSeconds: imbalance,
+                        offsetsTopicPartitions: offsetsPartitions, offsetsTopicReplicationFactor: offsetsFactor)
     }
 }

@@ -1,5 +1,7 @@
+import Dispatch
 import SpoolRecords
 import SpoolStorage
+import Synchronization
 
 // Committed offsets: OffsetCommit validated against the group's generation,
 // OffsetFetch, DeleteGroups and the expiry of empty groups' offsets. Every write
@@ -42,18 +44,47 @@ extension GroupCoordinator {
             completion(.success(refused))
             return
         }
+        // Cluster mode: the offsets topic's ISR holds the commit first; the local store is then
+        // this coordinator's copy (what OffsetFetch reads).
+        if let ownership {
+            ownership.replicate(.commit(group: request.groupId, offsets: accepted)) { [self, accepted, refused] replicated in
+                switch replicated {
+                case .failure(let error): completion(.failure(error))
+                case .success: storeCommit(request.groupId, accepted, refused, completion)
+                }
+            }
+            return
+        }
+        storeCommit(request.groupId, accepted, refused, completion)
+    }
+
+    private func storeCommit(_ groupId: String, _ accepted: [TopicPartition: CommittedOffset],
+                             _ refused: [TopicPartition: GroupCoordinatorError.Code], _ completion: @escaping CommitCompletion) {
         // Handed over in order on one queue (the log's write is disk I/O, never on an event
         // loop), but never waited for there: under `.everyCommit`, commits from many groups
         // share the offsets log's group-commit fsyncs (tens of thousands a second).
         ioQueue.async { [store, accepted, refused] in
-            store.commit(group: request.groupId, accepted) { result in
+            store.commit(group: groupId, accepted) { result in
                 switch result {
                 case .success: completion(.success(refused))
                 case .failure(let error):
-                    completion(.failure(GroupCoordinatorError(.storageFailed, "offsets of group \(request.groupId) not stored: \(error)")))
+                    completion(.failure(GroupCoordinatorError(.storageFailed, "offsets of group \(groupId) not stored: \(error)")))
                 }
             }
         }
+    }
+
+    /// `ownership.replicate`, waited for (on the offsets queue: removals are rare).
+    private func replicateWaiting(_ change: GroupOffsetsChange) throws(GroupCoordinatorError) {
+        guard let ownership else { return }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Result<Void, GroupCoordinatorError>>(.success(()))
+        ownership.replicate(change) { result in
+            outcome.withLock { $0 = result }
+            done.signal()
+        }
+        done.wait()
+        try outcome.withLock { $0 }.get()
     }
 
     /// OffsetCommit; returns the partitions refused one by one.
@@ -158,7 +189,11 @@ extension GroupCoordinator {
             var results = results
             for (groupId, incarnation) in doomed {
                 do {
+                    let partitions = store.committed(group: groupId).keys.sorted()
+                    if !partitions.isEmpty { try replicateWaiting(.remove(group: groupId, partitions: partitions)) }
                     try store.removeGroup(groupId)
+                } catch let error as GroupCoordinatorError {
+                    if let i = results.firstIndex(where: { $0.groupId == groupId }) { results[i].error = error.code }
                 } catch {
                     if let i = results.firstIndex(where: { $0.groupId == groupId }) { results[i].error = .storageFailed }
                 }
@@ -203,8 +238,9 @@ extension GroupCoordinator {
         }
         do {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-                ioQueue.async { [store] in
+                ioQueue.async { [self, store] in
                     do {
+                        if !plan.deletable.isEmpty { try replicateWaiting(.remove(group: groupId, partitions: plan.deletable)) }
                         try store.removeOffsets(group: groupId, plan.deletable)
                         c.resume()
                     } catch {
@@ -212,6 +248,8 @@ extension GroupCoordinator {
                     }
                 }
             }
+        } catch let error as GroupCoordinatorError {
+            throw error
         } catch {
             throw GroupCoordinatorError(.storageFailed, "deleting committed offsets of \(groupId): \(error)")
         }
@@ -286,7 +324,10 @@ extension GroupCoordinator {
         for groupId in store.groups where all[groupId] == nil {
             all[groupId] = GroupOverview(groupId: groupId, protocolType: "", state: .empty)
         }
-        return all.values.filter { states?.contains($0.state) ?? true }.sorted { $0.groupId < $1.groupId }
+        // Cluster mode: only the groups coordinated here (the others' copies may be stale).
+        let ownership = ownership
+        return all.values.filter { (states?.contains($0.state) ?? true) && (ownership?.coordinates($0.groupId) ?? true) }
+            .sorted { $0.groupId < $1.groupId }
     }
 
     /// DescribeGroups for one group. Throws `groupIdNotFound` for a group without

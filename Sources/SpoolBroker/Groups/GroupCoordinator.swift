@@ -41,6 +41,14 @@ public final class GroupCoordinator: Sendable {
     /// Serialises every write to the offset store (commits, deletes, expiry), off the callers' threads.
     let ioQueue = DispatchQueue(label: "spool.group-coordinator.offsets")
     let state = Mutex(State())
+    private let ownershipBox = Mutex<(any GroupOwnership)?>(nil)
+
+    /// Cluster mode: which groups this broker coordinates and where their offsets replicate
+    /// (set once, when the broker joins a cluster); nil: every group, offsets kept here.
+    public var ownership: (any GroupOwnership)? {
+        get { ownershipBox.withLock { $0 } }
+        set { ownershipBox.withLock { $0 = newValue } }
+    }
 
     struct State {
         var groups: [String: ConsumerGroup] = [:]
@@ -616,10 +624,12 @@ public final class GroupCoordinator: Sendable {
         if s.closed { throw GroupCoordinatorError(.coordinatorNotAvailable, "the group coordinator is shut down") }
     }
 
+    /// A valid group id of a group this broker coordinates (cluster mode: the ownership's check).
     func validate(groupId: String) throws(GroupCoordinatorError) {
         guard !groupId.isEmpty, groupId.utf8.count <= config.maxGroupIdBytes else {
             throw GroupCoordinatorError(.invalidGroupId, "group id must be 1 to \(config.maxGroupIdBytes) bytes")
         }
+        try ownership?.checkCoordinates(groupId)
     }
 
     /// `clientId-` and a random UUID, as Kafka forms member ids.

@@ -40,6 +40,12 @@ public struct GroupCoordinatorError: Error, Hashable, Sendable, CustomStringConv
         case storageFailed
         /// OffsetDelete of a partition whose topic the group's members are subscribed to.
         case groupSubscribedToTopic
+        /// Cluster mode: another broker coordinates the group (it leads the group's partition of
+        /// the offsets topic); find the coordinator again.
+        case notCoordinator
+        /// Cluster mode: this broker just became the group's coordinator and is still reading
+        /// its committed offsets from the offsets topic; retry shortly.
+        case coordinatorLoadInProgress
     }
 
     public var code: Code

@@ -264,6 +264,12 @@ public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseItera
   case invalidCommitOffset // = 14
   case groupMaxSizeReached // = 15
   case storageFailed // = 16
+
+  /// cluster mode: another broker coordinates the group: find it (FindCoordinator)
+  case notCoordinator // = 17
+
+  /// cluster mode: this broker is loading the group's offsets: retry shortly
+  case coordinatorLoadInProgress // = 18
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -289,6 +295,8 @@ public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseItera
     case 14: self = .invalidCommitOffset
     case 15: self = .groupMaxSizeReached
     case 16: self = .storageFailed
+    case 17: self = .notCoordinator
+    case 18: self = .coordinatorLoadInProgress
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -312,6 +320,8 @@ public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseItera
     case .invalidCommitOffset: return 14
     case .groupMaxSizeReached: return 15
     case .storageFailed: return 16
+    case .notCoordinator: return 17
+    case .coordinatorLoadInProgress: return 18
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -335,6 +345,8 @@ public nonisolated enum Spool_V1_GroupError: SwiftProtobuf.Enum, Swift.CaseItera
     .invalidCommitOffset,
     .groupMaxSizeReached,
     .storageFailed,
+    .notCoordinator,
+    .coordinatorLoadInProgress,
   ]
 
 }
@@ -1994,7 +2006,7 @@ nonisolated extension Spool_V1_OffsetSpec: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Spool_V1_GroupError: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_ERROR_NONE\0\u{1}GROUP_ERROR_UNKNOWN_MEMBER_ID\0\u{1}GROUP_ERROR_ILLEGAL_GENERATION\0\u{1}GROUP_ERROR_REBALANCE_IN_PROGRESS\0\u{1}GROUP_ERROR_MEMBER_ID_REQUIRED\0\u{1}GROUP_ERROR_INCONSISTENT_GROUP_PROTOCOL\0\u{1}GROUP_ERROR_FENCED_INSTANCE_ID\0\u{1}GROUP_ERROR_INVALID_SESSION_TIMEOUT\0\u{1}GROUP_ERROR_NON_EMPTY_GROUP\0\u{1}GROUP_ERROR_GROUP_ID_NOT_FOUND\0\u{1}GROUP_ERROR_INVALID_GROUP_ID\0\u{1}GROUP_ERROR_COORDINATOR_NOT_AVAILABLE\0\u{1}GROUP_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0\u{1}GROUP_ERROR_OFFSET_METADATA_TOO_LARGE\0\u{1}GROUP_ERROR_INVALID_COMMIT_OFFSET\0\u{1}GROUP_ERROR_GROUP_MAX_SIZE_REACHED\0\u{1}GROUP_ERROR_STORAGE_FAILED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0GROUP_ERROR_NONE\0\u{1}GROUP_ERROR_UNKNOWN_MEMBER_ID\0\u{1}GROUP_ERROR_ILLEGAL_GENERATION\0\u{1}GROUP_ERROR_REBALANCE_IN_PROGRESS\0\u{1}GROUP_ERROR_MEMBER_ID_REQUIRED\0\u{1}GROUP_ERROR_INCONSISTENT_GROUP_PROTOCOL\0\u{1}GROUP_ERROR_FENCED_INSTANCE_ID\0\u{1}GROUP_ERROR_INVALID_SESSION_TIMEOUT\0\u{1}GROUP_ERROR_NON_EMPTY_GROUP\0\u{1}GROUP_ERROR_GROUP_ID_NOT_FOUND\0\u{1}GROUP_ERROR_INVALID_GROUP_ID\0\u{1}GROUP_ERROR_COORDINATOR_NOT_AVAILABLE\0\u{1}GROUP_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0\u{1}GROUP_ERROR_OFFSET_METADATA_TOO_LARGE\0\u{1}GROUP_ERROR_INVALID_COMMIT_OFFSET\0\u{1}GROUP_ERROR_GROUP_MAX_SIZE_REACHED\0\u{1}GROUP_ERROR_STORAGE_FAILED\0\u{1}GROUP_ERROR_NOT_COORDINATOR\0\u{1}GROUP_ERROR_COORDINATOR_LOAD_IN_PROGRESS\0")
 }
 
 nonisolated extension Spool_V1_TxnError: SwiftProtobuf._ProtoNameProviding {
