@@ -8,6 +8,8 @@
 #   2b. restarted again, aiokafka's idempotent producer through a kill, read back by aiokafka;
 #   3. restarted again, kcat producing 3,000 lines (idempotent, acks=all) through a kill of
 #      the leader, and kcat reading every line back exactly once;
+#   3b. restarted again, a confluent-kafka consumer group through a kill -9 of its coordinator:
+#      a new member resumes exactly after the committed offsets;
 #   4. SIGSTOP: a follower stopped past replica.lag.time.max.ms (3 s here) leaves the ISR and
 #      rejoins once resumed; both followers stopped → NOT_ENOUGH_REPLICAS, nothing appended.
 # Called by check.sh (which sets up kcat and the Python venv).
@@ -126,6 +128,8 @@ export -f kcat_phase
 export tmp py
 phase "kcat: 3,000 lines, idempotent acks=all, through a kill -9 of the leader; every line read back once" \
   bash -c "$(declare -p pid_of); kcat_phase"
+phase "consumer group: commits survive a kill -9 of the group's coordinator (the leader of its __consumer_offsets partition); a new member resumes after them" \
+  "$py" tools/kafka-clients/cluster_failover_check.py groups
 phase "SIGSTOP: a follower past the lag time leaves the ISR and rejoins; both followers stopped -> NOT_ENOUGH_REPLICAS, nothing appended" \
   "$py" tools/kafka-clients/cluster_failover_check.py isr
 for id in 1 2 3; do kill -0 "${pid_of[$id]}" 2>/dev/null || { echo "broker $id is not running at the end:"; tail -20 "$tmp/broker$id.log"; failed=$((failed + 1)); }; done

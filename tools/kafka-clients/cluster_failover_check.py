@@ -15,6 +15,8 @@ consumer reading the partition while its leader is killed.
 Phase 2b, aiokafka: its idempotent acks=all producer through a kill of the leader, and an
 aiokafka consumer reading every record back once at its offset.
 All three print the killed node id on a line `killed N` for the script to restart it.
+Phase `groups`, confluent-kafka: a consumer group's committed offsets through a kill -9 of
+its coordinator (the new coordinator resumes the group exactly after them).
 Phase 3 (`isr`), confluent-kafka with SIGSTOP: a follower stopped past
 replica.lag.time.max.ms leaves the ISR while acks=all goes on, and rejoins once resumed;
 both followers stopped: the ISR shrinks to the leader, acks=all is refused with
@@ -271,6 +273,74 @@ def isr_phase():
             os.kill(PIDS[f], signal.SIGCONT)
 
 
+def groups_phase():
+    """A consumer group through a kill -9 of its coordinator (confluent-kafka): a member reads
+    about half of a topic and commits; the coordinator (the leader of the group's
+    __consumer_offsets partition, as DescribeConsumerGroups names it) is killed; a new member
+    of the group resumes exactly after the committed offsets: every record read once over the
+    two members, none twice, and its own commit lands on the new coordinator."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    topic = unique("groups")
+    group = unique("g")
+    admin = create_topic(topic, 3)
+    records = RECORDS // 2
+    producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 5})
+    for i in range(records):
+        producer.produce(topic, key=b"k%d" % (i % 30), value=b"g%07d" % i)
+        if i % 500 == 0:
+            producer.poll(0)
+    check(producer.flush(60) == 0, "groups: records unsent")
+
+    def member():
+        c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group, "enable.auto.commit": False,
+                      "auto.offset.reset": "earliest", "session.timeout.ms": 10000, "topic.metadata.refresh.interval.ms": 2000})
+        c.subscribe([topic])
+        return c
+
+    first, read, twice = member(), {}, []
+    deadline = time.monotonic() + 60
+    while len(read) < records // 2 and time.monotonic() < deadline:
+        m = first.poll(0.5)
+        if m is None or m.error() is not None:
+            continue
+        read[m.value()] = (m.partition(), m.offset())
+    check(len(read) >= records // 2, f"groups: the first member read {len(read)} of {records // 2} in 60 s")
+    first.commit(asynchronous=False)
+    committed = {tp.partition: tp.offset for tp in first.committed([TopicPartition(topic, p) for p in range(3)], timeout=20)}
+    first.close()
+    expected_rest = {v for v, (p, o) in read.items() if o >= committed.get(p, 0)}
+    check(not expected_rest, f"groups: records after the committed offsets were read before the commit: {sorted(expected_rest)[:3]}")
+    description = admin.describe_consumer_groups([group])[group].result(20)
+    victim = description.coordinator.id
+    check(victim in PIDS, f"groups: coordinator {victim} is not one of {sorted(PIDS)}")
+    os.kill(PIDS[victim], signal.SIGKILL)
+    print(f"killed {victim}", flush=True)
+    killed_at = time.monotonic()
+
+    second, before = member(), len(read)
+    first_record_at = None
+    deadline = time.monotonic() + 90
+    while len(read) < records and time.monotonic() < deadline:
+        m = second.poll(0.5)
+        if m is None or m.error() is not None:
+            continue
+        first_record_at = first_record_at or time.monotonic()
+        if m.value() in read:
+            twice.append((m.value(), m.partition(), m.offset()))
+        read[m.value()] = (m.partition(), m.offset())
+    second.commit(asynchronous=False)
+    after = {tp.partition: tp.offset for tp in second.committed([TopicPartition(topic, p) for p in range(3)], timeout=20)}
+    second.close()
+    check(not twice, f"groups: records read again after the coordinator kill (committed {committed}): {twice[:3]}")
+    check(len(read) == records, f"groups: {len(read)} of {records} read over the two members")
+    check(sum(after.values()) == records, f"groups: the second member's commit {after} does not cover {records} records")
+    new = admin.describe_consumer_groups([group])[group].result(20).coordinator.id
+    print(f"groups: coordinator failover {victim} -> {new}: the group resumed at the committed {committed} "
+          f"({records - before} records, first {first_record_at - killed_at:.2f} s after the kill)", flush=True)
+    check(new != victim, f"groups: the coordinator is still {victim}")
+    ok(f"groups: a consumer group's commits survived a kill -9 of its coordinator; {records} records read once")
+
+
 def aiokafka_phase():
     """aiokafka's idempotent acks=all producer through a kill -9 of the leader, and an
     aiokafka consumer reading everything back."""
@@ -331,4 +401,5 @@ def aiokafka_phase():
 
 
 if __name__ == "__main__":
-    {"confluent": confluent_phase, "kafka-python": kafka_python_phase, "aiokafka": aiokafka_phase, "isr": isr_phase}[sys.argv[1]]()
+    {"confluent": confluent_phase, "kafka-python": kafka_python_phase, "aiokafka": aiokafka_phase, "isr": isr_phase,
+     "groups": groups_phase}[sys.argv[1]]()
