@@ -22,7 +22,7 @@ struct ClusterOptions: ParsableArguments {
     var leaderImbalanceCheckIntervalSeconds: Int?
     @Option(help: "Partitions of __consumer_offsets when this broker creates it, 1...1000. Default: \(Broker.offsetsTopicPartitionsDefault) (config: offsets.topic.num.partitions).")
     var offsetsTopicNumPartitions: Int32?
-    @Option(help: "Replication factor of __consumer_offsets when this broker creates it (capped by the live brokers), 1...\(ClusterConfiguration.replicationFactorMax). Default: \(Broker.offsetsTopicReplicationFactorDefault) (config: offsets.topic.replication.factor).")
+    @Option(help: "Replication factor of __consumer_offsets when this broker creates it (it waits until that many brokers are live), 1...\(ClusterConfiguration.replicationFactorMax). Default: \(Broker.offsetsTopicReplicationFactorDefault) (config: offsets.topic.replication.factor).")
     var offsetsTopicReplicationFactor: Int?
 
     static let keys = ["node.id", "etcd.endpoints", "cluster.id", "cluster.lease.ttl.seconds", "default.replication.factor",

@@ -46,16 +46,10 @@ trap 'echo "console cluster check: stopped by a signal" >&2; exit 1' TERM INT
 # shellcheck source=chromium.sh
 source tools/console/chromium.sh  # render URL NAME, expect NAME REGEX WHAT, expect_row NAME SELECTOR REGEX WHAT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-client=$(free_port) peer=$(free_port)
-etcd --name m0 --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-  --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "m0=http://127.0.0.1:$peer" \
-  --heartbeat-interval 100 --election-timeout 1000 >"$tmp/etcd.log" 2>&1 &
-etcd_pid=$!
-endpoint="http://127.0.0.1:$client"
-for _ in $(seq 1 100); do curl -sf "$endpoint/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
-curl -sf "$endpoint/health" | grep -q true || { tail -20 "$tmp/etcd.log" >&2; fail "etcd did not start"; }
+# shellcheck source=../test-etcd.sh
+source tools/test-etcd.sh
+start_test_etcd "$tmp" || fail "etcd did not start"
+endpoint=$etcd_endpoint
 
 cluster_id="console-$RANDOM"
 for id in 1 2 3; do

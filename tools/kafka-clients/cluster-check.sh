@@ -30,16 +30,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-client=$(free_port) peer=$(free_port)
-etcd --name m0 --data-dir "$tmp/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-  --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "m0=http://127.0.0.1:$peer" \
-  --heartbeat-interval 100 --election-timeout 1000 >"$tmp/etcd.log" 2>&1 &
-etcd_pid=$!
-endpoint="http://127.0.0.1:$client"
-for _ in $(seq 1 100); do curl -sf "$endpoint/health" 2>/dev/null | grep -q true && break; sleep 0.1; done
-curl -sf "$endpoint/health" | grep -q true || { echo "etcd did not start:"; tail -20 "$tmp/etcd.log"; exit 1; }
+# shellcheck source=../test-etcd.sh
+source tools/test-etcd.sh
+start_test_etcd "$tmp" || exit 1
+endpoint=$etcd_endpoint
 
 declare -A kafka_port http_of
 export CLUSTER_LAG_MS=3000
@@ -65,10 +59,12 @@ pids_env() { echo "1=${pid_of[1]},2=${pid_of[2]},3=${pid_of[3]}"; }
 echo "cluster: etcd $endpoint, Kafka $CLUSTER_BOOTSTRAP"
 
 passed=0 failed=0
-# phase NAME COMMAND...: runs it; a line "killed N" in its output restarts broker N afterwards.
+# phase NAME COMMAND...: runs it; a broker it names in $CLUSTER_VICTIM_FILE is restarted afterwards.
+export CLUSTER_VICTIM_FILE="$tmp/victim"
 phase() {
   local name=$1
   shift
+  rm -f "$CLUSTER_VICTIM_FILE"
   if CLUSTER_PIDS=$(pids_env) CLUSTER_HTTP="1=${http_of[1]},2=${http_of[2]},3=${http_of[3]}" timeout 400 "$@" >"$tmp/out" 2>&1; then
     passed=$((passed + 1)); echo "PASS $name"
   else
@@ -76,7 +72,7 @@ phase() {
   fi
   grep -E "paused|failover|through the kill|^isr:" "$tmp/out" | sed 's/^/    /'
   local victim
-  victim=$(sed -n 's/^killed \([0-9]\)$/\1/p' "$tmp/out" | tail -1)
+  victim=$(cat "$CLUSTER_VICTIM_FILE" 2>/dev/null)
   if [ -n "$victim" ]; then
     while kill -0 "${pid_of[$victim]}" 2>/dev/null; do sleep 0.05; done
     start_broker "$victim"
@@ -107,6 +103,7 @@ EOF
   local producer=$!
   sleep 1
   kill -9 "${pid_of[$leader]}"
+  echo "$leader" >"$CLUSTER_VICTIM_FILE"
   echo "killed $leader"
   wait "$producer" || { echo "kcat -P failed:"; tail -5 "$tmp/kcat-produce.out"; return 1; }
   # (kcat reports the lost connection to the killed leader; only failed deliveries count.)

@@ -14,7 +14,8 @@ Phase 2, kafka-python: the same with kafka-python's idempotent producer and a ka
 consumer reading the partition while its leader is killed.
 Phase 2b, aiokafka: its idempotent acks=all producer through a kill of the leader, and an
 aiokafka consumer reading every record back once at its offset.
-All three print the killed node id on a line `killed N` for the script to restart it.
+Each names the broker it killed in the file $CLUSTER_VICTIM_FILE (and prints `killed N`), for
+the script to restart it: a line of the output can run into a client library's log line.
 Phase `groups`, confluent-kafka: a consumer group's committed offsets through a kill -9 of
 its coordinator (the new coordinator resumes the group exactly after them).
 Phase 3 (`isr`), confluent-kafka with SIGSTOP: a follower stopped past
@@ -60,9 +61,16 @@ def leader_of(admin, topic, partition):
 def kill_leader(admin, topic):
     victim = leader_of(admin, topic, 0)
     check(victim in PIDS, f"partition 0's leader {victim} is not one of {sorted(PIDS)}")
-    os.kill(PIDS[victim], signal.SIGKILL)
-    print(f"killed {victim}", flush=True)
+    killed(victim)
     return victim, time.monotonic()
+
+
+def killed(victim):
+    """kill -9 of broker `victim`, told to cluster-check.sh (which restarts it after the phase)."""
+    os.kill(PIDS[victim], signal.SIGKILL)
+    with open(os.environ["CLUSTER_VICTIM_FILE"], "w") as f:
+        f.write(f"{victim}\n")
+    print(f"killed {victim}", flush=True)
 
 
 def longest_gap(times, after):
@@ -313,8 +321,7 @@ def groups_phase():
     description = admin.describe_consumer_groups([group])[group].result(20)
     victim = description.coordinator.id
     check(victim in PIDS, f"groups: coordinator {victim} is not one of {sorted(PIDS)}")
-    os.kill(PIDS[victim], signal.SIGKILL)
-    print(f"killed {victim}", flush=True)
+    killed(victim)
     killed_at = time.monotonic()
 
     second, before = member(), len(read)

@@ -21,7 +21,7 @@ import Synchronization
 ///   and replaces the local copy of its groups' offsets. Calls for groups of partitions this
 ///   broker does not lead answer `notCoordinator`.
 /// - The topic is created when a group first needs it (`offsets.topic.num.partitions`,
-///   replication factor `offsets.topic.replication.factor` capped by the live brokers).
+///   replication factor `offsets.topic.replication.factor`, once that many brokers are live).
 ///
 /// Group membership (generations) is not replicated: after a coordinator moves, members
 /// rejoin (Kafka's clients do so on `notCoordinator` / `unknownMemberId`). Offset expiry runs
@@ -35,10 +35,12 @@ public final class ReplicatedGroupOffsets: GroupOwnership {
     static let loadReadBytes = 1 << 20
     /// How often a load looks at the high watermark while it waits for it.
     static let loadPollMillis = 20
+    /// Least time between two warnings that the topic cannot be created yet.
+    static let refusalLogIntervalMillis: Int64 = 10_000
 
     /// Partitions of the offsets topic when this broker creates it.
     public let partitionsWhenCreated: Int32
-    /// Replication factor when this broker creates it (capped by the live brokers).
+    /// Replication factor when this broker creates it (it waits until that many brokers are live).
     public let replicationFactorWhenCreated: Int
     unowned let broker: Broker
     let logger: Logger
@@ -50,6 +52,7 @@ public final class ReplicatedGroupOffsets: GroupOwnership {
         /// The topic's partition count once known (it never changes: the topic is not grown).
         var partitionCount: Int32?
         var creating = false
+        var refusalLoggedMillis: Int64 = 0
     }
 
     enum Load: Equatable {
@@ -231,8 +234,22 @@ public final class ReplicatedGroupOffsets: GroupOwnership {
         guard go else { return }
         Task { [self] in
             defer { state.withLock { $0.creating = false } }
+            // As Kafka: not with fewer replicas than asked (an offsets topic created while a
+            // broker is down would stay under-replicated); group calls wait meanwhile.
             let live = broker.clusterAdministration?.metadataView().brokers.count ?? 1
-            let factor = max(1, min(replicationFactorWhenCreated, live))
+            let factor = replicationFactorWhenCreated
+            guard live >= factor else {
+                let now = PartitionLog.wallClockMillis()
+                let log = state.withLock { s -> Bool in
+                    guard now - s.refusalLoggedMillis >= Self.refusalLogIntervalMillis else { return false }
+                    s.refusalLoggedMillis = now
+                    return true
+                }
+                if log {
+                    logger.warning("not creating \(Self.topic) yet: offsets.topic.replication.factor is \(factor) and \(live) brokers are live (group calls answer COORDINATOR_NOT_AVAILABLE until enough are)")
+                }
+                return
+            }
             do {
                 _ = try await broker.createTopic(Self.topic, partitions: partitionsWhenCreated, replicationFactor: factor,
                                                  configs: ["cleanup.policy": "compact"])
