@@ -10,7 +10,8 @@ import Glibc
 /// coordinator (FindCoordinator, method 27) from any broker, consumes and commits through a
 /// broker that does not coordinate the group, every broker describes the same committed
 /// offsets, `spool group list` merges every coordinator's groups, and after a kill -9 of the
-/// coordinator the group resumes after its committed offsets at the new one.
+/// coordinator the group resumes after its committed offsets at the new one, and a member
+/// that stays through the failover rejoins at the new coordinator and reads on.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterGroupCoordinatorTests {
     static let ttl = 3
     static let clusterId = "cgc"
@@ -123,10 +124,24 @@ import Glibc
             r = try await spool(b1, ["group", "list"])
             #expect(r.status == 0 && r.stdout.split(separator: "\n").contains(Substring(g)), "group list: \(r.stdout) \(r.stderr)")
 
-            // kill -9 of the coordinator; wait for a new leader of g's offsets partition.
-            kill(brokers[owner]!.pid, SIGKILL)
+            // A member that stays through the failover: group h, coordinated by the same broker,
+            // consuming through a broker that survives; it has read and committed the 10 records.
             let survivors = brokers.filter { $0.key != owner }
             let via = survivors.sorted { $0.key < $1.key }.first!.value
+            var stayer: String?
+            for i in 0..<20 where stayer == nil {
+                if coordinator(try await spool(b1, ["group", "coordinator", "h\(i)"])) == owner { stayer = "h\(i)" }
+            }
+            let h = try #require(stayer, "no group among h0...h19 is coordinated by broker \(owner)")
+            let member = try SpoolProcess(["consume", "events", "--group", h, "--offset-reset", "earliest", "--broker", via.address])
+            defer { member.stop() }
+            let readFirst = await offPool { member.wait(seconds: 30) { Set($0.lines) == Set(first) } }
+            #expect(readFirst, "the member of \(h) read: \(member.stdout) \(member.stderr)")
+            r = try await retrying(via, ["group", "describe", h], seconds: 15) { self.committed($0)?.offsets.values.reduce(0, +) == 10 }
+            #expect(committed(r)?.offsets.values.reduce(0, +) == 10, "the member of \(h) did not commit: \(r.stdout) \(r.stderr)")
+
+            // kill -9 of the coordinator; wait for a new leader of g's offsets partition.
+            kill(brokers[owner]!.pid, SIGKILL)
             let killedAt = Date()
             r = try await retrying(via, ["group", "coordinator", g], seconds: Double(Self.ttl) + 20) { r in
                 self.coordinator(r).map { $0 != owner } ?? false
@@ -148,6 +163,15 @@ import Glibc
             #expect(r.status == 0, "consume of the new records: \(r.stderr)")
             let lines = r.stdout.split(separator: "\n").map(String.init)
             #expect(lines.count == 5 && Set(lines) == Set(second), "after producing 5 more: \(r.stdout)")
+
+            // The member of h rejoined at the new coordinator (membership is not replicated) and
+            // read exactly the new records after its committed offsets.
+            let readSecond = await offPool { member.wait(seconds: 40) { Set(second).isSubset(of: Set($0.lines)) } }
+            #expect(readSecond, "the member of \(h) after the failover: \(member.stdout) \(member.stderr)")
+            #expect(member.lines.count == 15, "the member of \(h) read records twice: \(member.stdout)")
+            member.process.terminate() // leaves the group, exits 128 + SIGTERM
+            let left = await offPool { member.waitForExit(seconds: 10) }
+            #expect(left == 128 + SIGTERM, "the member of \(h) exited with \(left.map(String.init) ?? "nothing (still running)"): \(member.stderr)")
 
             for (id, b) in survivors {
                 let d = try await spool(b, ["group", "describe", g])
