@@ -140,6 +140,11 @@ import Glibc
             r = try await retrying(via, ["group", "describe", h], seconds: 15) { self.committed($0)?.offsets.values.reduce(0, +) == 10 }
             #expect(committed(r)?.offsets.values.reduce(0, +) == 10, "the member of \(h) did not commit: \(r.stdout) \(r.stderr)")
 
+            // DescribeGroups through broker 1, which does not coordinate h: its one member, Stable.
+            r = try await retrying(b1, ["group", "members", h], seconds: 10) { $0.stdout.hasPrefix("state Stable") }
+            #expect(r.status == 0 && r.stdout.hasPrefix("state Stable") && r.stdout.split(separator: "\n").count == 2,
+                    "members of \(h) through broker 1: \(r.stdout) \(r.stderr)")
+
             // kill -9 of the coordinator; wait for a new leader of g's offsets partition.
             kill(brokers[owner]!.pid, SIGKILL)
             let killedAt = Date()
@@ -177,6 +182,13 @@ import Glibc
                 let d = try await spool(b, ["group", "describe", g])
                 #expect(committed(d).map { $0.offsets.values.reduce(0, +) } == 15, "broker \(id) after failover: \(d.stdout) \(d.stderr)")
             }
+            // A reset through a broker that may not coordinate g (outside any generation): all 15 again.
+            let other = survivors.sorted { $0.key < $1.key }.last!.value
+            r = try await spool(other, ["group", "reset", g, "--topic", "events", "--to", "beginning"])
+            #expect(r.status == 0, "reset: \(r.stdout) \(r.stderr)")
+            r = try await spool(via, ["consume", "events", "--group", g, "--exit-at-end"])
+            #expect(Set(r.stdout.split(separator: "\n").map(String.init)) == Set(first + second), "after the reset: \(r.stdout) \(r.stderr)")
+
             r = try await spool(via, ["group", "list"])
             // The dead broker is no longer live, so every broker asked answers.
             #expect(r.status == 0 && r.stdout.split(separator: "\n").contains(Substring(g)), "group list after failover: \(r.stdout) \(r.stderr)")
