@@ -146,7 +146,9 @@ public final class GroupMembership: Sendable {
         var me = Spool_V1_MemberIdentity()
         me.memberID = memberId
         request.members = [me]
-        let _: Spool_V1_LeaveGroupResponse? = try? await router.groupCall(group, groupError: { $0.error }) {
+        // Retried for at most a session: by then the coordinator has dropped the member anyway.
+        let window = min(Int(config.sessionTimeoutMillis), connection.config.requestTimeoutMillis)
+        let _: Spool_V1_LeaveGroupResponse? = try? await router.groupCall(group, retryWithinMillis: window, groupError: { $0.error }) {
             try await $0.call(.leaveGroup, request)
         }
     }

@@ -98,6 +98,8 @@ import Testing
         }
         #expect(offsets.offsets.isEmpty)
         #expect(used.withLockedValue { $0 } == [live], "calls went to \(used.withLockedValue { $0 })")
-        #expect(ContinuousClock.now - started < .seconds(BrokerRouter.coordinatorConnectMillisMax / 1000 + 3))
+        // Given up on the dead one after its connect bound (3 s), not after the call's 30 s deadline (slack for a loaded machine).
+        let spent = ContinuousClock.now - started
+        #expect(spent < .seconds(BrokerRouter.coordinatorConnectMillisMax / 1000 + 12), "looked up again after \(spent)")
     }
 }
