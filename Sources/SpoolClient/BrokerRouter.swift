@@ -7,7 +7,8 @@ import SpoolProtocol
 /// the live brokers and each partition's leader with the native Metadata call, and keeps one
 /// `SpoolConnection` per broker (opened on first use, with the bootstrap connection's TLS,
 /// SASL and timeouts). Producers, consumers and `SpoolAdmin` send each partition's data
-/// calls (produce, fetch, list offsets) to `leader(of:)`; topic, group and transaction calls
+/// calls (produce, fetch, list offsets) to `leader(of:)`, and group calls to the group's
+/// coordinator (`groupCall`, BrokerRouter+Coordinators.swift); topic and transaction calls
 /// stay on `bootstrap`, the broker asked first.
 ///
 /// When a broker answers NOT_LEADER_OR_FOLLOWER or a leader's connection breaks, callers
@@ -30,13 +31,13 @@ public final class BrokerRouter: Sendable {
     /// Most brokers a router keeps connections to.
     public static let connectionsMax = 256
 
-    /// The broker the router bootstrapped from: topic, group and transaction calls go here.
+    /// The broker the router bootstrapped from: topic and transaction calls go here.
     public let bootstrap: SpoolConnection
     private let ownsBootstrap: Bool
     private let ownsGroup: Bool
     /// The other bootstrap addresses, asked when no known broker answers.
     private let seeds: [ConnectionConfig]
-    private let state: NIOLockedValueBox<State>
+    let state: NIOLockedValueBox<State>
 
     struct State {
         var metadata: ClusterMetadata?
@@ -44,6 +45,8 @@ public final class BrokerRouter: Sendable {
         var connections: [String: SpoolConnection] = [:]
         /// Topics whose partitions every refresh asks for.
         var topics: Set<String> = []
+        /// Each group's coordinator as FindCoordinator last told it: `HOST:PORT` of its native listener.
+        var coordinators: [String: String] = [:]
         var inFlight: Task<ClusterMetadata, Error>?
         var lastAttempt: ContinuousClock.Instant?
         var failures = 0
@@ -134,7 +137,7 @@ public final class BrokerRouter: Sendable {
         }
     }
 
-    private static func connection(to address: String, in s: inout State, template: SpoolConnection) -> SpoolConnection {
+    static func connection(to address: String, in s: inout State, template: SpoolConnection) -> SpoolConnection {
         if let known = s.connections[address] { return known }
         guard let (host, port) = splitHostPort(address), s.connections.count < connectionsMax else { return template }
         var config = template.config
@@ -198,9 +201,10 @@ public final class BrokerRouter: Sendable {
         min(refreshBackoffMaxMillis, refreshBackoffMillis << min(failures, 10))
     }
 
-    /// One Metadata call, broker after broker until one answers.
-    private func ask(_ topics: [String]) async throws -> ClusterMetadata {
-        let candidates = state.withLockedValue { s -> [SpoolConnection] in
+    /// The brokers to ask a question any broker answers, in order: the connected ones
+    /// (bootstrap first), then the others known, then the bootstrap list.
+    func candidates() -> [SpoolConnection] {
+        state.withLockedValue { s -> [SpoolConnection] in
             var seen = Set<ObjectIdentifier>()
             var out: [SpoolConnection] = []
             func add(_ c: SpoolConnection) { if seen.insert(ObjectIdentifier(c)).inserted { out.append(c) } }
@@ -211,6 +215,11 @@ public final class BrokerRouter: Sendable {
             for seed in seeds { add(Self.connection(to: seed.address, in: &s, template: bootstrap)) }
             return out
         }
+    }
+
+    /// One Metadata call, broker after broker until one answers.
+    private func ask(_ topics: [String]) async throws -> ClusterMetadata {
+        let candidates = candidates()
         var request = Spool_V1_MetadataRequest()
         request.topics = topics
         var last: Error = SpoolClientError(.connectionRefused, "no broker to ask for metadata")

@@ -14,6 +14,11 @@ import SpoolProtocol
 /// eager protocol), rejoins, and takes the new assignment — each step reported to
 /// `onRebalance`. `leave()` hands the partitions back at once.
 ///
+/// Every call goes to the group's coordinator (`BrokerRouter.groupCall`: found with
+/// FindCoordinator, found again when it moves). Membership is not replicated: after the
+/// coordinator moves, the new one answers UNKNOWN_MEMBER_ID and the member rejoins, the
+/// partitions resuming from the committed offsets, which are.
+///
 /// Usually driven through ``SpoolConsumer/subscribe(topics:group:from:config:onRebalance:)``.
 public final class GroupMembership: Sendable {
     /// Timings and identity; defaults follow Kafka's consumer except where noted.
@@ -53,7 +58,11 @@ public final class GroupMembership: Sendable {
     public let group: String
     public let topics: [String]
     public let config: Config
-    let connection: SpoolConnection
+    /// Where the group calls go (its bootstrap connection for topic descriptions).
+    let router: BrokerRouter
+    /// Made from a connection: `leave()` closes the connections its own router opened.
+    private let ownsRouter: Bool
+    var connection: SpoolConnection { router.bootstrap }
     let onRebalance: @Sendable (RebalanceEvent) async throws -> Void
 
     struct State {
@@ -67,11 +76,30 @@ public final class GroupMembership: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    public init(
+    /// A membership whose calls find the coordinator from `connection`'s broker.
+    public convenience init(
         connection: SpoolConnection, group: String, topics: [String], config: Config = Config(),
         onRebalance: @escaping @Sendable (RebalanceEvent) async throws -> Void
     ) {
-        self.connection = connection
+        self.init(router: BrokerRouter(connection: connection), ownsRouter: true, group: group, topics: topics, config: config,
+                  onRebalance: onRebalance)
+    }
+
+    /// A membership whose calls go to the group's coordinator over `router`'s connections
+    /// (`router` stays the caller's).
+    public convenience init(
+        router: BrokerRouter, group: String, topics: [String], config: Config = Config(),
+        onRebalance: @escaping @Sendable (RebalanceEvent) async throws -> Void
+    ) {
+        self.init(router: router, ownsRouter: false, group: group, topics: topics, config: config, onRebalance: onRebalance)
+    }
+
+    private init(
+        router: BrokerRouter, ownsRouter: Bool, group: String, topics: [String], config: Config,
+        onRebalance: @escaping @Sendable (RebalanceEvent) async throws -> Void
+    ) {
+        self.router = router
+        self.ownsRouter = ownsRouter
         self.group = group
         self.topics = topics
         self.config = config
@@ -110,6 +138,7 @@ public final class GroupMembership: Sendable {
         }
         task?.cancel()
         if !owned.isEmpty { try? await onRebalance(.revoked(owned)) }
+        defer { if ownsRouter { Task { [router] in await router.close() } } }
         let memberId = state.withLockedValue { $0.memberId }
         guard !memberId.isEmpty, config.groupInstanceId == nil else { return }
         var request = Spool_V1_LeaveGroupRequest()
@@ -117,7 +146,11 @@ public final class GroupMembership: Sendable {
         var me = Spool_V1_MemberIdentity()
         me.memberID = memberId
         request.members = [me]
-        let _: Spool_V1_LeaveGroupResponse? = try? await connection.call(.leaveGroup, request)
+        // Retried for at most a session: by then the coordinator has dropped the member anyway.
+        let window = min(Int(config.sessionTimeoutMillis), connection.config.requestTimeoutMillis)
+        let _: Spool_V1_LeaveGroupResponse? = try? await router.groupCall(group, retryWithinMillis: window, groupError: { $0.error }) {
+            try await $0.call(.leaveGroup, request)
+        }
     }
 
     /// Commits offsets as a member of the current generation. Throws
@@ -133,7 +166,9 @@ public final class GroupMembership: Sendable {
         request.memberID = memberId
         request.groupInstanceID = config.groupInstanceId ?? ""
         request.offsets = Spool_V1_GroupOffset.list(offsets)
-        let response: Spool_V1_CommitOffsetsResponse = try await connection.call(.commitOffsets, request)
+        let response: Spool_V1_CommitOffsetsResponse = try await router.groupCall(group, groupError: { $0.error }) {
+            try await $0.call(.commitOffsets, request)
+        }
         if response.error != .none { throw GroupMembershipError.from(response.error, response.message) }
     }
 
@@ -183,7 +218,9 @@ public final class GroupMembership: Sendable {
             range.name = RangeAssignor.name
             range.metadata = .init(ConsumerProtocol.encodeSubscription(topics: topics))
             join.protocols = [range]
-            let joined: Spool_V1_JoinGroupResponse = try await connection.call(.joinGroup, join)
+            let joined: Spool_V1_JoinGroupResponse = try await router.groupCall(group, groupError: { $0.error }) {
+                try await $0.call(.joinGroup, join)
+            }
             switch joined.error {
             case .none:
                 break
@@ -210,7 +247,9 @@ public final class GroupMembership: Sendable {
             if joined.leaderID == joined.memberID {
                 sync.assignments = try await assign(joined.members)
             }
-            let synced: Spool_V1_SyncGroupResponse = try await connection.call(.syncGroup, sync)
+            let synced: Spool_V1_SyncGroupResponse = try await router.groupCall(group, groupError: { $0.error }) {
+                try await $0.call(.syncGroup, sync)
+            }
             switch synced.error {
             case .none:
                 return (joined.generationID, joined.memberID, try ConsumerProtocol.decodeAssignment(Array(synced.assignment)))
@@ -294,7 +333,11 @@ public final class GroupMembership: Sendable {
         request.generationID = generationId
         request.memberID = memberId
         request.groupInstanceID = config.groupInstanceId ?? ""
-        let response: Spool_V1_HeartbeatResponse = try await connection.call(.heartbeat, request)
+        // Retried for at most a session: after that the member is gone anyway (heartbeatLoop rejoins).
+        let window = min(Int(config.sessionTimeoutMillis), connection.config.requestTimeoutMillis)
+        let response: Spool_V1_HeartbeatResponse = try await router.groupCall(group, retryWithinMillis: window, groupError: { $0.error }) {
+            try await $0.call(.heartbeat, request)
+        }
         switch response.error {
         case .none, .coordinatorNotAvailable:
             return true

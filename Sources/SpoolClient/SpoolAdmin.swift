@@ -3,7 +3,9 @@ import SpoolProtocol
 
 /// Topic, offset and group administration over a connection. With a `BrokerRouter`,
 /// `listOffset` asks the partition's leader (refreshing the metadata and retrying when a
-/// broker says it does not lead it); every other call goes to the bootstrap broker.
+/// broker says it does not lead it), group calls go to the group's coordinator (found with
+/// FindCoordinator, retried when it moves), and `listAllGroups` asks every broker; every
+/// other call goes to the bootstrap broker. Without a router everything goes to `connection`.
 public struct SpoolAdmin: Sendable {
     public let connection: SpoolConnection
     public let router: BrokerRouter?
@@ -121,22 +123,96 @@ public struct SpoolAdmin: Sendable {
         return result.offset
     }
 
+    // MARK: Groups (at the group's coordinator, with a router: BrokerRouter+Coordinators.swift)
+
+    /// Runs a group call at `group`'s coordinator (finding it, and retrying as the router's
+    /// `groupCall` does), or, without a router, on `connection`.
+    private func atCoordinator<R>(_ group: String, groupError: (R) -> Spool_V1_GroupError = { _ in .none },
+                                  _ body: (SpoolConnection) async throws -> R) async throws -> R {
+        guard let router else { return try await body(connection) }
+        return try await router.groupCall(group, groupError: groupError, body)
+    }
+
+    /// Which broker coordinates `group` (FindCoordinator): its node id and native address.
+    public func findCoordinator(group: String) async throws -> (node: Int32, address: String) {
+        var request = Spool_V1_FindCoordinatorRequest()
+        request.group = group
+        let response: Spool_V1_FindCoordinatorResponse
+        if let router {
+            response = try await router.findCoordinator(of: group)
+        } else {
+            response = try await connection.call(.findCoordinator, request)
+        }
+        guard response.error == .none else {
+            throw SpoolStatusError(.unavailable, "no coordinator of group \(group): \(response.error): \(response.message)")
+        }
+        return (response.nodeID, response.address)
+    }
+
+    /// Commits offsets for `group` outside any generation (the group must have no members).
     public func commit(group: String, offsets: [(topic: String, partition: Int32, offset: Int64)]) async throws {
         var request = Spool_V1_CommitOffsetsRequest()
         request.group = group
         request.offsets = Spool_V1_GroupOffset.list(offsets)
-        let _: Spool_V1_CommitOffsetsResponse = try await connection.call(.commitOffsets, request)
+        let _: Spool_V1_CommitOffsetsResponse = try await atCoordinator(group) { try await $0.call(.commitOffsets, request) }
     }
 
     public func committedOffsets(group: String, topics: [String] = []) async throws -> [Spool_V1_GroupOffset] {
         var request = Spool_V1_FetchOffsetsRequest()
         request.group = group
         request.topics = topics
-        let response: Spool_V1_FetchOffsetsResponse = try await connection.call(.fetchOffsets, request)
+        let response: Spool_V1_FetchOffsetsResponse = try await atCoordinator(group) { try await $0.call(.fetchOffsets, request) }
         return response.offsets
     }
 
+    /// `group`'s state, generation and members (DescribeGroups at its coordinator).
+    public func describeGroup(_ group: String) async throws -> Spool_V1_GroupDescription {
+        var request = Spool_V1_DescribeGroupsRequest()
+        request.groups = [group]
+        let response: Spool_V1_DescribeGroupsResponse = try await atCoordinator(group, groupError: { $0.groups.first?.error ?? .none }) {
+            try await $0.call(.describeGroups, request)
+        }
+        guard let description = response.groups.first else { throw SpoolStatusError(.internal, "empty DescribeGroups response") }
+        return description
+    }
+
+    /// The groups of every coordinator, and the brokers that did not answer.
+    public struct GroupListing: Sendable, Equatable {
+        /// Sorted, each once.
+        public var groups: [String]
+        /// Brokers (node id → why) whose groups are missing from `groups`.
+        public var unanswered: [Int32: String]
+    }
+
+    /// The groups with members or committed offsets. A broker lists only the groups it
+    /// coordinates, so in a cluster every live broker the metadata names is asked and the
+    /// answers merged; `unanswered` names those that failed. Throws when none answered.
+    public func listAllGroups() async throws -> GroupListing {
+        guard let router, let metadata = router.metadata, metadata.clustered, !metadata.brokers.isEmpty else {
+            return GroupListing(groups: try await Self.listGroups(on: connection), unanswered: [:])
+        }
+        var groups = Set<String>()
+        var unanswered: [Int32: String] = [:]
+        var firstError: Error?
+        for node in metadata.brokers.keys.sorted() {
+            do {
+                guard let c = router.connection(toNode: node) else { throw SpoolStatusError(.unavailable, "broker \(node) is not live") }
+                groups.formUnion(try await Self.listGroups(on: c))
+            } catch {
+                firstError = firstError ?? error
+                unanswered[node] = "\(error)"
+            }
+        }
+        if unanswered.count == metadata.brokers.count, let firstError { throw firstError }
+        return GroupListing(groups: groups.sorted(), unanswered: unanswered)
+    }
+
+    /// The groups of the broker asked (in a cluster, only those it coordinates: `listAllGroups` asks them all).
     public func listGroups() async throws -> [String] {
+        try await Self.listGroups(on: connection)
+    }
+
+    private static func listGroups(on connection: SpoolConnection) async throws -> [String] {
         let response: Spool_V1_ListGroupsResponse = try await connection.call(.listGroups, Spool_V1_ListGroupsRequest())
         return response.groups
     }

@@ -21,8 +21,8 @@ extension SpoolConsumer {
         topics: [String], group: String, from fallback: StartPosition = .end, config: GroupMembership.Config = GroupMembership.Config(),
         onRebalance: (@Sendable (GroupMembership.RebalanceEvent) async -> Void)? = nil
     ) async throws -> GroupMembership {
-        let admin = SpoolAdmin(connection)
-        let membership = GroupMembership(connection: connection, group: group, topics: topics, config: config) { [weak self] event in
+        let admin = self.admin
+        let membership = GroupMembership(router: router, group: group, topics: topics, config: config) { [weak self] event in
             guard let self else { return }
             switch event {
             case .revoked(let partitions):

@@ -55,15 +55,16 @@ public enum StartPosition: Sendable, Equatable {
 /// Group membership (`subscribe`) plugs in through `assign(_:from:)` and `unassign(_:)`.
 public final class SpoolConsumer: Sendable {
     /// Where each partition is fetched from: its leader (`BrokerRouter.leader(of:)`), one
-    /// fetch per leader per round. Group calls and commits go to `connection`.
+    /// fetch per leader per round. Group calls and commits go to the group's coordinator
+    /// (`BrokerRouter.groupCall`).
     public let router: BrokerRouter
-    /// The bootstrap broker's connection (groups, commits, topic descriptions).
+    /// The bootstrap broker's connection (topic descriptions, FindCoordinator).
     public var connection: SpoolConnection { router.bootstrap }
     /// Made from a connection: `close()` closes the leader connections its router opened.
     let ownsRouter: Bool
     public let config: ConsumerConfig
     public var group: String? { config.group }
-    private let admin: SpoolAdmin
+    let admin: SpoolAdmin
     private let state: NIOLockedValueBox<State>
 
     struct State {

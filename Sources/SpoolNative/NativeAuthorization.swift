@@ -61,6 +61,7 @@ enum NativeAuthorization {
         case .syncGroup: return [group(.read, try decode(Spool_V1_SyncGroupRequest.self).group)]
         case .heartbeat: return [group(.read, try decode(Spool_V1_HeartbeatRequest.self).group)]
         case .leaveGroup: return [group(.read, try decode(Spool_V1_LeaveGroupRequest.self).group)]
+        case .findCoordinator: return [group(.describe, try decode(Spool_V1_FindCoordinatorRequest.self).group)]
         case .describeGroups: return try decode(Spool_V1_DescribeGroupsRequest.self).groups.map { group(.describe, $0) }
         case .initProducerId:
             let r = try decode(Spool_V1_InitProducerIdRequest.self)

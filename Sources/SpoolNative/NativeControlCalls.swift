@@ -24,6 +24,9 @@ struct NativeControlCalls {
         case .metadata:
             let request = try ProtoCodec.decode(Spool_V1_MetadataRequest.self, from: frame.message)
             return .now(NativeMetadata.answer(request, broker: broker, localAddress: localAddress))
+        case .findCoordinator:
+            let request = try ProtoCodec.decode(Spool_V1_FindCoordinatorRequest.self, from: frame.message)
+            return .now(NativeGroupCalls.findCoordinator(request, broker: broker, localAddress: localAddress))
         case .handshake:
             return .now(try handshake(ProtoCodec.decode(Spool_V1_HandshakeRequest.self, from: frame.message)))
         case .createTopic:

@@ -7,6 +7,36 @@ import SpoolRecords
 /// group coordinator and producer state. A coordinator refusal is part of the
 /// answer (`GroupError`), as in Kafka's protocol: it tells the member what to do next.
 enum NativeGroupCalls {
+    /// FindCoordinator (method 27): the broker that coordinates the group, with its native
+    /// address. A single broker coordinates every group and answers itself with
+    /// `localAddress`, the listener's address the call came in on.
+    static func findCoordinator(_ r: Spool_V1_FindCoordinatorRequest, broker: Broker, localAddress: String) -> Spool_V1_FindCoordinatorResponse {
+        var response = Spool_V1_FindCoordinatorResponse()
+        response.nodeID = -1
+        func refuse(_ error: Spool_V1_GroupError, _ message: String) -> Spool_V1_FindCoordinatorResponse {
+            response.error = error
+            response.message = message
+            return response
+        }
+        guard !r.group.isEmpty else { return refuse(.invalidGroupID, "the group id is empty") }
+        guard let cluster = broker.clusterAdministration, broker.groupOwnership != nil else {
+            response.nodeID = broker.config.nodeId ?? 0
+            response.address = localAddress
+            return response
+        }
+        switch broker.groupCoordinatorNode(for: r.group) {
+        case .failure(let error):
+            return refuse(groupError(error.code), error.message)
+        case .success(let node):
+            guard let address = cluster.metadataView().brokers.first(where: { $0.nodeId == node })?.nativeAddress, !address.isEmpty else {
+                return refuse(.coordinatorNotAvailable, "the coordinator of group \(r.group), broker \(node), is not live or registered no native listener")
+            }
+            response.nodeID = node
+            response.address = address
+            return response
+        }
+    }
+
     static func join(_ r: Spool_V1_JoinGroupRequest, clientHost: String, broker: Broker) async -> Spool_V1_JoinGroupResponse {
         let request = GroupCoordinator.JoinRequest(
             groupId: r.group, memberId: r.memberID, groupInstanceId: r.groupInstanceID.isEmpty ? nil : r.groupInstanceID,

@@ -39,7 +39,9 @@ public enum SpoolMethod: UInt16, Sendable, CaseIterable {
     case endTxn = 25
     /// Live brokers and each partition's leader (proto/spool.proto, FRAMING.md "Metadata").
     case metadata = 26
-    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 27-39 are left to other calls.
+    /// Which broker coordinates a consumer group (proto/spool.proto, FRAMING.md "Finding a group's coordinator").
+    case findCoordinator = 27
+    /// SCRAM steps (proto/spool.proto, FRAMING.md "Authentication"); ids 28-39 are left to other calls.
     case authenticate = 40
 }
 

@@ -9,17 +9,39 @@ struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "group",
         abstract: "Inspect and reset consumer groups' committed offsets.",
-        subcommands: [List.self, Describe.self, Members.self, Reset.self]
+        subcommands: [List.self, Describe.self, Members.self, Reset.self, Coordinator.self]
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List groups with committed offsets.")
+        static let configuration = CommandConfiguration(
+            abstract: "List groups with members or committed offsets.",
+            discussion: """
+                In a cluster each broker coordinates some groups (the leaders of their partitions of
+                __consumer_offsets): every live broker is asked and the lists merged. A broker that does
+                not answer is named on stderr (its groups are missing) and the exit status is 1.
+                """)
         @OptionGroup var address: BrokerAddress
 
         func run() async throws {
-            try await address.withConnection { connection in
-                for group in try await SpoolAdmin(connection).listGroups() { print(group) }
+            let listing = try await address.withRouter { router in try await SpoolAdmin(router: router).listAllGroups() }
+            for group in listing.groups { print(group) }
+            for (node, why) in listing.unanswered.sorted(by: { $0.key < $1.key }) {
+                FileHandle.standardError.write(Data("spool: broker \(node) did not answer (its groups are missing): \(why)\n".utf8))
             }
+            if !listing.unanswered.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Coordinator: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Which broker coordinates a group.",
+            discussion: "Prints 'NODE_ID HOST:PORT' (the native address). A single broker coordinates every group.")
+        @OptionGroup var address: BrokerAddress
+        @Argument(help: "Group id.") var group: String
+
+        func run() async throws {
+            let found = try await address.withRouter { router in try await SpoolAdmin(router: router).findCoordinator(group: group) }
+            print("\(found.node) \(found.address)")
         }
     }
 
@@ -33,8 +55,8 @@ struct GroupCommand: AsyncParsableCommand {
         @Argument(help: "Group id.") var group: String
 
         func run() async throws {
-            try await address.withConnection { connection in
-                let admin = SpoolAdmin(connection)
+            try await address.withRouter { router in
+                let admin = SpoolAdmin(router: router)
                 let offsets = try await admin.committedOffsets(group: group)
                 guard !offsets.isEmpty else { throw CLIError("group \(group) has no committed offsets") }
                 print("topic\tpartition\tcommitted\tlog_end\tlag")
@@ -76,13 +98,9 @@ struct GroupCommand: AsyncParsableCommand {
         @Argument(help: "Group id.") var group: String
 
         func run() async throws {
-            try await address.withConnection { connection in
-                var request = Spool_V1_DescribeGroupsRequest()
-                request.groups = [group]
-                let response: Spool_V1_DescribeGroupsResponse = try await connection.call(.describeGroups, request)
-                guard let g = response.groups.first, g.error == .none else {
-                    throw CLIError("group \(group) does not exist")
-                }
+            try await address.withRouter { router in
+                let g = try await SpoolAdmin(router: router).describeGroup(group)
+                guard g.error == .none else { throw CLIError("group \(group) does not exist") }
                 print("state \(g.state) generation \(g.generationID) protocol \(g.protocolName.isEmpty ? "-" : g.protocolName)")
                 for m in g.members {
                     let owned = (try? ConsumerProtocol.decodeAssignment(Array(m.assignment))) ?? [:]
@@ -146,8 +164,8 @@ struct GroupCommand: AsyncParsableCommand {
 
         func run() async throws {
             let target = try target()
-            try await address.withConnection { connection in
-                let admin = SpoolAdmin(connection)
+            try await address.withRouter { router in
+                let admin = SpoolAdmin(router: router)
                 let description = try await admin.describeTopic(topic)
                 var partitions = description.partitions
                 if let partition {

@@ -167,6 +167,8 @@ final class SecureBroker: @unchecked Sendable {
         }
         let withCertificate = try await SpoolConnection.connect(broker.config(clientCertificate: true))
         try await roundTrip(withCertificate, topic: "mtls", count: 10, valueBytes: 10)
+        // FindCoordinator needs DESCRIBE on the group, as Kafka's: a single broker names itself.
+        #expect(try await SpoolAdmin(withCertificate).findCoordinator(group: "g").node == 0)
         await withCertificate.close()
         // Without a certificate the connection is User:ANONYMOUS, which no ACL allows.
         let anonymous = try await SpoolConnection.connect(broker.config())
@@ -175,6 +177,12 @@ final class SecureBroker: @unchecked Sendable {
             try await SpoolAdmin(anonymous).createTopic("denied")
         } catch let error as SpoolStatusError {
             #expect(error.code == .permissionDenied && error.message.contains("User:ANONYMOUS"), "\(error)")
+        }
+        do {
+            _ = try await SpoolAdmin(anonymous).findCoordinator(group: "g")
+            Issue.record("FindCoordinator of group g allowed for User:ANONYMOUS")
+        } catch let error as SpoolStatusError {
+            #expect(error.code == .permissionDenied && error.message.hasSuffix(" g"), "\(error)")
         }
         await anonymous.close()
         await broker.stop()

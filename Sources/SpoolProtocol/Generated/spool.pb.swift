@@ -1438,6 +1438,48 @@ public nonisolated struct Spool_V1_ListGroupsResponse: Sendable {
   public init() {}
 }
 
+/// (method_id 27) Which broker coordinates `group` (Kafka's FindCoordinator, key type group):
+/// in a cluster, the leader of the group's partition of `__consumer_offsets`; a single broker
+/// answers itself. Every other group call (JoinGroup ... DescribeGroups, CommitOffsets,
+/// FetchOffsets) goes to that broker: another answers GROUP_ERROR_NOT_COORDINATOR (or, for
+/// calls that answer a STATUS, NOT_LEADER_OR_FOLLOWER), and a broker that just took the
+/// group over answers GROUP_ERROR_COORDINATOR_LOAD_IN_PROGRESS (UNAVAILABLE) until it has
+/// read the group's offsets. A client asks again after NOT_COORDINATOR or when the
+/// coordinator's connection breaks, and retries after a short pause after
+/// COORDINATOR_NOT_AVAILABLE or COORDINATOR_LOAD_IN_PROGRESS. Needs DESCRIBE on the group.
+public nonisolated struct Spool_V1_FindCoordinatorRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var group: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Spool_V1_FindCoordinatorResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// COORDINATOR_NOT_AVAILABLE while no broker coordinates it (no leader of its partition)
+  public var error: Spool_V1_GroupError = .none
+
+  public var message: String = String()
+
+  /// -1 with an error
+  public var nodeID: Int32 = 0
+
+  /// HOST:PORT of the coordinator's native listener, as it registered it
+  public var address: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// One protocol a member offers, e.g. "range" with Kafka's ConsumerProtocolSubscription as metadata.
 public nonisolated struct Spool_V1_GroupProtocol: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -4147,6 +4189,81 @@ nonisolated extension Spool_V1_ListGroupsResponse: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Spool_V1_ListGroupsResponse, rhs: Spool_V1_ListGroupsResponse) -> Bool {
     if lhs.groups != rhs.groups {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_FindCoordinatorRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FindCoordinatorRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}group\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.group) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.group.isEmpty {
+      try visitor.visitSingularStringField(value: self.group, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_FindCoordinatorRequest, rhs: Spool_V1_FindCoordinatorRequest) -> Bool {
+    if lhs.group != rhs.group {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Spool_V1_FindCoordinatorResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FindCoordinatorResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}error\0\u{1}message\0\u{3}node_id\0\u{1}address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.error) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.nodeID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.address) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.error != .none {
+      try visitor.visitSingularEnumField(value: self.error, fieldNumber: 1)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
+    }
+    if self.nodeID != 0 {
+      try visitor.visitSingularInt32Field(value: self.nodeID, fieldNumber: 3)
+    }
+    if !self.address.isEmpty {
+      try visitor.visitSingularStringField(value: self.address, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Spool_V1_FindCoordinatorResponse, rhs: Spool_V1_FindCoordinatorResponse) -> Bool {
+    if lhs.error != rhs.error {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.address != rhs.address {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
