@@ -24,23 +24,13 @@ struct ClusterStatusCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "etcd client URLs, comma-separated.") var etcd: String = "http://127.0.0.1:2379"
-    @Option(help: "The cluster's id.") var clusterId: String
+    @OptionGroup var cluster: EtcdAddress
     @Flag(help: "Print JSON.") var json = false
-    @Option(help: "Give up after this many seconds without an answer from etcd.") var timeoutSeconds: Int = 10
-
-    func validate() throws {
-        guard ClusterConfiguration.isValidClusterId(clusterId) else { throw ValidationError("--cluster-id must be [A-Za-z0-9._-]+") }
-        guard (1...600).contains(timeoutSeconds) else { throw ValidationError("--timeout-seconds must be in 1...600") }
-    }
 
     func run() async throws {
-        let endpoints: [EtcdEndpoint]
-        do { endpoints = try EtcdEndpoint.list(etcd) } catch { throw ValidationError("--etcd must be http://HOST:PORT[,...] (got '\(etcd)')") }
-        var configuration = EtcdClientConfiguration(endpoints: endpoints)
-        configuration.requestTimeout = .seconds(timeoutSeconds)
-        let client = try EtcdClient(configuration: configuration)
+        let client = try cluster.client()
         defer { client.shutdown() }
+        let clusterId = cluster.clusterId, etcd = cluster.etcd
         let status: ClusterStatus
         do {
             status = try await ClusterStatus.read(client: client, clusterId: clusterId)

@@ -115,21 +115,20 @@ public final class ReplicatedGroupOffsets: GroupOwnership {
         guard broker.replicaState(tp) != nil, case .leader(let epoch) = broker.role(tp) else {
             throw GroupCoordinatorError(.notCoordinator, "this broker does not coordinate group \(group) (it does not lead \(tp))")
         }
-        let start = state.withLock { s -> Bool in
+        // One look at the load state (every group call passes here): loaded, loading, or start it.
+        let load = state.withLock { s -> Load? in
             switch s.loads[p] {
-            case .loaded(epoch)?: return false
-            case .loading(epoch)?: return false
+            case .loaded(epoch)?, .loading(epoch)?: return s.loads[p]
             default:
                 s.loads[p] = .loading(epoch: epoch)
-                return true
+                return nil
             }
         }
-        if start {
-            Task { await load(p, count: count, epoch: epoch) }
+        if load == .loaded(epoch: epoch) { return }
+        if load == nil {
+            Task { await self.load(p, count: count, epoch: epoch) }
         }
-        if state.withLock({ $0.loads[p] }) != .loaded(epoch: epoch) {
-            throw GroupCoordinatorError(.coordinatorLoadInProgress, "loading the committed offsets of \(tp) for group \(group)")
-        }
+        throw GroupCoordinatorError(.coordinatorLoadInProgress, "loading the committed offsets of \(tp) for group \(group)")
     }
 
     public func coordinates(_ group: String) -> Bool {
