@@ -92,7 +92,9 @@ final class LeaderState: Sendable {
             s.followers[node] = f
             let released = advance(&s)
             var expand: [Int32]?
-            if !s.replica.isr.contains(node), !s.proposing, offset >= log.highWatermark, offset >= epochStartOffset {
+            // Only an assigned replica may join (a replica reassigned away may still fetch for a moment).
+            if s.replica.replicas.contains(node), !s.replica.isr.contains(node), !s.proposing, offset >= log.highWatermark,
+               offset >= epochStartOffset {
                 expand = s.replica.isr + [node]
             }
             return (expand, released)
