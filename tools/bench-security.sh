@@ -28,7 +28,7 @@ broker_cpu() { bench_cpu "$pid"; }
   --kafka-ssl-certificate "$tmp/certs/broker.pem" --kafka-ssl-key "$tmp/certs/broker.key" >"$tmp/broker.log" 2>&1 &
 pid=$!
 BENCH_PIDS+=("$pid")
-for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker.log" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "^spool broker .* listening on" "$tmp/broker.log" && break; sleep 0.1; done
 port_of() { sed -n "s/^Kafka clients $1: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1; }
 plain=127.0.0.1:$(sed -n "s/^Kafka clients: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker.log" | head -1) ssl=127.0.0.1:$(port_of SSL) sasl=127.0.0.1:$(port_of SASL_SSL)
 echo "broker: PLAINTEXT $plain, SSL $ssl, SASL_SSL $sasl" >&2
@@ -66,7 +66,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true
   --kafka-listen SASL_PLAINTEXT://127.0.0.1:0 >"$tmp/broker2.log" 2>&1 &
 pid=$!
 BENCH_PIDS+=("$pid")
-for _ in $(seq 1 300); do grep -q "listening on" "$tmp/broker2.log" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "^spool broker .* listening on" "$tmp/broker2.log" && break; sleep 0.1; done
 saslport=$(sed -n "s/^Kafka clients SASL_PLAINTEXT: [^ ]*:\([0-9][0-9]*\) (advertised.*/\1/p" "$tmp/broker2.log" | head -1)
 for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
   c0=$(broker_cpu)

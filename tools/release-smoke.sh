@@ -21,7 +21,7 @@ trap cleanup EXIT
 "$spool" broker --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen none >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 600); do
-  grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
+  grep -q "^spool broker .* listening on" "$tmp/broker.log" 2>/dev/null && break
   sleep 0.1
 done
 port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$tmp/broker.log" | head -1)

@@ -24,7 +24,7 @@ strace -f -qq -e trace=sendfile -o "$tmp/trace" "$spool" broker --data-dir "$tmp
 broker_pid=$!
 # Up to 60 s: under strace a debug broker on a loaded machine starts slowly.
 for _ in $(seq 1 600); do
-  grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
+  grep -q "^spool broker .* listening on" "$tmp/broker.log" 2>/dev/null && break
   sleep 0.1
 done
 port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$tmp/broker.log" | head -1)

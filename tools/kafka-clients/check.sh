@@ -32,11 +32,11 @@ trap cleanup EXIT
 
 # The log cleaner looks for due cleans every 300 ms (the compaction check waits for it).
 printf '%s\n' "log.cleaner.backoff.ms=300" >"$tmp/broker.properties"
-"$spool" broker --config "$tmp/broker.properties" --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 \
+"$spool" broker --config "$tmp/broker.properties" --data-dir "$tmp/data" --listen 127.0.0.1:0 --kafka-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 \
   --default-partitions 1 >"$tmp/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 100); do
-  grep -q "listening on" "$tmp/broker.log" 2>/dev/null && break
+  grep -q "^spool broker .* listening on" "$tmp/broker.log" 2>/dev/null && break
   sleep 0.1
 done
 native_port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$tmp/broker.log" | head -1)

@@ -32,7 +32,7 @@ start() {  # name data-dir args...
   "$spool" broker --data-dir "$data" --listen 127.0.0.1:0 --http-listen none --default-partitions 1 \
     --kafka-ssl-certificate "$certs/broker.pem" --kafka-ssl-key "$certs/broker.key" "$@" >"$tmp/$name.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do grep -q "listening on" "$tmp/$name.log" 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do grep -q "^spool broker .* listening on" "$tmp/$name.log" 2>/dev/null && return 0; sleep 0.1; done
   echo "broker $name did not start:"; cat "$tmp/$name.log"; exit 1
 }
 port_of() {  # log protocol
@@ -104,8 +104,8 @@ done
 "$spool" broker --data-dir "$tmp/data-acl" --listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --default-partitions 1 \
   --kafka-listen SASL_PLAINTEXT://127.0.0.1:0 --authorizer --super-users 'User:admin;User:ops' >"$tmp/acl.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do grep -q "listening on" "$tmp/acl.log" 2>/dev/null && break; sleep 0.1; done
-grep -q "listening on" "$tmp/acl.log" || { echo "the ACL broker did not start:"; cat "$tmp/acl.log"; exit 1; }
+for _ in $(seq 1 100); do grep -q "^spool broker .* listening on" "$tmp/acl.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "^spool broker .* listening on" "$tmp/acl.log" || { echo "the ACL broker did not start:"; cat "$tmp/acl.log"; exit 1; }
 export ACL_ADDR="127.0.0.1:$(port_of acl SASL_PLAINTEXT)"
 export ACL_HTTP=$(sed -n 's/.*admin http:\/\/\([^/]*\)\/.*/\1/p' "$tmp/acl.log" | head -1)
 echo "ACL broker: SASL_PLAINTEXT $ACL_ADDR, admin HTTP $ACL_HTTP"

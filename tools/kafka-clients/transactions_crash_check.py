@@ -36,7 +36,7 @@ def free_port():
 def start_broker(data, port):
     log = open(os.path.join(data + ".log"), "ab")
     proc = subprocess.Popen([SPOOL, "broker", "--data-dir", data, "--listen", "127.0.0.1:0",
-                             "--kafka-listen", f"127.0.0.1:{port}", "--default-partitions", "1"],
+                             "--kafka-listen", f"127.0.0.1:{port}", "--http-listen", "none", "--default-partitions", "1"],
                             stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
