@@ -12,7 +12,8 @@ import Glibc
 /// offsets, `spool group list` merges every coordinator's groups, and after a kill -9 of the
 /// coordinator the group resumes after its committed offsets at the new one, and a member
 /// that stays through the failover rejoins at the new coordinator and reads on.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterGroupCoordinatorTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterGroupCoordinatorTests {
     static let ttl = 3
     static let clusterId = "cgc"
 

@@ -14,7 +14,8 @@ import Glibc
 /// use), the others answer NOT_COORDINATOR, commits made there are read back there, and after
 /// a kill -9 of the coordinator the new coordinator (a new leader of that partition) answers
 /// every committed offset.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterGroupsTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterGroupsTests {
     static let offsetsPartitions = 3
 
     func startBroker(_ id: Int32, _ etcd: EtcdCluster, directory: String) async throws -> BrokerProcess {

@@ -8,7 +8,8 @@ import Glibc
 
 /// `spool broker --etcd` against real etcd members and real broker processes: registration,
 /// controller election and failover, a frozen broker leaving and coming back, etcd losing quorum.
-@Suite(.serialized, .timeLimit(.minutes(4))) struct ClusterModeTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterModeTests {
     struct Status: Decodable {
         struct Broker: Decodable { var nodeId: Int32; var nativeAddress: String; var kafkaAddress: String; var leaseId: Int64; var epoch: Int64 }
         struct Controller: Decodable { var nodeId: Int32; var epoch: Int64 }

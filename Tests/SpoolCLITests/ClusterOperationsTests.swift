@@ -14,7 +14,8 @@ import Glibc
 /// ElectLeaders (Kafka API 43 and `spool cluster elect-leaders`) with Kafka's per-partition
 /// errors; a partition reassigned from [1, 2] to [2, 3] (AlterPartitionReassignments and
 /// `spool topic reassign`) is copied to broker 3, deleted on broker 1, and read on throughout.
-@Suite(.serialized, .timeLimit(.minutes(4))) struct ClusterOperationsTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterOperationsTests {
     static let ttl = 3
     static let clusterId = "ops"
 

@@ -12,7 +12,8 @@ import Glibc
 /// assigned over all three and hosted by their replicas, Metadata (a raw Kafka client) shows the
 /// cluster, the controller re-elects leaders after a kill -9, and too large a replication factor is
 /// refused with INVALID_REPLICATION_FACTOR.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterReplicationTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterReplicationTests {
     static let ttl = 3
 
     func startBroker(_ id: Int32, _ etcd: EtcdCluster, directory: String) async throws -> BrokerProcess {

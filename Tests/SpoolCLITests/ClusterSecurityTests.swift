@@ -10,7 +10,8 @@ import Testing
 /// an ACL added through broker 2 (`spool acl add`) is enforced by broker 1 — both from the
 /// cluster's metadata, no file copied between brokers; a client quota set through broker 2 is
 /// listed by broker 3.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct ClusterSecurityTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterSecurityTests {
     /// How long a change may take to reach another broker before the test gives up.
     static let propagationSecondsMax = 10.0
 

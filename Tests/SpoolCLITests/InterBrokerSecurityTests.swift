@@ -13,7 +13,8 @@ import Testing
 /// ISR stays full past the lag time; every leader logged the followers' SCRAM logins on its
 /// SASL_SSL listener; Metadata on the brokers' second (PLAINTEXT) listener lists the PLAINTEXT
 /// addresses, not the first listener's.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct InterBrokerSecurityTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct InterBrokerSecurityTests {
     static let clusterId = "isec"
     static let lagMillis = 3000
 

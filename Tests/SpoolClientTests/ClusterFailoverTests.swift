@@ -16,7 +16,8 @@ import Glibc
 /// is killed with kill -9 while records are in flight; the producer refreshes its metadata,
 /// finds the new leader and resends with the same producer id and sequences. Every
 /// acknowledged record then reads back exactly once, at its acknowledged offset.
-@Suite(.serialized, .timeLimit(.minutes(3))) struct ClusterFailoverTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterFailoverTests {
     static let ttl = 3
     static let records = 3_000
     static let partitions: Int32 = 3

@@ -4,7 +4,8 @@ import SpoolEtcd
 import SpoolTestSupport
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(3))) struct CoordinationTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct CoordinationTests {
     let keys = try! ClusterKeys(clusterId: "test-cluster")
 
     func fastRegistration(ttl: Int64 = 3) -> BrokerRegistration.Configuration {

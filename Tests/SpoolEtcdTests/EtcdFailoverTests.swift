@@ -3,7 +3,8 @@ import SpoolEtcd
 import SpoolTestSupport
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(3))) struct EtcdFailoverTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct EtcdFailoverTests {
     @Test func callsMoveToAnotherMemberWhenOneIsKilled() async throws {
         try await withEtcdCluster(members: 3) { etcd in
             let client = try makeClient(etcd)

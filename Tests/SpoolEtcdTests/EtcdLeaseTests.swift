@@ -3,7 +3,8 @@ import SpoolEtcd
 import SpoolTestSupport
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(2))) struct EtcdLeaseTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct EtcdLeaseTests {
     @Test func keepAliveHoldsAKeyAndItGoesAboutATTLAfterKeepalivesStop() async throws {
         try await withEtcdCluster(members: 1) { etcd in
             let client = try makeClient(etcd)

@@ -3,7 +3,8 @@ import SpoolEtcd
 import SpoolTestSupport
 import Testing
 
-@Suite(.serialized, .timeLimit(.minutes(2))) struct EtcdWatchTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct EtcdWatchTests {
     /// Collects `count` events from `watch` within `seconds`.
     func collect(_ watch: EtcdWatch, count: Int, within seconds: Double = 10) async throws -> [EtcdWatchEvent] {
         try await withThrowingTaskGroup(of: [EtcdWatchEvent].self) { group in

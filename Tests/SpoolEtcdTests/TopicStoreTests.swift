@@ -4,7 +4,8 @@ import SpoolTestSupport
 import Testing
 
 /// Topic records and their partition states in a real etcd.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct TopicStoreTests {
+// The limit includes the wait for withEtcdCluster's one-cluster-at-a-time gate (minutes behind other suites).
+@Suite(.serialized, .timeLimit(.minutes(8))) struct TopicStoreTests {
     let keys = try! ClusterKeys(clusterId: "topics-test")
 
     @Test func createIsIfAbsentGrowIsCompareAndSwapDeleteRemovesEverything() async throws {
