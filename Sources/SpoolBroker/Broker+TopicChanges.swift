@@ -2,14 +2,29 @@ import SpoolStorage
 
 // Growing topics and replacing their configs, on the I/O pool (they write metadata).
 extension Broker {
-    /// Grows a topic to `totalCount` partitions (Kafka's CreatePartitions).
-    public func addPartitions(topic: String, totalCount: Int32) async throws {
+    /// Grows a topic to `totalCount` partitions (Kafka's CreatePartitions); `assignment`: the
+    /// new partitions' replicas, one list each (see `createTopic`).
+    public func addPartitions(topic: String, totalCount: Int32, assignment: [[Int32]]? = nil) async throws {
         guard totalCount <= config.maxPartitionsPerTopic else {
             throw BrokerError(.invalidRequest, "\(totalCount) partitions is over the limit of \(config.maxPartitionsPerTopic) per topic")
         }
-        if let admin = clusterAdministration { return try await admin.addPartitions(topic: topic, totalCount: totalCount) }
+        if let admin = clusterAdministration { return try await admin.addPartitions(topic: topic, totalCount: totalCount, assignment: assignment) }
+        try checkSingleNodeAssignment(assignment, partitions: nil)
         try await BrokerError.translateAsync {
             try await io.run { [storage] in _ = try storage.addPartitions(topic, totalCount: totalCount) }
+        }
+    }
+
+    /// A single broker holds each partition alone: a manual assignment may name only this
+    /// broker (its node id, 0 when it has none), once per partition.
+    func checkSingleNodeAssignment(_ assignment: [[Int32]]?, partitions: Int32?) throws {
+        guard let assignment else { return }
+        let node = config.nodeId ?? 0
+        guard assignment.allSatisfy({ $0 == [node] }) else {
+            throw BrokerError(.invalidReplicaAssignment, "a single-node Spool broker holds each partition on broker \(node) alone")
+        }
+        if let partitions, assignment.count != Int(partitions) {
+            throw BrokerError(.invalidReplicaAssignment, "\(assignment.count) replica lists for \(partitions) partitions")
         }
     }
 

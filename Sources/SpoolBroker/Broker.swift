@@ -108,6 +108,8 @@ public final class Broker: Sendable {
             dataDirectory: config.storage.dataDirectory, storage: storage, io: io, notifier: notifier, producers: producers,
             partitions: PartitionTransactions())
         self.transactions = transactions
+        // Cluster mode: transactions are refused from the first request on (see refuseAll).
+        if config.nodeId != nil { transactions.refuseAll(because: TransactionCoordinator.clusterRefusal) }
         quotas = ClientQuotaManager(
             store: config.securityInCluster ? ClientQuotaStore(replicated: ())
                 : try ClientQuotaStore(dataDirectory: config.storage.dataDirectory, io: storage.io), config: config.quotas,
@@ -173,8 +175,9 @@ public final class Broker: Sendable {
     /// Creates a topic (`partitions` nil: the broker's default count). In cluster mode the
     /// cluster records it (`replicationFactor` nil: the cluster's default) and the answer
     /// describes it as recorded, with no local offsets (use `createClusterTopic` for the
-    /// assignment).
-    public func createTopic(_ name: String, partitions: Int32?, replicationFactor: Int? = nil,
+    /// assignment). `assignment`: replicas chosen by the caller, one list per partition (in a
+    /// cluster any registered brokers; a single broker holds every partition alone).
+    public func createTopic(_ name: String, partitions: Int32?, replicationFactor: Int? = nil, assignment: [[Int32]]? = nil,
                             configs: [String: String] = [:]) async throws -> TopicDescription {
         let count = partitions ?? config.defaultPartitions
         guard count > 0 else { throw BrokerError(.invalidRequest, "a topic needs at least one partition, not \(count)") }
@@ -183,7 +186,7 @@ public final class Broker: Sendable {
         }
         if let admin = clusterAdministration {
             try validateClusterTopicOverrides(configs)
-            let created = try await admin.createTopic(name, partitions: count, replicationFactor: replicationFactor, configs: configs)
+            let created = try await admin.createTopic(name, partitions: count, replicationFactor: replicationFactor, assignment: assignment, configs: configs)
             return TopicDescription(
                 name: name,
                 partitions: created.partitions.indices.map { p in
@@ -194,6 +197,7 @@ public final class Broker: Sendable {
         if let replicationFactor, replicationFactor != 1 {
             throw BrokerError(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(replicationFactor) is not possible")
         }
+        try checkSingleNodeAssignment(assignment, partitions: count)
         return try await BrokerError.translateAsync {
             try await io.run { [self] in
                 try storage.createTopic(name, partitions: count, overrides: configs)

@@ -59,6 +59,9 @@ public struct BrokerError: Error, Hashable, CustomStringConvertible, Sendable {
         case unknownLeaderEpoch
         /// Cluster mode: more replicas asked for than there are live brokers (or fewer than 1).
         case invalidReplicationFactor
+        /// Cluster mode: a manual replica assignment names unknown brokers, a broker twice, or
+        /// partitions of different replica counts.
+        case invalidReplicaAssignment
         /// Cluster mode: the cluster's metadata store (etcd) did not answer or has no quorum;
         /// nothing was changed, or the outcome is unknown (read it back).
         case clusterUnavailable

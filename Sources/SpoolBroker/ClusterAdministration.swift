@@ -8,15 +8,19 @@ import SpoolRecords
 /// never touch local storage. Single-node brokers have none.
 ///
 /// Errors are `BrokerError`s: `.topicExists`, `.unknownTopic`, `.invalidReplicationFactor`,
-/// `.invalidRequest`, `.invalidConfig`, `.clusterUnavailable`.
+/// `.invalidReplicaAssignment`, `.invalidRequest`, `.invalidConfig`, `.clusterUnavailable`.
 public protocol ClusterAdministration: Sendable {
     /// Creates the topic if no topic of that name exists (`replicationFactor` nil: the cluster's
-    /// default). Returns once the record is written; replicas host it soon after.
-    func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, configs: [String: String]) async throws -> ClusterTopicDescription
+    /// default), its replicas placed by the cluster or, with `assignment`, as given (one replica
+    /// list per partition; `partitions` and `replicationFactor` follow from it; unknown brokers →
+    /// `.invalidReplicaAssignment`). Returns once the record is written; replicas host it soon after.
+    func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, assignment: [[Int32]]?,
+                     configs: [String: String]) async throws -> ClusterTopicDescription
     /// Deletes the topic everywhere.
     func deleteTopic(_ name: String) async throws
-    /// Grows the topic to `totalCount` partitions.
-    func addPartitions(topic: String, totalCount: Int32) async throws
+    /// Grows the topic to `totalCount` partitions, the new ones placed by the cluster or, with
+    /// `assignment`, as given (one replica list per new partition, of the topic's replication factor).
+    func addPartitions(topic: String, totalCount: Int32, assignment: [[Int32]]?) async throws
     /// Replaces the topic's config overrides by what `change` makes of the current ones.
     func replaceOverrides(_ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]) async throws
     /// The topic as the cluster records it, nil if there is none.

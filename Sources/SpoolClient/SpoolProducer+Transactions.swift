@@ -213,6 +213,7 @@ extension SpoolProducer {
         case .invalidProducerIDMapping: "INVALID_PRODUCER_ID_MAPPING"
         case .storageFailed: "COORDINATOR_STORAGE_FAILED"
         case .unknownTopicOrPartition: "UNKNOWN_TOPIC_OR_PARTITION"
+        case .unsupported: "UNSUPPORTED"
         case .UNRECOGNIZED(let n): "TXN_ERROR_\(n)"
         }
     }

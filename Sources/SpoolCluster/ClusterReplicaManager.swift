@@ -309,11 +309,12 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
 
     // MARK: ClusterAdministration
 
-    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, configs: [String: String]) async throws -> ClusterTopicDescription {
+    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, assignment manual: [[Int32]]?,
+                            configs: [String: String]) async throws -> ClusterTopicDescription {
         guard Broker.isValidTopicName(name), (try? keys.topic(name)) != nil else {
             throw BrokerError(.invalidTopicName, "topic name '\(name)' is not valid")
         }
-        let rf = replicationFactor ?? member.configuration.defaultReplicationFactor
+        let rf = manual?.first?.count ?? replicationFactor ?? member.configuration.defaultReplicationFactor
         guard rf >= 1, rf <= ClusterConfiguration.replicationFactorMax else {
             throw BrokerError(.invalidReplicationFactor, "replication factor \(rf) is not in 1...\(ClusterConfiguration.replicationFactorMax)")
         }
@@ -321,12 +322,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
             let brokers = try await self.member.client.range(.prefix(self.keys.brokersPrefix)).kvs.compactMap { kv in
                 Int32(kv.key.dropFirst(self.keys.brokersPrefix.count))
             }
-            let assignment: [[Int32]]
-            do {
-                assignment = try ReplicaAssignment.assignRandomly(brokers: brokers, partitions: Int(partitions), replicationFactor: rf)
-            } catch {
-                throw BrokerError(.invalidReplicationFactor, "\(error)")
-            }
+            let assignment = try Self.placement(manual, brokers: brokers, partitions: Int(partitions), replicationFactor: rf)
             let record = TopicRecord(assignment: assignment, overrides: configs)
             if case .conflict = try await self.topicStore.create(name, record) {
                 throw BrokerError(.topicExists, "topic \(name) already exists")
@@ -338,6 +334,24 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         return describe(name, record: record, states: current.states)
     }
 
+    /// Replicas for new partitions: `manual` checked against the `brokers` registered, or
+    /// Kafka's placement over them.
+    static func placement(_ manual: [[Int32]]?, brokers: [Int32], partitions: Int, replicationFactor: Int,
+                          firstPartition: Int = 0) throws -> [[Int32]] {
+        do {
+            if let manual {
+                try ReplicaAssignment.validate(manual, brokers: Set(brokers), replicasMax: ClusterConfiguration.replicationFactorMax)
+                return manual
+            }
+            return try ReplicaAssignment.assignRandomly(brokers: brokers, partitions: partitions, replicationFactor: replicationFactor,
+                                                        firstPartition: firstPartition)
+        } catch .invalidAssignment(let why) {
+            throw BrokerError(.invalidReplicaAssignment, why)
+        } catch {
+            throw BrokerError(.invalidReplicationFactor, "\(error)")
+        }
+    }
+
     public func deleteTopic(_ name: String) async throws {
         guard (try? keys.topic(name)) != nil else { throw BrokerError(.unknownTopic, "topic \(name) does not exist") }
         try await etcd {
@@ -346,20 +360,25 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         await waitUntilVisible { $0.topics[name] == nil }
     }
 
-    public func addPartitions(topic: String, totalCount: Int32) async throws {
+    public func addPartitions(topic: String, totalCount: Int32, assignment manual: [[Int32]]?) async throws {
+        let registered: [Int32]? = manual == nil ? nil : try await etcd {
+            try await self.member.client.range(.prefix(self.keys.brokersPrefix)).kvs.compactMap { Int32($0.key.dropFirst(self.keys.brokersPrefix.count)) }
+        }
         try await update(topic) { old in
             let current = old.partitions
             guard totalCount > current else {
                 throw BrokerError(.invalidRequest, "topic \(topic) has \(current) partitions; the new count must be larger")
             }
-            let brokers = Array(self.current.liveBrokers)
-            var record = old
-            do {
-                record.assignment += try ReplicaAssignment.assignRandomly(
-                    brokers: brokers, partitions: Int(totalCount - current), replicationFactor: old.replicationFactor, firstPartition: Int(current))
-            } catch {
-                throw BrokerError(.invalidReplicationFactor, "\(error)")
+            if let manual, manual.count != Int(totalCount - current) {
+                throw BrokerError(.invalidReplicaAssignment, "\(manual.count) replica lists for \(totalCount - current) new partitions")
             }
+            if let manual, let first = manual.first, first.count != old.replicationFactor {
+                throw BrokerError(.invalidReplicaAssignment, "topic \(topic) has replication factor \(old.replicationFactor), the new partitions' replica lists \(first.count)")
+            }
+            var record = old
+            record.assignment += try Self.placement(
+                manual, brokers: registered ?? Array(self.current.liveBrokers), partitions: Int(totalCount - current),
+                replicationFactor: old.replicationFactor, firstPartition: Int(current))
             return record
         }
         await waitUntilVisible { ($0.topics[topic]?.record.partitions ?? 0) >= totalCount }

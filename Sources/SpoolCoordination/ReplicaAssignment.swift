@@ -9,12 +9,14 @@ public enum ReplicaAssignment {
         case replicationFactorAboveBrokers(replicationFactor: Int, brokers: Int)
         /// Replication factor or partition count below 1.
         case invalid(String)
+        /// A manual assignment that cannot be placed (Kafka's INVALID_REPLICA_ASSIGNMENT, 39).
+        case invalidAssignment(String)
 
         public var description: String {
             switch self {
             case .replicationFactorAboveBrokers(let rf, let brokers):
                 "replication factor \(rf) is larger than the number of live brokers (\(brokers))"
-            case .invalid(let message): message
+            case .invalid(let message), .invalidAssignment(let message): message
             }
         }
     }
@@ -53,6 +55,26 @@ public enum ReplicaAssignment {
         let n = max(1, Set(brokers).count)
         return try assign(brokers: brokers, partitions: count, replicationFactor: replicationFactor, firstPartition: firstPartition,
                           start: Int.random(in: 0..<n), shift: Int.random(in: 0..<n))
+    }
+
+    /// Checks a manual assignment (Kafka's CreateTopics / CreatePartitions `assignments`, one
+    /// replica list per partition) against the registered `brokers`: every list non-empty, of
+    /// one length, at most `replicasMax`, without a broker twice, naming only registered brokers
+    /// (as Kafka: a registered broker that is down is fine, an unknown id is not).
+    public static func validate(_ assignment: [[Int32]], brokers: Set<Int32>, replicasMax: Int) throws(Failure) {
+        guard let first = assignment.first else { throw .invalidAssignment("the replica assignment names no partition") }
+        for (p, replicas) in assignment.enumerated() {
+            guard !replicas.isEmpty else { throw .invalidAssignment("partition \(p) has an empty replica list") }
+            guard replicas.count == first.count else {
+                throw .invalidAssignment("partition \(p) has \(replicas.count) replicas and partition 0 has \(first.count): every partition needs the same number")
+            }
+            guard replicas.count <= replicasMax else { throw .invalidAssignment("partition \(p) has more than \(replicasMax) replicas") }
+            guard Set(replicas).count == replicas.count else { throw .invalidAssignment("partition \(p)'s replicas \(replicas) name a broker twice") }
+            let unknown = replicas.filter { !brokers.contains($0) }
+            guard unknown.isEmpty else {
+                throw .invalidAssignment("partition \(p)'s replicas \(replicas) name unknown brokers \(unknown) (registered: \(brokers.sorted()))")
+            }
+        }
     }
 
     static func replicaIndex(first: Int, shift: Int, j: Int, n: Int) -> Int {

@@ -88,9 +88,14 @@ extension KafkaAPIs {
             return FindCoordinatorResponse(errorCode: Self.transactionalIdDenied,
                                            errorMessage: "not authorized to describe transactional id \(request.key)", nodeId: -1, host: "", port: -1)
         }
+        // Cluster mode: no transaction coordinator (its state is not replicated), said in the
+        // answer's message; a client keeps asking until its own timeout.
+        if request.keyType == 1, let reason = broker.transactions.refusalReason {
+            return FindCoordinatorResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue, errorMessage: reason,
+                                           nodeId: -1, host: "", port: -1)
+        }
         // Cluster mode: a group's coordinator is the leader of its partition of the offsets
-        // topic, told with its address on this listener's kind. (Transactions are coordinated
-        // by the broker asked, as on a single broker.)
+        // topic, told with its address on this listener's kind.
         if request.keyType == 0, broker.groupOwnership != nil, let cluster = broker.clusterAdministration {
             switch broker.groupCoordinatorNode(for: request.key) {
             case .failure(let error):

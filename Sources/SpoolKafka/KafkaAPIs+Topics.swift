@@ -44,29 +44,28 @@ extension KafkaAPIs {
                 }
                 var configs: [String: String] = [:]
                 for c in topic.configs { if let value = c.value { configs[c.name] = value } }
-                // A manual assignment is accepted when it names this broker alone for partitions 0..<n
-                // (what a single node can hold); Kafka wants -1 for both counts with one.
+                // A manual assignment (Kafka wants -1 for both counts with one) covers partitions
+                // 0..<n; in a cluster it may name any registered brokers (checked there), a single
+                // node holds each partition alone.
                 var numPartitions = topic.numPartitions
                 let node = self.config.nodeId
+                let clustered = broker.clusterAdministration != nil
                 let assigned = topic.assignments.sorted { $0.partitionIndex < $1.partitionIndex }
                 let assignmentProblem: String? = assigned.isEmpty ? nil
                     : topic.numPartitions != -1 || topic.replicationFactor != -1
                         ? "with a replica assignment, numPartitions and replicationFactor must be -1"
                         : !assigned.enumerated().allSatisfy({ $0.offset == Int($0.element.partitionIndex) })
                             ? "replica assignments must cover partitions 0..<n, each once"
-                            : !assigned.allSatisfy({ $0.brokerIds == [node] })
+                            : !clustered && !assigned.allSatisfy({ $0.brokerIds == [node] })
                                 ? "a single-node Spool broker holds each partition on broker \(node) alone"
                                 : nil
                 if assignmentProblem == nil && !assigned.isEmpty { numPartitions = Int32(assigned.count) }
-                let clustered = broker.clusterAdministration != nil
-                if clustered && !assigned.isEmpty {
-                    refuse(.invalidReplicaAssignment, "manual replica assignments are not supported in cluster mode yet")
+                if let assignmentProblem {
+                    refuse(assignmentProblem.hasPrefix("with") ? .invalidRequest : .invalidReplicaAssignment, assignmentProblem)
                 } else if clustered && (topic.replicationFactor == 0 || topic.replicationFactor < -1) {
                     refuse(.invalidReplicationFactor, "replication factor \(topic.replicationFactor) is not possible (at least 1, or -1 for the default)")
                 } else if !clustered && topic.replicationFactor != -1 && topic.replicationFactor != 1 {
                     refuse(.invalidReplicationFactor, "a single-node Spool broker keeps one replica; replication factor \(topic.replicationFactor) is not possible")
-                } else if !clustered, let assignmentProblem {
-                    refuse(assignmentProblem.hasPrefix("with") ? .invalidRequest : .invalidReplicaAssignment, assignmentProblem)
                 } else if numPartitions == 0 || numPartitions < -1 {
                     refuse(.invalidPartitions, "a topic needs at least one partition, not \(numPartitions)")
                 } else if request.validateOnly {
@@ -76,7 +75,8 @@ extension KafkaAPIs {
                     do {
                         let created = try await broker.createTopic(
                             topic.name, partitions: numPartitions == -1 ? nil : numPartitions,
-                            replicationFactor: topic.replicationFactor == -1 ? nil : Int(topic.replicationFactor), configs: configs)
+                            replicationFactor: topic.replicationFactor == -1 ? nil : Int(topic.replicationFactor),
+                            assignment: assigned.isEmpty ? nil : assigned.map(\.brokerIds), configs: configs)
                         result.numPartitions = Int32(created.partitions.count)
                         result.replicationFactor = Int16(created.replicationFactor)
                         result.configs = created.configs.sorted { $0.key < $1.key }.map { key, value in
@@ -130,17 +130,15 @@ extension KafkaAPIs {
                     continue
                 }
                 do {
-                    // Assignments of the new partitions to this broker alone are what a single node does anyway.
-                    if let assignments = topic.assignments, !assignments.allSatisfy({ $0.brokerIds == [self.config.nodeId] }) {
-                        throw BrokerError(.invalidRequest, "a single-node Spool broker holds each partition on broker \(self.config.nodeId) alone")
-                    }
+                    // The new partitions' replicas, one list each (a single node: itself alone).
+                    let assignment = topic.assignments.map { $0.map(\.brokerIds) }
                     if request.validateOnly {
                         let current = try broker.describeTopic(topic.name).partitions.count
                         guard topic.count > current else {
                             throw BrokerError(.invalidRequest, "topic \(topic.name) has \(current) partitions; the new count must be larger")
                         }
                     } else {
-                        try await broker.addPartitions(topic: topic.name, totalCount: topic.count)
+                        try await broker.addPartitions(topic: topic.name, totalCount: topic.count, assignment: assignment)
                     }
                     results.append(.init(name: topic.name, errorCode: 0))
                 } catch let error as BrokerError where error.code == .invalidRequest {

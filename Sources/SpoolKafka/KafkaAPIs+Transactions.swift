@@ -131,6 +131,7 @@ extension KafkaAPIs {
         case .invalidTxnState: return .invalidTxnState
         case .concurrentTransactions: return .concurrentTransactions
         case .storageFailed: return .kafkaStorageError
+        case .unsupportedInCluster: return .coordinatorNotAvailable
         }
     }
 }

@@ -35,6 +35,7 @@ extension KafkaErrorCode {
             case .fencedLeaderEpoch: self = .fencedLeaderEpoch
             case .unknownLeaderEpoch: self = .unknownLeaderEpoch
             case .invalidReplicationFactor: self = .invalidReplicationFactor
+            case .invalidReplicaAssignment: self = .invalidReplicaAssignment
             case .clusterUnavailable: self = .requestTimedOut  // retriable; the outcome may be unknown
             }
         case let e as GroupCoordinatorError:

@@ -84,6 +84,7 @@ enum NativeTransactionCalls {
         case .invalidTransactionTimeout: .invalidTransactionTimeout
         case .invalidProducerIdMapping: .invalidProducerIDMapping
         case .storageFailed: .storageFailed
+        case .unsupportedInCluster: .unsupported
         }
     }
 }

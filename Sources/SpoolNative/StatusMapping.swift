@@ -11,7 +11,7 @@ enum StatusMapping {
             return e
         case let e as BrokerError:
             switch e.code {
-            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidRecord, .invalidReplicationFactor: return SpoolStatusError(.invalidArgument, e.message)
+            case .invalidRequest, .invalidTopicName, .invalidConfig, .invalidRecord, .invalidReplicationFactor, .invalidReplicaAssignment: return SpoolStatusError(.invalidArgument, e.message)
             case .shuttingDown, .partitionStopped, .partitionClosed, .clusterUnavailable: return SpoolStatusError(.unavailable, e.message)
             case .cancelled: return SpoolStatusError(.cancelled, e.message)
             case .resourceExhausted: return SpoolStatusError(.resourceExhausted, e.message)
@@ -61,6 +61,7 @@ enum StatusMapping {
             // Retriable, as Kafka's client treats them; the rest end the producer's transaction.
             case .concurrentTransactions, .storageFailed: return SpoolStatusError(.unavailable, e.message)
             case .invalidTransactionTimeout: return SpoolStatusError(.invalidArgument, e.message)
+            case .unsupportedInCluster: return SpoolStatusError(.unimplemented, e.message)
             case .producerFenced, .invalidProducerEpoch, .invalidTxnState, .invalidProducerIdMapping:
                 return SpoolStatusError(.failedPrecondition, e.message)
             }

@@ -50,7 +50,7 @@ struct BrokerCommand: AsyncParsableCommand {
               authorizer.enabled=false      (check ACLs on every Kafka request and admin HTTP call; `spool acl` manages them)
               super.users=User:admin;User:ops   (principals allowed everything, ';'-separated)
               allow.everyone.if.no.acl.found=false   (with the authorizer on: a resource no ACL covers is open)
-              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to)
+              kafka.advertise=10.0.0.5:9092 (what Kafka clients are told to connect to; with several listeners PLAINTEXT://h:9092,SASL_SSL://h:9093)
               auto.create.topics.enable=true
               default.partitions=3
               max.frame.bytes=16777216
@@ -124,8 +124,8 @@ struct BrokerCommand: AsyncParsableCommand {
     var sslClientAuth: String?
     @Option(help: "Native authentication (SCRAM through Authenticate, or a client certificate): none, optional or required (native.auth). Default: none.")
     var nativeAuth: String?
-    @Option(help: "HOST:PORT that Kafka clients are told to connect to (Metadata). Default: the listen address.")
-    var kafkaAdvertise: String?
+    @Option(help: "[PROTOCOL://]HOST:PORT that Kafka clients are told to connect to (Metadata), per listener of that protocol (kafka.advertise, Kafka's advertised.listeners); may repeat. Default: each listener's own address.")
+    var kafkaAdvertise: [String] = []
     @Option(help: "offsets.flush.ms: OffsetCommits are answered once written and fsynced within this many ms; 0 fsyncs before each answer. Default: 1000.")
     var offsetsFlushMs: Int?
     @Flag(help: "Check ACLs on every Kafka request (authorizer.enabled=true); also turns on the admin HTTP login (--no-http-auth: off).") var authorizer = false
@@ -181,13 +181,6 @@ struct BrokerCommand: AsyncParsableCommand {
         let listen = settings["kafka.listen"] ?? "127.0.0.1:9092"
         if listen == "none" { return [] }
         var base = KafkaListenerConfig()
-        if let advertise = settings["kafka.advertise"] {
-            guard let (host, port) = KafkaListenerConfig.parseAddress(advertise), !host.isEmpty else {
-                throw ValidationError("kafka.advertise must be HOST:PORT, e.g. 10.0.0.5:9092 (got '\(advertise)')")
-            }
-            base.advertisedHost = host
-            base.advertisedPort = port
-        }
         switch settings["auto.create.topics.enable"] {
         case nil, "true": base.autoCreateTopics = true
         case "false": base.autoCreateTopics = false
@@ -233,13 +226,40 @@ struct BrokerCommand: AsyncParsableCommand {
         if parsed.contains(where: { $0.protocol.usesSASL }) && base.credentials == nil {
             throw ValidationError("cannot open the credential store in \(broker.storage.dataDirectory)")
         }
-        return parsed.map { listener in
+        let advertised = try Self.advertisedAddresses(settings["kafka.advertise"], listeners: parsed.map(\.protocol))
+        return parsed.indices.map { i in
             var config = base
-            config.securityProtocol = listener.protocol
-            config.host = listener.host
-            config.port = listener.port
+            config.securityProtocol = parsed[i].protocol
+            config.host = parsed[i].host
+            config.port = parsed[i].port
+            config.advertisedHost = advertised[i]?.host
+            config.advertisedPort = advertised[i]?.port
             return config
         }
+    }
+
+    /// `kafka.advertise` (Kafka's `advertised.listeners`) matched to the listeners of
+    /// `kafka.listen`: comma-separated `[PROTOCOL://]HOST:PORT` entries, each taken by the next
+    /// listener of its protocol (a bare HOST:PORT is PLAINTEXT, or the one listener when there
+    /// is one); a listener without an entry advertises its own address (nil).
+    static func advertisedAddresses(_ text: String?, listeners: [KafkaSecurityProtocol]) throws -> [(host: String, port: Int)?] {
+        var result: [(host: String, port: Int)?] = Array(repeating: nil, count: listeners.count)
+        guard let text else { return result }
+        let entries = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for entry in entries {
+            guard let parsed = KafkaSecurityProtocol.parseListener(entry), !parsed.host.isEmpty, parsed.port > 0 else {
+                throw ValidationError("kafka.advertise must list [PROTOCOL://]HOST:PORT entries, e.g. 10.0.0.5:9092 or SASL_SSL://kafka.example.com:9093 (got '\(entry)')")
+            }
+            if entries.count == 1 && listeners.count == 1 && !entry.contains("://") {
+                result[0] = (parsed.host, parsed.port)
+                break
+            }
+            guard let i = listeners.indices.first(where: { listeners[$0] == parsed.protocol && result[$0] == nil }) else {
+                throw ValidationError("kafka.advertise names \(entry), but kafka.listen has no \(parsed.protocol.rawValue) listener left for it (listeners: \(listeners.map(\.rawValue).joined(separator: ", ")))")
+            }
+            result[i] = (parsed.host, parsed.port)
+        }
+        return result
     }
 
     /// The native listener's TLS (`ssl.*`) and authentication (`native.auth`).
@@ -305,7 +325,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let dataDir { settings["data.dir"] = dataDir }
         if let listen { settings["listen"] = listen }
         if !kafkaListen.isEmpty { settings["kafka.listen"] = kafkaListen.joined(separator: ",") }
-        if let kafkaAdvertise { settings["kafka.advertise"] = kafkaAdvertise }
+        if !kafkaAdvertise.isEmpty { settings["kafka.advertise"] = kafkaAdvertise.joined(separator: ",") }
         if let v = kafkaSslCertificate { settings["kafka.ssl.certificate"] = v }
         if let v = kafkaSslKey { settings["kafka.ssl.key"] = v }
         if let v = kafkaSslClientCa { settings["kafka.ssl.client.ca"] = v }
@@ -445,7 +465,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let listen { explicit["listen"] = listen }
         if let defaultPartitions { explicit["default.partitions"] = String(defaultPartitions) }
         if !kafkaListen.isEmpty { explicit["kafka.listen"] = kafkaListen.joined(separator: ",") }
-        if let kafkaAdvertise { explicit["kafka.advertise"] = kafkaAdvertise }
+        if !kafkaAdvertise.isEmpty { explicit["kafka.advertise"] = kafkaAdvertise.joined(separator: ",") }
         if let v = sslCertificate { explicit["ssl.certificate"] = v }
         if let v = sslKey { explicit["ssl.key"] = v }
         if let v = sslClientCa { explicit["ssl.client.ca"] = v }

@@ -6,11 +6,11 @@ import SpoolRecords
 struct FixedClusterAdministration: ClusterAdministration {
     let view: ClusterMetadataView
 
-    func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, configs: [String: String]) async throws -> ClusterTopicDescription {
+    func createTopic(_ name: String, partitions: Int32, replicationFactor: Int?, assignment: [[Int32]]?, configs: [String: String]) async throws -> ClusterTopicDescription {
         throw BrokerError(.clusterUnavailable, "a fixed cluster takes no changes")
     }
     func deleteTopic(_ name: String) async throws { throw BrokerError(.clusterUnavailable, "a fixed cluster takes no changes") }
-    func addPartitions(topic: String, totalCount: Int32) async throws { throw BrokerError(.clusterUnavailable, "a fixed cluster takes no changes") }
+    func addPartitions(topic: String, totalCount: Int32, assignment: [[Int32]]?) async throws { throw BrokerError(.clusterUnavailable, "a fixed cluster takes no changes") }
     func replaceOverrides(_ name: String, validateOnly: Bool, _ change: @escaping @Sendable ([String: String]) -> [String: String]) async throws {
         throw BrokerError(.clusterUnavailable, "a fixed cluster takes no changes")
     }

@@ -98,6 +98,28 @@ import Glibc
             }
             #expect(created.topics.first?.errorCode == 0, "create: \(created.topics.first?.errorMessage ?? "")")
 
+            // Transactions are refused in a cluster: no transaction coordinator (COORDINATOR_NOT_AVAILABLE
+            // with the reason), no transactional producer id; idempotent producer ids still come.
+            let txnCoordinator = try await offPool {
+                try self.call(kafka[3]!, .findCoordinator, version: 2, FindCoordinatorRequest(key: "t1", keyType: 1)) {
+                    try FindCoordinatorResponse(from: &$0, version: 2)
+                }
+            }
+            #expect(txnCoordinator.errorCode == 15 && txnCoordinator.errorMessage?.contains("not supported by a Spool cluster") == true,
+                    "transaction coordinator: \(txnCoordinator.errorCode) \(txnCoordinator.errorMessage ?? "")")
+            for transactionalId in ["t1", nil] as [String?] {
+                let granted = try await offPool {
+                    try self.call(kafka[2]!, .initProducerId, version: 2, InitProducerIdRequest(transactionalId: transactionalId, transactionTimeoutMs: 60_000)) {
+                        try InitProducerIdResponse(from: &$0, version: 2)
+                    }
+                }
+                if transactionalId != nil {
+                    #expect(granted.errorCode == 15 && granted.producerId == -1, "transactional InitProducerId: \(granted)")
+                } else {
+                    #expect(granted.errorCode == 0 && granted.producerId >= 0, "idempotent InitProducerId: \(granted)")
+                }
+            }
+
             // The first FindCoordinator creates the offsets topic; then every broker names one coordinator.
             let group = "billing"
             let first = try await offPool { try self.findCoordinator(kafka[2]!, group) }

@@ -41,6 +41,24 @@ import Glibc
         return try CreateTopicsResponse(from: &reader, version: 4).topics[0]
     }
 
+    /// CreateTopics v4 with a manual replica assignment (one list per partition).
+    func createTopic(port: Int, _ name: String, assignment: [[Int32]], numPartitions: Int32 = -1) throws -> CreateTopicsResponse.Topic {
+        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
+        let topic = CreateTopicsRequest.Topic(name: name, numPartitions: numPartitions, replicationFactor: -1, assignments: assignment.enumerated().map {
+            .init(partitionIndex: Int32($0.offset), brokerIds: $0.element)
+        })
+        var reader = KafkaReader(try connection.call(.createTopics, version: 4, CreateTopicsRequest(topics: [topic], timeoutMs: 10_000)))
+        return try CreateTopicsResponse(from: &reader, version: 4).topics[0]
+    }
+
+    /// CreatePartitions v1 growing `name` to `count`, the new partitions' replicas given.
+    func createPartitions(port: Int, _ name: String, count: Int32, assignment: [[Int32]]) throws -> CreatePartitionsResponse.Result {
+        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
+        let request = CreatePartitionsRequest(topics: [.init(name: name, count: count, assignments: assignment.map { .init(brokerIds: $0) })], timeoutMs: 10_000)
+        var reader = KafkaReader(try connection.call(.createPartitions, version: 1, request))
+        return try CreatePartitionsResponse(from: &reader, version: 1).results[0]
+    }
+
     /// Polls `metadata` on `port` until `condition` holds (at most `seconds`).
     func waitForMetadata(port: Int, seconds: Double, _ condition: (MetadataResponse) -> Bool) async throws -> MetadataResponse? {
         let deadline = Date().addingTimeInterval(seconds)
@@ -109,6 +127,32 @@ import Glibc
             // RF 4 on 3 brokers: refused.
             let tooMany = try await offPool { try self.createTopic(port: ports[2]!, "wide", partitions: 1, replicationFactor: 4) }
             #expect(tooMany.errorCode == 38, "RF 4: \(tooMany.errorCode) \(tooMany.errorMessage ?? "")")
+
+            // Manual replica assignments (kafka-topics --replica-assignment): placed as given, the
+            // first replica leading; unknown brokers, uneven lists and counts beside them refused.
+            let manual = try await offPool { try self.createTopic(port: ports[2]!, "manual", assignment: [[3, 1], [1, 2]]) }
+            #expect(manual.errorCode == 0, "manual: \(manual)")
+            let grown = try await offPool { try self.createPartitions(port: ports[3]!, "manual", count: 3, assignment: [[2, 3]]) }
+            #expect(grown.errorCode == 0, "grow with an assignment: \(grown.errorCode) \(grown.errorMessage ?? "")")
+            let placed = try await waitForMetadata(port: ports[1]!, seconds: 10) { m in
+                m.topics.first { $0.name == "manual" }?.partitions.count == 3
+            }
+            let byPartition = Dictionary(uniqueKeysWithValues: (placed?.topics.first { $0.name == "manual" }?.partitions ?? []).map { ($0.partitionIndex, $0) })
+            #expect(byPartition[0]?.replicaNodes == [3, 1] && byPartition[0]?.leaderId == 3, "partition 0: \(String(describing: byPartition[0]))")
+            #expect(byPartition[1]?.replicaNodes == [1, 2] && byPartition[1]?.leaderId == 1, "partition 1: \(String(describing: byPartition[1]))")
+            #expect(byPartition[2]?.replicaNodes == [2, 3] && byPartition[2]?.leaderId == 2, "partition 2: \(String(describing: byPartition[2]))")
+            let refusals: [([[Int32]], Int32, Int16, String)] = [([[1, 9]], -1, 39, "unknown brokers [9]"),
+                                                     ([[1, 2], [3]], -1, 39, "every partition needs the same number"),
+                                                     ([[1, 1]], -1, 39, "name a broker twice"),
+                                                     ([[1, 2]], 1, 42, "must be -1")]
+            for (assignment, count, code, words) in refusals {
+                let refused = try await offPool { try self.createTopic(port: ports[1]!, "manual-bad", assignment: assignment, numPartitions: count) }
+                #expect(refused.errorCode == code && refused.errorMessage?.contains(words) == true,
+                        "\(assignment): \(refused.errorCode) \(refused.errorMessage ?? "")")
+            }
+            let wrongFactor = try await offPool { try self.createPartitions(port: ports[1]!, "manual", count: 4, assignment: [[1]]) }
+            #expect(wrongFactor.errorCode == 39 && wrongFactor.errorMessage?.contains("replication factor 2") == true,
+                    "grow with RF 1 lists: \(wrongFactor.errorCode) \(wrongFactor.errorMessage ?? "")")
 
             // kill -9 of partition 0's leader (the controller if it leads it): another ISR member leads at epoch + 1.
             let before = try #require(try await offPool { try self.metadata(port: ports[1]!, topics: ["orders"]) }.topics.first?.partitions.first { $0.partitionIndex == 0 })

@@ -68,6 +68,18 @@ import Glibc
                 }
             }
             let layout = try #require(replicated, "topic fo never had a leader and a full ISR on every partition")
+            // Transactions are refused in a cluster (their coordinator's state is one broker's), with why.
+            var transactional = ProducerConfig()
+            transactional.transactionalId = "fo-txn"
+            let refusedProducer = SpoolProducer(router: setup, config: transactional)
+            do {
+                try await refusedProducer.initTransactions()
+                Issue.record("a cluster broker granted a transactional producer id")
+            } catch let error as ProducerError {
+                #expect(error.code == .transactionRefused && error.message.contains("UNSUPPORTED")
+                        && error.message.contains("not supported by a Spool cluster"), "\(error)")
+            }
+            try await refusedProducer.close()
             await setup.close()
             let victim = layout.leader(of: TopicPartition("fo", 0))!
             let bootstrapId = [Int32(1), 2, 3].first { $0 != victim }!

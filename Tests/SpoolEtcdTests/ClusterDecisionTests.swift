@@ -44,6 +44,25 @@ import Testing
         }
     }
 
+    @Test func manualAssignmentsAreCheckedAgainstTheRegisteredBrokers() throws {
+        try ReplicaAssignment.validate([[3, 1], [1, 2]], brokers: [1, 2, 3], replicasMax: 32)
+        let refusals: [([[Int32]], String)] = [
+            ([], "names no partition"), ([[1], []], "empty replica list"), ([[1, 2], [3]], "same number"),
+            ([[2, 2]], "twice"), ([[1, 4]], "unknown brokers [4]"), ([[1, 2, 3]], "more than 2 replicas"),
+        ]
+        for (assignment, words) in refusals {
+            #expect(throws: ReplicaAssignment.Failure.self, "\(assignment)") {
+                try ReplicaAssignment.validate(assignment, brokers: [1, 2, 3], replicasMax: 2)
+            }
+            do {
+                try ReplicaAssignment.validate(assignment, brokers: [1, 2, 3], replicasMax: 2)
+            } catch {
+                guard case .invalidAssignment(let why) = error else { Issue.record("\(assignment): \(error)"); continue }
+                #expect(why.contains(words), "\(assignment): \(why)")
+            }
+        }
+    }
+
     @Test func deadLeaderIsReplacedByTheFirstLiveISRMember() {
         let state = PartitionState(leader: 1, leaderEpoch: 4, isr: [1, 2, 3], partitionEpoch: 9)
         let next = LeaderDecisions.onBrokersChanged(replicas: [1, 2, 3], state: state, live: [2, 3], unclean: false)

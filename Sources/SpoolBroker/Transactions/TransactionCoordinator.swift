@@ -32,6 +32,11 @@ public final class TransactionCoordinator: Sendable {
     let clock: @Sendable () -> Int64
     private let state: Mutex<[String: TransactionMetadata]>
     private let timer = Mutex<Task<Void, Never>?>(nil)
+    /// What a cluster's brokers answer every transactional request with.
+    public static let clusterRefusal =
+        "transactions are not supported by a Spool cluster yet: the transaction coordinator's state is not replicated"
+    /// Set in cluster mode (``refuseAll(because:)``): why every request is refused.
+    private let refusal = Mutex<String?>(nil)
 
     init(dataDirectory: String, storage: LogManager, io: PartitionExecutor, notifier: AppendNotifier,
          producers: ProducerStateManager, partitions: PartitionTransactions,
@@ -48,10 +53,27 @@ public final class TransactionCoordinator: Sendable {
 
     // MARK: Requests
 
+    /// Refuses every request from now on with `unsupportedInCluster` and `reason`. A
+    /// cluster's broker calls it when it joins: this coordinator keeps its state on one
+    /// broker and writes markers to its own logs only, so a transaction over partitions led
+    /// elsewhere could be neither completed there nor recovered after this broker's loss
+    /// (its open transactions would hold the last stable offset of those partitions forever).
+    public func refuseAll(because reason: String) {
+        refusal.withLock { $0 = reason }
+    }
+
+    /// Why requests are refused (cluster mode), or nil.
+    public var refusalReason: String? { refusal.withLock { $0 } }
+
+    private func checkServing() throws {
+        if let reason = refusalReason { throw TransactionError(.unsupportedInCluster, reason) }
+    }
+
     /// InitProducerId with a transactional id: the id's producer id (a fresh one the first
     /// time) with its epoch bumped; a transaction left open is aborted first.
     public func initProducerId(transactionalId: String, timeoutMillis: Int32,
                                producerId: Int64 = -1, producerEpoch: Int16 = -1) async throws -> ProducerStateManager.ProducerIdAndEpoch {
+        try checkServing()
         guard timeoutMillis > 0, timeoutMillis <= Self.maxTimeoutMillis else {
             throw TransactionError(.invalidTransactionTimeout,
                 "transaction.timeout.ms \(timeoutMillis) is outside 1...\(Self.maxTimeoutMillis) (transaction.max.timeout.ms)")
@@ -94,6 +116,7 @@ public final class TransactionCoordinator: Sendable {
 
     /// AddPartitionsToTxn: the partitions join the ongoing transaction (one starts if none is open).
     public func addPartitions(transactionalId: String, producerId: Int64, producerEpoch: Int16, _ tps: [TopicPartition]) throws {
+        try checkServing()
         try begin(transactionalId, producerId, producerEpoch) { m in
             for tp in tps { m.partitions.insert(.init(topic: tp.topic, partition: tp.partition)) }
         }
@@ -101,12 +124,14 @@ public final class TransactionCoordinator: Sendable {
 
     /// AddOffsetsToTxn: the group's offsets join the ongoing transaction.
     public func addOffsets(transactionalId: String, producerId: Int64, producerEpoch: Int16, group: String) throws {
+        try checkServing()
         try begin(transactionalId, producerId, producerEpoch) { m in m.groups.insert(group) }
     }
 
     /// TxnOffsetCommit: offsets held with the transaction, stored for the group at COMMIT only.
     public func commitOffsets(transactionalId: String, producerId: Int64, producerEpoch: Int16, group: String,
                               _ offsets: [(TopicPartition, Int64, String)]) throws {
+        try checkServing()
         _ = try update(transactionalId) { m in
             guard var m = m else { throw TransactionError(.invalidProducerIdMapping, "unknown transactional id \(transactionalId)") }
             try Self.check(m, producerId, producerEpoch)
@@ -124,6 +149,7 @@ public final class TransactionCoordinator: Sendable {
     /// EndTxn: commits or aborts the ongoing transaction; returns once its markers are in
     /// every partition. An empty transaction (nothing added) completes at once.
     public func endTransaction(transactionalId: String, producerId: Int64, producerEpoch: Int16, commit: Bool) async throws {
+        try checkServing()
         let m = try state.withLock { s -> TransactionMetadata in
             guard let m = s[transactionalId] else {
                 throw TransactionError(.invalidProducerIdMapping, "unknown transactional id \(transactionalId)")
@@ -145,6 +171,7 @@ public final class TransactionCoordinator: Sendable {
 
     /// Checks a transactional produce: the producer is the id's current one and the partition is in its transaction.
     func checkProduce(producerId: Int64, producerEpoch: Int16, _ tp: TopicPartition) throws {
+        try checkServing()
         let ok = state.withLock { s -> (Bool, Bool)? in
             guard let m = s.values.first(where: { $0.producerId == producerId }) else { return nil }
             return (producerEpoch >= m.producerEpoch,

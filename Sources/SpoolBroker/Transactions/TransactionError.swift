@@ -17,6 +17,9 @@ public struct TransactionError: Error, Sendable, CustomStringConvertible {
         case concurrentTransactions
         /// The coordinator's state could not be stored.
         case storageFailed
+        /// This broker is part of a cluster, where transactions are not supported yet (Kafka's
+        /// COORDINATOR_NOT_AVAILABLE; the native TXN_ERROR_UNSUPPORTED).
+        case unsupportedInCluster
     }
 
     public let code: Code

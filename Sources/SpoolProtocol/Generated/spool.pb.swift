@@ -382,6 +382,9 @@ public nonisolated enum Spool_V1_TxnError: SwiftProtobuf.Enum, Swift.CaseIterabl
 
   /// AddPartitionsToTxn: nothing was added
   case unknownTopicOrPartition // = 8
+
+  /// the broker is part of a cluster: transactions are not supported there yet
+  case unsupported // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -399,6 +402,7 @@ public nonisolated enum Spool_V1_TxnError: SwiftProtobuf.Enum, Swift.CaseIterabl
     case 6: self = .invalidProducerIDMapping
     case 7: self = .storageFailed
     case 8: self = .unknownTopicOrPartition
+    case 9: self = .unsupported
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -414,6 +418,7 @@ public nonisolated enum Spool_V1_TxnError: SwiftProtobuf.Enum, Swift.CaseIterabl
     case .invalidProducerIDMapping: return 6
     case .storageFailed: return 7
     case .unknownTopicOrPartition: return 8
+    case .unsupported: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -429,6 +434,7 @@ public nonisolated enum Spool_V1_TxnError: SwiftProtobuf.Enum, Swift.CaseIterabl
     .invalidProducerIDMapping,
     .storageFailed,
     .unknownTopicOrPartition,
+    .unsupported,
   ]
 
 }
@@ -2052,7 +2058,7 @@ nonisolated extension Spool_V1_GroupError: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Spool_V1_TxnError: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TXN_ERROR_NONE\0\u{1}TXN_ERROR_PRODUCER_FENCED\0\u{1}TXN_ERROR_INVALID_PRODUCER_EPOCH\0\u{1}TXN_ERROR_INVALID_TXN_STATE\0\u{1}TXN_ERROR_CONCURRENT_TRANSACTIONS\0\u{1}TXN_ERROR_INVALID_TRANSACTION_TIMEOUT\0\u{1}TXN_ERROR_INVALID_PRODUCER_ID_MAPPING\0\u{1}TXN_ERROR_STORAGE_FAILED\0\u{1}TXN_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TXN_ERROR_NONE\0\u{1}TXN_ERROR_PRODUCER_FENCED\0\u{1}TXN_ERROR_INVALID_PRODUCER_EPOCH\0\u{1}TXN_ERROR_INVALID_TXN_STATE\0\u{1}TXN_ERROR_CONCURRENT_TRANSACTIONS\0\u{1}TXN_ERROR_INVALID_TRANSACTION_TIMEOUT\0\u{1}TXN_ERROR_INVALID_PRODUCER_ID_MAPPING\0\u{1}TXN_ERROR_STORAGE_FAILED\0\u{1}TXN_ERROR_UNKNOWN_TOPIC_OR_PARTITION\0\u{1}TXN_ERROR_UNSUPPORTED\0")
 }
 
 nonisolated extension Spool_V1_Status: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
