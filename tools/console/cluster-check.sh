@@ -37,7 +37,12 @@ trap cleanup EXIT
 fail() {
   echo "console cluster check FAILED: $*" >&2
   local id
-  for id in "${!pid_of[@]}"; do echo "--- broker $id log:" >&2; tail -n 15 "$tmp/broker$id.log" >&2 || true; done
+  for id in "${!pid_of[@]}"; do
+    echo "--- broker $id log:" >&2
+    # A crash's reason comes before its long backtrace: show it first.
+    grep -m 5 -E "Fatal error|Program crashed|Precondition failed|Assertion failed|crashed:" "$tmp/broker$id.log" >&2 || true
+    tail -n 15 "$tmp/broker$id.log" >&2 || true
+  done
   exit 1
 }
 # check.sh runs this under `timeout` (SIGTERM): exit, so the EXIT trap stops everything.
