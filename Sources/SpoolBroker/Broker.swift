@@ -531,6 +531,7 @@ public final class Broker: Sendable {
     public func close() async throws {
         transactions.shutdown()
         groups.shutdown()
+        groupOwnershipBox.withLockedValue { $0 = nil }
         accumulator.flushAll()
         // Let the I/O pool finish what is queued (the batches just closed included).
         try await io.shutdown()
@@ -543,6 +544,7 @@ public final class Broker: Sendable {
     public func closeBlocking() throws {
         transactions.shutdown()
         groups.shutdown()
+        groupOwnershipBox.withLockedValue { $0 = nil }
         accumulator.flushAll()
         try io.syncShutdown()
         notifier.notifyAll()

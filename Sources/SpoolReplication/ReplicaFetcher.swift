@@ -123,7 +123,10 @@ public final class ReplicaFetcherManager: Sendable {
 /// Fetches every partition one leader leads for this broker, over one connection.
 final class LeaderFetcher: Sendable {
     let leader: Int32
-    unowned let manager: ReplicaFetcherManager
+    /// Strong: the fetch task can outlive `stop()` by a fetch in flight, and the manager with
+    /// it (an unowned reference would then abort the broker at shutdown). The manager drops its
+    /// fetchers when they stop, so no cycle outlives them.
+    let manager: ReplicaFetcherManager
     /// Partition → the leader epoch it is followed at.
     let partitions = NIOLockedValueBox<[TopicPartition: Int32]>([:])
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)

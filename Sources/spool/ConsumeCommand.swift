@@ -95,6 +95,21 @@ struct ConsumeCommand: AsyncParsableCommand {
             let first = outage.withLockedValue { was in defer { was = true }; return !was }
             if first { FileHandle.standardError.write(Data("spool: \(error); retrying\n".utf8)) }
         }
+        do {
+            try await consume(config: config, start: start, formatter: formatter, outage: outage)
+        } catch where Self.leaving.withLockedValue({ $0 }) {
+            // A signal is leaving the group: the poll fails once the consumer unsubscribed, and
+            // the signal's handler exits with 128 + the signal (at most 2 s from now).
+            try? await Task.sleep(for: .seconds(5))
+            throw error
+        }
+    }
+
+    /// Set once SIGINT or SIGTERM starts leaving the group.
+    static let leaving = NIOLockedValueBox(false)
+
+    private func consume(config: ConsumerConfig, start: StartPosition, formatter: RecordFormat,
+                         outage: NIOLockedValueBox<Bool>) async throws {
         try await address.withRouter { router in
             let consumer = SpoolConsumer(router: router, config: config)
             // With --group and no --partition the consumer joins the group, whose members share the partitions.
@@ -153,6 +168,7 @@ struct ConsumeCommand: AsyncParsableCommand {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
+                Self.leaving.withLockedValue { $0 = true }
                 Task {
                     await consumer.unsubscribe()
                     Glibc.exit(128 + sig)

@@ -42,6 +42,8 @@ fail() {
     # A crash's reason comes before its long backtrace: show it first.
     grep -m 5 -E "Fatal error|Program crashed|Precondition failed|Assertion failed|crashed:" "$tmp/broker$id.log" >&2 || true
     tail -n 15 "$tmp/broker$id.log" >&2 || true
+    # SPOOL_KEEP_LOGS=DIR keeps the whole logs (the temporary folder goes on exit).
+    if [ -n "${SPOOL_KEEP_LOGS:-}" ]; then mkdir -p "$SPOOL_KEEP_LOGS" && cp "$tmp/broker$id.log" "$SPOOL_KEEP_LOGS/" || true; fi
   done
   exit 1
 }

@@ -42,7 +42,10 @@ public final class ReplicatedGroupOffsets: GroupOwnership {
     public let partitionsWhenCreated: Int32
     /// Replication factor when this broker creates it (it waits until that many brokers are live).
     public let replicationFactorWhenCreated: Int
-    unowned let broker: Broker
+    /// Strong: its loads and the topic's creation run in tasks that can outlive the broker's
+    /// last other reference at shutdown (an unowned one would then abort the process). `Broker.close()` drops
+    /// this object, which breaks the cycle.
+    let broker: Broker
     let logger: Logger
     private let state = Mutex(State())
 
