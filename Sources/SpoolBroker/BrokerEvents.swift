@@ -20,6 +20,8 @@ public final class BrokerEvents: StorageObserver, Sendable {
     /// The rate limits of the authentication and authorization-denial lines (BrokerEvents+Security).
     let authenticationLog = RateLimitedLog(linesPerSecond: BrokerEvents.securityLinesPerSecond)
     let denialLog = RateLimitedLog(linesPerSecond: BrokerEvents.securityLinesPerSecond)
+    /// The rate limit of the refused-transaction line (BrokerEvents+Transactions).
+    let transactionRefusalLog = RateLimitedLog(linesPerSecond: 1)
 
     struct RecoveryTally {
         var clean = 0

@@ -91,6 +91,7 @@ extension KafkaAPIs {
         // Cluster mode: no transaction coordinator (its state is not replicated), said in the
         // answer's message; a client keeps asking until its own timeout.
         if request.keyType == 1, let reason = broker.transactions.refusalReason {
+            broker.events.transactionRefused(transactionalId: request.key, client: call.clientHost, api: call.api.name, reason: reason)
             return FindCoordinatorResponse(errorCode: KafkaErrorCode.coordinatorNotAvailable.rawValue, errorMessage: reason,
                                            nodeId: -1, host: "", port: -1)
         }

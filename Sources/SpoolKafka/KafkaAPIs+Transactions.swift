@@ -18,6 +18,10 @@ extension KafkaAPIs {
                     producerId: request.producerId, producerEpoch: request.producerEpoch)
                 return InitProducerIdResponse(errorCode: 0, producerId: granted.producerId, producerEpoch: granted.producerEpoch)
             } catch {
+                if let refusal = error as? TransactionError, refusal.code == .unsupportedInCluster {
+                    self.broker.events.transactionRefused(transactionalId: transactionalId, client: call.clientHost, api: call.api.name,
+                                                          reason: refusal.message)
+                }
                 return InitProducerIdResponse(errorCode: Self.transactionCode(error, version: call.version).rawValue,
                                               producerId: -1, producerEpoch: -1)
             }

@@ -107,6 +107,8 @@ import Glibc
             }
             #expect(txnCoordinator.errorCode == 15 && txnCoordinator.errorMessage?.contains("not supported by a Spool cluster") == true,
                     "transaction coordinator: \(txnCoordinator.errorCode) \(txnCoordinator.errorMessage ?? "")")
+            #expect(brokers[3]!.logText.contains("transactional request refused") && brokers[3]!.logText.contains("transactional_id=t1"),
+                    "broker 3 did not log the refusal")
             for transactionalId in ["t1", nil] as [String?] {
                 let granted = try await offPool {
                     try self.call(kafka[2]!, .initProducerId, version: 2, InitProducerIdRequest(transactionalId: transactionalId, transactionTimeoutMs: 60_000)) {
