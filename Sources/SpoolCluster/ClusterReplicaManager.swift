@@ -319,10 +319,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
             throw BrokerError(.invalidReplicationFactor, "replication factor \(rf) is not in 1...\(ClusterConfiguration.replicationFactorMax)")
         }
         let record = try await etcd {
-            let brokers = try await self.member.client.range(.prefix(self.keys.brokersPrefix)).kvs.compactMap { kv in
-                Int32(kv.key.dropFirst(self.keys.brokersPrefix.count))
-            }
-            let assignment = try Self.placement(manual, brokers: brokers, partitions: Int(partitions), replicationFactor: rf)
+            let assignment = try Self.placement(manual, brokers: try await self.registeredBrokers(), partitions: Int(partitions), replicationFactor: rf)
             let record = TopicRecord(assignment: assignment, overrides: configs)
             if case .conflict = try await self.topicStore.create(name, record) {
                 throw BrokerError(.topicExists, "topic \(name) already exists")
@@ -332,6 +329,11 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
         logger.info("topic created in cluster", metadata: ["topic": "\(name)", "partitions": "\(partitions)", "replication_factor": "\(rf)"])
         await waitUntilVisible { $0.topics[name] != nil }
         return describe(name, record: record, states: current.states)
+    }
+
+    /// The node ids registered in etcd now (live: their lease holds), read afresh.
+    private func registeredBrokers() async throws -> [Int32] {
+        try await member.client.range(.prefix(keys.brokersPrefix)).kvs.compactMap { Int32($0.key.dropFirst(keys.brokersPrefix.count)) }
     }
 
     /// Replicas for new partitions: `manual` checked against the `brokers` registered, or
@@ -361,9 +363,7 @@ public final class ClusterReplicaManager: ClusterAdministration, ReplicationDele
     }
 
     public func addPartitions(topic: String, totalCount: Int32, assignment manual: [[Int32]]?) async throws {
-        let registered: [Int32]? = manual == nil ? nil : try await etcd {
-            try await self.member.client.range(.prefix(self.keys.brokersPrefix)).kvs.compactMap { Int32($0.key.dropFirst(self.keys.brokersPrefix.count)) }
-        }
+        let registered: [Int32]? = manual == nil ? nil : try await etcd { try await self.registeredBrokers() }
         try await update(topic) { old in
             let current = old.partitions
             guard totalCount > current else {

@@ -18,35 +18,23 @@ import Glibc
 @Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterGroupsTests {
     static let offsetsPartitions = 3
 
-    func startBroker(_ id: Int32, _ etcd: EtcdCluster, directory: String) async throws -> BrokerProcess {
-        let endpoints = etcd.endpoints
-        return try await offPool {
-            try BrokerProcess(arguments: [
-                "broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--node-id", String(id),
-                "--etcd", endpoints, "--cluster-id", "cg", "--cluster-lease-ttl-seconds", "3",
-                "--offsets-topic-num-partitions", String(Self.offsetsPartitions)], directory: directory)
-        }
+    func startBroker(_ id: Int32, _ etcd: EtcdCluster) async throws -> BrokerProcess {
+        try await ClusterTestSupport.startBroker(id, etcd, clusterId: "cg", extra: ["--offsets-topic-num-partitions", String(Self.offsetsPartitions)])
     }
 
-    func call<R>(_ port: Int, _ api: KafkaApiKey, version: Int16, _ body: some KafkaMessage,
-                 decode: (inout KafkaReader) throws -> R) throws -> R {
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
-        let answer = try connection.call(api, version: version, body)
-        var reader = KafkaReader(answer)
-        return try decode(&reader)
+    func call<Response: KafkaMessage>(_ port: Int, _ api: KafkaApiKey, version: Int16, _ body: some KafkaMessage) throws -> Response {
+        try ClusterTestSupport.call(port, api, version: version, body)
     }
 
     func findCoordinator(_ port: Int, _ group: String) throws -> FindCoordinatorResponse {
-        try call(port, .findCoordinator, version: 2, FindCoordinatorRequest(key: group, keyType: 0)) {
-            try FindCoordinatorResponse(from: &$0, version: 2)
-        }
+        try call(port, .findCoordinator, version: 2, FindCoordinatorRequest(key: group, keyType: 0))
     }
 
     /// OffsetCommit v2 outside any generation (generation -1, no member: a group without members).
     func commit(_ port: Int, _ group: String, topic: String, _ offsets: [Int32: Int64]) throws -> [Int32: Int16] {
         let request = OffsetCommitRequest(groupId: group, generationId: -1, memberId: "", topics: [
             .init(name: topic, partitions: offsets.sorted { $0.key < $1.key }.map { .init(partitionIndex: $0.key, committedOffset: $0.value, committedMetadata: "m\($0.value)") })])
-        let response = try call(port, .offsetCommit, version: 2, request) { try OffsetCommitResponse(from: &$0, version: 2) }
+        let response: OffsetCommitResponse = try call(port, .offsetCommit, version: 2, request)
         var codes: [Int32: Int16] = [:]
         for t in response.topics { for p in t.partitions { codes[p.partitionIndex] = p.errorCode } }
         return codes
@@ -54,9 +42,8 @@ import Glibc
 
     /// OffsetFetch v3: the group-level error and each partition's committed offset.
     func fetch(_ port: Int, _ group: String, topic: String, partitions: [Int32]) throws -> (error: Int16, offsets: [Int32: Int64]) {
-        let response = try call(port, .offsetFetch, version: 3, OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: partitions)])) {
-            try OffsetFetchResponse(from: &$0, version: 3)
-        }
+        let response: OffsetFetchResponse = try call(port, .offsetFetch, version: 3,
+                                                     OffsetFetchRequest(groupId: group, topics: [.init(name: topic, partitionIndexes: partitions)]))
         var offsets: [Int32: Int64] = [:]
         for t in response.topics { for p in t.partitions where p.errorCode == 0 { offsets[p.partitionIndex] = p.committedOffset } }
         let partitionError = response.topics.flatMap(\.partitions).map(\.errorCode).first { $0 != 0 } ?? 0
@@ -64,9 +51,7 @@ import Glibc
     }
 
     func metadata(_ port: Int, topics: [String]?) throws -> MetadataResponse {
-        try call(port, .metadata, version: 8, MetadataRequest(topics: topics.map { $0.map { .init(name: $0) } }, allowAutoTopicCreation: false)) {
-            try MetadataResponse(from: &$0, version: 8)
-        }
+        try call(port, .metadata, version: 8, MetadataRequest(topics: topics.map { $0.map { .init(name: $0) } }, allowAutoTopicCreation: false))
     }
 
     /// Repeats `attempt` until it returns a value, at most `seconds`.
@@ -84,36 +69,30 @@ import Glibc
             var brokers: [Int32: BrokerProcess] = [:]
             defer { for b in brokers.values { _ = b.terminate() } }
             for id in Int32(1)...3 {
-                brokers[id] = try await startBroker(id, etcd, directory: NSTemporaryDirectory() + "spool-cg-" + UUID().uuidString)
+                brokers[id] = try await startBroker(id, etcd)
             }
             var ports: [Int32: Int] = [:]
             for (id, b) in brokers { ports[id] = try await offPool { try b.kafkaPort() } }
             let kafka = ports
             let joined = try await eventually(20) { try self.metadata(kafka[1]!, topics: nil).brokers.count == 3 ? true : nil }
             #expect(joined == true, "the three brokers never registered")
-            let created = try await offPool {
-                try self.call(kafka[1]!, .createTopics, version: 4, CreateTopicsRequest(topics: [.init(name: "events", numPartitions: 3, replicationFactor: 3)], timeoutMs: 10_000)) {
-                    try CreateTopicsResponse(from: &$0, version: 4)
-                }
+            let created: CreateTopicsResponse = try await offPool {
+                try self.call(kafka[1]!, .createTopics, version: 4, CreateTopicsRequest(topics: [.init(name: "events", numPartitions: 3, replicationFactor: 3)], timeoutMs: 10_000))
             }
             #expect(created.topics.first?.errorCode == 0, "create: \(created.topics.first?.errorMessage ?? "")")
 
             // Transactions are refused in a cluster: no transaction coordinator (COORDINATOR_NOT_AVAILABLE
             // with the reason), no transactional producer id; idempotent producer ids still come.
-            let txnCoordinator = try await offPool {
-                try self.call(kafka[3]!, .findCoordinator, version: 2, FindCoordinatorRequest(key: "t1", keyType: 1)) {
-                    try FindCoordinatorResponse(from: &$0, version: 2)
-                }
+            let txnCoordinator: FindCoordinatorResponse = try await offPool {
+                try self.call(kafka[3]!, .findCoordinator, version: 2, FindCoordinatorRequest(key: "t1", keyType: 1))
             }
             #expect(txnCoordinator.errorCode == 15 && txnCoordinator.errorMessage?.contains("not supported by a Spool cluster") == true,
                     "transaction coordinator: \(txnCoordinator.errorCode) \(txnCoordinator.errorMessage ?? "")")
             #expect(brokers[3]!.logText.contains("transactional request refused") && brokers[3]!.logText.contains("transactional_id=t1"),
                     "broker 3 did not log the refusal")
             for transactionalId in ["t1", nil] as [String?] {
-                let granted = try await offPool {
-                    try self.call(kafka[2]!, .initProducerId, version: 2, InitProducerIdRequest(transactionalId: transactionalId, transactionTimeoutMs: 60_000)) {
-                        try InitProducerIdResponse(from: &$0, version: 2)
-                    }
+                let granted: InitProducerIdResponse = try await offPool {
+                    try self.call(kafka[2]!, .initProducerId, version: 2, InitProducerIdRequest(transactionalId: transactionalId, transactionTimeoutMs: 60_000))
                 }
                 if transactionalId != nil {
                     #expect(granted.errorCode == 15 && granted.producerId == -1, "transactional InitProducerId: \(granted)")

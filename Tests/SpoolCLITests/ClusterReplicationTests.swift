@@ -16,47 +16,32 @@ import Glibc
 @Suite(.serialized, .timeLimit(.minutes(8))) struct ClusterReplicationTests {
     static let ttl = 3
 
-    func startBroker(_ id: Int32, _ etcd: EtcdCluster, directory: String) async throws -> BrokerProcess {
-        let endpoints = etcd.endpoints
-        return try await offPool {
-            try BrokerProcess(arguments: [
-                "broker", "--data-dir", directory, "--listen", "127.0.0.1:0", "--node-id", String(id),
-                "--etcd", endpoints, "--cluster-id", "cr", "--cluster-lease-ttl-seconds", String(Self.ttl)], directory: directory)
-        }
-    }
-
     func metadata(port: Int, topics: [String]? = nil) throws -> MetadataResponse {
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 5)
-        var body = try connection.call(.metadata, version: 8, MetadataRequest(topics: topics.map { $0.map { .init(name: $0) } }, allowAutoTopicCreation: false))
-        var reader = KafkaReader(body)
-        body = ByteBuffer()
-        return try MetadataResponse(from: &reader, version: 8)
+        try ClusterTestSupport.call(port, .metadata, version: 8,
+                                    MetadataRequest(topics: topics.map { $0.map { .init(name: $0) } }, allowAutoTopicCreation: false), timeoutSeconds: 5)
     }
 
     func createTopic(port: Int, _ name: String, partitions: Int32, replicationFactor: Int16) throws -> CreateTopicsResponse.Topic {
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
-        let body = try connection.call(.createTopics, version: 4, CreateTopicsRequest(topics: [
-            .init(name: name, numPartitions: partitions, replicationFactor: replicationFactor)], timeoutMs: 10_000))
-        var reader = KafkaReader(body)
-        return try CreateTopicsResponse(from: &reader, version: 4).topics[0]
+        try createTopic(port: port, .init(name: name, numPartitions: partitions, replicationFactor: replicationFactor))
     }
 
     /// CreateTopics v4 with a manual replica assignment (one list per partition).
     func createTopic(port: Int, _ name: String, assignment: [[Int32]], numPartitions: Int32 = -1) throws -> CreateTopicsResponse.Topic {
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
-        let topic = CreateTopicsRequest.Topic(name: name, numPartitions: numPartitions, replicationFactor: -1, assignments: assignment.enumerated().map {
+        try createTopic(port: port, .init(name: name, numPartitions: numPartitions, replicationFactor: -1, assignments: assignment.enumerated().map {
             .init(partitionIndex: Int32($0.offset), brokerIds: $0.element)
-        })
-        var reader = KafkaReader(try connection.call(.createTopics, version: 4, CreateTopicsRequest(topics: [topic], timeoutMs: 10_000)))
-        return try CreateTopicsResponse(from: &reader, version: 4).topics[0]
+        }))
+    }
+
+    func createTopic(port: Int, _ topic: CreateTopicsRequest.Topic) throws -> CreateTopicsResponse.Topic {
+        let response: CreateTopicsResponse = try ClusterTestSupport.call(port, .createTopics, version: 4, CreateTopicsRequest(topics: [topic], timeoutMs: 10_000))
+        return response.topics[0]
     }
 
     /// CreatePartitions v1 growing `name` to `count`, the new partitions' replicas given.
     func createPartitions(port: Int, _ name: String, count: Int32, assignment: [[Int32]]) throws -> CreatePartitionsResponse.Result {
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
         let request = CreatePartitionsRequest(topics: [.init(name: name, count: count, assignments: assignment.map { .init(brokerIds: $0) })], timeoutMs: 10_000)
-        var reader = KafkaReader(try connection.call(.createPartitions, version: 1, request))
-        return try CreatePartitionsResponse(from: &reader, version: 1).results[0]
+        let response: CreatePartitionsResponse = try ClusterTestSupport.call(port, .createPartitions, version: 1, request)
+        return response.results[0]
     }
 
     /// Polls `metadata` on `port` until `condition` holds (at most `seconds`).
@@ -73,7 +58,7 @@ import Glibc
         try await withEtcdCluster(members: 1) { etcd in
             var brokers: [Int32: BrokerProcess] = [:]
             for id in Int32(1)...3 {
-                brokers[id] = try await startBroker(id, etcd, directory: NSTemporaryDirectory() + "spool-cr-" + UUID().uuidString)
+                brokers[id] = try await ClusterTestSupport.startBroker(id, etcd, clusterId: "cr", ttlSeconds: Self.ttl)
             }
             defer { for b in brokers.values { _ = b.terminate() } }
             var kafkaPorts: [Int32: Int] = [:]

@@ -18,9 +18,7 @@ import Testing
         let port = try broker.kafkaPort()
         #expect(broker.logText.contains("(advertised as plain.example:19092)"), "\(broker.logText)")
         #expect(broker.logText.contains("(advertised as sasl.example:19093)"), "\(broker.logText)")
-        let connection = try KafkaBlockingConnection(port: port, timeoutSeconds: 10)
-        var reader = KafkaReader(try connection.call(.metadata, version: 8, MetadataRequest(topics: [], allowAutoTopicCreation: false)))
-        let metadata = try MetadataResponse(from: &reader, version: 8)
+        let metadata: MetadataResponse = try ClusterTestSupport.call(port, .metadata, version: 8, MetadataRequest(topics: [], allowAutoTopicCreation: false))
         #expect(metadata.brokers.map { "\($0.host):\($0.port)" } == ["plain.example:19092"], "\(metadata.brokers)")
     }
 
